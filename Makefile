@@ -1,0 +1,58 @@
+# Two commands matter: `make run` (the product on SQLite with demo data) and `make test`
+# (the whole suite against PostgreSQL and Redis on 127.0.0.1). Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/seafood
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: run test deps migrate seed worker beat bench bench-catalog clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: $(VENV)/.installed node_modules/.installed
+
+migrate: deps
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo --if-empty
+
+run: seed
+	@echo ""
+	@echo "  商城（经业务员二维码进入）: $$($(PY) manage.py demo_links --entry)"
+	@echo "  运营后台: http://$(HOST):$(PORT)/admin/   账号 admin / 密码 admin12345"
+	@echo "  API 文档: http://$(HOST):$(PORT)/api/docs/"
+	@echo ""
+	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+
+test: deps
+	DJANGO_SETTINGS_MODULE=seafood_b2b.settings_test DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+		$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+worker: deps
+	$(VENV)/bin/celery -A seafood_b2b worker -l info
+
+beat: deps
+	$(VENV)/bin/celery -A seafood_b2b beat -l info
+
+bench-catalog: deps
+	$(PY) bench/catalog.py
+
+bench: bench-catalog
+
+clean:
+	rm -rf $(VENV) node_modules db.sqlite3 test-artifacts

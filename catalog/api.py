@@ -1,0 +1,125 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import NotAuthenticated, ValidationFailed
+from customers.models import Visitor
+
+from . import selectors, services
+from .models import Cart
+from .serializers import CategorySerializer, ProductSerializer, cart_representation
+
+
+def current_visitor(request) -> Visitor:
+    if not isinstance(request.auth, Visitor):
+        raise NotAuthenticated("请先进入小程序（缺少访客凭证）")
+    return request.auth
+
+
+class ProductPagination(PageNumberPagination):
+    page_size = 30
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class CategoryListApi(APIView):
+    @extend_schema(responses=CategorySerializer(many=True), summary="两级分类")
+    def get(self, request):
+        return Response(CategorySerializer(selectors.category_tree(), many=True).data)
+
+
+def _int_param(request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    if not raw.isdigit():
+        raise ValidationFailed(f"参数 {name} 必须是正整数", code="invalid_parameter")
+    return int(raw)
+
+
+class ProductListApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("category", int, description="分类 id（一级含其下全部二级）"),
+            OpenApiParameter("q", str, description="名称、SKU 编码、全拼或拼音首字母，如 虾 / xr"),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
+        ],
+        responses=ProductSerializer(many=True),
+        summary="商品列表与搜索",
+    )
+    def get(self, request):
+        category_id = _int_param(request, "category")
+        query = request.query_params.get("q")
+        products = selectors.product_list(category_id=category_id, query=query)
+        paginator = ProductPagination()
+        page = paginator.paginate_queryset(products, request, view=self)
+        return paginator.get_paginated_response(ProductSerializer(page, many=True).data)
+
+
+class ProductDetailApi(APIView):
+    @extend_schema(responses=ProductSerializer, summary="商品详情")
+    def get(self, request, code: str):
+        return Response(ProductSerializer(selectors.product_get(code=code)).data)
+
+
+_CartSchema = inline_serializer(
+    "Cart",
+    {
+        "lines": serializers.ListField(child=serializers.DictField()),
+        "total": serializers.DecimalField(max_digits=12, decimal_places=2),
+        "count": serializers.IntegerField(),
+    },
+)
+
+
+class CartLineInput(serializers.Serializer):
+    product = serializers.IntegerField(min_value=1)
+    quantity = serializers.CharField(required=False, help_text="数量，如 \"2\" 或 \"1.5\"")
+
+
+class CartQuantityInput(serializers.Serializer):
+    quantity = serializers.CharField(help_text="数量；0 删除该商品")
+
+
+def _cart_response(cart, status=200):
+    return Response(cart_representation(lines=selectors.cart_lines(cart=cart)), status=status)
+
+
+class CartApi(APIView):
+    @extend_schema(responses=_CartSchema, summary="我的购物车")
+    def get(self, request):
+        visitor = current_visitor(request)
+        return _cart_response(Cart.objects.filter(visitor=visitor).first())
+
+    @extend_schema(request=None, responses=_CartSchema, summary="清空购物车")
+    def delete(self, request):
+        return _cart_response(services.cart_clear(visitor=current_visitor(request)))
+
+
+class CartLineListApi(APIView):
+    @extend_schema(request=CartLineInput, responses=_CartSchema, summary="加入购物车（累加）")
+    def post(self, request):
+        visitor = current_visitor(request)
+        data = CartLineInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        cart = services.cart_line_add(
+            visitor=visitor, product_id=data.validated_data["product"], quantity=data.validated_data.get("quantity")
+        )
+        return _cart_response(cart)
+
+
+class CartLineDetailApi(APIView):
+    @extend_schema(request=CartQuantityInput, responses=_CartSchema, summary="修改数量（0 即删除）")
+    def put(self, request, product_id: int):
+        visitor = current_visitor(request)
+        data = CartQuantityInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        cart = services.cart_line_set(visitor=visitor, product_id=product_id, quantity=data.validated_data["quantity"])
+        return _cart_response(cart)
+
+    @extend_schema(request=None, responses=_CartSchema, summary="删除商品")
+    def delete(self, request, product_id: int):
+        return _cart_response(services.cart_line_remove(visitor=current_visitor(request), product_id=product_id))

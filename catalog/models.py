@@ -1,0 +1,173 @@
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from core.models import BaseModel
+
+from .search import build_search_key
+
+
+class Category(BaseModel):
+    """Two levels: a top-level aisle (冻虾类) and its shelves (虾仁, 整虾)."""
+
+    parent = models.ForeignKey(
+        "self", verbose_name="上级分类", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    name = models.CharField("名称", max_length=40)
+    sort_order = models.PositiveIntegerField("排序", default=0)
+    is_active = models.BooleanField("启用", default=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "分类"
+        ordering = ["sort_order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "name"], name="category_unique_name_per_parent"),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(parent__isnull=True), name="category_unique_top_level_name"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.parent.name} / {self.name}" if self.parent_id and self.parent else self.name
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.parent_id and self.parent.parent_id:
+            raise ValidationError({"parent": "分类最多两级"})
+        if self.parent_id and self.pk and self.parent_id == self.pk:
+            raise ValidationError({"parent": "不能以自身为上级"})
+
+
+class ProductQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True, category__is_active=True).filter(
+            Q(category__parent__isnull=True) | Q(category__parent__is_active=True)
+        )
+
+    def in_category(self, category: Category):
+        """Products on the shelf or anywhere under the aisle."""
+        if category.parent_id:
+            return self.filter(category=category)
+        return self.filter(Q(category=category) | Q(category__parent=category))
+
+    def search(self, normalized_query: str):
+        return self.filter(search_key__contains=normalized_query)
+
+
+class Product(BaseModel):
+    class Unit(models.TextChoices):
+        JIN = "斤", "斤"
+        KG = "kg", "千克"
+        BOX = "箱", "箱"
+        BAG = "袋", "袋"
+        CARTON = "盒", "盒"
+        PACK = "包", "包"
+        PIECE = "条", "条"
+        EACH = "只", "只"
+
+    class Storage(models.TextChoices):
+        FROZEN = "frozen", "冷冻"
+        CHILLED = "chilled", "冷藏"
+        AMBIENT = "ambient", "常温"
+
+    code = models.CharField("SKU 编码", max_length=32, unique=True)
+    name = models.CharField("名称", max_length=80)
+    category = models.ForeignKey(Category, verbose_name="分类", on_delete=models.PROTECT, related_name="products")
+    spec = models.CharField("规格", max_length=40, blank=True, help_text="如 1kg/袋")
+    unit = models.CharField("销售单位", max_length=4, choices=Unit.choices, default=Unit.JIN)
+    price = models.DecimalField(
+        "单价(元)", max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
+    )
+    catch_weight = models.BooleanField("按实重计价", default=False)
+    nominal_weight = models.DecimalField(
+        "每单位标称重量(斤)", max_digits=8, decimal_places=2, null=True, blank=True,
+        help_text="按实重计价的商品必填：一个销售单位的标称重量",
+    )
+    storage = models.CharField("储存方式", max_length=8, choices=Storage.choices, default=Storage.FROZEN)
+    origin = models.CharField("产地", max_length=40, blank=True)
+    image = models.ImageField("图片", upload_to="products/", blank=True)
+    default_supplier = models.ForeignKey(
+        "logistics.Supplier", verbose_name="默认供应商", null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="products",
+    )
+    is_active = models.BooleanField("上架", default=True)
+    min_quantity = models.DecimalField(
+        "起订量", max_digits=8, decimal_places=2, default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
+    step_quantity = models.DecimalField(
+        "加购步长", max_digits=8, decimal_places=2, default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
+    sort_order = models.PositiveIntegerField("排序", default=0)
+    search_key = models.CharField("搜索键", max_length=400, editable=False, default="")
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "商品"
+        ordering = ["sort_order", "id"]
+        indexes = [models.Index(fields=["category", "is_active", "sort_order", "id"], name="product_shelf_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gt=0), name="product_price_positive"),
+            models.CheckConstraint(condition=Q(min_quantity__gt=0), name="product_min_quantity_positive"),
+            models.CheckConstraint(condition=Q(step_quantity__gt=0), name="product_step_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(catch_weight=False) | Q(nominal_weight__gt=0),
+                name="product_catch_weight_has_nominal_weight",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.catch_weight and not self.nominal_weight:
+            raise ValidationError({"nominal_weight": "按实重计价的商品必须填写标称重量"})
+        if self.category_id and self.category.parent_id is None and self.category.children.exists():
+            raise ValidationError({"category": "请选择二级分类"})
+
+    def refresh_search_key(self) -> None:
+        self.search_key = build_search_key(name=self.name, code=self.code)
+
+    def save(self, *args, **kwargs):
+        self.refresh_search_key()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and ({"name", "code"} & set(update_fields)):
+            kwargs["update_fields"] = set(update_fields) | {"search_key"}
+        super().save(*args, **kwargs)
+
+
+class Cart(BaseModel):
+    """One cart per visitor (WeChat OpenID); it lives in the database so it survives days."""
+
+    visitor = models.OneToOneField("customers.Visitor", on_delete=models.CASCADE, related_name="cart")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "购物车"
+        ordering = ["-updated_at"]
+
+    def __str__(self):
+        return f"购物车 #{self.pk}"
+
+
+class CartLine(BaseModel):
+    cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="cart_lines")
+    quantity = models.DecimalField("数量", max_digits=10, decimal_places=2)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "购物车商品"
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["cart", "product"], name="cartline_unique_product"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="cartline_quantity_positive"),
+        ]
+
+
+

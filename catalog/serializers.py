@@ -1,0 +1,89 @@
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from .models import Category, Product
+from .pricing import line_total, unit_price_for
+from .selectors import available_quantity, stock_label
+
+
+class CategoryChildSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Category
+        fields = ["id", "name"]
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    children = CategoryChildSerializer(many=True, source="active_children")
+
+    class Meta:
+        model = Category
+        fields = ["id", "name", "children"]
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    unit_label = serializers.CharField(source="get_unit_display")
+    storage_label = serializers.CharField(source="get_storage_display")
+    category_name = serializers.CharField(source="category.name")
+    image_url = serializers.SerializerMethodField()
+    price = serializers.SerializerMethodField()
+    available = serializers.SerializerMethodField()
+    in_stock = serializers.SerializerMethodField()
+    stock_label = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Product
+        fields = [
+            "id", "code", "name", "spec", "unit", "unit_label", "price", "catch_weight", "nominal_weight",
+            "storage", "storage_label", "origin", "image_url", "category", "category_name",
+            "min_quantity", "step_quantity", "available", "in_stock", "stock_label",
+        ]
+
+    def get_image_url(self, product) -> str:
+        return product.image.url if product.image else ""
+
+    def get_price(self, product) -> Decimal:
+        return str(unit_price_for(product=product, customer=self.context.get("customer")))
+
+    def get_available(self, product) -> str:
+        return str(available_quantity(product))
+
+    def get_in_stock(self, product) -> bool:
+        return available_quantity(product) > 0
+
+    def get_stock_label(self, product) -> str:
+        return stock_label(product)
+
+
+def cart_representation(*, lines, customer=None) -> dict:
+    """The cart as the buyer sees it: server prices, running total and what is wrong with a line."""
+    items = []
+    total = Decimal("0.00")
+    count = 0
+    for line in lines:
+        product = line.product
+        category = product.category
+        orderable = product.is_active and category.is_active and (category.parent is None or category.parent.is_active)
+        price = unit_price_for(product=product, customer=customer)
+        amount = line_total(unit_price=price, quantity=line.quantity)
+        available = available_quantity(product)
+        problem = ""
+        if not orderable:
+            problem = "已下架"
+        elif available <= 0:
+            problem = "缺货"
+        elif line.quantity > available:
+            problem = f"库存不足，剩余 {available.normalize():f} {product.get_unit_display()}"
+        if not problem:
+            total += amount
+            count += 1
+        items.append(
+            {
+                "product": ProductSerializer(product, context={"customer": customer}).data,
+                "quantity": str(line.quantity),
+                "unit_price": str(price),
+                "amount": str(amount),
+                "problem": problem,
+            }
+        )
+    return {"lines": items, "total": str(total), "count": count}

@@ -1,0 +1,141 @@
+"""Writes to the catalogue and the cart. Prices never come from the client."""
+
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from core.errors import InsufficientStock, NotFound, ProductUnavailable, ValidationFailed
+
+from .models import Cart, CartLine, Product
+from .selectors import available_quantity
+
+
+def parse_quantity(raw) -> Decimal:
+    """A quantity from outside: a number with at most 2 decimals, strictly positive."""
+    if isinstance(raw, bool) or raw is None or raw == "":
+        raise ValidationFailed("请填写数量", code="invalid_quantity")
+    try:
+        quantity = Decimal(str(raw).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed("数量格式不正确", code="invalid_quantity")
+    if not quantity.is_finite():
+        raise ValidationFailed("数量格式不正确", code="invalid_quantity")
+    if quantity != quantity.quantize(Decimal("0.01")):
+        raise ValidationFailed("数量最多两位小数", code="invalid_quantity")
+    return quantity.quantize(Decimal("0.01"))
+
+
+def quantity_validate(*, product: Product, quantity: Decimal) -> None:
+    """Min, step and a sane maximum, with the unit in the message ("起订量 1 斤")."""
+    unit = product.get_unit_display()
+    if quantity <= 0:
+        raise ValidationFailed("数量必须大于 0", code="invalid_quantity")
+    if quantity < product.min_quantity:
+        raise ValidationFailed(
+            f"{product.name} 起订量为 {product.min_quantity.normalize():f} {unit}",
+            code="below_minimum_quantity",
+            details={"min_quantity": str(product.min_quantity)},
+        )
+    if (quantity - product.min_quantity) % product.step_quantity != 0:
+        raise ValidationFailed(
+            f"{product.name} 须按 {product.step_quantity.normalize():f} {unit} 递增"
+            f"（起订 {product.min_quantity.normalize():f} {unit}）",
+            code="invalid_quantity_step",
+            details={"min_quantity": str(product.min_quantity), "step_quantity": str(product.step_quantity)},
+        )
+    if quantity > settings.CART_MAX_QUANTITY:
+        raise ValidationFailed(
+            f"单个商品最多 {settings.CART_MAX_QUANTITY} {unit}，大批量请联系业务员",
+            code="above_maximum_quantity",
+        )
+
+
+def _orderable_product(product_id) -> Product:
+    if isinstance(product_id, bool) or not isinstance(product_id, int) or product_id <= 0:
+        raise ValidationFailed("商品编号不正确", code="invalid_product")
+    product = Product.objects.select_related("stock", "category__parent").filter(pk=product_id).first()
+    if product is None:
+        raise NotFound("商品不存在", code="product_not_found")
+    category = product.category
+    if not (product.is_active and category.is_active and (category.parent is None or category.parent.is_active)):
+        raise ProductUnavailable(f"{product.name} 已下架", details={"product_id": product.pk})
+    return product
+
+
+def _stock_check(*, product: Product, quantity: Decimal) -> None:
+    available = available_quantity(product)
+    if quantity > available:
+        unit = product.get_unit_display()
+        message = (
+            f"{product.name} 缺货" if available <= 0
+            else f"{product.name} 库存不足，剩余 {available.normalize():f} {unit}"
+        )
+        raise InsufficientStock(message, details={"product_id": product.pk, "available": str(available)})
+
+
+def cart_get_or_create(*, visitor) -> Cart:
+    try:
+        cart, _ = Cart.objects.get_or_create(visitor=visitor)
+    except IntegrityError:  # two first requests of one visitor at once
+        cart = Cart.objects.get(visitor=visitor)
+    return cart
+
+
+def cart_line_set(*, visitor, product_id: int, quantity) -> Cart:
+    """Set a line to an exact quantity (0 removes it). Safe to repeat: a retry changes nothing."""
+    quantity = parse_quantity(quantity)
+    if quantity == 0:
+        return cart_line_remove(visitor=visitor, product_id=product_id)
+    product = _orderable_product(product_id)
+    quantity_validate(product=product, quantity=quantity)
+    _stock_check(product=product, quantity=quantity)
+    cart = cart_get_or_create(visitor=visitor)
+    with transaction.atomic():
+        exists = CartLine.objects.filter(cart=cart, product=product).exists()
+        if not exists and cart.lines.count() >= settings.CART_MAX_LINES:
+            raise ValidationFailed(f"购物车最多 {settings.CART_MAX_LINES} 种商品", code="cart_full")
+        CartLine.objects.update_or_create(cart=cart, product=product, defaults={"quantity": quantity})
+        cart.save(update_fields=["updated_at"])
+    return cart
+
+
+def cart_line_add(*, visitor, product_id: int, quantity=None) -> Cart:
+    """Add to what is already in the cart; without a quantity, one step (or the minimum)."""
+    product = _orderable_product(product_id)
+    cart = cart_get_or_create(visitor=visitor)
+    with transaction.atomic():
+        line = CartLine.objects.select_for_update().filter(cart=cart, product=product).first()
+        current = line.quantity if line else Decimal("0")
+        if quantity is None:
+            increment = product.step_quantity if line else product.min_quantity
+        else:
+            increment = parse_quantity(quantity)
+            if increment <= 0:
+                raise ValidationFailed("数量必须大于 0", code="invalid_quantity")
+        new_quantity = current + increment
+        quantity_validate(product=product, quantity=new_quantity)
+        _stock_check(product=product, quantity=new_quantity)
+        if line:
+            line.quantity = new_quantity
+            line.save(update_fields=["quantity", "updated_at"])
+        else:
+            if cart.lines.count() >= settings.CART_MAX_LINES:
+                raise ValidationFailed(f"购物车最多 {settings.CART_MAX_LINES} 种商品", code="cart_full")
+            CartLine.objects.create(cart=cart, product=product, quantity=new_quantity)
+        cart.save(update_fields=["updated_at"])
+    return cart
+
+
+def cart_line_remove(*, visitor, product_id) -> Cart:
+    if isinstance(product_id, bool) or not isinstance(product_id, int):
+        raise ValidationFailed("商品编号不正确", code="invalid_product")
+    cart = cart_get_or_create(visitor=visitor)
+    CartLine.objects.filter(cart=cart, product_id=product_id).delete()
+    return cart
+
+
+def cart_clear(*, visitor) -> Cart:
+    cart = cart_get_or_create(visitor=visitor)
+    cart.lines.all().delete()
+    return cart

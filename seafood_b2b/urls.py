@@ -1,0 +1,27 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core.views import healthz
+
+admin.site.site_header = "海鲜批发 · 运营后台"
+admin.site.site_title = "海鲜批发后台"
+admin.site.index_title = "运营管理"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="catalog:shop", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(("seafood_b2b.api_urls", "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("healthz", healthz, name="healthz"),
+    path("shop/", include("catalog.urls")),
+    path("wechat-dev/", include("wechat.urls")),
+]
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
