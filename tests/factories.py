@@ -47,6 +47,7 @@ class StockFactory(DjangoModelFactory):
 
     class Meta:
         model = Stock
+        skip_postgeneration_save = True
 
     product = factory.SubFactory(ProductFactory)
     on_hand = Decimal("100")
