@@ -116,7 +116,7 @@ class Product(BaseModel):
             models.CheckConstraint(condition=Q(min_quantity__gt=0), name="product_min_quantity_positive"),
             models.CheckConstraint(condition=Q(step_quantity__gt=0), name="product_step_quantity_positive"),
             models.CheckConstraint(
-                condition=Q(catch_weight=False) | Q(nominal_weight__gt=0),
+                condition=Q(catch_weight=False) | Q(nominal_weight__isnull=False, nominal_weight__gt=0),
                 name="product_catch_weight_has_nominal_weight",
             ),
         ]

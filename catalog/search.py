@@ -15,11 +15,11 @@ def normalize_query(text: str) -> str:
 
 
 def pinyin_full(text: str) -> str:
-    return "".join(lazy_pinyin(text, style=Style.NORMAL, errors="ignore")).lower()
+    return "".join(lazy_pinyin(text, style=Style.NORMAL, errors="default")).lower()
 
 
 def pinyin_initials(text: str) -> str:
-    return "".join(lazy_pinyin(text, style=Style.FIRST_LETTER, errors="ignore")).lower()
+    return "".join(lazy_pinyin(text, style=Style.FIRST_LETTER, errors="default")).lower()
 
 
 def build_search_key(*, name: str, code: str) -> str:

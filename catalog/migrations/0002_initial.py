@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='product',
-            constraint=models.CheckConstraint(condition=models.Q(('catch_weight', False), ('nominal_weight__gt', 0), _connector='OR'), name='product_catch_weight_has_nominal_weight'),
+            constraint=models.CheckConstraint(condition=models.Q(('catch_weight', False), models.Q(('nominal_weight__gt', 0), ('nominal_weight__isnull', False)), _connector='OR'), name='product_catch_weight_has_nominal_weight'),
         ),
         migrations.AddConstraint(
             model_name='cartline',
