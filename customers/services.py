@@ -1,10 +1,13 @@
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.utils import timezone
+
+from core.errors import ValidationFailed
 
 from wechat.backends import get_backend
 
-from .models import Visitor
+from .models import Customer, Visitor
 from .tokens import visitor_token_make
 
 
@@ -28,3 +31,35 @@ def visitor_login(*, code: str) -> LoginResult:
     if not created:
         Visitor.objects.filter(pk=visitor.pk).update(last_seen_at=timezone.now())
     return LoginResult(visitor=visitor, token=visitor_token_make(visitor.pk), created=created)
+
+
+NICKNAME_MAX = 32
+
+
+def customer_bind_phone(*, visitor: Visitor, phone_code: str, nickname: str = "") -> Customer:
+    """The buyer authorised their phone (at checkout): the visitor becomes, or joins, a customer.
+
+    - First authorisation of a new phone: a new customer (restaurant) bound to this OpenID.
+    - A phone that already belongs to a customer: this WeChat user joins that restaurant
+      (the same restaurant ordering from a second phone or a new WeChat account).
+    - A visitor already bound keeps their restaurant; a different phone is recorded on the visitor.
+    The phone comes from WeChat (code → number), never from what the client types.
+    """
+    nickname = (nickname or "").strip()
+    if len(nickname) > NICKNAME_MAX:
+        raise ValidationFailed(f"昵称最多 {NICKNAME_MAX} 个字", code="invalid_nickname")
+    phone = get_backend().get_phone_number(code=phone_code, openid=visitor.openid)
+    with transaction.atomic():
+        locked = Visitor.objects.select_for_update().get(pk=visitor.pk)
+        customer = locked.customer
+        if customer is None:
+            customer = Customer.objects.filter(phone=phone).order_by("created_at", "id").first()
+            if customer is None:
+                customer = Customer.objects.create(name=nickname or "微信用户", contact_name=nickname, phone=phone)
+        locked.customer = customer
+        locked.phone = phone
+        if nickname:
+            locked.nickname = nickname
+        locked.save(update_fields=["customer", "phone", "nickname", "updated_at"])
+    visitor.customer, visitor.phone, visitor.nickname = customer, phone, locked.nickname
+    return customer

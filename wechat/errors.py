@@ -17,3 +17,9 @@ class WeChatRiskyUser(ApplicationError):
     code = "wechat_risky_user"
     status_code = 403
     default_message = "微信账号存在风险，暂时无法使用"
+
+
+class InvalidPhoneCode(ApplicationError):
+    code = "invalid_phone_code"
+    status_code = 400
+    default_message = "手机号授权已失效，请重新授权"

@@ -1,16 +1,25 @@
 """Pages and endpoints that exist only with the `dev` backend: they play the WeChat client."""
 
+import json
+import re
+
 from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
+
+from core.money import from_fen
 
 from .backends import get_backend
 from .backends.dev import new_dev_openid
+from .models import DevPayTransaction
+from .pay import crypto, keys
+from .pay.types import WeChatPayError
 
 DEVICE_COOKIE = "wxdev_device"
 DEVICE_COOKIE_SALT = "wechat.dev.device"
 DEVICE_COOKIE_MAX_AGE = 10 * 365 * 24 * 3600
+MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
 
 def _dev_backend():
@@ -19,17 +28,81 @@ def _dev_backend():
     return get_backend()
 
 
+def _error(message: str, code: str, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message, "details": {}}}, status=status,
+                        json_dumps_params={"ensure_ascii": False})
+
+
+def _device_openid(request) -> str | None:
+    return request.get_signed_cookie(DEVICE_COOKIE, default=None, salt=DEVICE_COOKIE_SALT)
+
+
 @never_cache
 @require_POST
 def dev_login(request):
     """`wx.login()` on this browser: the browser is a phone, its cookie is its WeChat user."""
     backend = _dev_backend()
-    openid = request.get_signed_cookie(DEVICE_COOKIE, default=None, salt=DEVICE_COOKIE_SALT)
-    if not openid:
-        openid = new_dev_openid()
+    openid = _device_openid(request) or new_dev_openid()
     response = JsonResponse({"code": backend.issue_login_code(openid)})
     response.set_signed_cookie(
         DEVICE_COOKIE, openid, salt=DEVICE_COOKIE_SALT, max_age=DEVICE_COOKIE_MAX_AGE,
         httponly=True, samesite="Lax",
     )
     return response
+
+
+def _json_body(request) -> dict:
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@never_cache
+@require_POST
+def dev_phone_code(request):
+    """The getPhoneNumber button: WeChat shows the user's number; here the user types it once."""
+    backend = _dev_backend()
+    openid = _device_openid(request)
+    if not openid:
+        return _error("请先进入小程序", "not_logged_in", 401)
+    phone = str(_json_body(request).get("phone", "")).strip()
+    if not MAINLAND_MOBILE.match(phone):
+        return _error("请输入 11 位大陆手机号", "invalid_phone")
+    return JsonResponse({"code": backend.issue_phone_code(openid=openid, phone=phone)})
+
+
+@never_cache
+@require_GET
+def dev_pay_sheet(request, prepay_id: str):
+    """What the WeChat Pay sheet shows before the buyer confirms."""
+    _dev_backend()
+    tx = DevPayTransaction.objects.filter(prepay_id=prepay_id).first()
+    if tx is None:
+        return _error("支付单不存在或已失效", "ORDER_NOT_EXIST", 404)
+    return JsonResponse({"description": tx.description, "amount": str(from_fen(tx.amount_fen)),
+                         "state": tx.state, "out_trade_no": tx.out_trade_no},
+                        json_dumps_params={"ensure_ascii": False})
+
+
+@never_cache
+@require_POST
+def dev_pay_confirm(request):
+    """`wx.requestPayment` confirmed: the client checks paySign as WeChat does, then pays."""
+    backend = _dev_backend()
+    params = _json_body(request)
+    needed = ("appId", "timeStamp", "nonceStr", "package", "signType", "paySign")
+    if not all(isinstance(params.get(k), str) and params.get(k) for k in needed):
+        return _error("支付参数不完整", "PARAM_ERROR")
+    message = f"{params['appId']}\n{params['timeStamp']}\n{params['nonceStr']}\n{params['package']}\n"
+    merchant_public = keys.merchant_private_key().public_key()
+    if params["signType"] != "RSA" or not crypto.rsa_verify(merchant_public, message, params["paySign"]):
+        return _error("支付验证签名失败", "SIGN_ERROR")
+    if params["appId"] != settings.WECHAT_APPID or not params["package"].startswith("prepay_id="):
+        return _error("支付参数错误", "PARAM_ERROR")
+    try:
+        tx = backend.dev_pay_confirm(prepay_id=params["package"].removeprefix("prepay_id="))
+    except WeChatPayError as error:
+        return _error(error.message, error.code, 409)
+    return JsonResponse({"errMsg": "requestPayment:ok", "out_trade_no": tx.out_trade_no})

@@ -12,7 +12,9 @@ from django.core import signing
 from django.core.cache import cache
 
 from ..errors import InvalidLoginCode
-from .base import WeChatBackend, WxSession
+from .base import WeChatBackend, WxSession, validate_login_code
+from .dev_pay import DevPayMixin
+from .dev_phone import DevPhoneMixin
 
 CODE_SALT = "wechat.dev.login-code"
 CODE_MAX_AGE_SECONDS = 5 * 60
@@ -24,7 +26,7 @@ def new_dev_openid() -> str:
     return "o" + "".join(secrets.choice(_OPENID_ALPHABET) for _ in range(27))
 
 
-class DevBackend(WeChatBackend):
+class DevBackend(DevPayMixin, DevPhoneMixin, WeChatBackend):
     name = "dev"
 
     def issue_login_code(self, openid: str) -> str:
@@ -32,8 +34,9 @@ class DevBackend(WeChatBackend):
         return signing.dumps({"o": openid, "n": secrets.token_hex(4)}, salt=CODE_SALT, compress=True)
 
     def code_to_session(self, code: str) -> WxSession:
+        validate_login_code(code)
         try:
-            payload = signing.loads(code or "", salt=CODE_SALT, max_age=CODE_MAX_AGE_SECONDS)
+            payload = signing.loads(code, salt=CODE_SALT, max_age=CODE_MAX_AGE_SECONDS)
         except signing.BadSignature:  # also SignatureExpired
             raise InvalidLoginCode()
         openid = payload.get("o") if isinstance(payload, dict) else None

@@ -1,0 +1,323 @@
+"""A fake WeChat API server on loopback, for testing the `real` backend over real HTTP.
+
+It speaks the documented shapes (GET /sns/jscode2session, POST /cgi-bin/stable_token) with
+WeChat's rules: login codes bound to one user, single use; tokens checked on every API.
+
+Use the `fake_wechat` fixture (and `wechat_real` to point the settings at it):
+
+    def test_x(fake_wechat, wechat_real):
+        code = fake_wechat.issue_login_code(openid="oUSER…")
+        ...
+        assert fake_wechat.calls("/sns/jscode2session")[0].args["js_code"] == code
+
+Adding an API (later: getuserphonenumber, subscribe/send, getwxacodeunlimit):
+
+    @fake_wechat.route("POST", "/wxa/business/getuserphonenumber")
+    def phone(fake, request):
+        if (refused := fake.check_access_token(request)) is not None:
+            return refused
+        return {"errcode": 0, "errmsg": "ok", "phone_info": {...}}
+
+A handler gets the `FakeWeChat` and the werkzeug `Request`; it returns a dict (sent as JSON),
+bytes (sent as an image), or a werkzeug `Response`. Permanent routes can also be added in
+`FakeWeChat._install_default_routes` for everyone.
+
+Scripting a failure for the next call to a path (takes precedence over the route):
+
+    fake_wechat.respond_once("/sns/jscode2session", json={"errcode": 45011, "errmsg": "…"})
+    fake_wechat.respond_once("/sns/jscode2session", status=500, body="oops")
+    fake_wechat.respond_once("/sns/jscode2session", delay=1.0)   # slow, then the normal answer
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import re
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+FAKE_APPID = "wxfa4e0000000000aa"
+FAKE_SECRET = "test-secret"
+
+Handler = Callable[["FakeWeChat", Request], Any]
+
+ERR_INVALID_CODE = {"errcode": 40029, "errmsg": "invalid code, rid: fake"}
+ERR_CODE_USED = {"errcode": 40163, "errmsg": "code been used, rid: fake"}
+ERR_INVALID_APPID = {"errcode": 40013, "errmsg": "invalid appid, rid: fake"}
+ERR_INVALID_SECRET = {"errcode": 40125, "errmsg": "invalid appsecret, rid: fake"}
+ERR_INVALID_GRANT = {"errcode": 40002, "errmsg": "invalid grant_type, rid: fake"}
+ERR_INVALID_TOKEN = {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest, rid: fake"}
+ERR_EXPIRED_TOKEN = {"errcode": 42001, "errmsg": "access_token expired, rid: fake"}
+ERR_MISSING_TOKEN = {"errcode": 41001, "errmsg": "access_token missing, rid: fake"}
+ERR_REQUIRE_POST = {"errcode": 43002, "errmsg": "require POST method, rid: fake"}
+ERR_BAD_JSON = {"errcode": 47001, "errmsg": "data format error, rid: fake"}
+
+_OPENID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
+
+
+def fake_openid() -> str:
+    return "o" + "".join(secrets.choice(_OPENID_ALPHABET) for _ in range(27))
+
+
+@dataclass(frozen=True)
+class WxUser:
+    openid: str
+    session_key: str
+    unionid: str = ""
+
+
+@dataclass
+class Call:
+    """One request the fake received (recorded when it arrives, before any delay)."""
+
+    method: str
+    path: str
+    args: dict[str, str]
+    json: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class _Scripted:
+    status: int = 200
+    json: Any = None
+    body: bytes | str | None = None
+    content_type: str = "application/json"
+    delay: float = 0.0
+
+
+@dataclass
+class _AccessToken:
+    value: str
+    expires_at: float
+    valid: bool = True
+
+
+@dataclass
+class FakeWeChat:
+    server: HTTPServer
+    appid: str = FAKE_APPID
+    secret: str = FAKE_SECRET
+    token_lifetime: int = 7200
+    calls_log: list[Call] = field(default_factory=list)
+    login_codes: dict[str, WxUser] = field(default_factory=dict)
+    used_codes: set[str] = field(default_factory=set)
+    access_tokens: dict[str, _AccessToken] = field(default_factory=dict)
+    delays: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self._lock = threading.Lock()
+        self._routes: dict[tuple[str, str], Handler] = {}
+        self._scripted: dict[str, deque[_Scripted]] = defaultdict(deque)
+        self._install_default_routes()
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/").rstrip("/")
+
+    def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
+        """Register (or replace) the handler of `method path`; usable as a decorator."""
+
+        def register(handler: Handler) -> Handler:
+            self._routes[(method.upper(), path)] = handler
+            return handler
+
+        return register
+
+    def respond_once(
+        self,
+        path: str,
+        *,
+        json: Any = None,
+        status: int = 200,
+        body: bytes | str | None = None,
+        content_type: str = "application/json",
+        delay: float = 0.0,
+    ) -> None:
+        """The next call to `path` gets this instead of the route's answer (queued, in order).
+
+        With only `delay`, the route answers normally after sleeping (for timeouts).
+        """
+        self._scripted[path].append(_Scripted(status=status, json=json, body=body, content_type=content_type, delay=delay))
+
+    def calls(self, path: str | None = None) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls_log if path is None or c.path == path]
+
+    def dispatch(self, request: Request) -> Response:
+        body = request.get_json(silent=True)  # None for a malformed body: the handler's business
+        with self._lock:
+            self.calls_log.append(
+                Call(request.method, request.path, dict(request.args), body, dict(request.headers))
+            )
+            scripted = self._scripted[request.path].popleft() if self._scripted.get(request.path) else None
+        delay = (scripted.delay if scripted else 0.0) or self.delays.get(request.path, 0.0)
+        if delay:
+            time.sleep(delay)
+        if scripted and (scripted.json is not None or scripted.body is not None or scripted.status != 200):
+            if scripted.json is not None:
+                return _json_response(scripted.json, status=scripted.status, content_type=scripted.content_type)
+            return Response(scripted.body or b"", status=scripted.status, content_type=scripted.content_type)
+        handler = self._routes.get((request.method, request.path))
+        if handler is None:
+            # WeChat answers unknown paths with a JSON errcode; a fake that did so silently would
+            # hide a typo in a test, so make it loud.
+            return Response(f"fake WeChat has no route for {request.method} {request.path}", status=404)
+        result = handler(self, request)
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, bytes):
+            return Response(result, content_type="image/jpeg")
+        return _json_response(result)
+
+    # -- state helpers for tests ----------------------------------------------------------------
+
+    def issue_login_code(self, openid: str | None = None, *, unionid: str = "", session_key: str | None = None) -> str:
+        """What `wx.login` would return on the phone of `openid` (a new user if omitted)."""
+        code = secrets.token_hex(16)  # 32 characters, like WeChat's
+        user = WxUser(openid=openid or fake_openid(), session_key=session_key or secrets.token_urlsafe(18), unionid=unionid)
+        with self._lock:
+            self.login_codes[code] = user
+        return code
+
+    def user_of(self, code: str) -> WxUser:
+        return self.login_codes[code]
+
+    def current_access_token(self) -> str | None:
+        now = time.time()
+        with self._lock:
+            live = [t for t in self.access_tokens.values() if t.valid and t.expires_at > now]
+        return max(live, key=lambda t: t.expires_at).value if live else None
+
+    def revoke_access_tokens(self) -> None:
+        """As if someone force-refreshed: every token issued so far is refused (40001)."""
+        with self._lock:
+            for token in self.access_tokens.values():
+                token.valid = False
+
+    def check_access_token(self, request: Request) -> dict | None:
+        """None if `?access_token=` is valid now, else the errcode answer WeChat would give."""
+        value = request.args.get("access_token")
+        if not value:
+            return ERR_MISSING_TOKEN
+        with self._lock:
+            token = self.access_tokens.get(value)
+        if token is None or not token.valid:
+            return ERR_INVALID_TOKEN
+        if token.expires_at <= time.time():
+            return ERR_EXPIRED_TOKEN
+        return None
+
+    def check_app_credentials(self, appid: Any, secret: Any) -> dict | None:
+        if appid != self.appid:
+            return ERR_INVALID_APPID
+        if secret != self.secret:
+            return ERR_INVALID_SECRET
+        return None
+
+    # -- WeChat's APIs --------------------------------------------------------------------------
+
+    def _install_default_routes(self) -> None:
+        self.route("GET", "/sns/jscode2session")(_jscode2session)
+        self.route("POST", "/cgi-bin/stable_token")(_stable_token)
+        self.route("GET", "/cgi-bin/stable_token")(lambda fake, request: ERR_REQUIRE_POST)
+
+
+def _json_response(data: Any, *, status: int = 200, content_type: str = "application/json") -> Response:
+    return Response(jsonlib.dumps(data, ensure_ascii=False), status=status, content_type=content_type)
+
+
+def _jscode2session(fake: FakeWeChat, request: Request):
+    args = request.args
+    if (refused := fake.check_app_credentials(args.get("appid"), args.get("secret"))) is not None:
+        return refused
+    if args.get("grant_type") != "authorization_code":
+        return ERR_INVALID_GRANT
+    code = args.get("js_code", "")
+    with fake._lock:
+        user = fake.login_codes.get(code)
+        if user is None:
+            return ERR_INVALID_CODE
+        if code in fake.used_codes:
+            return ERR_CODE_USED
+        fake.used_codes.add(code)
+    answer = {"session_key": user.session_key, "openid": user.openid}
+    if user.unionid:
+        answer["unionid"] = user.unionid
+    # WeChat has served this API's JSON as text/plain; clients must not rely on Content-Type.
+    return _json_response(answer, content_type="text/plain")
+
+
+def _stable_token(fake: FakeWeChat, request: Request):
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return ERR_BAD_JSON
+    if (refused := fake.check_app_credentials(body.get("appid"), body.get("secret"))) is not None:
+        return refused
+    if body.get("grant_type") != "client_credential":
+        return ERR_INVALID_GRANT
+    now = time.time()
+    current = fake.current_access_token()
+    if body.get("force_refresh") is True:
+        fake.revoke_access_tokens()
+        current = None
+    with fake._lock:
+        token = fake.access_tokens.get(current) if current else None
+        # Normal mode: the same token until its last 5 minutes, then the next one (the old one
+        # stays valid until it expires).
+        if token is None or token.expires_at - now <= 300:
+            token = _AccessToken(value="ACCESS_" + secrets.token_urlsafe(24), expires_at=now + fake.token_lifetime)
+            fake.access_tokens[token.value] = token
+    return {"access_token": token.value, "expires_in": int(round(token.expires_at - now))}
+
+
+# -- fixtures ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def fake_wechat_server():
+    # WeChat's side of the wire: its request log (query strings with the fake secret) is noise here.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Threaded: a handler sleeping for a timeout test must not hold up the next request.
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def fake_wechat(fake_wechat_server):
+    """A fresh fake WeChat (no users, no tokens) for this test."""
+    fake = FakeWeChat(server=fake_wechat_server)
+    fake_wechat_server.clear()
+    fake_wechat_server.expect_request(re.compile(".*")).respond_with_handler(fake.dispatch)
+    yield fake
+    fake_wechat_server.clear()
+
+
+@pytest.fixture
+def wechat_real(settings, fake_wechat):
+    """Settings for the `real` backend talking to the fake; the backend cache is reset around it."""
+    from wechat.backends import _backend_for
+
+    settings.WECHAT_BACKEND = "real"
+    settings.WECHAT_API_BASE = fake_wechat.url
+    settings.WECHAT_APPID = fake_wechat.appid
+    settings.WECHAT_SECRET = fake_wechat.secret
+    settings.WECHAT_HTTP_TIMEOUT = 5.0
+    _backend_for.cache_clear()
+    yield fake_wechat
+    _backend_for.cache_clear()

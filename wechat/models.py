@@ -1,0 +1,51 @@
+"""State kept by the `dev` backend, which plays the WeChat Pay server. The real backend stores nothing here."""
+
+from django.db import models
+
+
+class DevPayTransaction(models.Model):
+    class State(models.TextChoices):
+        NOTPAY = "NOTPAY", "未支付"
+        SUCCESS = "SUCCESS", "支付成功"
+        CLOSED = "CLOSED", "已关闭"
+        REFUND = "REFUND", "转入退款"
+
+    out_trade_no = models.CharField(max_length=32, unique=True)
+    appid = models.CharField(max_length=32)
+    mchid = models.CharField(max_length=32)
+    description = models.CharField(max_length=127)
+    amount_fen = models.PositiveIntegerField()
+    openid = models.CharField(max_length=64)
+    notify_url = models.CharField(max_length=255)
+    attach = models.CharField(max_length=128, blank=True)
+    time_expire = models.DateTimeField(null=True, blank=True)
+    prepay_id = models.CharField(max_length=64, unique=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.NOTPAY)
+    transaction_id = models.CharField(max_length=32, blank=True)
+    success_time = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "模拟微信支付交易"
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.out_trade_no
+
+
+class DevRefund(models.Model):
+    out_refund_no = models.CharField(max_length=64, unique=True)
+    out_trade_no = models.CharField(max_length=32, db_index=True)
+    refund_id = models.CharField(max_length=32, unique=True)
+    amount_fen = models.PositiveIntegerField()
+    total_fen = models.PositiveIntegerField()
+    reason = models.CharField(max_length=80, blank=True)
+    status = models.CharField(max_length=12, default="SUCCESS")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "模拟微信退款"
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.out_refund_no

@@ -1,0 +1,38 @@
+import logging
+
+import requests
+from celery import shared_task
+from django.conf import settings
+
+from .models import DevPayTransaction
+from .pay import crypto, keys
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, max_retries=5, acks_late=True)
+def dev_deliver_pay_notification(self, out_trade_no: str) -> int | None:
+    """The dev WeChat Pay posting TRANSACTION.SUCCESS to the merchant, as v3 does.
+
+    A merchant that answers other than 200/204 is retried (WeChat Pay retries for 24 h; here
+    a few times, quickly). Returns the merchant's HTTP status.
+    """
+    from .backends.dev_pay import dev_transaction_resource
+
+    tx = DevPayTransaction.objects.filter(out_trade_no=out_trade_no).first()
+    if tx is None or tx.state != DevPayTransaction.State.SUCCESS:
+        return None
+    headers, body = crypto.build_notification(
+        event_type="TRANSACTION.SUCCESS", resource=dev_transaction_resource(out_trade_no),
+        platform_key=keys.dev_platform_private_key(), serial=keys.DEV_PLATFORM_KEY_ID,
+        apiv3_key=settings.WECHATPAY_APIV3_KEY, summary="支付成功",
+    )
+    try:
+        response = requests.post(tx.notify_url, data=body, headers=headers, timeout=5)
+        status = response.status_code
+    except requests.RequestException as error:
+        logger.warning("dev pay notification to %s failed: %s", tx.notify_url, error)
+        status = None
+    if status not in (200, 204) and not settings.CELERY_TASK_ALWAYS_EAGER:
+        raise self.retry(countdown=15)
+    return status
