@@ -4,6 +4,7 @@ from django.urls import path
 
 from catalog import api as catalog_api
 from customers import api as customers_api
+from orders import api as orders_api
 
 urlpatterns = [
     path("auth/session", customers_api.SessionApi.as_view(), name="auth-session"),
@@ -13,4 +14,12 @@ urlpatterns = [
     path("cart", catalog_api.CartApi.as_view(), name="cart"),
     path("cart/lines", catalog_api.CartLineListApi.as_view(), name="cart-lines"),
     path("cart/lines/<int:product_id>", catalog_api.CartLineDetailApi.as_view(), name="cart-line"),
+    path("auth/phone", orders_api.PhoneApi.as_view(), name="auth-phone"),
+    path("checkout", orders_api.CheckoutApi.as_view(), name="checkout"),
+    path("orders", orders_api.OrderListApi.as_view(), name="order-list"),
+    path("orders/<uuid:order_id>", orders_api.OrderDetailApi.as_view(), name="order-detail"),
+    path("orders/<uuid:order_id>/pay", orders_api.OrderPayApi.as_view(), name="order-pay"),
+    path("orders/<uuid:order_id>/sync", orders_api.OrderSyncApi.as_view(), name="order-sync"),
+    path("orders/<uuid:order_id>/cancel", orders_api.OrderCancelApi.as_view(), name="order-cancel"),
+    path("orders/<uuid:order_id>/reorder", orders_api.OrderReorderApi.as_view(), name="order-reorder"),
 ]

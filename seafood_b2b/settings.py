@@ -175,6 +175,14 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The one place the periodic schedule is defined; django-celery-beat copies it into the
 # database, where admins can change it.
 CELERY_BEAT_SCHEDULE = {
+    "orders-expire-unpaid": {
+        "task": "orders.tasks.orders_expire_unpaid",
+        "schedule": 60.0,
+    },
+    "refunds-retry-unfinished": {
+        "task": "orders.tasks.refunds_retry_unfinished",
+        "schedule": 300.0,
+    },
     "stock-ledger-check": {
         "task": "logistics.tasks.stock_check_ledger",
         "schedule": crontab(hour=3, minute=30),
@@ -206,3 +214,19 @@ if ENVIRONMENT == "production":
     STORAGES["staticfiles"]["BACKEND"] = "whitenoise.storage.CompressedManifestStaticFilesStorage"
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# WeChat Pay API v3. Amounts cross this boundary in fen; everything inside is Decimal yuan.
+WECHATPAY_MCHID = os.environ.get("WECHATPAY_MCHID", "1900000109")
+WECHATPAY_APIV3_KEY = os.environ.get("WECHATPAY_APIV3_KEY", "devapiv3key0000devapiv3key000032")
+WECHATPAY_MERCHANT_KEY_PATH = os.environ.get("WECHATPAY_MERCHANT_KEY_PATH", "")
+WECHATPAY_MERCHANT_CERT_SERIAL = os.environ.get("WECHATPAY_MERCHANT_CERT_SERIAL", "")
+WECHATPAY_PUBLIC_KEY_PATH = os.environ.get("WECHATPAY_PUBLIC_KEY_PATH", "")
+WECHATPAY_PUBLIC_KEY_ID = os.environ.get("WECHATPAY_PUBLIC_KEY_ID", "")
+WECHATPAY_API_BASE = os.environ.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com")
+# Where WeChat Pay posts notifications: https, no query string. Unset: built from the request's host.
+WECHATPAY_NOTIFY_URL = os.environ.get("WECHATPAY_NOTIFY_URL", "")
+WECHATPAY_DEV_KEY_DIR = Path(os.environ.get("WECHATPAY_DEV_KEY_DIR", BASE_DIR / "var" / "wechatpay-dev"))
+# The dev WeChat Pay sends every notification twice, as the real one may.
+WECHATPAY_DEV_DUPLICATE_NOTIFY = env_bool("WECHATPAY_DEV_DUPLICATE_NOTIFY", True)
+if len(WECHATPAY_APIV3_KEY) != 32:
+    raise ImproperlyConfigured("WECHATPAY_APIV3_KEY must be 32 characters")

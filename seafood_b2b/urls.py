@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.views import healthz
+from orders.api import wechatpay_notify
 
 admin.site.site_header = "海鲜批发 · 运营后台"
 admin.site.site_title = "海鲜批发后台"
@@ -17,6 +18,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
+    path("payments/wechatpay/notify", wechatpay_notify, name="wechatpay-notify"),
     path("shop/", include("catalog.urls")),
     path("wechat-dev/", include("wechat.urls")),
 ]

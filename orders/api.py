@@ -1,0 +1,171 @@
+import logging
+
+from django.http import HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.api import current_visitor
+from catalog.selectors import cart_lines
+from catalog.serializers import cart_representation
+from core.errors import ApplicationError
+from customers.services import customer_bind_phone
+from wechat.backends import get_backend
+from wechat.pay.crypto import NotificationRejected
+
+from . import selectors, services
+from .models import OrderSettings
+from .serializers import CheckoutInput, OrderDetailSerializer, OrderSummarySerializer, PhoneInput
+from .services.payments import PaymentRejected
+
+logger = logging.getLogger(__name__)
+
+
+def _notify_url(request) -> str:
+    return request.build_absolute_uri(reverse("wechatpay-notify"))
+
+
+def _customer_profile(visitor) -> dict | None:
+    customer = visitor.customer
+    if customer is None:
+        return None
+    return {
+        "id": customer.pk, "name": customer.name, "contact_name": customer.contact_name, "phone": customer.phone,
+        "address": customer.address, "district": customer.district,
+        "latitude": str(customer.latitude) if customer.latitude is not None else None,
+        "longitude": str(customer.longitude) if customer.longitude is not None else None,
+    }
+
+
+class PhoneApi(APIView):
+    @extend_schema(request=PhoneInput, summary="授权手机号与昵称（付款前）")
+    def post(self, request):
+        visitor = current_visitor(request)
+        data = PhoneInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer_bind_phone(visitor=visitor, phone_code=data.validated_data["code"],
+                            nickname=data.validated_data.get("nickname", ""))
+        return Response({"customer": _customer_profile(visitor)})
+
+
+class CheckoutApi(APIView):
+    @extend_schema(summary="结算预览：服务器计算的金额、配送费、起送额、送达日期")
+    def get(self, request):
+        visitor = current_visitor(request)
+        quote = services.order_quote(visitor=visitor)
+        rules = OrderSettings.current()
+        view = cart_representation(lines=quote.lines, customer=visitor.customer)
+        return Response({
+            "lines": view["lines"], "subtotal": str(quote.subtotal), "delivery_fee": str(quote.delivery_fee),
+            "total": str(quote.total), "min_order_amount": str(quote.min_order_amount),
+            "free_delivery_threshold": str(rules.free_delivery_threshold),
+            "delivery_date": quote.delivery_date.isoformat(), "cutoff_time": rules.cutoff_time.strftime("%H:%M"),
+            "problems": quote.problems, "customer": _customer_profile(visitor),
+        })
+
+
+class OrderPagination(PageNumberPagination):
+    page_size = 20
+
+
+class OrderListApi(APIView):
+    @extend_schema(responses=OrderSummarySerializer(many=True), summary="我的订单")
+    def get(self, request):
+        visitor = current_visitor(request)
+        if not visitor.customer_id:
+            return Response({"count": 0, "next": None, "previous": None, "results": []})
+        paginator = OrderPagination()
+        page = paginator.paginate_queryset(selectors.customer_orders(customer_id=visitor.customer_id), request, self)
+        return paginator.get_paginated_response(OrderSummarySerializer(page, many=True).data)
+
+    @extend_schema(request=CheckoutInput, responses=OrderDetailSerializer, summary="提交订单（幂等）并取得支付参数")
+    def post(self, request):
+        visitor = current_visitor(request)
+        data = CheckoutInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        delivery = services.DeliveryInput.parse(data.validated_data)
+        order, created = services.order_place(
+            visitor=visitor, idempotency_key=data.validated_data["idempotency_key"], delivery=delivery)
+        body = {"order": OrderDetailSerializer(selectors.customer_order_get(
+            customer_id=order.customer_id, order_id=order.pk)).data, "payment": None, "payment_error": None}
+        if order.status == order.Status.PENDING_PAYMENT:
+            try:
+                body["payment"] = services.payment_prepare(order_id=order.pk, notify_url=_notify_url(request))
+            except ApplicationError as error:  # the order stands; the buyer can retry paying from its page
+                body["payment_error"] = error.as_dict()["error"]
+        return Response(body, status=201 if created else 200)
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(responses=OrderDetailSerializer, summary="订单详情与时间线")
+    def get(self, request, order_id):
+        visitor = current_visitor(request)
+        order = selectors.customer_order_get(customer_id=visitor.customer_id, order_id=order_id)
+        return Response(OrderDetailSerializer(order).data)
+
+
+class OrderPayApi(APIView):
+    @extend_schema(request=None, summary="重新取得支付参数（待付款订单）")
+    def post(self, request, order_id):
+        visitor = current_visitor(request)
+        order = selectors.customer_order_get(customer_id=visitor.customer_id, order_id=order_id)
+        return Response({"payment": services.payment_prepare(order_id=order.pk, notify_url=_notify_url(request))})
+
+
+class OrderSyncApi(APIView):
+    @extend_schema(request=None, summary="支付完成后向微信支付查询结果")
+    def post(self, request, order_id):
+        visitor = current_visitor(request)
+        order = selectors.customer_order_get(customer_id=visitor.customer_id, order_id=order_id)
+        services.payment_sync(order_id=order.pk)
+        return Response(OrderDetailSerializer(selectors.customer_order_get(
+            customer_id=visitor.customer_id, order_id=order.pk)).data)
+
+
+class OrderCancelApi(APIView):
+    @extend_schema(request=None, summary="取消待付款订单")
+    def post(self, request, order_id):
+        visitor = current_visitor(request)
+        selectors.customer_order_get(customer_id=visitor.customer_id, order_id=order_id)
+        services.order_cancel_by_customer(order_id=order_id, customer_id=visitor.customer_id)
+        return Response(OrderDetailSerializer(selectors.customer_order_get(
+            customer_id=visitor.customer_id, order_id=order_id)).data)
+
+
+class OrderReorderApi(APIView):
+    @extend_schema(request=None, summary="再来一单：按今天的价格加入购物车")
+    def post(self, request, order_id):
+        visitor = current_visitor(request)
+        cart, notes = services.cart_refill_from_order(visitor=visitor, order_id=order_id)
+        view = cart_representation(lines=cart_lines(cart=cart), customer=visitor.customer)
+        return Response({"cart": view, "notes": notes})
+
+
+def _fail(status: int) -> JsonResponse:
+    return JsonResponse({"code": "FAIL", "message": "失败"}, status=status, json_dumps_params={"ensure_ascii": False})
+
+
+@csrf_exempt
+@require_POST
+def wechatpay_notify(request):
+    """WeChat Pay's notification endpoint: verify, decrypt, settle; 204 when done.
+
+    Anything untrustworthy gets 4xx and changes nothing; WeChat Pay retries on its own schedule.
+    """
+    try:
+        notification = get_backend().pay_parse_notification(headers=request.headers, body=request.body)
+    except NotificationRejected as error:
+        logger.warning("wechatpay notification rejected: %s", error.reason)
+        return _fail(401)
+    try:
+        outcome = services.payment_notification_receive(notification=notification)
+    except PaymentRejected as error:
+        logger.error("wechatpay notification refused: %s %s", error.message, error.details)
+        return _fail(400)
+    logger.info("wechatpay notification %s: %s", notification.id, outcome)
+    return HttpResponse(status=204)
