@@ -11,7 +11,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.tasks import enqueue_on_commit
@@ -78,16 +78,19 @@ class DevPayMixin(PayMixin):
         if time_expire is not None and not (now + timedelta(minutes=1) <= time_expire <= now + timedelta(days=90)):
             raise _param_error("time_expire 须在 1 分钟到 90 天之后")
 
-        with transaction.atomic():
-            tx = DevPayTransaction.objects.select_for_update().filter(out_trade_no=out_trade_no).first()
-            prepay_id = "wx" + timezone.now().strftime("%d%H%M%S") + secrets.token_hex(12)
-            if tx is None:
+        prepay_id = "wx" + timezone.now().strftime("%d%H%M%S") + secrets.token_hex(12)
+        try:
+            with transaction.atomic():
                 DevPayTransaction.objects.create(
                     out_trade_no=out_trade_no, appid=settings.WECHAT_APPID, mchid=settings.WECHATPAY_MCHID,
                     description=description, amount_fen=amount_fen, openid=openid, notify_url=notify_url,
                     attach=attach, time_expire=time_expire, prepay_id=prepay_id,
                 )
-                return prepay_id
+            return prepay_id
+        except IntegrityError:
+            pass  # known out_trade_no (a retry, or a simultaneous first call): the rules below apply
+        with transaction.atomic():
+            tx = DevPayTransaction.objects.select_for_update().get(out_trade_no=out_trade_no)
             if tx.state == DevPayTransaction.State.SUCCESS:
                 raise WeChatPayError("该订单已支付", code="ORDERPAID")
             if tx.state == DevPayTransaction.State.CLOSED or (tx.time_expire and tx.time_expire <= now):
