@@ -22,6 +22,11 @@ class Visitor(BaseModel):
     nickname = models.CharField("昵称", max_length=64, blank=True)
     phone = models.CharField("手机号", max_length=20, blank=True)
     last_seen_at = models.DateTimeField("最近访问", null=True, blank=True)
+    # First touch: the first rep whose code brought this WeChat user in. Later codes are recorded
+    # as entries, never credited.
+    first_rep = models.ForeignKey("reps.Rep", verbose_name="首次触达业务员", null=True, blank=True,
+                                  on_delete=models.SET_NULL, related_name="first_touch_visitors")
+    first_touch_at = models.DateTimeField("首次触达时间", null=True, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "访客"
@@ -52,11 +57,18 @@ class Customer(BaseModel):
         "reps.Rep", verbose_name="业务员", null=True, blank=True, on_delete=models.SET_NULL, related_name="customers"
     )
     last_order_at = models.DateTimeField("最近下单", null=True, blank=True, db_index=True)
+    # Who brought the restaurant in, and when; unlike `rep`, handovers never change it.
+    acquired_by = models.ForeignKey("reps.Rep", verbose_name="开发业务员", null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="acquired_customers")
+    acquired_at = models.DateTimeField("开发时间", null=True, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "客户"
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["latitude", "longitude"], name="customer_location_idx")]
+        indexes = [
+            models.Index(fields=["latitude", "longitude"], name="customer_location_idx"),
+            models.Index(fields=["rep", "-created_at"], name="customer_rep_recent_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(latitude__isnull=True) | (Q(latitude__gte=-90) & Q(latitude__lte=90)),

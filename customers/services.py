@@ -55,7 +55,12 @@ def customer_bind_phone(*, visitor: Visitor, phone_code: str, nickname: str = ""
         if customer is None:
             customer = Customer.objects.filter(phone=phone).order_by("created_at", "id").first()
             if customer is None:
-                customer = Customer.objects.create(name=nickname or "微信用户", contact_name=nickname, phone=phone)
+                # A new restaurant: credited to the rep whose code first brought this user in.
+                customer = Customer.objects.create(
+                    name=nickname or "微信用户", contact_name=nickname, phone=phone, rep_id=locked.first_rep_id,
+                    acquired_by_id=locked.first_rep_id,
+                    acquired_at=timezone.now() if locked.first_rep_id else None,
+                )
         locked.customer = customer
         locked.phone = phone
         if nickname:

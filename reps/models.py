@@ -9,7 +9,7 @@ from core.models import BaseModel
 
 # Short and unambiguous: no 0/O, 1/I/L. Fits the 32-character `scene` of a mini-program code.
 KEY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-KEY_PATTERN = re.compile(rf"^[{KEY_ALPHABET}]{{4,12}}$")
+KEY_PATTERN = re.compile(rf"^[{KEY_ALPHABET}]{{4,12}}\Z")
 
 
 def new_rep_key(length: int = 6) -> str:
@@ -32,6 +32,7 @@ class Rep(BaseModel):
     phone = models.CharField("手机号", max_length=20, blank=True)
     key = models.CharField("业务员码", max_length=12, unique=True, default=new_rep_key, validators=[validate_rep_key])
     territory = models.CharField("负责片区", max_length=40, blank=True)
+    photo = models.ImageField("照片", upload_to="reps/", blank=True)
     is_active = models.BooleanField("在职", default=True)
 
     class Meta:
@@ -45,3 +46,126 @@ class Rep(BaseModel):
     def scene(self) -> str:
         """The `scene` string carried by the rep's mini-program code."""
         return f"r={self.key}"
+
+
+class Scene:
+    """WeChat launch scene values, grouped the way the company reads them.
+
+    In person: the restaurant scanned the rep's code with the camera. Forwarded image: someone
+    long-pressed (or picked from the album) a picture of the code — the rep may have sent it
+    instead of visiting. Share card: a mini-program card in a chat. Direct: opened from the
+    recently-used list, My Mini Programs or a home-screen icon.
+    """
+
+    IN_PERSON = "in_person"
+    FORWARDED_IMAGE = "forwarded_image"
+    SHARE_CARD = "share_card"
+    DIRECT = "direct"
+    OTHER = "other"
+
+    CHOICES = [
+        (IN_PERSON, "当面扫码"),
+        (FORWARDED_IMAGE, "长按识别图片"),
+        (SHARE_CARD, "分享卡片"),
+        (DIRECT, "直接打开"),
+        (OTHER, "其他"),
+    ]
+    BY_CODE = {
+        1047: IN_PERSON, 1011: IN_PERSON,
+        1048: FORWARDED_IMAGE, 1012: FORWARDED_IMAGE, 1049: FORWARDED_IMAGE, 1013: FORWARDED_IMAGE,
+        1007: SHARE_CARD, 1008: SHARE_CARD, 1044: SHARE_CARD,
+        1001: DIRECT, 1089: DIRECT, 1103: DIRECT, 1104: DIRECT, 1023: DIRECT,
+    }
+
+    @classmethod
+    def classify(cls, code: int | None) -> str:
+        return cls.BY_CODE.get(code, cls.OTHER)
+
+
+class EntryEvent(models.Model):
+    """One opening of the mini program: through whose code, how (scene), and by whom."""
+
+    class Visit(models.TextChoices):
+        FIRST = "first_visit", "首次访问"
+        RETURN = "return_visit", "回访"
+        CUSTOMER_RESCAN = "customer_rescan", "老客户再次扫码"
+
+    visitor = models.ForeignKey("customers.Visitor", verbose_name="访客", on_delete=models.CASCADE,
+                                related_name="entries")
+    customer = models.ForeignKey("customers.Customer", verbose_name="客户(进入时)", null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="entries")
+    rep = models.ForeignKey(Rep, verbose_name="业务员码", null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="entries")
+    scene_code = models.PositiveIntegerField("场景值", null=True, blank=True)
+    scene_kind = models.CharField("进入方式", max_length=16, choices=Scene.CHOICES)
+    visit_kind = models.CharField("访问类型", max_length=16, choices=Visit.choices)
+    scene = models.CharField("scene 参数", max_length=32, blank=True)
+    launch_id = models.CharField("启动 ID", max_length=64, blank=True)
+    credited = models.BooleanField("计入归属", default=False,
+                                   help_text="这次进入是否让该业务员获得了客户归属（首次触达）")
+    created_at = models.DateTimeField("时间", auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "进入记录"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["rep", "created_at"], name="entry_rep_time_idx"),
+            models.Index(fields=["visitor", "created_at"], name="entry_visitor_time_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["visitor", "launch_id"], condition=~models.Q(launch_id=""),
+                                    name="entry_unique_launch"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_scene_kind_display()} {self.rep or '-'}"
+
+
+class VisitNote(models.Model):
+    """A rep's note of a visit to a restaurant, with where the rep was if the phone said."""
+
+    rep = models.ForeignKey(Rep, verbose_name="业务员", on_delete=models.PROTECT, related_name="visit_notes")
+    customer = models.ForeignKey("customers.Customer", verbose_name="客户", on_delete=models.CASCADE,
+                                 related_name="visit_notes")
+    note = models.CharField("拜访记录", max_length=500)
+    latitude = models.DecimalField("纬度(GCJ-02)", max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField("经度(GCJ-02)", max_digits=9, decimal_places=6, null=True, blank=True)
+    created_at = models.DateTimeField("时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "拜访记录"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "created_at"], name="visitnote_customer_time_idx")]
+
+    def __str__(self):
+        return self.note[:20]
+
+
+class Handover(models.Model):
+    """Customers moved from one rep to another. Customers belong to the company; this keeps history."""
+
+    from_rep = models.ForeignKey(Rep, verbose_name="移交人", on_delete=models.PROTECT, related_name="handovers_out")
+    to_rep = models.ForeignKey(Rep, verbose_name="接收人", on_delete=models.PROTECT, related_name="handovers_in")
+    customer_count = models.PositiveIntegerField("客户数")
+    reason = models.CharField("原因", max_length=200, blank=True)
+    revoked_access = models.BooleanField("同时停用移交人", default=False)
+    performed_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="操作人", null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField("时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "客户移交"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.from_rep} → {self.to_rep} ({self.customer_count})"
+
+
+class HandoverItem(models.Model):
+    handover = models.ForeignKey(Handover, on_delete=models.CASCADE, related_name="items")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="handover_items")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "移交明细"
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["handover", "customer"], name="handoveritem_unique")]

@@ -19,7 +19,7 @@ from .pay.types import WeChatPayError
 DEVICE_COOKIE = "wxdev_device"
 DEVICE_COOKIE_SALT = "wechat.dev.device"
 DEVICE_COOKIE_MAX_AGE = 10 * 365 * 24 * 3600
-MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}\Z")
 
 
 def _dev_backend():

@@ -20,7 +20,7 @@ from logistics.services import stock_reserve
 
 from ..models import Order, OrderEvent, OrderLine, OrderSettings, Payment
 
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
 # GCJ-02 coordinates of mainland China, roughly; anything outside is a broken pin.
 LAT_RANGE = (Decimal("3.8"), Decimal("53.6"))
 LNG_RANGE = (Decimal("73.5"), Decimal("135.1"))

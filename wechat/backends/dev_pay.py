@@ -20,8 +20,8 @@ from ..models import DevPayTransaction, DevRefund
 from ..pay.types import PayTransaction, RefundResult, WeChatPayError
 from .pay_base import PayMixin
 
-OUT_TRADE_NO = re.compile(r"^[0-9A-Za-z_\-|*]{6,32}$")
-OUT_REFUND_NO = re.compile(r"^[0-9A-Za-z_\-|*@]{1,64}$")
+OUT_TRADE_NO = re.compile(r"^[0-9A-Za-z_\-|*]{6,32}\Z")
+OUT_REFUND_NO = re.compile(r"^[0-9A-Za-z_\-|*@]{1,64}\Z")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "testserver", "[::1]"}
 
 

@@ -14,7 +14,7 @@ from ..errors import InvalidPhoneCode
 
 PHONE_CODE_SALT = "wechat.dev.phone-code"
 PHONE_CODE_MAX_AGE_SECONDS = 5 * 60
-MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}\Z")
 
 
 class DevPhoneMixin:

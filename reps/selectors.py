@@ -1,0 +1,157 @@
+"""Reads for the rep assistant and the company's oversight of reps."""
+
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from core.errors import NotFound, PermissionDenied
+from customers.models import Customer
+from orders.models import Order
+
+from .models import EntryEvent, Rep, Scene, VisitNote
+
+SCENE_KINDS = [kind for kind, _ in Scene.CHOICES]
+
+
+def rep_for_user(user) -> Rep:
+    """The active rep behind a login; anyone else (or a rep who left) is refused."""
+    rep = getattr(user, "rep", None) if getattr(user, "is_authenticated", False) else None
+    if rep is None or not rep.is_active or not user.is_active:
+        raise PermissionDenied("仅限在职业务员使用", code="not_a_rep")
+    return rep
+
+
+def local_day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = timezone.make_aware(datetime.combine(day, datetime.min.time()))
+    return start, start + timedelta(days=1)
+
+
+def entries_by_scene(*, rep: Rep, since: datetime) -> dict[str, int]:
+    counts = dict.fromkeys(SCENE_KINDS, 0)
+    rows = EntryEvent.objects.filter(rep=rep, created_at__gte=since).values("scene_kind").annotate(n=Count("id"))
+    for row in rows:
+        counts[row["scene_kind"]] = row["n"]
+    return counts
+
+
+def rep_summary(*, rep: Rep, now: datetime | None = None) -> dict:
+    """The assistant's home: entries today and this week by scene, customers, today's orders."""
+    now = now or timezone.now()
+    today_start, _ = local_day_bounds(timezone.localdate(now))
+    week_start = today_start - timedelta(days=timezone.localtime(now).weekday())
+    customer_counts = Customer.objects.filter(rep=rep).aggregate(
+        total=Count("id"), new_this_week=Count("id", filter=Q(acquired_by=rep, acquired_at__gte=week_start)))
+    orders_today = Order.objects.filter(rep=rep, paid_at__gte=today_start).aggregate(
+        n=Count("id"), gmv=Coalesce(Sum("total"), Value(0, output_field=DecimalField())))
+    return {
+        "entries_today": entries_by_scene(rep=rep, since=today_start),
+        "entries_week": entries_by_scene(rep=rep, since=week_start),
+        "customers": customer_counts["total"],
+        "new_customers_week": customer_counts["new_this_week"],
+        "orders_today": orders_today["n"],
+        "gmv_today": orders_today["gmv"],
+    }
+
+
+def rep_customers(*, rep: Rep):
+    """My customers, newest first, each with total spend: one query per page."""
+    spend = (
+        Order.objects.filter(customer=OuterRef("pk")).paid().values("customer")
+        .annotate(s=Sum("total")).values("s")
+    )
+    return (
+        Customer.objects.filter(rep=rep)
+        .annotate(total_spend=Coalesce(Subquery(spend), Value(0, output_field=DecimalField(max_digits=14, decimal_places=2))))
+        .order_by("-created_at", "-id")
+    )
+
+
+def rep_order_feed(*, rep: Rep, after: datetime | None = None, limit: int = 30):
+    """Paid orders of my customers, newest first; `after` for polling. One indexed query."""
+    orders = Order.objects.filter(rep=rep, paid_at__isnull=False)
+    if after is not None:
+        orders = orders.filter(paid_at__gt=after)
+    return list(orders.order_by("-paid_at").only(
+        "id", "number", "restaurant_name", "total", "status", "paid_at", "delivery_date", "customer_id")[:limit])
+
+
+def rep_customer_detail(*, rep: Rep, customer_id: int) -> tuple[Customer, list[Order], list[VisitNote]]:
+    customer = Customer.objects.filter(pk=customer_id, rep=rep).first()
+    if customer is None:
+        raise NotFound("客户不存在或不归您负责", code="customer_not_found")
+    orders = list(Order.objects.filter(customer=customer).order_by("-created_at")[:50])
+    notes = list(VisitNote.objects.filter(customer=customer).select_related("rep")[:50])
+    return customer, orders, notes
+
+
+def rep_daily_stats(*, day_from: date, day_to: date) -> list[dict]:
+    """Per rep and per local day: entries by scene, new customers, first orders, GMV. Few queries."""
+    start, _ = local_day_bounds(day_from)
+    _, end = local_day_bounds(day_to)
+    rows: dict[tuple[int, date], dict] = {}
+
+    def row(rep_id, day):
+        return rows.setdefault((rep_id, day), {
+            "rep_id": rep_id, "day": day, "entries": dict.fromkeys(SCENE_KINDS, 0), "new_customers": 0,
+            "first_orders": 0, "gmv": 0, "orders": 0})
+
+    entries = (EntryEvent.objects.filter(rep__isnull=False, created_at__gte=start, created_at__lt=end)
+               .annotate(day=TruncDate("created_at")).values("rep_id", "day", "scene_kind").annotate(n=Count("id")))
+    for item in entries:
+        row(item["rep_id"], item["day"])["entries"][item["scene_kind"]] = item["n"]
+    acquired = (Customer.objects.filter(acquired_by__isnull=False, acquired_at__gte=start, acquired_at__lt=end)
+                .annotate(day=TruncDate("acquired_at")).values("acquired_by_id", "day").annotate(n=Count("id")))
+    for item in acquired:
+        row(item["acquired_by_id"], item["day"])["new_customers"] = item["n"]
+    sales = (Order.objects.filter(rep__isnull=False, paid_at__gte=start, paid_at__lt=end)
+             .annotate(day=TruncDate("paid_at")).values("rep_id", "day")
+             .annotate(gmv=Sum("total"), n=Count("id")))
+    for item in sales:
+        target = row(item["rep_id"], item["day"])
+        target["gmv"], target["orders"] = item["gmv"], item["n"]
+    first_paid = (Order.objects.filter(customer=OuterRef("customer")).paid().order_by("paid_at").values("pk")[:1])
+    firsts = (Order.objects.filter(rep__isnull=False, paid_at__gte=start, paid_at__lt=end, pk=Subquery(first_paid))
+              .annotate(day=TruncDate("paid_at")).values("rep_id", "day").annotate(n=Count("id")))
+    for item in firsts:
+        row(item["rep_id"], item["day"])["first_orders"] = item["n"]
+    return sorted(rows.values(), key=lambda r: (r["day"], r["rep_id"]))
+
+
+FORWARDED_SHARE_THRESHOLD = 0.5
+FORWARDED_MIN_NEW = 3
+
+
+def rep_flags(*, day_from: date, day_to: date, reps=None) -> list[dict]:
+    """Hints that a rep is not out visiting:
+
+    - a working day (Mon–Sat) with no in-person scan at all;
+    - over the period, most customers credited to the rep came in through a forwarded image
+      rather than an in-person scan (at least FORWARDED_MIN_NEW credited entries).
+    """
+    reps = list(reps if reps is not None else Rep.objects.filter(is_active=True))
+    stats = rep_daily_stats(day_from=day_from, day_to=day_to)
+    in_person = {(r["rep_id"], r["day"]) for r in stats if r["entries"][Scene.IN_PERSON] > 0}
+    flags = []
+    day = day_from
+    while day <= day_to:
+        if day.weekday() < 6:
+            for rep in reps:
+                if (rep.pk, day) not in in_person:
+                    flags.append({"rep_id": rep.pk, "rep": rep.name, "day": day, "kind": "no_in_person_scans",
+                                  "message": f"{day:%m-%d} 没有任何当面扫码"})
+        day += timedelta(days=1)
+    start, _ = local_day_bounds(day_from)
+    _, end = local_day_bounds(day_to)
+    credited = (EntryEvent.objects.filter(credited=True, created_at__gte=start, created_at__lt=end,
+                                          rep__in=reps)
+                .values("rep_id").annotate(total=Count("id"),
+                                           forwarded=Count("id", filter=Q(scene_kind=Scene.FORWARDED_IMAGE))))
+    names = {rep.pk: rep.name for rep in reps}
+    for item in credited:
+        if item["total"] >= FORWARDED_MIN_NEW and item["forwarded"] / item["total"] > FORWARDED_SHARE_THRESHOLD:
+            flags.append({"rep_id": item["rep_id"], "rep": names.get(item["rep_id"], ""), "day": None,
+                          "kind": "mostly_forwarded",
+                          "message": f"新客户 {item['forwarded']}/{item['total']} 来自长按识别图片，而非当面扫码"})
+    return flags
