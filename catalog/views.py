@@ -1,14 +1,17 @@
-"""The mini-site's pages. They are shells: data and every cart change go through /api/v1/."""
+"""The mini-site's pages. They are shells: data and every cart change go through /api/v1/.
+
+`ensure_csrf_cookie` gives the page the token that the dev `wx.login` (a plain Django POST) needs.
+"""
 
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from . import selectors
-
 
 @ensure_csrf_cookie
 def shop(request):
-    return render(request, "shop/shop.html", {"categories": selectors.category_tree()})
+    # 首页 and 分类 are the same category browser; the tab only decides which one is lit.
+    active_tab = "category" if request.GET.get("tab") == "category" else "home"
+    return render(request, "shop/shop.html", {"active_tab": active_tab})
 
 
 @ensure_csrf_cookie

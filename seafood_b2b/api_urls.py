@@ -5,9 +5,11 @@ from django.urls import path
 from catalog import api as catalog_api
 from customers import api as customers_api
 from orders import api as orders_api
+from reps import api as reps_api
 
 urlpatterns = [
     path("auth/session", customers_api.SessionApi.as_view(), name="auth-session"),
+    path("entries", customers_api.EntryApi.as_view(), name="entries"),
     path("catalog/categories", catalog_api.CategoryListApi.as_view(), name="category-list"),
     path("catalog/products", catalog_api.ProductListApi.as_view(), name="product-list"),
     path("catalog/products/<str:code>", catalog_api.ProductDetailApi.as_view(), name="product-detail"),
@@ -22,4 +24,9 @@ urlpatterns = [
     path("orders/<uuid:order_id>/sync", orders_api.OrderSyncApi.as_view(), name="order-sync"),
     path("orders/<uuid:order_id>/cancel", orders_api.OrderCancelApi.as_view(), name="order-cancel"),
     path("orders/<uuid:order_id>/reorder", orders_api.OrderReorderApi.as_view(), name="order-reorder"),
+    path("rep/summary", reps_api.SummaryApi.as_view(), name="rep-summary"),
+    path("rep/customers", reps_api.CustomerListApi.as_view(), name="rep-customers"),
+    path("rep/customers/<int:customer_id>", reps_api.CustomerDetailApi.as_view(), name="rep-customer"),
+    path("rep/customers/<int:customer_id>/notes", reps_api.VisitNoteApi.as_view(), name="rep-customer-notes"),
+    path("rep/feed", reps_api.FeedApi.as_view(), name="rep-feed"),
 ]

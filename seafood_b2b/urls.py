@@ -20,6 +20,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("payments/wechatpay/notify", wechatpay_notify, name="wechatpay-notify"),
     path("shop/", include("catalog.urls")),
+    path("rep/", include("reps.urls")),
     path("wechat-dev/", include("wechat.urls")),
 ]
 

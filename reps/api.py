@@ -1,0 +1,113 @@
+"""The rep assistant's API. Only an active rep, and only their own customers and entries."""
+
+from datetime import datetime
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import ValidationFailed
+
+from . import selectors, services
+
+
+class RepApiView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def rep(self, request):
+        return selectors.rep_for_user(request.user)
+
+
+def _money(value) -> str:
+    return f"{value:.2f}"
+
+
+class SummaryApi(RepApiView):
+    @extend_schema(summary="业务员首页：今日/本周进入（按场景）、客户数、今日订单")
+    def get(self, request):
+        rep = self.rep(request)
+        summary = selectors.rep_summary(rep=rep)
+        summary["gmv_today"] = _money(summary["gmv_today"])
+        summary["rep"] = {"id": rep.pk, "name": rep.name, "key": rep.key, "scene": rep.scene}
+        return Response(summary)
+
+
+class CustomerPagination(PageNumberPagination):
+    page_size = 30
+
+
+def _customer_row(customer) -> dict:
+    return {
+        "id": customer.pk, "name": customer.name, "contact_name": customer.contact_name, "phone": customer.phone,
+        "district": customer.district, "address": customer.address, "created_at": customer.created_at,
+        "last_order_at": customer.last_order_at, "total_spend": _money(customer.total_spend),
+        "acquired_by_me": customer.acquired_by_id == customer.rep_id,
+    }
+
+
+class CustomerListApi(RepApiView):
+    @extend_schema(summary="我的客户（最新在前，含最近下单与累计消费）")
+    def get(self, request):
+        rep = self.rep(request)
+        paginator = CustomerPagination()
+        page = paginator.paginate_queryset(selectors.rep_customers(rep=rep), request, self)
+        return paginator.get_paginated_response([_customer_row(c) for c in page])
+
+
+def _order_row(order) -> dict:
+    return {"id": str(order.pk), "number": order.number, "restaurant_name": order.restaurant_name,
+            "customer_id": order.customer_id, "total": _money(order.total), "status": order.status,
+            "status_label": order.get_status_display(), "paid_at": order.paid_at,
+            "delivery_date": order.delivery_date}
+
+
+class CustomerDetailApi(RepApiView):
+    @extend_schema(summary="客户详情：订单与拜访记录")
+    def get(self, request, customer_id: int):
+        rep = self.rep(request)
+        customer, orders, notes = selectors.rep_customer_detail(rep=rep, customer_id=customer_id)
+        return Response({
+            "customer": {"id": customer.pk, "name": customer.name, "contact_name": customer.contact_name,
+                         "phone": customer.phone, "address": customer.address, "district": customer.district,
+                         "latitude": customer.latitude, "longitude": customer.longitude,
+                         "last_order_at": customer.last_order_at},
+            "orders": [_order_row(o) for o in orders],
+            "notes": [{"id": n.pk, "note": n.note, "created_at": n.created_at, "rep": n.rep.name,
+                       "latitude": n.latitude, "longitude": n.longitude} for n in notes],
+        })
+
+
+class VisitNoteInput(serializers.Serializer):
+    note = serializers.CharField(max_length=500)
+    latitude = serializers.DecimalField(max_digits=9, decimal_places=6, required=False, allow_null=True)
+    longitude = serializers.DecimalField(max_digits=9, decimal_places=6, required=False, allow_null=True)
+
+
+class VisitNoteApi(RepApiView):
+    @extend_schema(request=VisitNoteInput, summary="记录拜访")
+    def post(self, request, customer_id: int):
+        rep = self.rep(request)
+        data = VisitNoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        note = services.visit_note_add(rep=rep, customer_id=customer_id, **data.validated_data)
+        return Response({"id": note.pk, "note": note.note, "created_at": note.created_at}, status=201)
+
+
+class FeedApi(RepApiView):
+    @extend_schema(parameters=[OpenApiParameter("after", str, description="上次收到的最新 paid_at (ISO 8601)")],
+                   summary="我的客户的新付款订单（轮询）")
+    def get(self, request):
+        rep = self.rep(request)
+        after: datetime | None = None
+        raw = request.query_params.get("after")
+        if raw:
+            after = parse_datetime(raw)
+            if after is None or after.tzinfo is None:
+                raise ValidationFailed("after 须为带时区的 ISO 8601 时间", code="invalid_parameter")
+        orders = selectors.rep_order_feed(rep=rep, after=after)
+        return Response({"orders": [_order_row(o) for o in orders],
+                         "latest": orders[0].paid_at if orders else raw or None})

@@ -1,0 +1,14 @@
+from django.contrib.auth.views import LogoutView
+from django.urls import path
+
+from . import views
+
+app_name = "rep"
+urlpatterns = [
+    path("", views.assistant, name="assistant"),
+    path("login/", views.RepLoginView.as_view(), name="login"),
+    path("logout/", LogoutView.as_view(next_page="rep:login"), name="logout"),
+    path("customers/<int:customer_id>/", views.customer_page, name="customer"),
+    path("qr.png", views.qr_png, name="qr"),
+    path("card/", views.card, name="card"),
+]

@@ -1,0 +1,79 @@
+/*
+ * The JSON API client, written against `wx.*` only (see wx.js) so that a mini program could use
+ * it as is. It logs in silently (wx.login code → visitor token), keeps the token in storage,
+ * sends `Authorization: Visitor <token>` on every call, and on a 401 logs in again once and
+ * retries, the way a mini program renews an expired session.
+ */
+(function () {
+  'use strict';
+
+  const BASE = '/api/v1';
+  const TOKEN_KEY = 'visitor_token';
+
+  class ApiError extends Error {
+    constructor({ status, code, message, details }) {
+      super(message);
+      this.status = status;
+      this.code = code;
+      this.details = details || {};
+    }
+  }
+
+  function errorFrom(response) {
+    const error = response.data && response.data.error;
+    if (error && error.message) {
+      return new ApiError({ status: response.statusCode, ...error });
+    }
+    return new ApiError({ status: response.statusCode, code: 'http_' + response.statusCode, message: '服务暂时不可用，请稍后再试' });
+  }
+
+  let pendingLogin = null;
+
+  // One login at a time: the first page load fires several calls at once and WeChat codes are
+  // single-use, so they must share one login rather than race.
+  function login() {
+    if (!pendingLogin) {
+      pendingLogin = (async () => {
+        let code, response;
+        try {
+          ({ code } = await wx.login());
+          response = await wx.request({ url: BASE + '/auth/session', method: 'POST', data: { code } });
+        } catch (e) {
+          throw new ApiError({ status: 0, code: 'login_failed', message: '登录失败，请检查网络后重试' });
+        }
+        if (response.statusCode >= 400) throw errorFrom(response);
+        wx.setStorageSync(TOKEN_KEY, response.data.token);
+        return response.data.token;
+      })().finally(() => {
+        pendingLogin = null;
+      });
+    }
+    return pendingLogin;
+  }
+
+  async function call(method, path, data, { retried = false } = {}) {
+    const token = wx.getStorageSync(TOKEN_KEY) || (await login());
+    let response;
+    try {
+      response = await wx.request({ url: BASE + path, method, data, header: { Authorization: 'Visitor ' + token } });
+    } catch (e) {
+      throw new ApiError({ status: 0, code: 'network', message: '网络不给力，请检查网络后重试' });
+    }
+    if (response.statusCode === 401 && !retried) {
+      // Only drop the token that failed: a parallel call may already have stored a fresh one.
+      if (wx.getStorageSync(TOKEN_KEY) === token) wx.removeStorageSync(TOKEN_KEY);
+      return call(method, path, data, { retried: true });
+    }
+    if (response.statusCode >= 400) throw errorFrom(response);
+    return response.data;
+  }
+
+  window.api = {
+    ApiError,
+    login,
+    get: (path, params) => call('GET', path, params),
+    post: (path, data) => call('POST', path, data),
+    put: (path, data) => call('PUT', path, data),
+    del: (path) => call('DELETE', path),
+  };
+})();

@@ -1,0 +1,191 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from orders.models import Order
+from reps.models import EntryEvent, Handover, VisitNote
+from reps.qr import rep_entry_path
+from reps.services import customers_handover, entry_record
+from tests.factories import CustomerFactory, RepFactory, VisitorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def rep_with_login(name="张三"):
+    user = User.objects.create_user(username=f"rep-{name}", password="rep12345")
+    return RepFactory(name=name, user=user), user
+
+
+@pytest.fixture
+def rep_client(client):
+    rep, user = rep_with_login()
+    client.force_login(user)
+    client.rep = rep
+    return client
+
+
+def paid_order(customer, rep, total="188.00", paid_at=None):
+    visitor = VisitorFactory(customer=customer)
+    now = paid_at or timezone.now()
+    return Order.objects.create(
+        number=f"2611{Order.objects.count():010d}", customer=customer, visitor=visitor, rep=rep,
+        status=Order.Status.PAID, idempotency_key=f"k{Order.objects.count():08d}",
+        delivery_date=timezone.localdate() + timedelta(days=1), subtotal=Decimal(total), total=Decimal(total),
+        restaurant_name=customer.name, contact_name="王", phone=customer.phone, address="深圳市福田区 1 号",
+        expires_at=now, paid_at=now,
+    )
+
+
+def test_rep_sees_only_their_own_customers(rep_client):
+    mine = CustomerFactory(name="我的客户", rep=rep_client.rep)
+    other_rep = RepFactory()
+    theirs = CustomerFactory(name="别人的客户", rep=other_rep)
+
+    names = [c["name"] for c in rep_client.get("/api/v1/rep/customers").json()["results"]]
+
+    assert names == ["我的客户"]
+    assert rep_client.get(f"/api/v1/rep/customers/{theirs.pk}").status_code == 404
+    assert rep_client.post(f"/api/v1/rep/customers/{theirs.pk}/notes", {"note": "拜访"},
+                           content_type="application/json").status_code == 404
+    assert rep_client.get(f"/api/v1/rep/customers/{mine.pk}").status_code == 200
+
+
+def test_feed_shows_only_my_customers_paid_orders_and_polls_by_time(rep_client):
+    mine = CustomerFactory(rep=rep_client.rep)
+    other = RepFactory()
+    earlier = paid_order(mine, rep_client.rep, paid_at=timezone.now() - timedelta(minutes=5))
+    paid_order(CustomerFactory(rep=other), other)
+
+    first = rep_client.get("/api/v1/rep/feed").json()
+    assert [o["number"] for o in first["orders"]] == [earlier.number]
+
+    newer = paid_order(mine, rep_client.rep, total="99.50")
+    polled = rep_client.get("/api/v1/rep/feed", {"after": earlier.paid_at.isoformat()}).json()
+    assert [(o["number"], o["total"]) for o in polled["orders"]] == [(newer.number, "99.50")]
+    assert rep_client.get("/api/v1/rep/feed", {"after": "yesterday"}).status_code == 400
+
+
+def test_summary_counts_entries_by_scene_today(rep_client):
+    rep = rep_client.rep
+    for launch in (1047, 1047, 1048, 1007):
+        entry_record(visitor=VisitorFactory(), scene=f"r={rep.key}", launch_scene=launch, first_login=True)
+    entry_record(visitor=VisitorFactory(), scene=f"r={RepFactory().key}", launch_scene=1047)
+
+    summary = rep_client.get("/api/v1/rep/summary").json()
+
+    assert summary["entries_today"] == {"in_person": 2, "forwarded_image": 1, "share_card": 1, "direct": 0,
+                                        "other": 0}
+    assert summary["rep"]["scene"] == f"r={rep.key}"
+
+
+def test_visit_note_with_location(rep_client):
+    customer = CustomerFactory(rep=rep_client.rep)
+    response = rep_client.post(f"/api/v1/rep/customers/{customer.pk}/notes",
+                               {"note": "老板说下周加冻虾", "latitude": "22.54", "longitude": "114.06"},
+                               content_type="application/json")
+    assert response.status_code == 201
+    note = VisitNote.objects.get()
+    assert (note.rep, note.customer, note.latitude) == (rep_client.rep, customer, Decimal("22.540000"))
+    empty = rep_client.post(f"/api/v1/rep/customers/{customer.pk}/notes", {"note": "  "},
+                            content_type="application/json")
+    assert empty.status_code == 400 and VisitNote.objects.count() == 1
+
+
+def test_people_who_are_not_reps_are_refused(client):
+    client.force_login(User.objects.create_user(username="clerk", password="x12345678"))
+    assert client.get("/api/v1/rep/summary").status_code == 403
+    assert client.get("/rep/").status_code == 403
+    client.logout()
+    assert client.get("/api/v1/rep/summary").status_code in (401, 403)
+    assert client.get("/rep/").status_code == 302
+
+
+def test_handover_moves_customers_keeps_history_and_revokes_access_at_once(rep_client):
+    leaving = rep_client.rep
+    successor, _ = rep_with_login("李四")
+    customers = [CustomerFactory(rep=leaving, acquired_by=leaving) for _ in range(3)]
+    assert rep_client.get("/api/v1/rep/customers").json()["count"] == 3
+
+    handover = customers_handover(from_rep=leaving, to_rep=successor, reason="离职", revoke_access=True)
+
+    assert handover.customer_count == 3 and handover.items.count() == 3
+    for customer in customers:
+        customer.refresh_from_db()
+        assert (customer.rep, customer.acquired_by) == (successor, leaving)
+    assert rep_client.get("/api/v1/rep/customers").status_code in (401, 403)
+    assert rep_client.get("/rep/").status_code == 302  # logged out: the login is inactive
+    assert Handover.objects.get().from_rep == leaving
+
+
+def test_partial_handover_of_selected_customers(rep_client):
+    leaving = rep_client.rep
+    successor, _ = rep_with_login("王五")
+    keep, move = CustomerFactory(rep=leaving), CustomerFactory(rep=leaving)
+    customers_handover(from_rep=leaving, to_rep=successor, customer_ids=[move.pk], reason="换片区")
+    keep.refresh_from_db()
+    move.refresh_from_db()
+    assert (keep.rep, move.rep) == (leaving, successor)
+    assert rep_client.get("/api/v1/rep/customers").json()["count"] == 1
+
+
+def test_handover_refuses_customers_of_someone_else(rep_client):
+    from core.errors import ValidationFailed
+
+    successor, _ = rep_with_login("赵六")
+    stranger = CustomerFactory(rep=RepFactory())
+    with pytest.raises(ValidationFailed):
+        customers_handover(from_rep=rep_client.rep, to_rep=successor, customer_ids=[stranger.pk])
+    stranger.refresh_from_db()
+    assert stranger.rep != successor and Handover.objects.count() == 0
+
+
+def test_qr_code_and_card(rep_client):
+    png = rep_client.get("/rep/qr.png")
+    assert png["Content-Type"] == "image/png" and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    card = rep_client.get("/rep/card/")
+    assert card.status_code == 200
+    assert rep_entry_path(rep_client.rep) == f"/shop/?scene=r%3D{rep_client.rep.key}&launch_scene=1047"
+
+
+@pytest.mark.parametrize("n", [5, 500])
+def test_assistant_endpoints_query_counts_are_constant(rep_client, n, django_assert_max_num_queries):
+    rep = rep_client.rep
+    customers = CustomerFactory.create_batch(n, rep=rep)
+    for customer in customers[:5]:
+        paid_order(customer, rep)
+        EntryEvent.objects.create(visitor=VisitorFactory(), rep=rep, scene_code=1047, scene_kind="in_person",
+                                  visit_kind="first_visit")
+    with django_assert_max_num_queries(6):
+        assert rep_client.get("/api/v1/rep/customers").status_code == 200
+    with django_assert_max_num_queries(6):
+        assert rep_client.get("/api/v1/rep/feed").status_code == 200
+    with django_assert_max_num_queries(10):
+        assert rep_client.get("/api/v1/rep/summary").status_code == 200
+    with django_assert_max_num_queries(8):
+        assert rep_client.get(f"/api/v1/rep/customers/{customers[0].pk}").status_code == 200
+
+
+def test_session_login_records_the_launch_and_a_bad_scene_changes_nothing(api_client, client):
+    from customers.models import Visitor
+
+    rep = RepFactory()
+    code = client.post("/wechat-dev/login").json()["code"]
+    bad = api_client.post("/api/v1/auth/session", {"code": code, "scene": "r=%E8%99%BE", "launch_scene": 1047},
+                          format="json")
+    assert bad.status_code == 400 and Visitor.objects.count() == 0
+
+    code = client.post("/wechat-dev/login").json()["code"]
+    response = api_client.post("/api/v1/auth/session",
+                               {"code": code, "scene": f"r={rep.key}", "launch_scene": 1047, "launch_id": "L1"},
+                               format="json")
+    assert response.status_code == 201
+    entry = EntryEvent.objects.get()
+    assert (entry.rep, entry.scene_kind, entry.visit_kind, entry.credited) == (rep, "in_person", "first_visit", True)
+    token = response.json()["token"]
+    again = api_client.post("/api/v1/entries", {"launch_scene": 1089, "launch_id": "L2"}, format="json",
+                            HTTP_AUTHORIZATION=f"Visitor {token}")
+    assert again.status_code == 204
+    assert EntryEvent.objects.order_by("id").last().visit_kind == "return_visit"
