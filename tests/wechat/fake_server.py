@@ -1,7 +1,8 @@
 """A fake WeChat API server on loopback, for testing the `real` backend over real HTTP.
 
-It speaks the documented shapes (GET /sns/jscode2session, POST /cgi-bin/stable_token) with
-WeChat's rules: login codes bound to one user, single use; tokens checked on every API.
+It speaks the documented shapes (GET /sns/jscode2session, POST /cgi-bin/stable_token,
+POST /wxa/business/getuserphonenumber) with WeChat's rules: login and phone codes bound to one
+user, single use; tokens checked on every API; phone numbers billed against a quota.
 
 Use the `fake_wechat` fixture (and `wechat_real` to point the settings at it):
 
@@ -10,13 +11,17 @@ Use the `fake_wechat` fixture (and `wechat_real` to point the settings at it):
         ...
         assert fake_wechat.calls("/sns/jscode2session")[0].args["js_code"] == code
 
-Adding an API (later: getuserphonenumber, subscribe/send, getwxacodeunlimit):
+Phone numbers: `code = fake_wechat.issue_phone_code(openid="oUSER…", phone="13800138000")` is
+what the getPhoneNumber button hands the mini program; `fake_wechat.phone_quota = 0` makes the
+next exchange answer 1400001 (quota exhausted).
 
-    @fake_wechat.route("POST", "/wxa/business/getuserphonenumber")
-    def phone(fake, request):
+Adding an API (later: subscribe/send, getwxacodeunlimit):
+
+    @fake_wechat.route("POST", "/cgi-bin/message/subscribe/send")
+    def send(fake, request):
         if (refused := fake.check_access_token(request)) is not None:
             return refused
-        return {"errcode": 0, "errmsg": "ok", "phone_info": {...}}
+        return {"errcode": 0, "errmsg": "ok"}
 
 A handler gets the `FakeWeChat` and the werkzeug `Request`; it returns a dict (sent as JSON),
 bytes (sent as an image), or a werkzeug `Response`. Permanent routes can also be added in
@@ -61,6 +66,8 @@ ERR_EXPIRED_TOKEN = {"errcode": 42001, "errmsg": "access_token expired, rid: fak
 ERR_MISSING_TOKEN = {"errcode": 41001, "errmsg": "access_token missing, rid: fake"}
 ERR_REQUIRE_POST = {"errcode": 43002, "errmsg": "require POST method, rid: fake"}
 ERR_BAD_JSON = {"errcode": 47001, "errmsg": "data format error, rid: fake"}
+ERR_PHONE_QUOTA = {"errcode": 1400001, "errmsg": "quota of phone number verification exhausted, rid: fake"}
+PHONE_CODE_LIFETIME = 5 * 60
 
 _OPENID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
 
@@ -74,6 +81,16 @@ class WxUser:
     openid: str
     session_key: str
     unionid: str = ""
+
+
+@dataclass(frozen=True)
+class PhoneGrant:
+    """What a getPhoneNumber button tap authorised: this user's number, for 5 minutes, once."""
+
+    openid: str
+    phone: str
+    country_code: Any = "86"
+    issued_at: float = 0.0
 
 
 @dataclass
@@ -114,6 +131,11 @@ class FakeWeChat:
     used_codes: set[str] = field(default_factory=set)
     access_tokens: dict[str, _AccessToken] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)
+    phone_codes: dict[str, PhoneGrant] = field(default_factory=dict)
+    used_phone_codes: set[str] = field(default_factory=set)
+    # Successful phone-number exchanges left before 1400001; None = unlimited. Only successes
+    # are billed, as WeChat charges per successful verification.
+    phone_quota: int | None = None
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -192,6 +214,15 @@ class FakeWeChat:
             self.login_codes[code] = user
         return code
 
+    def issue_phone_code(self, openid: str | None = None, *, phone: str = "13800138000",
+                         country_code: Any = "86") -> str:
+        """What the getPhoneNumber button's `e.detail.code` would be for `openid` and `phone`."""
+        code = secrets.token_hex(32)
+        with self._lock:
+            self.phone_codes[code] = PhoneGrant(openid=openid or fake_openid(), phone=phone,
+                                                country_code=country_code, issued_at=time.time())
+        return code
+
     def user_of(self, code: str) -> WxUser:
         return self.login_codes[code]
 
@@ -233,6 +264,7 @@ class FakeWeChat:
         self.route("GET", "/sns/jscode2session")(_jscode2session)
         self.route("POST", "/cgi-bin/stable_token")(_stable_token)
         self.route("GET", "/cgi-bin/stable_token")(lambda fake, request: ERR_REQUIRE_POST)
+        self.route("POST", "/wxa/business/getuserphonenumber")(_getuserphonenumber)
 
 
 def _json_response(data: Any, *, status: int = 200, content_type: str = "application/json") -> Response:
@@ -281,6 +313,44 @@ def _stable_token(fake: FakeWeChat, request: Request):
             token = _AccessToken(value="ACCESS_" + secrets.token_urlsafe(24), expires_at=now + fake.token_lifetime)
             fake.access_tokens[token.value] = token
     return {"access_token": token.value, "expires_in": int(round(token.expires_at - now))}
+
+
+def _getuserphonenumber(fake: FakeWeChat, request: Request):
+    # The token is checked before the body is read: a refused token leaves the code unspent.
+    if (refused := fake.check_access_token(request)) is not None:
+        return refused
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("code"), str):
+        return ERR_BAD_JSON
+    code, openid = body["code"], body.get("openid")
+    with fake._lock:
+        grant = fake.phone_codes.get(code)
+        if (
+            grant is None
+            or code in fake.used_phone_codes
+            or time.time() - grant.issued_at > PHONE_CODE_LIFETIME
+            # With `openid`, WeChat checks the code belongs to that user (which errcode it
+            # answers for a mismatch is not documented; an invalid code is the closest).
+            or (openid and openid != grant.openid)
+        ):
+            return ERR_INVALID_CODE
+        if fake.phone_quota is not None:
+            if fake.phone_quota <= 0:
+                return ERR_PHONE_QUOTA
+            fake.phone_quota -= 1
+        fake.used_phone_codes.add(code)
+    mainland = str(grant.country_code) == "86"
+    return {
+        "errcode": 0,
+        "errmsg": "ok",
+        "phone_info": {
+            # phoneNumber carries the country code for numbers outside the mainland.
+            "phoneNumber": grant.phone if mainland else f"+{grant.country_code}{grant.phone}",
+            "purePhoneNumber": grant.phone,
+            "countryCode": grant.country_code,
+            "watermark": {"timestamp": int(time.time()), "appid": fake.appid},
+        },
+    }
 
 
 # -- fixtures ---------------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""The real WeChat: the documented HTTPS APIs on `settings.WECHAT_API_BASE`."""
+"""The real WeChat: the documented HTTPS APIs on `settings.WECHAT_API_BASE`.
+
+Login (code2Session) is here; getPhoneNumber is in `real_phone`, WeChat Pay (on
+`settings.WECHATPAY_API_BASE`, through wechatpayv3) in `real_pay`.
+"""
 
 import logging
 
@@ -8,6 +12,8 @@ from django.core.exceptions import ImproperlyConfigured
 from .. import http
 from ..errors import InvalidLoginCode, WeChatRateLimited, WeChatRiskyUser
 from .base import WeChatBackend, WxSession, validate_login_code
+from .real_pay import RealPayMixin
+from .real_phone import RealPhoneMixin
 
 logger = logging.getLogger("wechat")
 
@@ -21,7 +27,7 @@ _ERR_RATE_LIMITED = 45011
 _ERR_RISKY_USER = 40226
 
 
-class RealBackend(WeChatBackend):
+class RealBackend(RealPayMixin, RealPhoneMixin, WeChatBackend):
     name = "real"
 
     def __init__(self):
