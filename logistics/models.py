@@ -24,8 +24,9 @@ class Supplier(BaseModel):
 
 
 class StockQuerySet(models.QuerySet):
-    def available(self):
-        return self.annotate(available=F("on_hand") - F("reserved"))
+    def with_available(self):
+        """Annotated as `available_quantity` (`available` is the model's property)."""
+        return self.annotate(available_quantity=F("on_hand") - F("reserved"))
 
 
 class Stock(BaseModel):

@@ -33,6 +33,8 @@ class Rep(BaseModel):
     key = models.CharField("业务员码", max_length=12, unique=True, default=new_rep_key, validators=[validate_rep_key])
     territory = models.CharField("负责片区", max_length=40, blank=True)
     photo = models.ImageField("照片", upload_to="reps/", blank=True)
+    wecom_user_id = models.CharField("企业微信账号", max_length=64, blank=True,
+                                     help_text="企业微信成员 UserID，用于推送流失提醒等消息")
     is_active = models.BooleanField("在职", default=True)
 
     class Meta:

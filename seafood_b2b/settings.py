@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "reps",
     "orders",
     "logistics",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -108,7 +109,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "zh-hans"
-LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+# One language: the staff and the customers read Chinese, whatever their browser says.
+LANGUAGES = [("zh-hans", "简体中文")]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
@@ -122,6 +124,7 @@ STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/weui", BASE_DIR / "node_modules" / "weui" / "dist" / "style"),
     ("vendor/alpinejs", BASE_DIR / "node_modules" / "alpinejs" / "dist"),
+    ("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -179,6 +182,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.orders_expire_unpaid",
         "schedule": 60.0,
     },
+    "notifications-send-due": {
+        "task": "notifications.tasks.notifications_send_due",
+        "schedule": 60.0,
+    },
     "refunds-retry-unfinished": {
         "task": "orders.tasks.refunds_retry_unfinished",
         "schedule": 300.0,
@@ -230,3 +237,18 @@ WECHATPAY_DEV_KEY_DIR = Path(os.environ.get("WECHATPAY_DEV_KEY_DIR", BASE_DIR / 
 WECHATPAY_DEV_DUPLICATE_NOTIFY = env_bool("WECHATPAY_DEV_DUPLICATE_NOTIFY", True)
 if len(WECHATPAY_APIV3_KEY) != 32:
     raise ImproperlyConfigured("WECHATPAY_APIV3_KEY must be 32 characters")
+
+# Subscribe-message templates: our name → the template id chosen in the mini program's console.
+# With the dev backend any id works; set the real ids with WECHAT_TEMPLATE_<NAME>.
+WECHAT_SUBSCRIBE_TEMPLATES = {
+    name: os.environ.get(f"WECHAT_TEMPLATE_{name.upper()}", f"dev-template-{name}")
+    for name in ("order_paid", "delivery_done", "refund_done", "welcome")
+}
+
+# Where this site is reached from outside (a phone's camera): dev mini-program codes point here.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+
+# WeCom (企业微信) customer contact: the corp id and the secret of the app holding 客户联系 rights.
+WECOM_CORP_ID = os.environ.get("WECOM_CORP_ID", "")
+WECOM_SECRET = os.environ.get("WECOM_SECRET", "")
+WECOM_API_BASE = os.environ.get("WECOM_API_BASE", "https://qyapi.weixin.qq.com")

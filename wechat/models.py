@@ -49,3 +49,27 @@ class DevRefund(models.Model):
 
     def __str__(self):
         return self.out_refund_no
+
+
+class DevMessage(models.Model):
+    """A message the dev backend 'delivered': a subscribe message to a WeChat user, or a WeCom
+    message to a member of staff. The mini-site shows a customer's own as WeChat's service notices."""
+
+    class Kind(models.TextChoices):
+        SUBSCRIBE = "subscribe", "订阅消息"
+        WECOM = "wecom", "企业微信消息"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    to = models.CharField(max_length=64, db_index=True)
+    template_id = models.CharField(max_length=64, blank=True)
+    page = models.CharField(max_length=255, blank=True)
+    data = models.JSONField(default=dict)
+    text = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "模拟微信消息"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.kind} → {self.to}"

@@ -15,7 +15,17 @@ Phone numbers: `code = fake_wechat.issue_phone_code(openid="oUSER…", phone="13
 what the getPhoneNumber button hands the mini program; `fake_wechat.phone_quota = 0` makes the
 next exchange answer 1400001 (quota exhausted).
 
-Adding an API (later: subscribe/send, getwxacodeunlimit):
+Mini-program codes: POST /wxa/getwxacodeunlimit answers a JPEG (`image/jpeg`) or, with HTTP 200
+too, a JSON errcode; with `check_path` (the default) the page must be in
+`fake_wechat.published_pages`.
+
+WeCom (企业微信) lives on the same server under its own paths and credentials (point
+WECOM_API_BASE here, or use the `wecom_real` fixture): GET /cgi-bin/gettoken?corpid&corpsecret,
+POST /cgi-bin/externalcontact/add_contact_way (members must be in `fake_wechat.wecom_users`;
+created codes are kept in `fake_wechat.contact_ways`). WeCom tokens are separate from the mini
+program's: `fake_wechat.current_wecom_token()`, `fake_wechat.revoke_wecom_tokens()`.
+
+Adding an API (later: subscribe/send):
 
     @fake_wechat.route("POST", "/cgi-bin/message/subscribe/send")
     def send(fake, request):
@@ -36,6 +46,7 @@ Scripting a failure for the next call to a path (takes precedence over the route
 
 from __future__ import annotations
 
+import io
 import json as jsonlib
 import logging
 import re
@@ -68,6 +79,21 @@ ERR_REQUIRE_POST = {"errcode": 43002, "errmsg": "require POST method, rid: fake"
 ERR_BAD_JSON = {"errcode": 47001, "errmsg": "data format error, rid: fake"}
 ERR_PHONE_QUOTA = {"errcode": 1400001, "errmsg": "quota of phone number verification exhausted, rid: fake"}
 PHONE_CODE_LIFETIME = 5 * 60
+ERR_INVALID_SCENE = {"errcode": 40169, "errmsg": "invalid length for scene, or the data is not json string, rid: fake"}
+ERR_INVALID_ARGS = {"errcode": 40097, "errmsg": "invalid args, rid: fake"}
+ERR_INVALID_PAGE = {"errcode": 41030, "errmsg": "invalid page, rid: fake"}
+ERR_WXACODE_RATE = {"errcode": 45009, "errmsg": "reach max api daily quota limit, rid: fake"}
+
+FAKE_CORP_ID = "wwfa4e0000000000bb"
+FAKE_CORP_SECRET = "test-wecom-secret"
+# WeCom's own codes: 40001 is "invalid secret" there, 40014 an invalid access_token.
+ERR_WECOM_INVALID_CORPID = {"errcode": 40013, "errmsg": "invalid corpid, hint: [fake]"}
+ERR_WECOM_INVALID_SECRET = {"errcode": 40001, "errmsg": "invalid secret, hint: [fake]"}
+ERR_WECOM_INVALID_TOKEN = {"errcode": 40014, "errmsg": "invalid access_token, hint: [fake]"}
+ERR_WECOM_EXPIRED_TOKEN = {"errcode": 42001, "errmsg": "access_token expired, hint: [fake]"}
+ERR_WECOM_INVALID_PARAM = {"errcode": 40058, "errmsg": "invalid Parameter, hint: [fake]"}
+# WeChat's getwxacodeunlimit scene rule, for the fake to enforce on what it receives.
+_SCENE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}\Z")
 
 _OPENID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
 
@@ -136,6 +162,14 @@ class FakeWeChat:
     # Successful phone-number exchanges left before 1400001; None = unlimited. Only successes
     # are billed, as WeChat charges per successful verification.
     phone_quota: int | None = None
+    # Pages of the released mini program (getwxacodeunlimit with check_path=true checks these).
+    published_pages: set[str] = field(default_factory=lambda: {"pages/index/index", "pages/goods/detail"})
+    corp_id: str = FAKE_CORP_ID
+    corp_secret: str = FAKE_CORP_SECRET
+    wecom_tokens: dict[str, _AccessToken] = field(default_factory=dict)
+    # Members of the corp with 客户联系 rights; add_contact_way refuses anyone else (60111).
+    wecom_users: set[str] = field(default_factory=lambda: {"zhangsan", "lisi", "wangwu"})
+    contact_ways: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -251,6 +285,30 @@ class FakeWeChat:
             return ERR_EXPIRED_TOKEN
         return None
 
+    def current_wecom_token(self) -> str | None:
+        now = time.time()
+        with self._lock:
+            live = [t for t in self.wecom_tokens.values() if t.valid and t.expires_at > now]
+        return max(live, key=lambda t: t.expires_at).value if live else None
+
+    def revoke_wecom_tokens(self) -> None:
+        """Every WeCom token issued so far is refused (40014), as after the secret was reset."""
+        with self._lock:
+            for token in self.wecom_tokens.values():
+                token.valid = False
+
+    def check_wecom_token(self, request: Request) -> dict | None:
+        value = request.args.get("access_token")
+        if not value:
+            return ERR_MISSING_TOKEN
+        with self._lock:
+            token = self.wecom_tokens.get(value)
+        if token is None or not token.valid:
+            return ERR_WECOM_INVALID_TOKEN
+        if token.expires_at <= time.time():
+            return ERR_WECOM_EXPIRED_TOKEN
+        return None
+
     def check_app_credentials(self, appid: Any, secret: Any) -> dict | None:
         if appid != self.appid:
             return ERR_INVALID_APPID
@@ -265,6 +323,9 @@ class FakeWeChat:
         self.route("POST", "/cgi-bin/stable_token")(_stable_token)
         self.route("GET", "/cgi-bin/stable_token")(lambda fake, request: ERR_REQUIRE_POST)
         self.route("POST", "/wxa/business/getuserphonenumber")(_getuserphonenumber)
+        self.route("POST", "/wxa/getwxacodeunlimit")(_getwxacodeunlimit)
+        self.route("GET", "/cgi-bin/gettoken")(_wecom_gettoken)
+        self.route("POST", "/cgi-bin/externalcontact/add_contact_way")(_add_contact_way)
 
 
 def _json_response(data: Any, *, status: int = 200, content_type: str = "application/json") -> Response:
@@ -353,6 +414,83 @@ def _getuserphonenumber(fake: FakeWeChat, request: Request):
     }
 
 
+def _fake_code_image(width: int) -> bytes:
+    # A real (if blank) JPEG of the requested width, as WeChat's default answer is a JPEG.
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (width, width), 255).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def _getwxacodeunlimit(fake: FakeWeChat, request: Request):
+    if (refused := fake.check_access_token(request)) is not None:
+        return refused
+    body = request.get_json(silent=True)  # JSON only: a form post is not understood
+    if not isinstance(body, dict):
+        return ERR_BAD_JSON
+    scene = body.get("scene")
+    if not isinstance(scene, str) or not _SCENE.match(scene):
+        return ERR_INVALID_SCENE
+    width, env_version = body.get("width", 430), body.get("env_version", "release")
+    if (
+        isinstance(width, bool) or not isinstance(width, int) or not 280 <= width <= 1280
+        or env_version not in ("release", "trial", "develop")
+    ):
+        return ERR_INVALID_ARGS
+    page = body.get("page", "")  # empty: the main page
+    if not isinstance(page, str) or page.startswith("/") or "?" in page:
+        return ERR_INVALID_PAGE
+    if page and body.get("check_path", True) and page not in fake.published_pages:
+        return ERR_INVALID_PAGE
+    return Response(_fake_code_image(width), content_type="image/jpeg")
+
+
+def _wecom_gettoken(fake: FakeWeChat, request: Request):
+    args = request.args
+    if args.get("corpid") != fake.corp_id:
+        return ERR_WECOM_INVALID_CORPID
+    if args.get("corpsecret") != fake.corp_secret:
+        return ERR_WECOM_INVALID_SECRET
+    now = time.time()
+    current = fake.current_wecom_token()
+    with fake._lock:
+        # WeCom hands out the same token while it is valid, a new one once it has expired.
+        token = fake.wecom_tokens.get(current) if current else None
+        if token is None:
+            token = _AccessToken(value="WECOM_" + secrets.token_urlsafe(24), expires_at=now + fake.token_lifetime)
+            fake.wecom_tokens[token.value] = token
+    return {"errcode": 0, "errmsg": "ok", "access_token": token.value,
+            "expires_in": int(round(token.expires_at - now))}
+
+
+def _add_contact_way(fake: FakeWeChat, request: Request):
+    if (refused := fake.check_wecom_token(request)) is not None:
+        return refused
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return ERR_BAD_JSON
+    kind, scene, users = body.get("type"), body.get("scene"), body.get("user", [])
+    state, remark = body.get("state", ""), body.get("remark", "")
+    if (
+        kind not in (1, 2) or scene not in (1, 2)
+        or not isinstance(users, list) or not users or not all(isinstance(u, str) for u in users)
+        or (kind == 1 and len(users) != 1) or len(users) > 100
+        or not isinstance(state, str) or len(state) > 30
+        or not isinstance(remark, str) or len(remark) > 30
+        or not isinstance(body.get("skip_verify", True), bool)
+    ):
+        return ERR_WECOM_INVALID_PARAM
+    unknown = [u for u in users if u not in fake.wecom_users]
+    if unknown:
+        return {"errcode": 60111, "errmsg": f"invalid string value `{unknown[0]}`. userid not found, hint: [fake]"}
+    config_id = secrets.token_hex(16)
+    with fake._lock:
+        fake.contact_ways[config_id] = body
+    return {"errcode": 0, "errmsg": "ok", "config_id": config_id,
+            "qr_code": f"https://wework.qq.com/q/fake{config_id[:12]}"}
+
+
 # -- fixtures ---------------------------------------------------------------------------------------
 
 
@@ -391,3 +529,12 @@ def wechat_real(settings, fake_wechat):
     _backend_for.cache_clear()
     yield fake_wechat
     _backend_for.cache_clear()
+
+
+@pytest.fixture
+def wecom_real(settings, wechat_real):
+    """`wechat_real` plus WeCom settings pointing at the same fake (its WeCom half)."""
+    settings.WECOM_API_BASE = wechat_real.url
+    settings.WECOM_CORP_ID = wechat_real.corp_id
+    settings.WECOM_SECRET = wechat_real.corp_secret
+    yield wechat_real

@@ -1,6 +1,8 @@
 from dataclasses import dataclass, field
 
 from ..errors import InvalidLoginCode
+from .codes_base import CodesMixin
+from .messages_base import MessagesMixin
 from .pay_base import PayMixin
 
 # WeChat documents no length for a wx.login code (they are 32 characters today); the API's
@@ -31,7 +33,7 @@ def validate_login_code(code: object) -> str:
     return code
 
 
-class WeChatBackend(PayMixin):
+class WeChatBackend(MessagesMixin, PayMixin, CodesMixin):
     name = "abstract"
 
     def code_to_session(self, code: str) -> WxSession:

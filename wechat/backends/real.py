@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from .. import http
 from ..errors import InvalidLoginCode, WeChatRateLimited, WeChatRiskyUser
 from .base import WeChatBackend, WxSession, validate_login_code
+from .real_codes import RealCodesMixin
 from .real_pay import RealPayMixin
 from .real_phone import RealPhoneMixin
 
@@ -27,7 +28,7 @@ _ERR_RATE_LIMITED = 45011
 _ERR_RISKY_USER = 40226
 
 
-class RealBackend(RealPayMixin, RealPhoneMixin, WeChatBackend):
+class RealBackend(RealPayMixin, RealPhoneMixin, RealCodesMixin, WeChatBackend):
     name = "real"
 
     def __init__(self):

@@ -1,0 +1,133 @@
+"""The notification outbox: write with the event, send after commit, resend what is left.
+
+Guarantees:
+- once per (event, recipient, channel): a unique row; writing it again is a no-op;
+- nothing lost when the broker or the worker is down: the row is in the database with the event,
+  and `notifications_send_due` (every minute) sends whatever is still pending;
+- at most once: a row is claimed (pending → sending) by one conditional UPDATE before WeChat is
+  called. A send whose outcome is unknown (timeout, a worker killed mid-call) is never repeated
+  automatically; it is marked `unknown` for a person to look at.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core.errors import ApplicationError, ExternalServiceError
+from wechat.backends import get_backend
+from wechat.backends.messages_base import MessageRefused
+from wechat.messages import subscribe_data
+
+from .models import Notification
+
+logger = logging.getLogger(__name__)
+BACKOFF_SECONDS = [30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600]
+MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
+STALE_SENDING = timedelta(minutes=10)
+
+Channel = Notification.Channel
+Status = Notification.Status
+
+
+def notify(*, event_key: str, recipient_kind: str, recipient_id, channel: str, template: str, title: str,
+           body: str = "", data: dict | None = None, link: str = "", address: str = "") -> Notification | None:
+    """Write a notification in the caller's transaction; it is sent once that transaction commits.
+
+    Returns the new row, or None if this event already notified this recipient on this channel.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("notify() must run inside the transaction of the event it announces")
+    now = timezone.now()
+    inbox = channel == Channel.INBOX
+    notification, created = Notification.objects.get_or_create(
+        event_key=event_key[:120], recipient_kind=recipient_kind, recipient_id=str(recipient_id), channel=channel,
+        defaults={
+            "template": template, "title": title[:60], "body": body[:500], "data": data or {}, "link": link[:255],
+            "address": address, "next_attempt_at": now,
+            # The inbox is delivered by being written.
+            "status": Status.SENT if inbox else Status.PENDING, "sent_at": now if inbox else None,
+        },
+    )
+    if not created:
+        return None
+    if not inbox:
+        transaction.on_commit(lambda: _dispatch(notification.pk))
+    return notification
+
+
+def _dispatch(notification_id: int) -> None:
+    from .tasks import notification_send_task
+
+    try:
+        notification_send_task.delay(notification_id)
+    except Exception as error:  # the broker is down: the row waits for the sweep
+        logger.warning("could not enqueue notification %s (%s); the resend sweep will send it",
+                       notification_id, error)
+
+
+def _deliver(notification: Notification) -> None:
+    backend = get_backend()
+    if notification.channel == Channel.SUBSCRIBE:
+        template_id = settings.WECHAT_SUBSCRIBE_TEMPLATES.get(notification.template)
+        if not template_id:
+            raise MessageRefused(f"未配置订阅消息模板 {notification.template}", code="no_template")
+        backend.send_subscribe_message(openid=notification.address, template_id=template_id,
+                                       page=notification.link, data=subscribe_data(notification.data))
+    elif notification.channel == Channel.WECOM:
+        text = "\n".join(part for part in (notification.title, notification.body, notification.link) if part)
+        backend.send_staff_message(user_id=notification.address, text=text)
+
+
+def notification_send(*, notification_id: int) -> str:
+    """Send one notification if it is due and nobody else has claimed it. Safe to run twice."""
+    now = timezone.now()
+    claimed = Notification.objects.filter(pk=notification_id, status=Status.PENDING, next_attempt_at__lte=now).update(
+        status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return "not_claimed"
+    notification = Notification.objects.get(pk=notification_id)
+    try:
+        _deliver(notification)
+    except ExternalServiceError as error:
+        if (error.details or {}).get("reason") == "timeout":
+            return _finish(notification, Status.UNKNOWN, f"超时，可能已送达：{error.message}")
+        if notification.attempts >= MAX_ATTEMPTS:
+            return _finish(notification, Status.FAILED, error.message)
+        delay = BACKOFF_SECONDS[min(notification.attempts - 1, len(BACKOFF_SECONDS) - 1)]
+        Notification.objects.filter(pk=notification.pk, status=Status.SENDING).update(
+            status=Status.PENDING, next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            last_error=error.message[:300])
+        return "retry"
+    except ApplicationError as error:  # refused for good (no subscription, bad field, no template)
+        return _finish(notification, Status.SKIPPED, f"{error.code}: {error.message}")
+    return _finish(notification, Status.SENT, "")
+
+
+def _finish(notification: Notification, status: str, error: str) -> str:
+    Notification.objects.filter(pk=notification.pk, status=Status.SENDING).update(
+        status=status, last_error=error[:300], sent_at=timezone.now() if status == Status.SENT else None)
+    return status
+
+
+def notifications_send_due(*, limit: int = 500) -> dict:
+    """The sweep: send what is due (lost enqueues, retries) and flag sends stuck mid-call."""
+    now = timezone.now()
+    stuck = Notification.objects.filter(status=Status.SENDING, claimed_at__lt=now - STALE_SENDING).update(
+        status=Status.UNKNOWN, last_error="发送中断（进程退出），可能已送达，请人工确认")
+    due = list(Notification.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
+               .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+    outcomes: dict[str, int] = {"stuck": stuck}
+    for notification_id in due:
+        outcome = notification_send(notification_id=notification_id)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
+def notification_retry(*, notification_id: int) -> bool:
+    """A person decided to send an `unknown` or `failed` notification again."""
+    return bool(Notification.objects.filter(pk=notification_id, status__in=[Status.UNKNOWN, Status.FAILED]).update(
+        status=Status.PENDING, next_attempt_at=timezone.now(), last_error=""))
