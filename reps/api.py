@@ -111,3 +111,38 @@ class FeedApi(RepApiView):
         orders = selectors.rep_order_feed(rep=rep, after=after)
         return Response({"orders": [_order_row(o) for o in orders],
                          "latest": orders[0].paid_at if orders else raw or None})
+
+
+class InboxApi(RepApiView):
+    @extend_schema(summary="我的消息（流失提醒等），最新在前")
+    def get(self, request):
+        from notifications.models import Notification
+
+        rep = self.rep(request)
+        rows = (Notification.objects.filter(recipient_kind="rep", recipient_id=str(rep.pk), channel="inbox")
+                .order_by("-created_at", "-id")[:50])
+        return Response({"messages": [
+            {"id": n.pk, "title": n.title, "body": n.body, "link": n.link, "template": n.template,
+             "created_at": n.created_at, "read": n.read_at is not None} for n in rows]})
+
+
+class NearbyApi(RepApiView):
+    @extend_schema(parameters=[OpenApiParameter("latitude", float), OpenApiParameter("longitude", float),
+                               OpenApiParameter("radius_km", float), OpenApiParameter("limit", int)],
+                   summary="附近的流失/预警客户（由近到远，GCJ-02）")
+    def get(self, request):
+        from customers.churn import lapsing_customers_near
+
+        rep = self.rep(request)
+        params = request.query_params
+        try:
+            radius = float(params.get("radius_km") or 5)
+            limit = int(params.get("limit") or 50)
+        except ValueError:
+            raise ValidationFailed("radius_km / limit 须为数字", code="invalid_parameter")
+        rows = lapsing_customers_near(rep=rep, latitude=params.get("latitude"), longitude=params.get("longitude"),
+                                      radius_km=radius, limit=limit)
+        return Response({"customers": [
+            {"id": r["pk"], "name": r["name"], "address": r["address"], "phone": r["phone"], "status": r["status"],
+             "latitude": str(r["latitude"]), "longitude": str(r["longitude"]), "last_order_at": r["last_order_at"],
+             "distance_km": r["distance_km"]} for r in rows]})

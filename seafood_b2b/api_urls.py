@@ -29,4 +29,6 @@ urlpatterns = [
     path("rep/customers/<int:customer_id>", reps_api.CustomerDetailApi.as_view(), name="rep-customer"),
     path("rep/customers/<int:customer_id>/notes", reps_api.VisitNoteApi.as_view(), name="rep-customer-notes"),
     path("rep/feed", reps_api.FeedApi.as_view(), name="rep-feed"),
+    path("rep/inbox", reps_api.InboxApi.as_view(), name="rep-inbox"),
+    path("rep/nearby", reps_api.NearbyApi.as_view(), name="rep-nearby"),
 ]

@@ -190,6 +190,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.refunds_retry_unfinished",
         "schedule": 300.0,
     },
+    "churn-sweep": {
+        "task": "customers.tasks.churn_sweep_task",
+        "schedule": crontab(hour=2, minute=0),
+    },
+    "customer-stats-check": {
+        "task": "customers.tasks.customer_stats_check",
+        "schedule": crontab(hour=3, minute=45),
+    },
     "stock-ledger-check": {
         "task": "logistics.tasks.stock_check_ledger",
         "schedule": crontab(hour=3, minute=30),
@@ -252,3 +260,16 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 WECOM_CORP_ID = os.environ.get("WECOM_CORP_ID", "")
 WECOM_SECRET = os.environ.get("WECOM_SECRET", "")
 WECOM_API_BASE = os.environ.get("WECOM_API_BASE", "https://qyapi.weixin.qq.com")
+# WeCom app messages to staff (send_staff_message): the agentid of the self-built app whose secret
+# is WECOM_SECRET (message/send wants that app's token; give the same app 客户联系 rights).
+_wecom_agent_id = os.environ.get("WECOM_AGENT_ID", "").strip()
+if _wecom_agent_id and not _wecom_agent_id.isdigit():
+    raise ImproperlyConfigured("WECOM_AGENT_ID must be the WeCom app's numeric agentid")
+WECOM_AGENT_ID = int(_wecom_agent_id) if _wecom_agent_id else None
+
+# Which version of the mini program a subscribe message opens: formal (released), trial, developer.
+WECHAT_MINIPROGRAM_STATE = os.environ.get("WECHAT_MINIPROGRAM_STATE", "formal")
+if WECHAT_MINIPROGRAM_STATE not in ("formal", "trial", "developer"):
+    raise ImproperlyConfigured("WECHAT_MINIPROGRAM_STATE must be formal, trial or developer")
+# The language of a subscribe message's card: zh_CN, en_US, zh_HK or zh_TW.
+WECHAT_MESSAGE_LANG = os.environ.get("WECHAT_MESSAGE_LANG", "zh_CN")

@@ -11,13 +11,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, NotFound
 from core.money import from_fen, money, to_fen
 from core.tasks import enqueue_on_commit
-from customers.models import Customer
+from customers.churn import customer_record_payment
 from logistics.services import stock_release
 from wechat.backends import get_backend
 from wechat.pay.crypto import Notification
@@ -131,9 +131,7 @@ def payment_settle(*, transaction_data: PayTransaction, source_id: str, source: 
                 order.paid_at = paid_at
                 order_transition(order=order, to_status=S.PAID, actor="wechatpay",
                                  note=f"微信支付成功 {tx.transaction_id}", extra_fields=("paid_at",))
-                Customer.objects.filter(pk=order.customer_id).filter(
-                    Q(last_order_at__isnull=True) | Q(last_order_at__lt=paid_at)
-                ).update(last_order_at=paid_at)
+                customer_record_payment(customer_id=order.customer_id, paid_at=paid_at)
                 outcome = "paid"
             else:
                 # Paid after we gave up waiting (the order expired and its stock went back on sale):

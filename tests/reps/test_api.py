@@ -189,3 +189,32 @@ def test_session_login_records_the_launch_and_a_bad_scene_changes_nothing(api_cl
                             HTTP_AUTHORIZATION=f"Visitor {token}")
     assert again.status_code == 204
     assert EntryEvent.objects.order_by("id").last().visit_kind == "return_visit"
+
+
+def test_nearby_api_lists_only_my_lapsing_customers(rep_client):
+    me = rep_client.rep
+    mine = CustomerFactory(rep=me, name="我的流失客户", latitude=Decimal("22.5440"), longitude=Decimal("114.0579"),
+                           status="churned")
+    CustomerFactory(rep=RepFactory(), name="别人的", latitude=Decimal("22.5431"), longitude=Decimal("114.0579"),
+                    status="churned")
+    response = rep_client.get("/api/v1/rep/nearby", {"latitude": "22.5431", "longitude": "114.0579"})
+    assert [(c["id"], c["distance_km"]) for c in response.json()["customers"]] == [(mine.pk, 0.1)]
+    assert rep_client.get("/api/v1/rep/nearby", {"latitude": "x", "longitude": "1"}).status_code == 400
+
+
+def test_inbox_shows_my_churn_alerts_only(rep_client):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from django.db import transaction
+
+    from customers.churn import churn_sweep, customer_record_payment
+
+    night = datetime(2026, 11, 24, 2, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    for rep in (rep_client.rep, RepFactory()):
+        customer = CustomerFactory(rep=rep, name=f"{rep.name}的客户")
+        with transaction.atomic():
+            customer_record_payment(customer_id=customer.pk, paid_at=night - timedelta(days=40))
+    churn_sweep(now=night)
+    messages = rep_client.get("/api/v1/rep/inbox").json()["messages"]
+    assert [m["title"] for m in messages] == [f"已流失：{rep_client.rep.name}的客户"]
