@@ -1,6 +1,15 @@
-from django.contrib import admin
+import json
 
-from .models import Customer, Visitor
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from core.errors import Conflict
+
+from .churn import churn_sweep
+from .models import ChurnEvent, ChurnSettings, ChurnSnapshot, Customer, Visitor
 
 
 class VisitorInline(admin.TabularInline):
@@ -17,18 +26,21 @@ class VisitorInline(admin.TabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ("name", "contact_name", "phone", "district", "rep", "last_order_at", "created_at")
-    list_filter = ("district", "rep")
+    list_display = ("name", "contact_name", "phone", "district", "rep", "status", "last_order_at", "created_at")
+    list_filter = ("status", "district", "rep")
     search_fields = ("name", "phone", "address", "contact_name")
     list_select_related = ("rep",)
     autocomplete_fields = ("rep",)
-    readonly_fields = ("last_order_at", "created_at", "updated_at")
+    readonly_fields = ("last_order_at", "first_order_at", "paid_order_count", "usual_interval", "status",
+                       "status_changed_at", "acquired_by", "acquired_at", "created_at", "updated_at")
     date_hierarchy = "created_at"
     inlines = (VisitorInline,)
     fieldsets = (
         (None, {"fields": ("name", "contact_name", "phone", "rep")}),
         ("地址", {"fields": ("district", "address", "latitude", "longitude")}),
-        ("记录", {"fields": ("last_order_at", "created_at", "updated_at")}),
+        ("下单节奏与流失", {"fields": ("status", "status_changed_at", "last_order_at", "first_order_at",
+                                   "paid_order_count", "usual_interval")}),
+        ("记录", {"fields": ("acquired_by", "acquired_at", "created_at", "updated_at")}),
     )
 
 
@@ -48,3 +60,71 @@ class VisitorAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ChurnSettings)
+class ChurnSettingsAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "churn_days", "at_risk_multiplier", "at_risk_min_orders", "at_risk_min_silence_days")
+
+    def has_add_permission(self, request):
+        return not ChurnSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ChurnEvent)
+class ChurnEventAdmin(admin.ModelAdmin):
+    list_display = ("night", "kind", "customer", "rep", "last_order_at")
+    list_filter = ("kind", "night", "rep")
+    search_fields = ("customer__name", "customer__phone")
+    list_select_related = ("customer", "rep")
+    date_hierarchy = "night"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ChurnSnapshot)
+class ChurnSnapshotAdmin(admin.ModelAdmin):
+    """The churn dashboard: counts after each nightly sweep, as a chart and a table."""
+
+    change_list_template = "admin/customers/churnsnapshot/dashboard.html"
+    list_display = ("night", "active", "at_risk", "churned", "new_at_risk", "new_churned", "reactivated")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [path("run/", self.admin_site.admin_view(self.run_sweep), name="customers_churn_run")] + super().get_urls()
+
+    def run_sweep(self, request):
+        if request.method != "POST" or not request.user.has_perm("customers.change_churnsettings"):
+            return redirect(reverse("admin:customers_churnsnapshot_changelist"))
+        try:
+            result = churn_sweep()
+        except Conflict as error:
+            self.message_user(request, error.message, messages.WARNING)
+        else:
+            self.message_user(request, f"已扫描：新增流失 {result.new_churned}，新增预警 {result.new_at_risk}")
+        return redirect(reverse("admin:customers_churnsnapshot_changelist"))
+
+    def changelist_view(self, request, extra_context=None):
+        rows = list(ChurnSnapshot.objects.order_by("-night")[:90])[::-1]
+        chart = {
+            "labels": [row.night.strftime("%m-%d") for row in rows],
+            "active": [row.active for row in rows], "at_risk": [row.at_risk for row in rows],
+            "churned": [row.churned for row in rows], "reactivated": [row.reactivated for row in rows],
+        }
+        extra = {"chart_json": json.dumps(chart), "today": timezone.localdate(),
+                 "rules": ChurnSettings.current()}
+        return super().changelist_view(request, extra_context={**(extra_context or {}), **extra})

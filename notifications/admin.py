@@ -1,0 +1,29 @@
+from django.contrib import admin, messages
+
+from .models import Notification
+from .services import notification_retry
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "title", "recipient_kind", "recipient_id", "channel", "status", "attempts",
+                    "sent_at", "last_error")
+    list_filter = ("status", "channel", "recipient_kind", "template")
+    search_fields = ("event_key", "title", "recipient_id", "address")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    actions = ["retry"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in Notification._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="重新发送（仅限结果未知或失败的消息，请先确认对方未收到）", permissions=["change"])
+    def retry(self, request, queryset):
+        count = sum(notification_retry(notification_id=pk) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"已重新排队 {count} 条", messages.SUCCESS)
