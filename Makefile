@@ -50,7 +50,7 @@ beat: deps
 	$(VENV)/bin/celery -A seafood_b2b beat -l info
 
 bench-catalog: deps
-	$(PY) bench/catalog.py
+	$(PY) bench/catalog.py $(BENCH_ARGS)
 
 bench: bench-catalog
 

@@ -7,4 +7,7 @@ urlpatterns = [
     path("", views.shop, name="shop"),
     path("p/<str:code>/", views.product_detail, name="product"),
     path("cart/", views.cart, name="cart"),
+    path("checkout/", views.checkout, name="checkout"),
+    path("orders/", views.orders, name="orders"),
+    path("orders/<uuid:order_id>/", views.order_detail, name="order"),
 ]

@@ -13,6 +13,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -104,6 +105,8 @@ def notification_send(*, notification_id: int) -> str:
         return "retry"
     except ApplicationError as error:  # refused for good (no subscription, bad field, no template)
         return _finish(notification, Status.SKIPPED, f"{error.code}: {error.message}")
+    except ImproperlyConfigured as error:  # nothing was sent; a person must fix the settings, then retry
+        return _finish(notification, Status.FAILED, f"配置错误：{error}")
     return _finish(notification, Status.SENT, "")
 
 

@@ -3,12 +3,17 @@
  * it as is. It logs in silently (wx.login code → visitor token), keeps the token in storage,
  * sends `Authorization: Visitor <token>` on every call, and on a 401 logs in again once and
  * retries, the way a mini program renews an expired session.
+ *
+ * Each launch (how the mini program was opened: a rep's code, a share card, directly) is told
+ * to the server once: with the login when there is one, otherwise through /entries. The launch
+ * id makes a repeat harmless, so a lost answer can simply be sent again on the next page.
  */
 (function () {
   'use strict';
 
   const BASE = '/api/v1';
   const TOKEN_KEY = 'visitor_token';
+  const REPORTED_LAUNCH_KEY = 'reported_launch';
 
   class ApiError extends Error {
     constructor({ status, code, message, details }) {
@@ -27,6 +32,15 @@
     return new ApiError({ status: response.statusCode, code: 'http_' + response.statusCode, message: '服务暂时不可用，请稍后再试' });
   }
 
+  function launchFields() {
+    const options = wx.getLaunchOptionsSync();
+    return {
+      scene: options.query.scene || '',
+      launch_scene: options.scene,
+      launch_id: getApp().globalData.launchId || '',
+    };
+  }
+
   let pendingLogin = null;
 
   // One login at a time: the first page load fires several calls at once and WeChat codes are
@@ -34,15 +48,20 @@
   function login() {
     if (!pendingLogin) {
       pendingLogin = (async () => {
+        const launch = launchFields();
         let code, response;
         try {
           ({ code } = await wx.login());
-          response = await wx.request({ url: BASE + '/auth/session', method: 'POST', data: { code } });
+          response = await wx.request({ url: BASE + '/auth/session', method: 'POST', data: { code, ...launch } });
         } catch (e) {
           throw new ApiError({ status: 0, code: 'login_failed', message: '登录失败，请检查网络后重试' });
         }
         if (response.statusCode >= 400) throw errorFrom(response);
         wx.setStorageSync(TOKEN_KEY, response.data.token);
+        // The server records the launch with a login that carries a scene, and with a first login.
+        if (launch.launch_id && (launch.scene || launch.launch_scene || response.statusCode === 201)) {
+          wx.setStorageSync(REPORTED_LAUNCH_KEY, launch.launch_id);
+        }
         return response.data.token;
       })().finally(() => {
         pendingLogin = null;
@@ -51,8 +70,25 @@
     return pendingLogin;
   }
 
-  async function call(method, path, data, { retried = false } = {}) {
+  let pendingReport = null;
+
+  // Best effort and in the background: counting a visit must never hold up the page.
+  function reportLaunch() {
+    const launch = launchFields();
+    if (!launch.launch_id || pendingReport || wx.getStorageSync(REPORTED_LAUNCH_KEY) === launch.launch_id) return;
+    pendingReport = call('POST', '/entries', launch, { report: false })
+      .then(() => wx.setStorageSync(REPORTED_LAUNCH_KEY, launch.launch_id))
+      .catch(() => {
+        /* told again on the next page of this launch */
+      })
+      .finally(() => {
+        pendingReport = null;
+      });
+  }
+
+  async function call(method, path, data, { retried = false, report = true } = {}) {
     const token = wx.getStorageSync(TOKEN_KEY) || (await login());
+    if (report) reportLaunch();
     let response;
     try {
       response = await wx.request({ url: BASE + path, method, data, header: { Authorization: 'Visitor ' + token } });
@@ -62,7 +98,7 @@
     if (response.statusCode === 401 && !retried) {
       // Only drop the token that failed: a parallel call may already have stored a fresh one.
       if (wx.getStorageSync(TOKEN_KEY) === token) wx.removeStorageSync(TOKEN_KEY);
-      return call(method, path, data, { retried: true });
+      return call(method, path, data, { retried: true, report });
     }
     if (response.statusCode >= 400) throw errorFrom(response);
     return response.data;

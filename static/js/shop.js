@@ -1,7 +1,8 @@
 /*
  * Alpine components of the mini-site: the shared cart store, the shop (categories, search,
- * product list), the product page and the cart page. Every read and write goes through the
- * JSON API (api.js); prices and totals are always the server's.
+ * product list), the product page and the cart page; checkout and orders are in orders.js.
+ * Every read and write goes through the JSON API (api.js); prices and totals are always the
+ * server's.
  *
  * Quantities have 2 decimals (2.5 斤); stepper arithmetic is done in integer hundredths so
  * that 0.1 + 0.2 never shows up as 0.30000000000000004.
@@ -45,8 +46,22 @@
       '，每次加 ' + quantityLabel(hundredths(product.step_quantity)) + ' ' + unit;
   }
 
-  // Helpers the templates call as $shop.productUrl(product) etc.
-  const helpers = { productUrl, unitPrice, quantityRule, quantityLabel };
+  // Money as the API writes it ("97.15") ↔ integer fen, so comparisons and differences are exact.
+  const fen = (text) => Math.round(Number(text) * 100);
+  const yuan = (fenValue) => (fenValue / 100).toFixed(2);
+
+  /* What stands between a cart and checkout, in the buyer's words, or '' if nothing. The server
+   * checks the same rules when the order is placed; this only saves a pointless trip. */
+  function checkoutBlocker({ lines, subtotal, minOrderAmount }) {
+    if (!lines.length) return '购物车是空的';
+    if (lines.some((line) => line.problem)) return '请先删除标红的商品';
+    const missing = fen(minOrderAmount) - fen(subtotal);
+    return missing > 0 ? '还差 ¥' + yuan(missing) + ' 起送' : '';
+  }
+
+  // Helpers the templates call as $shop.productUrl(product) etc.; the other page scripts share them.
+  const helpers = { productUrl, unitPrice, quantityRule, quantityLabel, showError, fen, yuan, checkoutBlocker };
+  window.shopHelpers = helpers;
 
   document.addEventListener('alpine:init', () => {
     Alpine.magic('shop', () => helpers);
@@ -297,14 +312,25 @@
     }));
 
     Alpine.data('cartPage', () => ({
-      init() {
-        this.$store.cart.load();
-      },
-    }));
+      minOrderAmount: null, // from the checkout quote: the rule lives on the server
 
-    Alpine.data('tabbar', () => ({
-      notOpen(label) {
-        wx.showToast({ title: '「' + label + '」页面暂未开放', icon: 'none' });
+      async init() {
+        this.$store.cart.load();
+        try {
+          this.minOrderAmount = (await api.get('/checkout')).min_order_amount;
+        } catch (error) {
+          showError(error);
+        }
+      },
+
+      get blocker() {
+        const cart = this.$store.cart;
+        if (!cart.loaded || this.minOrderAmount === null || !cart.lines.length) return '';
+        return checkoutBlocker({ lines: cart.lines, subtotal: cart.total, minOrderAmount: this.minOrderAmount });
+      },
+
+      get canCheckout() {
+        return this.$store.cart.loaded && this.minOrderAmount !== null && this.$store.cart.lines.length > 0 && !this.blocker;
       },
     }));
   });

@@ -1,35 +1,64 @@
 /*
  * A small stand-in for the WeChat mini-program client API (`wx.*`) in an ordinary browser.
  *
- * The rest of the front end (api.js, shop.js) calls only these functions, with the mini
- * program's names and Promise-style signatures, so that it would run inside a real mini
- * program unchanged. Only `wx.login` is specific to this site: here the browser plays a phone
- * and the dev backend (`/wechat-dev/login`) plays WeChat, keeping the "WeChat user" in an
- * httponly cookie. Everything else maps 1:1 onto a browser feature.
+ * The rest of the front end (api.js, shop.js, orders.js) calls only these functions, with the
+ * mini program's names and Promise-style signatures, so that it would run inside a real mini
+ * program unchanged. Three calls are played by the dev backend, because in a mini program
+ * WeChat itself answers them: `wx.login` (`/wechat-dev/login`, the "WeChat user" lives in an
+ * httponly cookie), `wx.getPhoneNumber` (what the getPhoneNumber button hands the page) and
+ * `wx.requestPayment` (the WeChat Pay sheet). Everything else maps 1:1 onto a browser feature.
  */
 (function () {
   'use strict';
 
   const LAUNCH_KEYS = ['scene', 'launch_scene'];
+  const LAUNCH_ID_KEY = 'launch_id';
+  // The merchant's short name as registered with WeChat Pay, which the pay sheet shows.
+  const MERCHANT_NAME = '海鲜批发订货';
 
   function cookie(name) {
     const found = document.cookie.split('; ').find((row) => row.startsWith(name + '='));
     return found ? decodeURIComponent(found.slice(name.length + 1)) : '';
   }
 
-  // A rep's QR code opens /shop/?scene=r%3D<KEY>&launch_scene=1047. Keep the values for the
-  // whole visit (later pages have no query string); a later issue sends them with the login.
+  function randomId(bytes = 16) {
+    // getRandomValues, not randomUUID: the latter needs a secure context, which a phone on the
+    // office Wi-Fi talking plain http to a dev server is not.
+    const values = new Uint8Array(bytes);
+    crypto.getRandomValues(values);
+    return Array.from(values, (value) => value.toString(16).padStart(2, '0')).join('');
+  }
+
+  // One mini-program launch is one browser tab session: a rep's QR code opens
+  // /shop/?scene=r%3D<KEY>&launch_scene=1047 and the later pages have no query string, so the
+  // values and a launch id live in sessionStorage. A reload keeps them (the same launch, not
+  // counted twice); a new tab, or another code opened in this one, is a new launch.
+  let memoryLaunchId = ''; // when storage is disabled (private mode), at least this page has one
+
   (function rememberLaunch() {
     const query = new URLSearchParams(window.location.search);
-    if (!LAUNCH_KEYS.some((key) => query.has(key))) return;
     try {
-      LAUNCH_KEYS.forEach((key) => {
-        if (query.has(key)) sessionStorage.setItem(key, query.get(key));
-      });
+      const carried = LAUNCH_KEYS.some((key) => query.has(key));
+      const another = carried && LAUNCH_KEYS.some((key) => (query.get(key) || '') !== (sessionStorage.getItem(key) || ''));
+      if (another) {
+        LAUNCH_KEYS.forEach((key) => {
+          if (query.has(key)) sessionStorage.setItem(key, query.get(key));
+          else sessionStorage.removeItem(key);
+        });
+      }
+      if (another || !sessionStorage.getItem(LAUNCH_ID_KEY)) sessionStorage.setItem(LAUNCH_ID_KEY, randomId());
     } catch (e) {
-      /* storage may be disabled (private mode); attribution is best effort */
+      memoryLaunchId = randomId(); /* attribution is best effort */
     }
   })();
+
+  function sessionValue(key) {
+    try {
+      return sessionStorage.getItem(key) || '';
+    } catch (e) {
+      return '';
+    }
+  }
 
   function queryString(data) {
     const params = new URLSearchParams();
@@ -67,18 +96,65 @@
     return { statusCode: response.status, data: body, header: Object.fromEntries(response.headers) };
   }
 
-  /* wx.login: the only dev-specific call. The dev backend issues a one-use code for the
-   * "WeChat user" of this browser; in a mini program WeChat itself returns {code}. */
+  // The dev backend's endpoints are plain Django views: same origin, CSRF token from the cookie.
+  function devPost(url, data) {
+    return request({ url, method: 'POST', data, header: { 'X-CSRFToken': cookie('csrftoken') } });
+  }
+
+  function failReason(response) {
+    const error = response.data && response.data.error;
+    return (error && error.message) || String(response.statusCode);
+  }
+
+  /* wx.login: the dev backend issues a one-use code for the "WeChat user" of this browser; in
+   * a mini program WeChat itself returns {code}. */
   async function login() {
-    const response = await request({
-      url: '/wechat-dev/login',
-      method: 'POST',
-      header: { 'X-CSRFToken': cookie('csrftoken') },
-    });
+    const response = await devPost('/wechat-dev/login');
     if (response.statusCode !== 200 || !response.data || !response.data.code) {
       throw { errMsg: 'login:fail ' + response.statusCode };
     }
     return { code: response.data.code, errMsg: 'login:ok' };
+  }
+
+  /* What a mini program's <button open-type="getPhoneNumber"> hands its bindgetphonenumber
+   * handler: {code} to exchange on the server, or errMsg "getPhoneNumber:fail …". WeChat lists
+   * the user's verified numbers; here the user types one and the dev backend issues the code. */
+  async function getPhoneNumber({ phoneNumber }) {
+    let response;
+    try {
+      response = await devPost('/wechat-dev/phone-code', { phone: phoneNumber });
+    } catch (e) {
+      throw { errMsg: 'getPhoneNumber:fail 网络不给力，请稍后再试' };
+    }
+    if (response.statusCode !== 200 || !response.data || !response.data.code) {
+      throw { errMsg: 'getPhoneNumber:fail ' + failReason(response) };
+    }
+    return { code: response.data.code, errMsg: 'getPhoneNumber:ok' };
+  }
+
+  /* wx.getLocation({type}): {latitude, longitude, accuracy}. With type 'gcj02' WeChat answers in
+   * GCJ-02; a browser cannot, so its fix is handed back as it comes and treated as GCJ-02 (the
+   * dev stand-in is off by a few hundred metres in mainland China, which a driver's call fixes). */
+  function getLocation({ type = 'wgs84' } = {}) {
+    return new Promise((resolve, reject) => {
+      if (!navigator.geolocation) {
+        reject({ errMsg: 'getLocation:fail system permission denied' });
+        return;
+      }
+      navigator.geolocation.getCurrentPosition(
+        (position) =>
+          resolve({
+            latitude: position.coords.latitude,
+            longitude: position.coords.longitude,
+            accuracy: position.coords.accuracy,
+            type,
+            errMsg: 'getLocation:ok',
+          }),
+        (error) =>
+          reject({ errMsg: 'getLocation:fail ' + (error.code === 1 ? 'auth deny' : error.code === 3 ? 'timeout' : error.message) }),
+        { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 }
+      );
+    });
   }
 
   function getStorageSync(key) {
@@ -100,13 +176,23 @@
 
   /* wx.getLaunchOptionsSync: {scene: entry scene number, query: {scene: "r=KEY"}}. */
   function getLaunchOptionsSync() {
-    const launchScene = sessionStorage.getItem('launch_scene');
-    const scene = sessionStorage.getItem('scene');
+    const launchScene = sessionValue('launch_scene');
+    const scene = sessionValue('scene');
     return {
       scene: launchScene && /^\d+$/.test(launchScene) ? Number(launchScene) : null,
       query: scene ? { scene } : {},
     };
   }
+
+  /* getApp(): the mini program's App instance. Its globalData.launchId names this launch so that
+   * the server counts it once; in a mini program, app.js's onLaunch would create it. */
+  const app = {
+    globalData: {
+      get launchId() {
+        return sessionValue(LAUNCH_ID_KEY) || memoryLaunchId;
+      },
+    },
+  };
 
   function element(html) {
     const template = document.createElement('template');
@@ -175,9 +261,112 @@
     });
   }
 
+  let loadingNode = null;
+
+  /* wx.showLoading: WeUI loading toast; with mask it also blocks taps, as in WeChat. */
+  function showLoading({ title = '加载中', mask = false } = {}) {
+    hideLoading();
+    loadingNode = element(
+      '<div role="status" data-testid="loading">' + (mask ? '<div class="weui-mask_transparent"></div>' : '') +
+        '<div class="weui-toast"><span class="weui-primary-loading weui-icon_toast"><span class="weui-primary-loading__dot"></span></span>' +
+        '<p class="weui-toast__content"></p></div></div>'
+    );
+    loadingNode.querySelector('.weui-toast__content').textContent = title;
+    document.body.appendChild(loadingNode);
+    return Promise.resolve({ errMsg: 'showLoading:ok' });
+  }
+
+  function hideLoading() {
+    if (loadingNode) loadingNode.remove();
+    loadingNode = null;
+  }
+
+  /* wx.requestPayment({timeStamp, nonceStr, package, signType, paySign}): the WeChat Pay sheet.
+   * Resolves {errMsg: "requestPayment:ok"} once paid; rejects {errMsg: "requestPayment:fail cancel"}
+   * when the buyer closes it, or "requestPayment:fail <reason>". The dev backend plays WeChat:
+   * it shows what the prepay order says and, on 确认支付, checks paySign as the WeChat client
+   * does, pays, and sends the merchant its signed notification. */
+  async function requestPayment(params) {
+    const prepayId = String((params && params.package) || '').replace(/^prepay_id=/, '');
+    let sheet;
+    try {
+      sheet = await request({ url: '/wechat-dev/pay/' + encodeURIComponent(prepayId) });
+    } catch (e) {
+      throw { errMsg: 'requestPayment:fail 网络不给力，请稍后再试' };
+    }
+    if (sheet.statusCode !== 200 || !sheet.data) throw { errMsg: 'requestPayment:fail ' + failReason(sheet) };
+    if (sheet.data.state !== 'NOTPAY') {
+      throw { errMsg: 'requestPayment:fail ' + (sheet.data.state === 'SUCCESS' ? '该订单已支付' : '该订单已关闭') };
+    }
+
+    return new Promise((resolve, reject) => {
+      const node = element(
+        '<div class="sheet-root" data-testid="pay-sheet"><div class="weui-mask" data-testid="pay-mask"></div>' +
+          '<div class="weui-half-screen-dialog pay-sheet" role="dialog" aria-modal="true" aria-label="微信支付">' +
+          '<div class="weui-half-screen-dialog__hd">' +
+          '<div class="weui-half-screen-dialog__hd__side"><button type="button" class="weui-btn_icon" data-testid="pay-close" aria-label="关闭">' +
+          '<i class="weui-icon-close-thin"></i></button></div>' +
+          '<div class="weui-half-screen-dialog__hd__main"><strong class="weui-half-screen-dialog__title">微信支付</strong></div></div>' +
+          '<div class="weui-half-screen-dialog__bd pay-sheet__bd">' +
+          '<p class="pay-sheet__merchant" data-testid="pay-merchant"></p>' +
+          '<p class="pay-sheet__amount" data-testid="pay-amount"></p>' +
+          '<p class="pay-sheet__desc" data-testid="pay-description"></p>' +
+          '<p class="pay-sheet__error" data-testid="pay-error" role="alert"></p>' +
+          '<p class="pay-sheet__dev">开发环境 · 模拟微信支付，不会真实扣款</p></div>' +
+          '<div class="weui-half-screen-dialog__ft"><div class="weui-half-screen-dialog__btn-area">' +
+          '<button type="button" class="weui-btn weui-btn_default" data-testid="pay-cancel">取消</button>' +
+          '<button type="button" class="weui-btn weui-btn_primary" data-testid="pay-confirm">确认支付</button>' +
+          '</div></div></div></div>'
+      );
+      node.querySelector('[data-testid=pay-merchant]').textContent = '付款给 ' + MERCHANT_NAME;
+      node.querySelector('[data-testid=pay-amount]').textContent = '¥' + sheet.data.amount;
+      node.querySelector('[data-testid=pay-description]').textContent = sheet.data.description;
+      const confirm = node.querySelector('[data-testid=pay-confirm]');
+      const errorLine = node.querySelector('[data-testid=pay-error]');
+      let paying = false;
+
+      const cancel = () => {
+        if (paying) return; // the money may be on its way: wait for WeChat's answer
+        node.remove();
+        reject({ errMsg: 'requestPayment:fail cancel' });
+      };
+      ['pay-close', 'pay-cancel', 'pay-mask'].forEach((id) => node.querySelector('[data-testid=' + id + ']').addEventListener('click', cancel));
+
+      confirm.addEventListener('click', async () => {
+        if (paying) return; // a double tap pays once
+        paying = true;
+        confirm.disabled = true;
+        confirm.textContent = '支付中…';
+        errorLine.textContent = '';
+        let response;
+        try {
+          response = await devPost('/wechat-dev/pay/confirm', params);
+        } catch (e) {
+          response = null;
+        }
+        paying = false;
+        if (response && response.statusCode === 200 && response.data && response.data.errMsg === 'requestPayment:ok') {
+          node.remove();
+          resolve({ errMsg: 'requestPayment:ok' });
+          return;
+        }
+        node.remove();
+        reject({ errMsg: 'requestPayment:fail ' + (response ? failReason(response) : '网络不给力，请稍后再试') });
+      });
+      document.body.appendChild(node);
+    });
+  }
+
   function navigateTo({ url }) {
     window.location.href = url;
     return Promise.resolve({ errMsg: 'navigateTo:ok' });
+  }
+
+  /* wx.redirectTo: replaces the current page, so "back" does not return to it (e.g. a submitted
+   * checkout). */
+  function redirectTo({ url }) {
+    window.location.replace(url);
+    return Promise.resolve({ errMsg: 'redirectTo:ok' });
   }
 
   window.wx = {
@@ -190,6 +379,13 @@
     showToast,
     hideToast,
     showModal,
+    showLoading,
+    hideLoading,
+    getLocation,
+    getPhoneNumber,
+    requestPayment,
     navigateTo,
+    redirectTo,
   };
+  window.getApp = () => app;
 })();

@@ -177,3 +177,13 @@ def test_unfittable_fields_are_refused(kind, value):
 def test_subscribe_data_reads_types_from_keys():
     assert subscribe_data({"thing1": "冻虾", "amount2": "¥1.00"}) == {"thing1": {"value": "冻虾"},
                                                                        "amount2": {"value": "¥1.00"}}
+
+
+def test_a_configuration_error_fails_the_row_instead_of_leaving_it_stuck(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    notification = write()
+    _fail_with(monkeypatch, ImproperlyConfigured("WECOM_AGENT_ID is not set"))
+    assert notification_send(notification_id=notification.pk) == "failed"
+    notification.refresh_from_db()
+    assert notification.status == S.FAILED and "WECOM_AGENT_ID" in notification.last_error

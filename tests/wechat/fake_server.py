@@ -25,9 +25,20 @@ POST /cgi-bin/externalcontact/add_contact_way (members must be in `fake_wechat.w
 created codes are kept in `fake_wechat.contact_ways`). WeCom tokens are separate from the mini
 program's: `fake_wechat.current_wecom_token()`, `fake_wechat.revoke_wecom_tokens()`.
 
-Adding an API (later: subscribe/send):
+Subscribe messages: POST /cgi-bin/message/subscribe/send checks the token, the openid's shape
+(40003), the template (`fake_wechat.add_subscribe_template(id, keys)`, else 40037), every field
+of the template (47003, errmsg naming it), the page (41030, `published_pages`, formal only) and
+spends one acceptance (`fake_wechat.grant_subscription(openid, template_id)`, else 43101), as a
+one-time subscription does. Delivered messages are kept in `fake_wechat.subscribe_messages`.
 
-    @fake_wechat.route("POST", "/cgi-bin/message/subscribe/send")
+WeCom app messages: POST /cgi-bin/message/send (text only) checks the WeCom token, `agentid`
+(`fake_wechat.wecom_agent_id`, else 40056) and the recipients (`wecom_users`: all unknown →
+81013, some unknown → errcode 0 with `invaliduser`); delivered ones land in
+`fake_wechat.wecom_messages` as {"touser", "content"}.
+
+Adding an API:
+
+    @fake_wechat.route("POST", "/some/api")
     def send(fake, request):
         if (refused := fake.check_access_token(request)) is not None:
             return refused
@@ -92,6 +103,12 @@ ERR_WECOM_INVALID_SECRET = {"errcode": 40001, "errmsg": "invalid secret, hint: [
 ERR_WECOM_INVALID_TOKEN = {"errcode": 40014, "errmsg": "invalid access_token, hint: [fake]"}
 ERR_WECOM_EXPIRED_TOKEN = {"errcode": 42001, "errmsg": "access_token expired, hint: [fake]"}
 ERR_WECOM_INVALID_PARAM = {"errcode": 40058, "errmsg": "invalid Parameter, hint: [fake]"}
+ERR_INVALID_OPENID = {"errcode": 40003, "errmsg": "invalid openid rid: fake"}
+ERR_INVALID_TEMPLATE = {"errcode": 40037, "errmsg": "invalid template_id rid: fake"}
+ERR_NO_SUBSCRIPTION = {"errcode": 43101, "errmsg": "user refuse to accept the msg rid: fake"}
+ERR_WECOM_INVALID_AGENT = {"errcode": 40056, "errmsg": "invalid agentid, hint: [fake]"}
+ERR_WECOM_INVALID_MSGTYPE = {"errcode": 40008, "errmsg": "invalid message type, hint: [fake]"}
+ERR_WECOM_EMPTY_CONTENT = {"errcode": 44004, "errmsg": "empty content, hint: [fake]"}
 # WeChat's getwxacodeunlimit scene rule, for the fake to enforce on what it receives.
 _SCENE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}\Z")
 
@@ -170,6 +187,13 @@ class FakeWeChat:
     # Members of the corp with 客户联系 rights; add_contact_way refuses anyone else (60111).
     wecom_users: set[str] = field(default_factory=lambda: {"zhangsan", "lisi", "wangwu"})
     contact_ways: dict[str, dict] = field(default_factory=dict)
+    # Subscribe messages: template id → its data keys; (openid, template id) → acceptances left.
+    subscribe_templates: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    subscriptions: dict[tuple[str, str], int] = field(default_factory=dict)
+    subscribe_messages: list[dict] = field(default_factory=list)
+    # WeCom app messages: the agentid of the app whose secret is `corp_secret`.
+    wecom_agent_id: int = 1000002
+    wecom_messages: list[dict] = field(default_factory=list)
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -309,6 +333,17 @@ class FakeWeChat:
             return ERR_WECOM_EXPIRED_TOKEN
         return None
 
+    def add_subscribe_template(self, template_id: str, keys: tuple[str, ...]) -> None:
+        """A template chosen in the mini program's console, with its data keys (thing1, amount2…)."""
+        with self._lock:
+            self.subscribe_templates[template_id] = tuple(keys)
+
+    def grant_subscription(self, openid: str, template_id: str, times: int = 1) -> None:
+        """The user tapped "allow" `times` times in wx.requestSubscribeMessage (one message each)."""
+        with self._lock:
+            key = (openid, template_id)
+            self.subscriptions[key] = self.subscriptions.get(key, 0) + times
+
     def check_app_credentials(self, appid: Any, secret: Any) -> dict | None:
         if appid != self.appid:
             return ERR_INVALID_APPID
@@ -326,6 +361,8 @@ class FakeWeChat:
         self.route("POST", "/wxa/getwxacodeunlimit")(_getwxacodeunlimit)
         self.route("GET", "/cgi-bin/gettoken")(_wecom_gettoken)
         self.route("POST", "/cgi-bin/externalcontact/add_contact_way")(_add_contact_way)
+        self.route("POST", "/cgi-bin/message/subscribe/send")(_subscribe_send)
+        self.route("POST", "/cgi-bin/message/send")(_wecom_message_send)
 
 
 def _json_response(data: Any, *, status: int = 200, content_type: str = "application/json") -> Response:
@@ -491,6 +528,83 @@ def _add_contact_way(fake: FakeWeChat, request: Request):
             "qr_code": f"https://wework.qq.com/q/fake{config_id[:12]}"}
 
 
+_OPENID = re.compile(r"^o[0-9A-Za-z_-]{27}\Z")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _subscribe_field_error(key: str, value: str) -> str | None:
+    """WeChat's rule for the field's type (the key's letters), for the few types the fake checks."""
+    kind = re.sub(r"\d+$", "", key)
+    if kind == "thing" and len(value) > 20:
+        return "invalid"
+    if kind == "character_string" and (len(value) > 32 or _CJK.search(value)):
+        return "invalid"
+    if kind == "phrase" and not (len(value) <= 5 and all(_CJK.match(ch) for ch in value)):
+        return "invalid"
+    return None
+
+
+def _subscribe_send(fake: FakeWeChat, request: Request):
+    if (refused := fake.check_access_token(request)) is not None:
+        return refused
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return ERR_BAD_JSON
+    openid, template_id, data = body.get("touser"), body.get("template_id"), body.get("data")
+    if not isinstance(openid, str) or not _OPENID.match(openid):
+        return ERR_INVALID_OPENID
+    keys = fake.subscribe_templates.get(template_id) if isinstance(template_id, str) else None
+    if keys is None:
+        return ERR_INVALID_TEMPLATE
+    data = data if isinstance(data, dict) else {}
+    for key in keys:
+        entry = data.get(key)
+        value = entry.get("value") if isinstance(entry, dict) else None
+        if not isinstance(value, str) or not value:
+            return {"errcode": 47003, "errmsg": f"argument invalid! data.{key}.value is empty rid: fake"}
+        if _subscribe_field_error(key, value):
+            return {"errcode": 47003, "errmsg": f"argument invalid! data.{key}.value invalid rid: fake"}
+    state, lang = body.get("miniprogram_state", "formal"), body.get("lang", "zh_CN")
+    if state not in ("formal", "trial", "developer") or lang not in ("zh_CN", "en_US", "zh_HK", "zh_TW"):
+        return ERR_INVALID_ARGS
+    page = body.get("page", "")
+    if not isinstance(page, str) or (page and state == "formal" and page.split("?")[0] not in fake.published_pages):
+        return ERR_INVALID_PAGE
+    with fake._lock:
+        left = fake.subscriptions.get((openid, template_id), 0)
+        if left <= 0:
+            return ERR_NO_SUBSCRIPTION
+        fake.subscriptions[(openid, template_id)] = left - 1
+        fake.subscribe_messages.append(body)
+    return {"errcode": 0, "errmsg": "ok", "msgid": secrets.randbelow(10**18)}
+
+
+def _wecom_message_send(fake: FakeWeChat, request: Request):
+    if (refused := fake.check_wecom_token(request)) is not None:
+        return refused
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return ERR_BAD_JSON
+    if body.get("agentid") != fake.wecom_agent_id:
+        return ERR_WECOM_INVALID_AGENT
+    if body.get("msgtype") != "text":
+        return ERR_WECOM_INVALID_MSGTYPE
+    text = body.get("text")
+    content = text.get("content") if isinstance(text, dict) else None
+    if not isinstance(content, str) or not content:
+        return ERR_WECOM_EMPTY_CONTENT
+    users = [u for u in str(body.get("touser", "")).split("|") if u]
+    known = [u for u in users if u in fake.wecom_users]
+    invalid = "|".join(u for u in users if u not in fake.wecom_users)
+    if not known:
+        return {"errcode": 81013, "errmsg": "user & party & tag all invalid, hint: [fake]", "invaliduser": invalid}
+    with fake._lock:
+        for user in known:
+            fake.wecom_messages.append({"touser": user, "content": content})
+    return {"errcode": 0, "errmsg": "ok", "invaliduser": invalid, "invalidparty": "", "invalidtag": "",
+            "unlicenseduser": "", "msgid": secrets.token_urlsafe(24), "response_code": secrets.token_urlsafe(16)}
+
+
 # -- fixtures ---------------------------------------------------------------------------------------
 
 
@@ -537,4 +651,5 @@ def wecom_real(settings, wechat_real):
     settings.WECOM_API_BASE = wechat_real.url
     settings.WECOM_CORP_ID = wechat_real.corp_id
     settings.WECOM_SECRET = wechat_real.corp_secret
+    settings.WECOM_AGENT_ID = wechat_real.wecom_agent_id
     yield wechat_real

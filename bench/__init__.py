@@ -1,0 +1,1 @@
+"""Benchmarks: scripts run by hand or with `make bench`, never collected as tests."""
