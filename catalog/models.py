@@ -103,6 +103,12 @@ class Product(BaseModel):
         validators=[MinValueValidator(Decimal("0.01"))],
     )
     sort_order = models.PositiveIntegerField("排序", default=0)
+    # How the supplier sells it: e.g. sold by the 斤, bought by the 箱 of 20 斤 (factor 20).
+    purchase_unit = models.CharField("采购单位", max_length=8, blank=True, help_text="留空则与销售单位相同")
+    purchase_factor = models.DecimalField(
+        "每采购单位含销售单位数", max_digits=10, decimal_places=2, default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
     search_key = models.CharField("搜索键", max_length=400, editable=False, default="")
 
     objects = ProductQuerySet.as_manager()
@@ -115,6 +121,7 @@ class Product(BaseModel):
             models.CheckConstraint(condition=Q(price__gt=0), name="product_price_positive"),
             models.CheckConstraint(condition=Q(min_quantity__gt=0), name="product_min_quantity_positive"),
             models.CheckConstraint(condition=Q(step_quantity__gt=0), name="product_step_quantity_positive"),
+            models.CheckConstraint(condition=Q(purchase_factor__gt=0), name="product_purchase_factor_positive"),
             models.CheckConstraint(
                 condition=Q(catch_weight=False) | Q(nominal_weight__isnull=False, nominal_weight__gt=0),
                 name="product_catch_weight_has_nominal_weight",

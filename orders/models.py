@@ -128,6 +128,11 @@ class OrderLine(models.Model):
     amount = models.DecimalField("金额", max_digits=12, decimal_places=2)
     catch_weight = models.BooleanField("按实重计价", default=False)
     nominal_weight = models.DecimalField("标称重量(斤)", max_digits=8, decimal_places=2, null=True, blank=True)
+    # Filled at packing: what actually went into the box, and what it costs at that weight.
+    packed_quantity = models.DecimalField("实发数量", max_digits=10, decimal_places=2, null=True, blank=True)
+    actual_weight = models.DecimalField("实重(斤)", max_digits=10, decimal_places=2, null=True, blank=True)
+    actual_amount = models.DecimalField("实际金额", max_digits=12, decimal_places=2, null=True, blank=True)
+    packed_at = models.DateTimeField("打包时间", null=True, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "订单明细"
