@@ -1,6 +1,5 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -9,6 +8,7 @@ from customers.models import Visitor
 
 from . import selectors, services
 from .models import Cart
+from .pagination import paginate_ids
 from .serializers import CategorySerializer, ProductSerializer, cart_representation
 
 
@@ -16,12 +16,6 @@ def current_visitor(request) -> Visitor:
     if not isinstance(request.auth, Visitor):
         raise NotAuthenticated("请先进入小程序（缺少访客凭证）")
     return request.auth
-
-
-class ProductPagination(PageNumberPagination):
-    page_size = 30
-    page_size_query_param = "page_size"
-    max_page_size = 100
 
 
 class CategoryListApi(APIView):
@@ -53,10 +47,9 @@ class ProductListApi(APIView):
     def get(self, request):
         category_id = _int_param(request, "category")
         query = request.query_params.get("q")
-        products = selectors.product_list(category_id=category_id, query=query)
-        paginator = ProductPagination()
-        page = paginator.paginate_queryset(products, request, view=self)
-        return paginator.get_paginated_response(ProductSerializer(page, many=True).data)
+        page = paginate_ids(selectors.product_list(category_id=category_id, query=query), request)
+        products = selectors.products_by_ids(page.pop("ids"))
+        return Response({**page, "results": ProductSerializer(products, many=True).data})
 
 
 class ProductDetailApi(APIView):

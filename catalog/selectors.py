@@ -33,35 +33,63 @@ def _shop_queryset() -> QuerySet[Product]:
     return Product.objects.active().select_related("stock", "category")
 
 
-def product_list(*, category_id: int | None = None, query: str | None = None) -> QuerySet[Product]:
-    """Products a buyer may order, for a category, a search, or both.
+def _active_shelf_ids() -> list[int]:
+    """Categories whose products may be shown: active, under an active aisle (a few dozen rows)."""
+    return list(
+        Category.objects.filter(is_active=True)
+        .filter(Q(parent__isnull=True) | Q(parent__is_active=True))
+        .values_list("pk", flat=True)
+    )
 
+
+def product_list(*, category_id: int | None = None, query: str | None = None) -> QuerySet[Product]:
+    """Products a buyer may order, for a category, a search, or both — ordered, without joins.
+
+    The filters and the sort stay on the product table (category ids are resolved first), so a
+    page can be picked from one scan; `products_by_ids` then loads the page with its stock.
     A search matches the name, the SKU code, the full pinyin ("xiaren") or the pinyin initials
-    ("xr"); an exact code comes first, then names and initials that start with the query.
+    ("xr"); an exact code comes first, then keys and names that start with the query.
     """
-    products = _shop_queryset()
+    products = Product.objects.filter(is_active=True)
+    ordering = ["sort_order", "id"]
     if category_id is not None:
-        products = products.in_category(category_get(category_id=category_id))
+        category = category_get(category_id=category_id)
+        if category.parent_id:
+            products = products.filter(category_id=category.pk)
+        else:
+            shelves = list(category.children.filter(is_active=True).order_by("sort_order", "id")
+                           .values_list("pk", flat=True))
+            products = products.filter(category_id__in=shelves or [category.pk])
+            if len(shelves) > 1:
+                # Shelf by shelf, in the shelves' display order, as the page groups them.
+                shelf_rank = Case(*[When(category_id=pk, then=Value(i)) for i, pk in enumerate(shelves)],
+                                  output_field=IntegerField())
+                products = products.annotate(shelf_rank=shelf_rank)
+                ordering = ["shelf_rank", "sort_order", "id"]
+    else:
+        products = products.filter(category_id__in=_active_shelf_ids())
     if query is not None:
         needle = normalize_query(query)[:SEARCH_MAX_LENGTH]
         if len(needle) < SEARCH_MIN_LENGTH:
             return products.none()
-        products = (
-            products.search(needle)
-            .annotate(
-                rank=Case(
-                    When(code__iexact=needle, then=Value(0)),
-                    When(search_key__startswith=needle, then=Value(1)),
-                    When(Q(name__contains=needle), then=Value(2)),
-                    default=Value(3),
-                    output_field=IntegerField(),
-                )
+        products = products.search(needle).annotate(
+            rank=Case(
+                When(code__iexact=needle, then=Value(0)),
+                When(search_key__startswith=needle, then=Value(1)),
+                When(Q(name__contains=needle), then=Value(2)),
+                default=Value(3),
+                output_field=IntegerField(),
             )
-            .order_by("rank", "sort_order", "id")
         )
-    else:
-        products = products.order_by("category__sort_order", "category_id", "sort_order", "id")
-    return products
+        ordering = ["rank", *ordering]
+    return products.order_by(*ordering)
+
+
+def products_by_ids(ids: list[int]) -> list[Product]:
+    """The given products with stock and category, in the given order: one query."""
+    rows = Product.objects.filter(pk__in=ids).select_related("stock", "category")
+    by_id = {product.pk: product for product in rows}
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def product_get(*, code: str) -> Product:
