@@ -86,3 +86,55 @@ def stock_release(*, items: dict[int, Decimal], reference: str) -> None:
         StockMove(stock=stock, kind=StockMove.Kind.RELEASE, reserved_delta=-items[stock.product_id], reference=reference)
         for stock in stocks
     )
+
+
+def stock_receive(*, product_id: int, quantity: Decimal, unit_cost: Decimal, reference: str, note: str = "") -> Stock:
+    """Goods in: on-hand up, the moving average cost updated, one ledger row. Inside a transaction."""
+    quantity, unit_cost = Decimal(quantity), Decimal(unit_cost)
+    if quantity <= 0:
+        raise ValidationFailed("入库数量必须大于 0", code="invalid_quantity")
+    if unit_cost < 0:
+        raise ValidationFailed("成本不能为负", code="invalid_cost")
+    Stock.objects.get_or_create(product_id=product_id)
+    stock = Stock.objects.select_for_update().get(product_id=product_id)
+    value_before = stock.on_hand * stock.average_cost
+    stock.average_cost = ((value_before + quantity * unit_cost) / (stock.on_hand + quantity)).quantize(
+        Decimal("0.0001"))
+    stock.on_hand += quantity
+    stock.save(update_fields=["on_hand", "average_cost", "updated_at"])
+    StockMove.objects.create(stock=stock, kind=StockMove.Kind.RECEIPT, on_hand_delta=quantity, unit_cost=unit_cost,
+                             reference=reference, note=note)
+    return stock
+
+
+def stock_ship(*, product_id: int, reserved_quantity: Decimal, shipped_quantity: Decimal, reference: str) -> Stock:
+    """Goods out at packing: the order's reservation ends and what was really packed leaves stock.
+
+    `reserved_quantity` is what the order reserved; `shipped_quantity` what went into the box (less
+    when short-packed, or a catch-weight product's actual weight). Any difference goes back on sale.
+    Inside a transaction; one SHIPMENT row (valued at the average cost) and, if needed, one RELEASE.
+    """
+    reserved_quantity, shipped_quantity = Decimal(reserved_quantity), Decimal(shipped_quantity)
+    if shipped_quantity < 0 or reserved_quantity <= 0:
+        raise ValidationFailed("出库数量无效", code="invalid_quantity")
+    stock = Stock.objects.select_for_update().get(product_id=product_id)
+    if reserved_quantity > stock.reserved:
+        raise InsufficientStock("出库数量超过该订单的预留", details={"product_id": product_id})
+    if shipped_quantity > stock.on_hand:
+        raise InsufficientStock("在库数量不足以出库", details={"product_id": product_id,
+                                                      "on_hand": str(stock.on_hand)})
+    # What was shipped leaves both figures; what was reserved but not shipped is released.
+    shipped_from_reservation = min(shipped_quantity, reserved_quantity)
+    released = reserved_quantity - shipped_from_reservation
+    stock.on_hand -= shipped_quantity
+    stock.reserved -= reserved_quantity
+    if stock.reserved > stock.on_hand:
+        raise InsufficientStock("出库后在库数量少于其他订单的预留", details={"product_id": product_id})
+    stock.save(update_fields=["on_hand", "reserved", "updated_at"])
+    StockMove.objects.create(stock=stock, kind=StockMove.Kind.SHIPMENT, on_hand_delta=-shipped_quantity,
+                             reserved_delta=-shipped_from_reservation, unit_cost=stock.average_cost,
+                             reference=reference)
+    if released:
+        StockMove.objects.create(stock=stock, kind=StockMove.Kind.RELEASE, reserved_delta=-released,
+                                 reference=reference, note="少发，释放预留")
+    return stock

@@ -21,6 +21,7 @@ urlpatterns = [
     path("payments/wechatpay/notify", wechatpay_notify, name="wechatpay-notify"),
     path("shop/", include("catalog.urls")),
     path("rep/", include("reps.urls")),
+    path("ops/", include("logistics.urls")),
     path("wechat-dev/", include("wechat.urls")),
 ]
 
