@@ -35,6 +35,7 @@ class CustomerAdmin(admin.ModelAdmin):
                        "status_changed_at", "acquired_by", "acquired_at", "created_at", "updated_at")
     date_hierarchy = "created_at"
     inlines = (VisitorInline,)
+    actions = ("handover_to_another_rep",)
     fieldsets = (
         (None, {"fields": ("name", "contact_name", "phone", "rep")}),
         ("地址", {"fields": ("district", "address", "latitude", "longitude")}),
@@ -42,6 +43,17 @@ class CustomerAdmin(admin.ModelAdmin):
                                    "paid_order_count", "usual_interval")}),
         ("记录", {"fields": ("acquired_by", "acquired_at", "created_at", "updated_at")}),
     )
+
+
+    @admin.action(description="移交给其他业务员", permissions=["change"])
+    def handover_to_another_rep(self, request, queryset):
+        """Selected customers of one rep → the rep's handover form with them pre-selected."""
+        rep_ids = set(queryset.values_list("rep_id", flat=True))
+        if len(rep_ids) != 1 or None in rep_ids:
+            self.message_user(request, "请选择同一位业务员名下的客户", messages.WARNING)
+            return None
+        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
+        return redirect(reverse("admin:reps_rep_handover", args=[rep_ids.pop()]) + f"?customers={ids}")
 
 
 @admin.register(Visitor)

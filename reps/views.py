@@ -1,54 +1,120 @@
-"""The rep assistant's pages (shells over /api/v1/rep/…) and the rep's printable code."""
+"""The rep assistant's pages (shells over /api/v1/rep/…) and the rep's printable code.
 
+The pages render only the rep's own name and code; everything else (entries, customers, the
+live order feed, visit notes) is read and written through the JSON API, so a page costs a
+fixed handful of queries however many customers the rep has.
+"""
+
+from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
 
 from core.errors import PermissionDenied as NotARep
 
 from . import selectors
+from .models import Scene
 from .qr import SHARE_SCENE, rep_entry_path, rep_qr_png
+
+DEFAULT_COMPANY_NAME = "海鲜批发订货"
+FEED_POLL_SECONDS = 3
+
+
+def company_name() -> str:
+    return getattr(settings, "COMPANY_NAME", "") or DEFAULT_COMPANY_NAME
+
+
+def _active_rep(user):
+    try:
+        return selectors.rep_for_user(user)
+    except NotARep:
+        return None
+
+
+class RepAuthenticationForm(AuthenticationForm):
+    """Only an active rep gets in: a clerk's or a driver's account is told so at the door."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "账号或密码不正确",
+        "not_a_rep": "此账号不是在职业务员，无法登录业务员助手",
+    }
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if _active_rep(user) is None:
+            raise forms.ValidationError(self.error_messages["not_a_rep"], code="not_a_rep")
 
 
 class RepLoginView(LoginView):
     template_name = "rep/login.html"
-    redirect_authenticated_user = True
+    authentication_form = RepAuthenticationForm
+    next_page = "rep:assistant"
+
+    def dispatch(self, request, *args, **kwargs):
+        # A rep already signed in goes straight to the assistant; anyone else (an admin on the
+        # same browser) sees the form, so they can switch to a rep's account.
+        self.redirect_authenticated_user = _active_rep(request.user) is not None
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "company_name": company_name()}
 
 
-def _rep_or_403(request):
-    try:
-        return selectors.rep_for_user(request.user)
-    except NotARep:
-        raise PermissionDenied("仅限在职业务员使用")
+def _forbidden(request):
+    return render(request, "rep/forbidden.html", {"company_name": company_name()}, status=403)
 
 
-@login_required(login_url="rep:login")
-def assistant(request):
-    rep = _rep_or_403(request)
-    return render(request, "rep/assistant.html", {"rep": rep})
+def rep_required(view):
+    """Signed in (else to the rep login) and an active rep (else a 403 page with a way out)."""
+
+    @login_required(login_url="rep:login")
+    def wrapped(request, *args, **kwargs):
+        rep = _active_rep(request.user)
+        if rep is None:
+            return _forbidden(request)
+        return view(request, rep, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
 
 
-@login_required(login_url="rep:login")
-def customer_page(request, customer_id: int):
-    rep = _rep_or_403(request)
-    return render(request, "rep/customer.html", {"rep": rep, "customer_id": customer_id})
+@ensure_csrf_cookie
+@rep_required
+def assistant(request, rep):
+    return render(request, "rep/assistant.html", {
+        "rep": rep, "company_name": company_name(), "poll_seconds": FEED_POLL_SECONDS, "scene_choices": Scene.CHOICES,
+        "share_url": request.build_absolute_uri(rep_entry_path(rep, launch_scene=SHARE_SCENE)),
+    })
 
 
-@login_required(login_url="rep:login")
-def qr_png(request):
-    rep = _rep_or_403(request)
+@ensure_csrf_cookie
+@rep_required
+def customer_page(request, rep, customer_id: int):
+    # One cheap check up front, so another rep's customer is a plain 404 rather than an empty shell.
+    if not selectors.rep_customers(rep=rep).filter(pk=customer_id).exists():
+        return render(request, "rep/not_found.html", {"company_name": company_name()}, status=404)
+    return render(request, "rep/customer.html", {"rep": rep, "customer_id": customer_id,
+                                                 "company_name": company_name()})
+
+
+@rep_required
+def qr_png(request, rep):
     response = HttpResponse(rep_qr_png(rep, base_url=request.build_absolute_uri("/")), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
 
-@login_required(login_url="rep:login")
-def card(request):
-    rep = _rep_or_403(request)
+@rep_required
+def card(request, rep):
     return render(request, "rep/card.html", {
         "rep": rep,
+        "company_name": company_name(),
         "entry_url": request.build_absolute_uri(rep_entry_path(rep)),
         "share_url": request.build_absolute_uri(rep_entry_path(rep, launch_scene=SHARE_SCENE)),
     })
