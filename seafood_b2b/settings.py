@@ -125,6 +125,7 @@ STATICFILES_DIRS = [
     ("vendor/weui", BASE_DIR / "node_modules" / "weui" / "dist" / "style"),
     ("vendor/alpinejs", BASE_DIR / "node_modules" / "alpinejs" / "dist"),
     ("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"),
+    ("vendor/html5-qrcode", BASE_DIR / "node_modules" / "html5-qrcode"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -197,6 +198,10 @@ CELERY_BEAT_SCHEDULE = {
     "customer-stats-check": {
         "task": "customers.tasks.customer_stats_check",
         "schedule": crontab(hour=3, minute=45),
+    },
+    "inventory-value-snapshot": {
+        "task": "logistics.tasks.inventory_value_snapshot_task",
+        "schedule": crontab(hour=23, minute=55),
     },
     "stock-ledger-check": {
         "task": "logistics.tasks.stock_check_ledger",
