@@ -19,22 +19,18 @@ import hashlib
 import json
 import logging
 import os
-import secrets
-import time
 from typing import Any
 
 import requests
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
 from . import http
+from .token_cache import SharedToken
 
 logger = logging.getLogger("wechat")
 
 TOKEN_API = "wecom.gettoken"
-REFRESH_MARGIN_SECONDS = 5 * 60
-_POLL_SECONDS = 0.05
 # WeCom's global codes: 40001 invalid secret, 40013 invalid corpid, 40091 secret invalid,
 # 41002/41004 corpid/secret missing, 60020 server IP not in the app's trusted IPs.
 _CONFIG_ERRCODES = {40001, 40013, 40091, 41002, 41004, 60020}
@@ -102,18 +98,7 @@ def lock_key() -> str:
     return f"wecom:access-token-lock:{_credentials_id()}"
 
 
-def _lock_seconds() -> int:
-    return int(2 * settings.WECHAT_HTTP_TIMEOUT) + 2
-
-
-def _cached_token() -> str | None:
-    entry = cache.get(cache_key())
-    if isinstance(entry, dict) and entry.get("refresh_at", 0) > time.time():
-        return entry["token"]
-    return None
-
-
-def _fetch_and_store() -> str:
+def _fetch() -> dict:
     data = request_json(
         "GET",
         "/cgi-bin/gettoken",
@@ -124,21 +109,11 @@ def _fetch_and_store() -> str:
     if errcode:
         level = logging.ERROR if errcode in _CONFIG_ERRCODES else logging.WARNING
         raise http.errcode_error(api=TOKEN_API, data=data, level=level)
-    token, expires_in = data.get("access_token"), data.get("expires_in")
-    if (
-        not isinstance(token, str)
-        or not token
-        or isinstance(expires_in, bool)
-        or not isinstance(expires_in, int)
-        or expires_in <= 0
-    ):
-        logger.warning("WeCom %s answered without a usable access_token (fields: %s)", TOKEN_API, sorted(data))
-        raise http.external_error(api=TOKEN_API, reason="bad_response")
-    usable_for = expires_in - REFRESH_MARGIN_SECONDS
-    if usable_for > 0:
-        cache.set(cache_key(), {"token": token, "refresh_at": time.time() + usable_for}, timeout=usable_for)
-    logger.info("WeCom %s fetched, expires_in=%s", TOKEN_API, expires_in)
-    return token
+    return data
+
+
+_token = SharedToken(label="WeCom", api=TOKEN_API, cache_key=lambda: cache_key(), lock_key=lambda: lock_key(),
+                     fetch=lambda: _fetch())
 
 
 def get_wecom_access_token() -> str:
@@ -147,34 +122,12 @@ def get_wecom_access_token() -> str:
         raise ImproperlyConfigured(
             "WeCom APIs need WECOM_CORP_ID and WECOM_SECRET (企业微信管理后台 → 客户联系 → API 的 Secret)."
         )
-    token = _cached_token()
-    if token:
-        return token
-    owner = secrets.token_hex(8)
-    lock_seconds = _lock_seconds()
-    deadline = time.monotonic() + lock_seconds
-    while True:
-        if cache.add(lock_key(), owner, timeout=lock_seconds):
-            try:
-                return _cached_token() or _fetch_and_store()
-            finally:
-                if cache.get(lock_key()) == owner:
-                    cache.delete(lock_key())
-        if time.monotonic() >= deadline:
-            logger.warning("WeCom %s lock held for %ss; fetching without it", TOKEN_API, lock_seconds)
-            return _fetch_and_store()
-        time.sleep(_POLL_SECONDS)
-        token = _cached_token()
-        if token:
-            return token
+    return _token.get()
 
 
 def invalidate_wecom_access_token(token: str) -> None:
     """Forget `token` after an API refused it; a newer one cached by another worker stays."""
-    entry = cache.get(cache_key())
-    if isinstance(entry, dict) and entry.get("token") == token:
-        cache.delete(cache_key())
-        logger.info("WeCom access_token dropped after the API refused it")
+    _token.invalidate(token)
 
 
 def request_with_token(path: str, *, api: str, json_body: Any) -> dict:
