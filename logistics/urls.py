@@ -7,6 +7,7 @@ from .views import delivery, packing, purchasing, receiving
 
 app_name = "logistics"
 urlpatterns = [
+    path("", include(purchasing.login_urlpatterns)),  # /ops/login/, /ops/logout/ for every staff page
     path("purchasing/", include(purchasing.urlpatterns)),
     path("receiving/", include(receiving.urlpatterns)),
     path("packing/", include(packing.urlpatterns)),

@@ -125,6 +125,7 @@ STATICFILES_DIRS = [
     ("vendor/weui", BASE_DIR / "node_modules" / "weui" / "dist" / "style"),
     ("vendor/alpinejs", BASE_DIR / "node_modules" / "alpinejs" / "dist"),
     ("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"),
+    ("vendor/leaflet", BASE_DIR / "node_modules" / "leaflet" / "dist"),
     ("vendor/html5-qrcode", BASE_DIR / "node_modules" / "html5-qrcode"),
 ]
 STORAGES = {
@@ -207,7 +208,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "logistics.tasks.stock_check_ledger",
         "schedule": crontab(hour=3, minute=30),
     },
+    # A few minutes after the order cut-off (下单规则, default 23:00): tomorrow's purchase tasks.
+    "purchase-tasks-build": {
+        "task": "logistics.tasks_purchasing.purchase_tasks_build_for_tomorrow",
+        "schedule": crontab(hour=23, minute=5),
+    },
 }
+# Task modules that autodiscovery (which imports each app's `tasks.py` only) would not find.
+CELERY_IMPORTS = ["logistics.tasks_purchasing"]
 
 # WeChat: `dev` plays WeChat locally (default); `real` talks to the documented HTTP APIs.
 WECHAT_BACKEND = os.environ.get("WECHAT_BACKEND", "dev")
@@ -278,3 +286,29 @@ if WECHAT_MINIPROGRAM_STATE not in ("formal", "trial", "developer"):
     raise ImproperlyConfigured("WECHAT_MINIPROGRAM_STATE must be formal, trial or developer")
 # The language of a subscribe message's card: zh_CN, en_US, zh_HK or zh_TW.
 WECHAT_MESSAGE_LANG = os.environ.get("WECHAT_MESSAGE_LANG", "zh_CN")
+
+# The warehouse: where every delivery run starts and ends (GCJ-02, as the map pins are).
+# Default: a cold store near the Buji wholesale market, Longgang, Shenzhen.
+WAREHOUSE_LATITUDE = float(os.environ.get("WAREHOUSE_LATITUDE", "22.608900"))
+WAREHOUSE_LONGITUDE = float(os.environ.get("WAREHOUSE_LONGITUDE", "114.113600"))
+
+# Map tiles for the rep's "nearby churned customers" map (Leaflet). Empty: no map, the list alone
+# (it needs no tiles and no network). Tiles must be GCJ-02, like our coordinates (WECHAT.md §6):
+# AutoNavi's, e.g. "https://webrd01.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+# or Tencent's; never plain OpenStreetMap tiles, which are WGS-84 and put every marker a few
+# hundred metres off in China.
+MAP_TILE_URL = os.environ.get("MAP_TILE_URL", "")
+MAP_TILE_ATTRIBUTION = os.environ.get("MAP_TILE_ATTRIBUTION", "")
+
+# Packing (logistics/packing.py): when what was packed costs less than what was paid (catch weight
+# under nominal, short-packed lines), the difference is refunded through WeChat Pay — unless it is
+# smaller than this many yuan: a refund of a few fen is noise to the customer. Overweight is never
+# charged extra. Decimal yuan, 0 refunds every fen.
+from decimal import Decimal as _Decimal, InvalidOperation as _InvalidOperation  # noqa: E402
+
+try:
+    CATCH_WEIGHT_REFUND_TOLERANCE = _Decimal(os.environ.get("CATCH_WEIGHT_REFUND_TOLERANCE", "0.10"))
+except _InvalidOperation:
+    raise ImproperlyConfigured("CATCH_WEIGHT_REFUND_TOLERANCE must be a number of yuan, e.g. 0.10")
+if not CATCH_WEIGHT_REFUND_TOLERANCE.is_finite() or CATCH_WEIGHT_REFUND_TOLERANCE < 0:
+    raise ImproperlyConfigured("CATCH_WEIGHT_REFUND_TOLERANCE must be 0 or more yuan")

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.views import healthz
+from logistics.views.receiving import batch_trace
 from orders.api import wechatpay_notify
 
 admin.site.site_header = "海鲜批发 · 运营后台"
@@ -22,6 +23,7 @@ urlpatterns = [
     path("shop/", include("catalog.urls")),
     path("rep/", include("reps.urls")),
     path("ops/", include("logistics.urls")),
+    path("t/<str:code>/", batch_trace, name="batch-trace"),
     path("wechat-dev/", include("wechat.urls")),
 ]
 

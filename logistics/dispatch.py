@@ -1,0 +1,525 @@
+"""Delivery runs: which delivery driver takes which packed orders, and in what order.
+
+Two layers:
+- pure routing (`route_plan`, `route_ortools`, `route_nearest`): coordinates and capacities in,
+  routes out, no database, so bench/dispatch.py measures exactly what `runs_build` uses;
+- `runs_build`: reads the day's packed orders and the drivers, plans outside any transaction
+  (the solver may search for seconds), then writes the stops in one short transaction that first
+  checks nothing it planned on has changed meanwhile.
+
+Rules kept (DESIGN.md §6, pitfalls of other systems):
+- existing stops are never wiped or reordered: a driver's PLANNED run gets new stops after its
+  own; a run in progress or done is never touched, and its driver gets no second run that day;
+- only packed orders that are on no live stop are taken, so delivered, cancelled or already
+  planned orders can never be added;
+- the solver never "returns nothing": every stop may be dropped at a high penalty, so an
+  over-full day still yields runs, and the dropped orders are reported; if the solver finds no
+  solution at all within its time limit, nearest-neighbour routes are used instead.
+
+Time windows: no model field holds a customer's receiving hours yet. `Job.time_window` (minutes
+after the vehicles leave) is honoured by the solver when given (a "time" dimension; a stop whose
+window cannot be met is dropped like an over-capacity one); `runs_build` passes none today. To
+add them, read the new field with the candidates in `runs_build` and fill `Job.time_window` where
+the jobs are made (minutes after the planned departure), and give the dropped reason a case.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from core.errors import Conflict, ValidationFailed
+from customers.churn import distance_km
+
+from .models import DeliveryRun, Driver, Stop
+
+logger = logging.getLogger(__name__)
+
+METHOD_ORTOOLS = "ortools"
+METHOD_NEAREST = "nearest"
+
+# Weight units given to the solver: it works in integers, so 0.1 kg.
+WEIGHT_SCALE = 10
+# Only used for time windows: average city speed and time spent at each stop.
+SPEED_KMH = 25
+SERVICE_MINUTES = 8
+MAX_WAIT_MINUTES = 120
+HORIZON_MINUTES = 24 * 60
+
+# A line with neither an actual nor a nominal weight is loaded at this estimate per sale unit.
+# It only serves the vehicle's weight limit; 斤 and kg are exact, packages are typical cartons.
+UNIT_WEIGHT_ESTIMATE_KG = {
+    "斤": Decimal("0.5"), "kg": Decimal("1"), "箱": Decimal("10"), "袋": Decimal("1"), "盒": Decimal("0.5"),
+    "包": Decimal("0.5"), "条": Decimal("0.5"), "只": Decimal("0.5"),
+}
+DEFAULT_UNIT_WEIGHT_KG = Decimal("1")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure routing: no database.
+
+
+@dataclass(frozen=True)
+class Job:
+    key: Hashable
+    lat: float
+    lng: float
+    weight_kg: float = 0.0
+    # (earliest, latest) arrival, in minutes after the vehicles leave; None: any time.
+    time_window: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    key: Hashable
+    max_stops: int
+    max_weight_kg: float
+    # Where the vehicle is before these jobs: the last stop it already has; None: the depot.
+    start: tuple[float, float] | None = None
+
+
+@dataclass
+class RoutePlan:
+    method: str
+    routes: dict = field(default_factory=dict)  # vehicle key → job keys in visiting order
+    distance_km: dict = field(default_factory=dict)  # vehicle key → start, its jobs, back to the depot
+    dropped: list = field(default_factory=list)  # job keys no vehicle could take
+
+    @property
+    def total_distance_km(self) -> float:
+        return sum(self.distance_km.values())
+
+
+def distance_matrix_m(points: Sequence[tuple[float, float]]) -> list[list[int]]:
+    """Great-circle distances in whole metres (symmetric; roads are not modelled)."""
+    n = len(points)
+    matrix = [[0] * n for _ in range(n)]
+    for i in range(n):
+        lat1, lng1 = points[i]
+        row = matrix[i]
+        for j in range(i + 1, n):
+            metres = round(distance_km(lat1, lng1, points[j][0], points[j][1]) * 1000)
+            row[j] = metres
+            matrix[j][i] = metres
+    return matrix
+
+
+class _Nodes:
+    """Node numbering shared by both methods: 0 the depot, then vehicles' own starts, then jobs."""
+
+    def __init__(self, depot, jobs: Sequence[Job], vehicles: Sequence[Vehicle]):
+        points = [tuple(depot)]
+        self.starts = []
+        for vehicle in vehicles:
+            if vehicle.start is None:
+                self.starts.append(0)
+            else:
+                self.starts.append(len(points))
+                points.append(tuple(vehicle.start))
+        self.first_job = len(points)
+        points.extend((job.lat, job.lng) for job in jobs)
+        self.matrix = distance_matrix_m(points)
+
+    def route_km(self, vehicle_index: int, job_indexes: Sequence[int]) -> float:
+        path = [self.starts[vehicle_index], *(self.first_job + j for j in job_indexes), 0]
+        return sum(self.matrix[a][b] for a, b in zip(path, path[1:])) / 1000
+
+
+def _weight_units(kg: float, *, up: bool) -> int:
+    value = kg * WEIGHT_SCALE
+    return max(0, math.ceil(value - 1e-9) if up else math.floor(value + 1e-9))
+
+
+def _plan_from(method, nodes: _Nodes, jobs, vehicles, assigned: list[list[int]]) -> RoutePlan:
+    plan = RoutePlan(method=method)
+    taken = set()
+    for v, vehicle in enumerate(vehicles):
+        if assigned[v]:
+            plan.routes[vehicle.key] = [jobs[j].key for j in assigned[v]]
+            plan.distance_km[vehicle.key] = nodes.route_km(v, assigned[v])
+            taken.update(assigned[v])
+    plan.dropped = [job.key for j, job in enumerate(jobs) if j not in taken]
+    return plan
+
+
+def route_ortools(*, depot: tuple[float, float], jobs: Sequence[Job], vehicles: Sequence[Vehicle],
+                  time_limit_s: float, nodes: _Nodes | None = None) -> RoutePlan | None:
+    """Google OR-Tools' vehicle routing: least total distance within stop and weight capacities.
+
+    Every job may be dropped at a penalty far above any detour, so the solver serves all it can
+    and drops only what does not fit. None if no solution was found within the time limit.
+    """
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+    if not jobs or not vehicles:
+        return _plan_from(METHOD_ORTOOLS, nodes or _Nodes(depot, jobs, vehicles), jobs, vehicles,
+                          [[] for _ in vehicles])
+    nodes = nodes or _Nodes(depot, jobs, vehicles)
+    node_count = nodes.first_job + len(jobs)
+    manager = pywrapcp.RoutingIndexManager(node_count, len(vehicles), nodes.starts, [0] * len(vehicles))
+    routing = pywrapcp.RoutingModel(manager)
+
+    # Matrices and vectors registered as data are evaluated in C++: no Python callback per arc.
+    arc_cost = routing.RegisterTransitMatrix(nodes.matrix)
+    routing.SetArcCostEvaluatorOfAllVehicles(arc_cost)
+
+    is_job = [0] * nodes.first_job + [1] * len(jobs)
+    stops = routing.RegisterUnaryTransitVector(is_job)
+    routing.AddDimensionWithVehicleCapacity(stops, 0, [max(0, v.max_stops) for v in vehicles], True, "stops")
+    weights = [0] * nodes.first_job + [_weight_units(job.weight_kg, up=True) for job in jobs]
+    load = routing.RegisterUnaryTransitVector(weights)
+    routing.AddDimensionWithVehicleCapacity(
+        load, 0, [_weight_units(v.max_weight_kg, up=False) for v in vehicles], True, "weight")
+
+    if any(job.time_window for job in jobs):
+        _add_time_windows(routing, manager, nodes, jobs)
+
+    # Serving a job costs at most a round trip to its farthest point: the penalty is higher, so
+    # dropping is only ever chosen when the job cannot be served.
+    penalty = 2 * max(max(row) for row in nodes.matrix) + 1_000_000
+    for j in range(len(jobs)):
+        routing.AddDisjunction([manager.NodeToIndex(nodes.first_job + j)], penalty)
+
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    # Christofides' first solution measured better than cheapest-arc under a short limit
+    # (bench/dispatch.py: about 5% less distance after 5 s on 1,000 stops); guided local search
+    # then improves it until the limit.
+    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.CHRISTOFIDES
+    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    params.time_limit.FromMilliseconds(max(0, int(time_limit_s * 1000)))
+    solution = routing.SolveWithParameters(params)
+    if solution is None:
+        logger.warning("routing solver found no solution in %.1fs (status %s)", time_limit_s, routing.status())
+        return None
+
+    assigned: list[list[int]] = []
+    for v in range(len(vehicles)):
+        route = []
+        index = solution.Value(routing.NextVar(routing.Start(v)))
+        while not routing.IsEnd(index):
+            route.append(manager.IndexToNode(index) - nodes.first_job)
+            index = solution.Value(routing.NextVar(index))
+        assigned.append(route)
+    return _plan_from(METHOD_ORTOOLS, nodes, jobs, vehicles, assigned)
+
+
+def _add_time_windows(routing, manager, nodes: _Nodes, jobs: Sequence[Job]) -> None:
+    metres_per_minute = SPEED_KMH * 1000 / 60
+    is_job = [False] * nodes.first_job + [True] * len(jobs)
+    minutes = [
+        [math.ceil(metres / metres_per_minute) + (SERVICE_MINUTES if is_job[a] else 0) for metres in row]
+        for a, row in enumerate(nodes.matrix)
+    ]
+    transit = routing.RegisterTransitMatrix(minutes)
+    routing.AddDimension(transit, MAX_WAIT_MINUTES, HORIZON_MINUTES, True, "time")
+    time_dimension = routing.GetDimensionOrDie("time")
+    for j, job in enumerate(jobs):
+        if job.time_window:
+            earliest, latest = job.time_window
+            time_dimension.CumulVar(manager.NodeToIndex(nodes.first_job + j)).SetRange(int(earliest), int(latest))
+
+
+def route_nearest(*, depot: tuple[float, float], jobs: Sequence[Job], vehicles: Sequence[Vehicle],
+                  nodes: _Nodes | None = None) -> RoutePlan:
+    """The fallback (and the benchmark's baseline): each driver in turn drives to the nearest job
+    that still fits, taking an even share of the jobs; a second pass fills what capacity is left.
+    Time windows are not considered."""
+    nodes = nodes or _Nodes(depot, jobs, vehicles)
+    matrix = nodes.matrix
+    weights = [_weight_units(job.weight_kg, up=True) for job in jobs]
+    free = set(range(len(jobs)))
+    assigned: list[list[int]] = [[] for _ in vehicles]
+    load = [0] * len(vehicles)
+    position = list(nodes.starts)
+    for even_share in (True, False):
+        for v, vehicle in enumerate(vehicles):
+            capacity = _weight_units(vehicle.max_weight_kg, up=False)
+            limit = max(0, vehicle.max_stops)
+            if even_share:
+                limit = min(limit, math.ceil(len(free) / (len(vehicles) - v)) if free else 0)
+            while free and len(assigned[v]) < limit:
+                row = matrix[position[v]]
+                fitting = [j for j in free if load[v] + weights[j] <= capacity]
+                if not fitting:
+                    break
+                nearest = min(fitting, key=lambda j: row[nodes.first_job + j])
+                free.discard(nearest)
+                assigned[v].append(nearest)
+                load[v] += weights[nearest]
+                position[v] = nodes.first_job + nearest
+    return _plan_from(METHOD_NEAREST, nodes, jobs, vehicles, assigned)
+
+
+def route_plan(*, depot: tuple[float, float], jobs: Sequence[Job], vehicles: Sequence[Vehicle],
+               time_limit_s: float = 5) -> RoutePlan:
+    """OR-Tools first; nearest-neighbour routes if it finds nothing in time."""
+    nodes = _Nodes(depot, jobs, vehicles)
+    plan = route_ortools(depot=depot, jobs=jobs, vehicles=vehicles, time_limit_s=time_limit_s, nodes=nodes)
+    if plan is None:
+        plan = route_nearest(depot=depot, jobs=jobs, vehicles=vehicles, nodes=nodes)
+    return plan
+
+
+def warehouse_location() -> tuple[float, float]:
+    return float(settings.WAREHOUSE_LATITUDE), float(settings.WAREHOUSE_LONGITUDE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs in the database.
+
+
+def line_weight_kg(*, unit: str, quantity: Decimal, packed_quantity: Decimal | None,
+                   actual_weight: Decimal | None, nominal_weight: Decimal | None) -> Decimal:
+    """What a line weighs on the van: the packed weight if weighed, else nominal × quantity, else
+    the estimate for its unit. Weights on lines are in jin (斤 = 0.5 kg)."""
+    if actual_weight is not None:
+        return actual_weight / 2
+    quantity = packed_quantity if packed_quantity is not None else quantity
+    if nominal_weight:
+        return quantity * nominal_weight / 2
+    return quantity * UNIT_WEIGHT_ESTIMATE_KG.get(unit, DEFAULT_UNIT_WEIGHT_KG)
+
+
+def order_weights_kg(order_ids) -> dict:
+    from orders.models import OrderLine
+
+    weights: dict = {}
+    rows = OrderLine.objects.filter(order_id__in=list(order_ids)).values_list(
+        "order_id", "unit", "quantity", "packed_quantity", "actual_weight", "nominal_weight")
+    for order_id, unit, quantity, packed_quantity, actual_weight, nominal_weight in rows.iterator(chunk_size=5000):
+        weights[order_id] = weights.get(order_id, Decimal("0")) + line_weight_kg(
+            unit=unit, quantity=quantity, packed_quantity=packed_quantity, actual_weight=actual_weight,
+            nominal_weight=nominal_weight)
+    return weights
+
+
+def _live_stop_exists():
+    return Exists(Stop.objects.filter(order=OuterRef("pk")).exclude(status=Stop.Status.FAILED))
+
+
+def orders_to_dispatch(*, delivery_date: date):
+    """Packed orders of the day that are on no live stop: what a run may take."""
+    from orders.models import Order
+
+    return Order.objects.filter(delivery_date=delivery_date, status=Order.Status.PACKED).filter(~_live_stop_exists())
+
+
+@dataclass
+class BuildResult:
+    delivery_date: date
+    method: str | None = None  # None: there was nothing to route
+    runs: list = field(default_factory=list)  # DeliveryRun rows that got stops in this build
+    added: int = 0
+    dropped: dict = field(default_factory=dict)  # order number → why it is on no run
+    without_location: list = field(default_factory=list)  # order numbers put last, having no pin
+    skipped_drivers: list = field(default_factory=list)  # drivers whose run has already left
+
+    def summary(self) -> str:
+        parts = [f"{self.delivery_date} 排线：新增 {self.added} 个站点，涉及 {len(self.runs)} 条线路"]
+        if self.method:
+            parts.append("（OR-Tools 优化）" if self.method == METHOD_ORTOOLS else "（就近顺序）")
+        if self.without_location:
+            parts.append(f"；{len(self.without_location)} 单无定位，排在线路末尾：{'、'.join(self.without_location)}")
+        if self.dropped:
+            parts.append(f"；{len(self.dropped)} 单未排入：" + "、".join(
+                f"{number}（{reason}）" for number, reason in self.dropped.items()))
+        if self.skipped_drivers:
+            parts.append(f"；已出发的司机未追加：{'、'.join(self.skipped_drivers)}")
+        return "".join(parts)
+
+
+@dataclass
+class _Slot:
+    """One driver as the planner sees them: their run of the day (if any) and what room is left."""
+
+    driver: Driver
+    run: DeliveryRun | None
+    fingerprint: tuple | None
+    live: list  # (order id, lat, lng) of the run's live stops, in sequence
+    next_sequence: int
+    stops_left: int
+    weight_left_kg: Decimal
+
+    @property
+    def start(self) -> tuple[float, float] | None:
+        located = [(float(lat), float(lng)) for _, lat, lng in self.live if lat is not None and lng is not None]
+        return located[-1] if located else None
+
+
+def _active_delivery_drivers(driver_ids) -> list[Driver]:
+    drivers = Driver.objects.filter(kind=Driver.Kind.DELIVERY, is_active=True, user__is_active=True)
+    if driver_ids is None:
+        return list(drivers.order_by("pk"))
+    wanted = {int(pk) for pk in driver_ids}
+    found = list(drivers.filter(pk__in=wanted).order_by("pk"))
+    missing = wanted - {driver.pk for driver in found}
+    if missing:
+        raise ValidationFailed("所选司机不是在职的送货司机", code="not_delivery_driver",
+                               details={"driver_ids": sorted(missing)})
+    return found
+
+
+def _runs_of_day(driver_ids, delivery_date: date, *, lock: bool = False):
+    """The drivers' runs of the day (driver id → run) and each run's stops in sequence."""
+    runs = DeliveryRun.objects.filter(driver_id__in=list(driver_ids), delivery_date=delivery_date).order_by("pk")
+    if lock:
+        runs = runs.select_for_update()
+    runs = {run.driver_id: run for run in runs}
+    stops: dict[int, list[tuple]] = {run.pk: [] for run in runs.values()}
+    rows = Stop.objects.filter(run_id__in=list(stops)).order_by("run_id", "sequence").values_list(
+        "run_id", "sequence", "status", "order_id", "order__latitude", "order__longitude")
+    for run_id, *stop in rows:
+        stops[run_id].append(tuple(stop))
+    return runs, stops
+
+
+def _fingerprint(run: DeliveryRun | None, stops: list[tuple]) -> tuple | None:
+    if run is None:
+        return None
+    return run.pk, run.status, tuple((sequence, status, order_id) for sequence, status, order_id, _, _ in stops)
+
+
+def _slots(drivers: list[Driver], delivery_date: date, result: BuildResult, weights: dict) -> list[_Slot]:
+    runs, stops_by_run = _runs_of_day([driver.pk for driver in drivers], delivery_date)
+    live_ids = [stop[2] for stops in stops_by_run.values() for stop in stops if stop[1] != Stop.Status.FAILED]
+    weights.update(order_weights_kg(live_ids))
+    slots = []
+    for driver in drivers:
+        run = runs.get(driver.pk)
+        if run is not None and run.status != DeliveryRun.Status.PLANNED:
+            result.skipped_drivers.append(driver.name)  # a run on the road is never changed
+            continue
+        stops = stops_by_run.get(run.pk, []) if run else []
+        live = [(order_id, lat, lng) for _, status, order_id, lat, lng in stops if status != Stop.Status.FAILED]
+        slots.append(_Slot(
+            driver=driver, run=run, fingerprint=_fingerprint(run, stops), live=live,
+            next_sequence=max((stop[0] for stop in stops), default=0) + 1,
+            stops_left=driver.max_stops - len(live),
+            weight_left_kg=driver.max_weight_kg - sum((weights.get(order_id, Decimal("0")) for order_id, _, _ in live),
+                                                      Decimal("0")),
+        ))
+    return slots
+
+
+def runs_build(*, delivery_date: date, driver_ids=None, time_limit_s: float = 5) -> BuildResult:
+    """Put the day's packed, unplanned orders on the delivery drivers' runs, in driving order.
+
+    `driver_ids`: only these drivers (all must be active delivery drivers); None: all of them.
+    Safe to run again: later orders are appended to the drivers' planned runs.
+    """
+    result = BuildResult(delivery_date=delivery_date)
+    drivers = _active_delivery_drivers(driver_ids)
+    candidates = {
+        pk: (number, lat, lng) for pk, number, lat, lng in orders_to_dispatch(delivery_date=delivery_date)
+        .order_by("number").values_list("pk", "number", "latitude", "longitude")
+    }
+    weights = order_weights_kg(candidates)
+    slots = _slots(drivers, delivery_date, result, weights)
+    if not candidates:
+        return result
+
+    room = {i: slot for i, slot in enumerate(slots) if slot.stops_left > 0 and slot.weight_left_kg > 0}
+    jobs = [Job(key=pk, lat=float(lat), lng=float(lng), weight_kg=float(weights.get(pk, 0)))
+            for pk, (_, lat, lng) in candidates.items() if lat is not None and lng is not None]
+    vehicles = [Vehicle(key=i, max_stops=slot.stops_left, max_weight_kg=float(slot.weight_left_kg), start=slot.start)
+                for i, slot in room.items()]
+    if jobs and vehicles:
+        plan = route_plan(depot=warehouse_location(), jobs=jobs, vehicles=vehicles, time_limit_s=time_limit_s)
+        routes = {i: list(plan.routes.get(i, [])) for i in room}
+        result.method = plan.method
+        unserved = list(plan.dropped)
+    else:
+        routes = {i: [] for i in room}
+        unserved = [job.key for job in jobs]
+    reason = "超出运力（站点数或载重）" if room else "没有可排的送货司机"
+    for pk in unserved:
+        result.dropped[candidates[pk][0]] = reason
+
+    # Orders without a map pin cannot be routed: the roomiest run takes each, last.
+    for pk, (number, lat, lng) in candidates.items():
+        if lat is not None and lng is not None:
+            continue
+        fits = [i for i, slot in room.items()
+                if slot.stops_left - len(routes[i]) > 0
+                and slot.weight_left_kg - sum((weights.get(o, 0) for o in routes[i]), Decimal("0"))
+                >= weights.get(pk, 0)]
+        if not fits:
+            result.dropped[number] = reason
+            continue
+        roomiest = max(fits, key=lambda i: (room[i].stops_left - len(routes[i]), -i))
+        routes[roomiest].append(pk)
+        result.without_location.append(number)
+
+    _runs_write(result=result, slots=room, routes=routes, candidates=candidates)
+    return result
+
+
+def _runs_write(*, result: BuildResult, slots: dict, routes: dict, candidates: dict) -> None:
+    """Write the planned stops, if nothing they were planned on has changed meanwhile."""
+    from orders.models import Order
+
+    used = {i: pks for i, pks in routes.items() if pks}
+    if not used:
+        return
+    wanted = [pk for pks in used.values() for pk in pks]
+    with transaction.atomic():
+        # Same lock order as everywhere that touches runs: drivers, then runs, then orders.
+        driver_ids = sorted(slots[i].driver.pk for i in used)
+        list(Driver.objects.filter(pk__in=driver_ids).order_by("pk").select_for_update().values_list("pk"))
+        runs, stops_by_run = _runs_of_day(driver_ids, result.delivery_date, lock=True)
+        for i in used:
+            run = runs.get(slots[i].driver.pk)
+            if _fingerprint(run, stops_by_run.get(run.pk, []) if run else []) != slots[i].fingerprint:
+                raise Conflict("排线期间线路有变动，请重新排线", code="runs_changed")
+        locked = list(Order.objects.filter(pk__in=wanted, status=Order.Status.PACKED).order_by("pk")
+                      .select_for_update().values_list("pk", flat=True))
+        # Read after the locks are held, so a stop another build has just committed is seen.
+        taken = set(Stop.objects.filter(order_id__in=locked).exclude(status=Stop.Status.FAILED)
+                    .values_list("order_id", flat=True))
+        free = set(locked) - taken
+        for pk in wanted:
+            if pk not in free:
+                result.dropped[candidates[pk][0]] = "排线期间订单状态已变化"
+                if candidates[pk][0] in result.without_location:
+                    result.without_location.remove(candidates[pk][0])
+
+        now = timezone.now()
+        new_runs = [DeliveryRun(driver=slots[i].driver, delivery_date=result.delivery_date, planned_by=result.method
+                                or METHOD_NEAREST) for i in used if slots[i].run is None and
+                    any(pk in free for pk in used[i])]
+        DeliveryRun.objects.bulk_create(new_runs)
+        run_of = {run.driver_id: run for run in [*(slot.run for slot in slots.values() if slot.run), *new_runs]}
+        stops, touched = [], []
+        for i, pks in used.items():
+            pks = [pk for pk in pks if pk in free]
+            if not pks:
+                continue
+            slot = slots[i]
+            run = run_of[slot.driver.pk]
+            stops.extend(Stop(run=run, order_id=pk, sequence=slot.next_sequence + k) for k, pk in enumerate(pks))
+            points = [(lat, lng) for _, lat, lng in slot.live] + [candidates[pk][1:] for pk in pks]
+            run.total_distance_km = _run_distance_km(points)
+            run.planned_by = result.method or run.planned_by or METHOD_NEAREST
+            run.updated_at = now
+            touched.append(run)
+            result.added += len(pks)
+        Stop.objects.bulk_create(stops)
+        DeliveryRun.objects.bulk_update(touched, ["planned_by", "total_distance_km", "updated_at"])
+    result.runs = touched
+
+
+def _run_distance_km(points) -> Decimal:
+    """From the warehouse through the run's located stops in order and back."""
+    depot = warehouse_location()
+    path = [depot, *((float(lat), float(lng)) for lat, lng in points if lat is not None and lng is not None), depot]
+    km = sum(distance_km(a[0], a[1], b[0], b[1]) for a, b in zip(path, path[1:]))
+    return Decimal(str(round(km, 2))).quantize(Decimal("0.01"))
