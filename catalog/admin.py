@@ -14,6 +14,7 @@ from .csv_io import COLUMNS, MAX_FILE_BYTES, MAX_ROWS, product_export_csv, produ
 from .forms import ProductImportForm
 from .models import Cart, CartLine, Category, Product
 from .selectors import available_quantity
+from .services import product_set_active
 
 # An import of a badly broken file can have tens of thousands of errors; the page shows the first.
 IMPORT_ERRORS_SHOWN = 500
@@ -162,12 +163,12 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.action(description="上架所选商品", permissions=["change"])
     def put_on_sale(self, request, queryset):
-        count = queryset.update(is_active=True, updated_at=timezone.now())
+        count = product_set_active(product_ids=queryset.values_list("pk", flat=True), active=True)
         self.message_user(request, f"已上架 {count} 个商品", messages.SUCCESS)
 
     @admin.action(description="下架所选商品", permissions=["change"])
     def take_off_sale(self, request, queryset):
-        count = queryset.update(is_active=False, updated_at=timezone.now())
+        count = product_set_active(product_ids=queryset.values_list("pk", flat=True), active=False)
         self.message_user(request, f"已下架 {count} 个商品", messages.SUCCESS)
 
     # --- CSV import and export ---

@@ -8,7 +8,6 @@ from customers.models import Visitor
 
 from . import selectors, services
 from .models import Cart
-from .pagination import paginate_ids
 from .serializers import CategorySerializer, ProductSerializer, cart_representation
 
 
@@ -47,7 +46,7 @@ class ProductListApi(APIView):
     def get(self, request):
         category_id = _int_param(request, "category")
         query = request.query_params.get("q")
-        page = paginate_ids(selectors.product_list(category_id=category_id, query=query), request)
+        page = selectors.product_page(category_id=category_id, query=query, request=request)
         products = selectors.products_by_ids(page.pop("ids"))
         return Response({**page, "results": ProductSerializer(products, many=True).data})
 

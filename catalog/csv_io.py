@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from core.errors import Conflict, ValidationFailed
 from logistics.models import Supplier
 
+from .cache import catalog_changed
 from .models import Category, Product
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -388,6 +389,7 @@ def _save(*, to_create: list[Product], to_update: list[Product], update_fields: 
     except IntegrityError:
         # Someone deleted a category or supplier, or edited a product, while the file was checked.
         raise Conflict("导入时商品、分类或供应商被他人同时修改，未导入任何数据，请重试", code="csv_conflict")
+    catalog_changed()
 
 
 # --- Export -----------------------------------------------------------------------------------

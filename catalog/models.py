@@ -6,6 +6,7 @@ from django.db.models import Q
 
 from core.models import BaseModel
 
+from .cache import catalog_changed
 from .search import build_search_key
 
 
@@ -31,6 +32,15 @@ class Category(BaseModel):
 
     def __str__(self):
         return f"{self.parent.name} / {self.name}" if self.parent_id and self.parent else self.name
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        catalog_changed()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        catalog_changed()
+        return result
 
     def clean(self):
         from django.core.exceptions import ValidationError
@@ -148,6 +158,12 @@ class Product(BaseModel):
         if update_fields is not None and ({"name", "code"} & set(update_fields)):
             kwargs["update_fields"] = set(update_fields) | {"search_key"}
         super().save(*args, **kwargs)
+        catalog_changed()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        catalog_changed()
+        return result
 
 
 class Cart(BaseModel):

@@ -4,11 +4,20 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from core.errors import InsufficientStock, NotFound, ProductUnavailable, ValidationFailed
 
+from .cache import catalog_changed
 from .models import Cart, CartLine, Product
 from .selectors import available_quantity
+
+
+def product_set_active(*, product_ids, active: bool) -> int:
+    """Put products on or off sale in one statement; listings see it at once."""
+    count = Product.objects.filter(pk__in=list(product_ids)).update(is_active=active, updated_at=timezone.now())
+    catalog_changed()
+    return count
 
 
 def parse_quantity(raw) -> Decimal:

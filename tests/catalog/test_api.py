@@ -201,3 +201,36 @@ def test_category_tree_query_count_is_constant(api_client, django_assert_max_num
         response = api_client.get("/api/v1/catalog/categories")
     assert len(response.json()) == n
 
+
+
+def test_listing_page_is_cached_but_stock_and_changes_show_at_once(api_client, django_assert_max_num_queries):
+    from catalog.services import product_set_active
+    from logistics.models import Stock
+
+    shelf = SubCategoryFactory()
+    first = product_with_stock(name="冻虾甲", category=shelf, on_hand="10")
+    api_client.get("/api/v1/catalog/products", {"category": shelf.pk})
+    # Second time: the page's ids come from the cache; only the category and the rows are read.
+    with django_assert_max_num_queries(2):
+        cached = api_client.get("/api/v1/catalog/products", {"category": shelf.pk})
+    assert [p["name"] for p in cached.json()["results"]] == ["冻虾甲"]
+
+    Stock.objects.filter(product=first).update(reserved=Decimal("4"))
+    assert api_client.get("/api/v1/catalog/products", {"category": shelf.pk}).json()["results"][0]["available"] == "6.00"
+
+    product_with_stock(name="冻虾乙", category=shelf)
+    names = [p["name"] for p in api_client.get("/api/v1/catalog/products", {"category": shelf.pk}).json()["results"]]
+    assert names == ["冻虾甲", "冻虾乙"]
+
+    product_set_active(product_ids=[first.pk], active=False)
+    names = [p["name"] for p in api_client.get("/api/v1/catalog/products", {"category": shelf.pk}).json()["results"]]
+    assert names == ["冻虾乙"]
+
+
+def test_cached_search_pages_link_to_the_callers_own_url(api_client):
+    shelf = SubCategoryFactory()
+    for i in range(3):
+        product_with_stock(name=f"冻虾{i}", category=shelf)
+    api_client.get("/api/v1/catalog/products", {"q": "虾", "page_size": 1})
+    again = api_client.get("/api/v1/catalog/products", {"q": "虾", "page_size": 1, "extra": "x"}).json()
+    assert "extra=x" in again["next"] and "page=2" in again["next"]
