@@ -1,8 +1,9 @@
 """The demo data generator behind `manage.py seed_demo`.
 
 Seeding is a list of steps run in order. Each step regenerates its rows from the seed and inserts
-only those whose natural key (category name, SKU code, supplier name, rep key, customer phone) is
-not there yet, so running it again adds nothing and a step added later starts from where the data is.
+only those whose natural key (category name, SKU code, supplier name, rep key, customer phone, a
+customer's visitor, a customer's seeded orders) is not there yet, so running it again adds nothing
+and a step added later starts from where the data is.
 """
 
 import time
@@ -11,15 +12,20 @@ from dataclasses import replace
 
 from catalog.models import Product
 
-from .base import DEFAULT_SEED, DemoPlan, StepResult
+from .base import DEFAULT_HISTORY_MONTHS, DEFAULT_SEED, DemoPlan, StepResult
 from .catalog import categories_seed, products_seed, suppliers_seed
-from .people import admin_seed, customers_seed, reps_seed
+from .history import orders_history_seed
+from .people import admin_seed, customers_seed, reps_seed, visitors_seed
 from .stock import stock_seed
 
 Step = Callable[[DemoPlan], StepResult]
 
-# Order matters: products need categories and suppliers, stock needs products, customers need reps.
-STEPS: list[Step] = [admin_seed, categories_seed, suppliers_seed, products_seed, stock_seed, reps_seed, customers_seed]
+# Order matters: products need categories and suppliers, stock needs products, customers need reps,
+# visitors need customers, order history needs all of them.
+STEPS: list[Step] = [
+    admin_seed, categories_seed, suppliers_seed, products_seed, stock_seed, reps_seed, customers_seed, visitors_seed,
+    orders_history_seed,
+]
 
 
 def demo_seed(*, plan: DemoPlan, on_step: Callable[[StepResult], None] | None = None) -> list[StepResult]:
@@ -37,4 +43,6 @@ def demo_has_products() -> bool:
     return Product.objects.exists()
 
 
-__all__ = ["DEFAULT_SEED", "STEPS", "DemoPlan", "StepResult", "demo_has_products", "demo_seed"]
+__all__ = [
+    "DEFAULT_HISTORY_MONTHS", "DEFAULT_SEED", "STEPS", "DemoPlan", "StepResult", "demo_has_products", "demo_seed",
+]

@@ -4,6 +4,7 @@ import random
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import islice
 
@@ -19,6 +20,7 @@ BASE_PRODUCTS = 3000
 BASE_SUPPLIERS = 30
 BASE_REPS = 10
 BASE_CUSTOMERS = 5000
+DEFAULT_HISTORY_MONTHS = 6
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,16 @@ class DemoPlan:
     suppliers: int = BASE_SUPPLIERS
     reps: int = BASE_REPS
     customers: int = BASE_CUSTOMERS
+    history_months: int = DEFAULT_HISTORY_MONTHS  # months of past orders per restaurant; 0 = none
+    now: datetime | None = None  # the moment history runs up to; None = the clock at seeding time
+    jobs: int = 1  # worker processes for order history (PostgreSQL only)
     progress: bool = False
 
     @classmethod
-    def for_scale(cls, scale: float, *, seed: int = DEFAULT_SEED, progress: bool = False) -> "DemoPlan":
+    def for_scale(
+        cls, scale: float, *, seed: int = DEFAULT_SEED, history_months: int = DEFAULT_HISTORY_MONTHS, jobs: int = 1,
+        progress: bool = False,
+    ) -> "DemoPlan":
         """Fractions are allowed so tests can seed a few dozen rows; every kind gets at least one."""
 
         def count(base: int) -> int:
@@ -39,7 +47,7 @@ class DemoPlan:
 
         return cls(
             seed=seed, products=count(BASE_PRODUCTS), suppliers=count(BASE_SUPPLIERS), reps=count(BASE_REPS),
-            customers=count(BASE_CUSTOMERS), progress=progress,
+            customers=count(BASE_CUSTOMERS), history_months=history_months, jobs=jobs, progress=progress,
         )
 
     def rng(self, stream: str) -> random.Random:

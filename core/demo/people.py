@@ -1,5 +1,7 @@
-"""Seeding steps for people: the admin account, reps (with logins) and restaurants."""
+"""Seeding steps for people: the admin account, reps (with logins), restaurants and their WeChat visitors."""
 
+import base64
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -9,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 
-from customers.models import Customer
+from customers.models import Customer, Visitor
 from reps.models import KEY_ALPHABET, Rep
 
 from .base import BATCH_SIZE, DemoPlan, StepResult, batched, decimal_6, person_name, phone_numbers
@@ -171,3 +173,40 @@ def customers_seed(plan: DemoPlan) -> StepResult:
             bar.update(len(batch))
     return StepResult("客户", created, existing)
 
+
+
+# ---------------------------------------------------------------- visitors (the WeChat user behind each restaurant)
+
+
+def seed_openid(plan: DemoPlan, *, phone: str) -> str:
+    """28 characters like a real OpenID, derived from the seed and the phone: stable across reruns."""
+    digest = hashlib.sha256(f"{plan.seed}:openid:{phone}".encode()).digest()
+    return "o" + base64.urlsafe_b64encode(digest).decode()[:27]
+
+
+def visitors_seed(plan: DemoPlan) -> StepResult:
+    """One visitor (who ordered on WeChat) per restaurant that has none; a customer with a visitor is left alone.
+
+    Orders need a visitor; the order-history step backdates these rows to before the first order.
+    """
+    created = existing = 0
+    last_pk = 0
+    with plan.progress_bar(total=Customer.objects.count(), desc="访客") as bar:
+        while rows := list(
+            Customer.objects.filter(pk__gt=last_pk).order_by("pk").values_list("pk", "phone", "contact_name")[
+                :BATCH_SIZE
+            ]
+        ):
+            last_pk = rows[-1][0]
+            served = set(
+                Visitor.objects.filter(customer_id__in=[pk for pk, _, _ in rows]).values_list("customer_id", flat=True)
+            )
+            new = [
+                Visitor(openid=seed_openid(plan, phone=phone), customer_id=pk, nickname=contact_name, phone=phone)
+                for pk, phone, contact_name in rows if pk not in served
+            ]
+            Visitor.objects.bulk_create(new, batch_size=BATCH_SIZE, ignore_conflicts=True)
+            created += len(new)
+            existing += len(served)
+            bar.update(len(rows))
+    return StepResult("访客", created, existing)

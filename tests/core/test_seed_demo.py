@@ -1,26 +1,46 @@
+import re
+import uuid
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db.models import Count, Sum
+from django.db import models
+from django.db.models import Count, Max, Min, Sum
 
 from catalog.models import Category, Product
 from catalog.search import build_search_key
 from core.demo import DemoPlan, demo_seed
 from core.demo.catalog import product_specs
 from core.demo.catalog_data import AISLES
+from core.demo.history import (
+    DAYS_PER_MONTH,
+    ORDER_FIELDS,
+    Catalogue,
+    CatalogueItem,
+    CustomerRow,
+    Rules,
+    customer_history,
+)
 from core.demo.people import customer_specs, rep_specs
 from core.demo.places_data import DISTRICTS, LAT_MAX, LAT_MIN, LNG_MAX, LNG_MIN
-from customers.models import Customer
+from customers.models import Customer, Visitor
 from logistics.models import Stock, StockMove, Supplier
 from logistics.selectors import stock_ledger_drift
+from core.money import money
+from orders.models import Order, OrderEvent, OrderLine, OrderSettings, Payment
+from orders.services import delivery_date_for
 from reps.models import Rep
 from tests.factories import ProductFactory, RepFactory
 
-# Small enough to run in a second or two, big enough for every kind of row to appear.
-SMALL = DemoPlan(products=240, suppliers=5, reps=3, customers=300)
+# Small enough to run in a second or two, big enough for every kind of row to appear
+# (one month of order history keeps it quick; the history tests below seed six).
+SMALL = DemoPlan(products=240, suppliers=5, reps=3, customers=300, history_months=1)
 CATEGORY_COUNT = len(AISLES) + sum(len(shelves) for _, _, shelves in AISLES)
 
 
@@ -33,15 +53,17 @@ def seed(**options) -> str:
 def counts() -> dict:
     return {
         model.__name__: model.objects.count()
-        for model in (Category, Product, Stock, StockMove, Supplier, Rep, Customer, get_user_model())
+        for model in (Category, Product, Stock, StockMove, Supplier, Rep, Customer, get_user_model(), Visitor, Order,
+                      OrderLine, Payment, OrderEvent)
     }
 
 
 @pytest.mark.django_db
 def test_seed_demo_creates_every_kind_of_row_at_the_requested_scale():
-    output = seed(scale=0.05)
+    output = seed(scale=0.05, history_months=1)
 
-    assert counts() == {
+    made = counts()
+    assert {name: n for name, n in made.items() if name not in {"Order", "OrderLine", "Payment", "OrderEvent"}} == {
         "Category": CATEGORY_COUNT,
         "Product": 150,
         "Stock": 150,
@@ -50,7 +72,12 @@ def test_seed_demo_creates_every_kind_of_row_at_the_requested_scale():
         "Rep": 1,
         "Customer": 250,
         "User": 2,  # admin and rep01
+        "Visitor": 250,
     }
+    assert 250 * 4 <= made["Order"] <= 250 * 8  # about 6 a month each
+    assert made["Payment"] == made["Order"]
+    assert 3 * made["Order"] <= made["OrderLine"] <= 12 * made["Order"]
+    assert f"历史订单：新增 {made['Order']}，已存在 0（" in output
     assert 36 <= CATEGORY_COUNT <= 50
     assert Category.objects.filter(parent__isnull=True).count() == len(AISLES)
     assert not Category.objects.filter(parent__parent__isnull=False).exists()  # two levels only
@@ -84,11 +111,12 @@ def test_rerun_with_the_same_seed_adds_nothing_and_changes_nothing():
 
 @pytest.mark.django_db
 def test_rerun_recreates_only_what_is_missing():
-    demo_seed(plan=SMALL)
+    plan = replace(SMALL, history_months=0)  # a customer with orders cannot be deleted
+    demo_seed(plan=plan)
     deleted = sorted(Customer.objects.order_by("phone").values_list("phone", flat=True)[:5])
     Customer.objects.filter(phone__in=deleted).delete()
 
-    results = {r.label: r for r in demo_seed(plan=SMALL)}
+    results = {r.label: r for r in demo_seed(plan=plan)}
 
     assert (results["客户"].created, results["客户"].existing) == (5, 295)
     assert Customer.objects.filter(phone__in=deleted).count() == 5
@@ -100,9 +128,18 @@ def test_a_larger_scale_adds_only_the_difference():
     demo_seed(plan=SMALL)
     customers = list(Customer.objects.order_by("phone").values_list("phone", "name", "rep__key"))
 
-    results = {r.label: r.created for r in demo_seed(plan=DemoPlan(products=300, suppliers=6, reps=4, customers=360))}
+    orders_before = Order.objects.count()
 
-    assert results == {"管理员": 0, "分类": 0, "供应商": 1, "商品": 60, "库存": 60, "业务员": 1, "客户": 60}
+    results = {
+        r.label: r.created
+        for r in demo_seed(plan=DemoPlan(products=300, suppliers=6, reps=4, customers=360, history_months=1))
+    }
+
+    new_orders = results.pop("历史订单")
+    assert results == {"管理员": 0, "分类": 0, "供应商": 1, "商品": 60, "库存": 60, "业务员": 1, "客户": 60, "访客": 60}
+    assert new_orders == Order.objects.count() - orders_before
+    assert 60 <= new_orders <= 60 * 12
+    assert not Customer.objects.filter(orders__isnull=True).exists()  # the 60 new restaurants got history too
     assert Product.objects.count() == Stock.objects.count() == 300
     assert set(customers) <= set(Customer.objects.values_list("phone", "name", "rep__key"))
     assert stock_ledger_drift() == []
@@ -120,9 +157,10 @@ def test_generation_is_deterministic_for_a_seed():
 
 
 def test_scale_sets_the_volumes():
-    assert DemoPlan.for_scale(1) == DemoPlan(products=3000, suppliers=30, reps=10, customers=5000)
-    plan = DemoPlan.for_scale(10, seed=5)
-    assert (plan.products, plan.suppliers, plan.reps, plan.customers, plan.seed) == (30000, 300, 100, 50000, 5)
+    assert DemoPlan.for_scale(1) == DemoPlan(products=3000, suppliers=30, reps=10, customers=5000, history_months=6)
+    plan = DemoPlan.for_scale(10, seed=5, history_months=2)
+    assert (plan.products, plan.suppliers, plan.reps, plan.customers, plan.seed, plan.history_months) == (
+        30000, 300, 100, 50000, 5, 2)
 
 
 def test_names_and_phones_are_distinct_at_full_scale():
@@ -149,7 +187,7 @@ def test_if_empty_does_nothing_when_products_exist():
 
 @pytest.mark.django_db
 def test_if_empty_seeds_an_empty_database():
-    seed(scale=0.02, if_empty=True)
+    seed(scale=0.02, if_empty=True, history_months=1)
 
     assert Product.objects.count() == 60
     assert Customer.objects.count() == 100
@@ -159,6 +197,14 @@ def test_if_empty_seeds_an_empty_database():
 def test_scale_must_be_positive():
     with pytest.raises(CommandError):
         seed(scale=0)
+    assert Product.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("months", [-1, 37])
+def test_history_months_must_be_sane(months):
+    with pytest.raises(CommandError, match="history-months"):
+        seed(scale=0.02, history_months=months)
     assert Product.objects.count() == 0
 
 
@@ -270,3 +316,292 @@ def test_demo_links_without_reps_fails_clearly():
     with pytest.raises(CommandError, match="seed_demo"):
         call_command("demo_links", entry=True, stdout=out)
     assert out.getvalue() == ""
+
+
+# ---------------------------------------------------------------- order history
+
+# 04:00 in Shanghai: today's deliveries are being packed, yesterday's late orders are paid and waiting.
+HISTORY_NOW = datetime(2026, 3, 10, 20, 0, tzinfo=UTC)
+HISTORY = DemoPlan(products=150, suppliers=3, reps=2, customers=80, history_months=6, now=HISTORY_NOW)
+WINDOW_DAYS = round(6 * DAYS_PER_MONTH)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+S = Order.Status
+
+
+def history_orders() -> list[Order]:
+    return list(Order.objects.select_related("payment").prefetch_related("lines__product", "events"))
+
+
+@pytest.mark.django_db
+def test_each_restaurant_orders_about_six_times_a_month_at_most_once_a_day():
+    demo_seed(plan=HISTORY)
+    per_customer = dict(Customer.objects.annotate(n=Count("orders")).values_list("pk", "n"))
+    days = Counter(
+        (customer_id, created.astimezone(SHANGHAI).date())
+        for customer_id, created in Order.objects.values_list("customer_id", "created_at")
+    )
+
+    assert len(per_customer) == 80
+    assert all(1 <= n <= WINDOW_DAYS / 1.5 for n in per_customer.values()), per_customer
+    assert 4.5 <= sum(per_customer.values()) / 80 / 6 <= 7.5
+    assert max(days.values()) == 1
+    assert sorted(per_customer.values())[len(per_customer) // 2] >= 20  # most order all along
+    assert sum(n < 12 for n in per_customer.values()) >= 5  # new or long-churned restaurants
+
+
+@pytest.mark.django_db
+def test_some_restaurants_churned_and_some_are_new():
+    demo_seed(plan=HISTORY)
+    first_last = Order.objects.values("customer_id").annotate(first=Min("created_at"), last=Max("created_at"))
+    month_ago = HISTORY_NOW - timedelta(days=30)
+
+    churned = [row for row in first_last if row["last"] < month_ago]
+    new = [row for row in first_last if row["first"] > HISTORY_NOW - timedelta(days=80)]
+
+    assert 2 <= len(churned) <= 20
+    assert 3 <= len(new) <= 25
+    assert all(row["last"] > HISTORY_NOW - timedelta(days=WINDOW_DAYS + 1) for row in churned)
+
+
+@pytest.mark.django_db
+def test_totals_add_up_with_todays_prices_and_the_delivery_fee_rules():
+    demo_seed(plan=HISTORY)
+    rules = OrderSettings.current()
+
+    orders = history_orders()
+    assert orders
+    for order in orders:
+        lines = list(order.lines.all())
+        assert 3 <= len(lines) <= 12
+        assert len({line.product_id for line in lines}) == len(lines)
+        for line in lines:
+            assert line.unit_price == line.product.price
+            assert line.amount == money(line.unit_price * line.quantity)
+            assert (line.product_code, line.product_name, line.unit) == (
+                line.product.code, line.product.name, line.product.unit)
+        assert order.subtotal == sum(line.amount for line in lines)
+        assert order.subtotal >= rules.min_order_amount
+        expected_fee = Decimal("0.00") if order.subtotal >= rules.free_delivery_threshold else rules.delivery_fee
+        assert order.delivery_fee == expected_fee
+        assert order.discount == 0
+        assert order.total == order.subtotal + order.delivery_fee - order.discount
+    assert any(order.delivery_fee > 0 for order in orders) or all(o.subtotal >= rules.free_delivery_threshold
+                                                                  for o in orders)
+
+
+@pytest.mark.django_db
+def test_line_quantities_respect_each_products_minimum_and_step():
+    demo_seed(plan=HISTORY)
+
+    rows = OrderLine.objects.values_list("quantity", "product__min_quantity", "product__step_quantity")
+
+    assert rows.count() > 0
+    for quantity, minimum, step in rows:
+        assert quantity >= minimum
+        assert (quantity - minimum) % step == 0
+    assert rows.filter(quantity__gt=models.F("product__min_quantity")).exists()
+
+
+@pytest.mark.django_db
+def test_a_restaurant_rebuys_its_favourites():
+    demo_seed(plan=HISTORY)
+
+    for customer in Customer.objects.annotate(n=Count("orders")).filter(n__gte=20)[:10]:
+        bought = Counter(OrderLine.objects.filter(order__customer=customer).values_list("product_id", flat=True))
+        top_five = sum(n for _, n in bought.most_common(5))
+        assert top_five / customer.n >= 1.0  # its five favourites fill at least one line an order on average
+
+
+@pytest.mark.django_db
+def test_every_paid_order_has_a_succeeded_payment_for_its_total():
+    demo_seed(plan=HISTORY)
+
+    orders = history_orders()
+    paid = [o for o in orders if o.paid_at is not None]
+    unpaid = [o for o in orders if o.paid_at is None]
+    assert paid and unpaid
+    for order in paid:
+        payment = order.payment
+        assert payment.status == Payment.Status.SUCCEEDED
+        assert payment.amount_fen == order.total * 100
+        assert payment.succeeded_at == order.paid_at
+        assert payment.out_trade_no == order.number
+        assert payment.transaction_id.startswith("4200") and len(payment.transaction_id) == 28
+        assert payment.payer_openid == order.visitor.openid
+        assert order.created_at < order.paid_at < order.expires_at
+    for order in unpaid:
+        assert order.status == S.CANCELLED and order.cancelled_at and order.cancel_reason
+        assert order.payment.status == Payment.Status.CLOSED and order.payment.transaction_id is None
+        assert order.payment.amount_fen == order.total * 100
+    assert 0 < len(unpaid) < len(orders) * 0.05
+    transaction_ids = [o.payment.transaction_id for o in paid]
+    assert len(set(transaction_ids)) == len(transaction_ids)
+
+
+@pytest.mark.django_db
+def test_statuses_timestamps_and_audit_trail_follow_the_order_life():
+    demo_seed(plan=HISTORY)
+    rules = OrderSettings.current()
+    today = HISTORY_NOW.astimezone(SHANGHAI).date()
+
+    orders = history_orders()
+    statuses = Counter(order.status for order in orders)
+    assert set(statuses) <= {S.COMPLETED, S.CANCELLED, S.PAID, S.PACKING, S.PACKED}
+    assert statuses[S.COMPLETED] > len(orders) * 0.9
+    assert statuses[S.PACKING] + statuses[S.PACKED] > 0
+    for order in orders:
+        local = order.created_at.astimezone(SHANGHAI)
+        assert 8 <= local.hour <= 23
+        assert order.created_at < HISTORY_NOW
+        assert order.delivery_date == delivery_date_for(moment=order.created_at, settings_row=rules)
+        assert order.expires_at == order.created_at + timedelta(minutes=rules.payment_timeout_minutes)
+        assert re.fullmatch(r"\d{14}", order.number)
+        assert order.number[:6] == order.expires_at.astimezone(SHANGHAI).strftime("%y%m%d")
+        assert order.idempotency_key.startswith(f"seed-{order.customer_id}-")
+        events = [(e.from_status, e.to_status) for e in order.events.all()]
+        times = [e.created_at for e in order.events.all()]
+        assert times == sorted(times) and times[0] == order.created_at
+        assert order.updated_at == times[-1] < HISTORY_NOW  # nothing happens in the future
+        if order.status == S.CANCELLED:
+            assert events == [("", S.PENDING_PAYMENT), (S.PENDING_PAYMENT, S.CANCELLED)]
+        elif order.delivery_date < today:
+            assert events == [("", S.PENDING_PAYMENT), (S.PENDING_PAYMENT, S.PAID), (S.DELIVERED, S.COMPLETED)]
+        else:
+            assert events[:2] == [("", S.PENDING_PAYMENT), (S.PENDING_PAYMENT, S.PAID)]
+            assert [to for _, to in events[2:]] == [S.PACKING, S.PACKED][: len(events) - 2]
+            assert order.status == events[-1][1]
+            assert order.delivery_date > today or order.status != S.PAID  # today's are being packed
+    assert {order.status for order in orders if order.delivery_date > today} <= {S.PAID, S.CANCELLED}
+
+
+@pytest.mark.django_db
+def test_orders_belong_to_the_customers_visitor_and_rep_and_dates_line_up():
+    demo_seed(plan=HISTORY)
+
+    customers = Customer.objects.prefetch_related("visitors").annotate(
+        last_paid=Max("orders__paid_at"), first_order=Min("orders__created_at"))
+    for customer in customers:
+        assert customer.last_order_at == customer.last_paid
+        assert customer.created_at < customer.first_order
+        (visitor,) = customer.visitors.all()
+        assert visitor.phone == customer.phone and len(visitor.openid) == 28
+        assert visitor.created_at < customer.created_at
+    assert not Order.objects.exclude(visitor__customer=models.F("customer")).exists()
+    assert not Order.objects.exclude(rep=models.F("customer__rep")).exists()
+    assert not Order.objects.exclude(phone=models.F("customer__phone")).exists()
+    assert Visitor.objects.values("openid").distinct().count() == Visitor.objects.count()
+
+
+@pytest.mark.django_db
+def test_history_does_not_touch_stock():
+    demo_seed(plan=HISTORY)
+
+    assert Order.objects.exists()
+    assert stock_ledger_drift() == []
+    assert not Stock.objects.filter(reserved__gt=0).exists()
+    assert set(StockMove.objects.values_list("kind", flat=True)) == {StockMove.Kind.OPENING}
+
+
+@pytest.mark.django_db
+def test_rerun_adds_no_history_and_restores_a_missing_restaurants_history_exactly():
+    demo_seed(plan=HISTORY)
+    before = counts()
+    order_rows = Order.objects.order_by("number").values_list("number", "customer__phone", "total", "status",
+                                                               "created_at")
+    orders = list(order_rows)
+    victim = Customer.objects.order_by("phone").first()
+    last_order_at = victim.last_order_at
+
+    results = {r.label: r for r in demo_seed(plan=HISTORY)}
+
+    assert (results["历史订单"].created, results["历史订单"].existing) == (0, before["Order"])
+    assert counts() == before
+
+    Payment.objects.filter(order__customer=victim).delete()
+    gone = Order.objects.filter(customer=victim).count()
+    Order.objects.filter(customer=victim).delete()
+    Customer.objects.filter(pk=victim.pk).update(last_order_at=None)
+
+    results = {r.label: r for r in demo_seed(plan=HISTORY)}
+
+    assert results["历史订单"].created == gone > 0
+    assert counts() == before
+    assert list(order_rows.all()) == orders
+    victim.refresh_from_db()
+    assert victim.last_order_at == last_order_at
+
+
+def synthetic_catalogue() -> Catalogue:
+    items = [
+        CatalogueItem(pk=k, code=f"SF{k:06d}", name=f"商品{k}", spec="", unit="斤", price=Decimal("31.50"),
+                      catch_weight=True, nominal_weight=Decimal("1.00"), min_quantity=Decimal("2.00"),
+                      step_quantity=Decimal("0.50"), category_id=k % 4, max_steps=996)
+        for k in range(1, 41)
+    ]
+    return Catalogue(items=items, shelves=[[i for i in range(40) if i % 4 == s] for s in range(4)],
+                     shelf_cum_sizes=[10, 20, 30, 40])
+
+
+def synthetic_customer(k: int) -> CustomerRow:
+    return CustomerRow(pk=k, phone=f"138{k:08d}", name="海记酒家", contact_name="陈生", address="深圳市福田区",
+                       district="福田区", latitude=None, longitude=None, rep_id=None, visitor_id=k, openid="o" * 28)
+
+
+def test_history_generation_is_deterministic_for_a_seed():
+    rules = Rules(settings_row=OrderSettings(), now=HISTORY_NOW, window_days=WINDOW_DAYS, tz=SHANGHAI)
+    catalogue, customer = synthetic_catalogue(), synthetic_customer(7)
+
+    def generate(seed):
+        return [(o.row, o.lines, o.payment, o.events)
+                for o in customer_history(customer=customer, catalogue=catalogue, rules=rules, seed=seed)]
+
+    assert generate(1) == generate(1)
+    assert generate(1) != generate(2)
+    assert len(generate(1)) > 0
+
+
+@pytest.mark.parametrize("local_now, in_flight", [
+    ("03:40", {S.PAID, S.PACKING, S.PACKED}),
+    ("09:00", {S.PAID, S.OUT_FOR_DELIVERY, S.DELIVERED}),  # drivers deliver 07:30-11:30
+    ("23:59", {S.PAID, S.DELIVERED}),
+])
+def test_orders_in_flight_show_the_stage_the_warehouse_reached_by_now(local_now, in_flight):
+    hour, minute = map(int, local_now.split(":"))
+    now = datetime(2026, 3, 11, hour, minute, tzinfo=SHANGHAI)
+    rules = Rules(settings_row=OrderSettings(), now=now, window_days=20, tz=SHANGHAI)
+    catalogue = synthetic_catalogue()
+
+    orders = [o for k in range(1, 301)
+              for o in customer_history(customer=synthetic_customer(k), catalogue=catalogue, rules=rules, seed=1)]
+
+    status = ORDER_FIELDS.index("status")
+    delivery = ORDER_FIELDS.index("delivery_date")
+    paid = {o.row[status] for o in orders if o.row[delivery] >= now.date() and o.row[status] != S.CANCELLED}
+    assert paid == in_flight
+    assert {o.row[status] for o in orders if o.row[delivery] < now.date()} == {S.COMPLETED, S.CANCELLED}
+    assert all(o.created_at < now - timedelta(minutes=10) for o in orders)
+
+
+def test_sqlite_fast_path_converts_values_as_django_does():
+    """`make run` seeds SQLite through RowWriter's own conversions: they must match the fields' own."""
+    from django.db.backends.sqlite3.base import DatabaseWrapper
+
+    from core.demo.rows import _sqlite_converter
+
+    sqlite = DatabaseWrapper({
+        "ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:", "TIME_ZONE": None, "OPTIONS": {},
+        "AUTOCOMMIT": True, "CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": False, "ATOMIC_REQUESTS": False,
+        "USER": "", "PASSWORD": "", "HOST": "", "PORT": "", "TEST": {},
+    }, alias="seed-sqlite-check")
+    moment = datetime(2026, 3, 10, 21, 5, 7, 123456, tzinfo=SHANGHAI)
+    samples = {
+        "id": uuid.UUID("12345678-1234-4234-8234-123456789abc"), "number": "26031012345678", "customer": 7,
+        "status": S.PAID, "delivery_date": moment.date(), "subtotal": Decimal("1234.50"), "latitude": None,
+        "expires_at": moment, "paid_at": None,
+    }
+    for name, value in samples.items():
+        field = Order._meta.get_field(name)
+        convert = _sqlite_converter(field, sqlite) or (lambda v: v)
+        assert convert(value) == field.get_db_prep_save(value, sqlite), name
+    line_order = OrderLine._meta.get_field("order")
+    assert _sqlite_converter(line_order, sqlite)(samples["id"]) == line_order.get_db_prep_save(samples["id"], sqlite)

@@ -1,13 +1,17 @@
+import os
 import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from core.demo import DEFAULT_SEED, DemoPlan, demo_has_products, demo_seed
+from core.demo import DEFAULT_HISTORY_MONTHS, DEFAULT_SEED, DemoPlan, demo_has_products, demo_seed
 
 
 class Command(BaseCommand):
-    help = "生成演示数据：分类、商品、库存、供应商、业务员、客户和管理员账号。可重复运行，已有的数据不会重复生成。"
+    help = (
+        "生成演示数据：分类、商品、库存、供应商、业务员、客户、访客、历史订单和管理员账号。"
+        "可重复运行，已有的数据不会重复生成。"
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -15,18 +19,32 @@ class Command(BaseCommand):
             help="规模倍数：1 = 3000 个商品、5000 家餐厅、10 个业务员、30 个供应商（可为小数）",
         )
         parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"随机种子（默认 {DEFAULT_SEED}）")
+        parser.add_argument(
+            "--history-months", type=int, default=DEFAULT_HISTORY_MONTHS,
+            help=f"生成最近几个月的历史订单，每家餐厅每月约 6 单（默认 {DEFAULT_HISTORY_MONTHS}，0 = 不生成）",
+        )
+        parser.add_argument(
+            "--jobs", type=int, default=min(2, os.cpu_count() or 1),
+            help="生成历史订单的并行进程数（仅 PostgreSQL；默认 CPU 核数，最多 2）",
+        )
         parser.add_argument("--if-empty", action="store_true", help="已有商品时什么也不做")
 
-    def handle(self, *args, scale: float, seed: int, if_empty: bool, verbosity: int, **options):
+    def handle(self, *args, scale: float, seed: int, history_months: int, jobs: int, if_empty: bool,
+               verbosity: int, **options):
         if not 0 < scale <= 1000:
             raise CommandError("--scale 须大于 0 且不超过 1000")
+        if not 0 <= history_months <= 36:
+            raise CommandError("--history-months 须在 0 到 36 之间")
+        if not 1 <= jobs <= 32:
+            raise CommandError("--jobs 须在 1 到 32 之间")
         if if_empty and demo_has_products():
             self.stdout.write("已有商品数据，跳过生成演示数据。")
             return
-        plan = DemoPlan.for_scale(scale, seed=seed, progress=verbosity > 0 and sys.stderr.isatty())
+        plan = DemoPlan.for_scale(scale, seed=seed, history_months=history_months, jobs=jobs,
+                                  progress=verbosity > 0 and sys.stderr.isatty())
         self.stdout.write(
             f"生成演示数据（规模 {scale:g}，种子 {seed}）：商品 {plan.products}、客户 {plan.customers}、"
-            f"业务员 {plan.reps}、供应商 {plan.suppliers}"
+            f"业务员 {plan.reps}、供应商 {plan.suppliers}、历史订单 {history_months} 个月"
         )
         started = time.monotonic()
         demo_seed(plan=plan, on_step=lambda result: self.stdout.write(f"  {result}"))

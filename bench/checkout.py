@@ -1,0 +1,806 @@
+#!/usr/bin/env python
+"""Checkout benchmark: WeChat visitors placing orders over HTTP, against the raw SQL rate.
+
+    .venv/bin/python bench/checkout.py [--scale 1] [--clients 8] [--duration 15] [--repeat 1]
+
+Seeds PostgreSQL with the demo data and its order history (`seed_demo --scale N`, 180,000 past
+orders x N), runs ANALYZE, prepares one WeChat visitor per client (bound to a seeded restaurant,
+with a visitor token), then in one run:
+
+1. raw: the equivalent SQL transaction issued directly to PostgreSQL by as many threads as there are
+   clients (lock the lines' stock rows in product order, add to reserved, insert the order and its
+   lines into the real tables, commit); its transactions/s is the baseline;
+2. uniform: each client loops "fill the cart (PUT /api/v1/cart/lines/<id>, 3-5 SKUs out of a pool
+   with plentiful stock), POST /api/v1/orders", and the POST latency is measured: that is checkout,
+   stock reservation and the dev WeChat Pay prepay and signing included;
+3. hot spot: every client buys the same 3 SKUs, whose stock covers only part of the demand, so some
+   checkouts are refused with 409 (counted, not errors); then, per SKU, the units taken from
+   available stock must equal the units in the run's order lines, and the stock ledger must balance.
+
+Prints orders/s, p50/p95/p99, errors, refusals, oversold units, raw tx/s and the ratio, and checks
+them against the targets of the issue. Exits 1 on any error, oversell or accounting mismatch.
+Leaves the database tidy: the run's unpaid orders are cancelled (stock released through the
+service), the raw orders deleted and their reservations taken back. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import os
+import platform
+import random
+import sys
+import threading
+import time
+import uuid
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Run as `python bench/checkout.py`, Python puts bench/ first on sys.path, where bench/catalog.py
+# would shadow the `catalog` app. Put the project root there instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+
+from bench._http_load import (  # noqa: E402
+    HOST,
+    GunicornServer,
+    machine_busy_seconds,
+    median,
+    percentile,
+    render_table,
+)
+from bench.catalog import ensure_database, redact, run_manage, server_environment  # noqa: E402
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/seafood_bench_checkout"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
+VISITOR_PREFIX = "bench-checkout-"  # openid of the benchmark's visitors
+RAW_PREFIX = "rawbench-"  # idempotency key of the raw baseline's orders
+POOL_SIZE = 300  # SKUs the uniform run buys from
+HOT_SKUS = 3
+PLENTY = Decimal("100000")  # available units a pool SKU is topped up to
+# The issue's targets.
+TARGET_RATIO = 0.25
+TARGET_P99 = 0.250
+DELIVERY = {
+    "restaurant_name": "压测餐厅", "contact_name": "压测", "address": "深圳市福田区压测路1号",
+    "district": "福田区", "latitude": "22.540000", "longitude": "114.060000",
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="seed_demo scale: 3,000 SKUs, 5,000 restaurants and ~180,000 past orders x N (default 1)")
+    parser.add_argument("--history-months", type=int, default=6, help="months of seeded order history (default 6)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients, HTTP and raw alike (default 8)")
+    parser.add_argument("--duration", type=float, default=15.0, help="measured seconds per phase (default 15)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each phase (default 3)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of raw + uniform; medians reported")
+    parser.add_argument("--hot-orders", type=int, default=None,
+                        help="orders' worth of stock each hot SKU gets (default: 40%% of what the uniform run "
+                             "placed in the same time, at least 10), so demand outruns it")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, one per core)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker (default 4)")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_CHECKOUT_DATABASE_URL", DEFAULT_DATABASE_URL))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_CHECKOUT_REDIS_URL", DEFAULT_REDIS_URL))
+    parser.add_argument("--no-seed", action="store_true", help="use the database as it is: no migrate/seed")
+    parser.add_argument("--skip-hot", action="store_true", help="leave out the hot-spot run")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print the SQL of one checkout with its timings, and (if pyinstrument is "
+                             "installed) an in-process profile of 50 checkouts")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    if args.duration <= 0 or args.clients < 1 or args.repeat < 1 or (args.hot_orders or 1) < 1:
+        parser.error("--duration, --clients, --repeat and --hot-orders must be positive")
+    return args
+
+
+# --------------------------------------------------------------------------------------------
+# Data.
+
+
+def prepare_database(args, env) -> None:
+    started = time.monotonic()
+    ensure_database(args.database_url)
+    run_manage(env, "migrate", "--noinput")
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM catalog_product), "
+                       "EXISTS (SELECT 1 FROM orders_order WHERE idempotency_key LIKE 'seed-%%')")
+        has_products, has_history = cursor.fetchone()
+    if not (has_products and has_history):
+        # Without --if-empty every step adds only what is missing: history on an older seed, say.
+        print(f"Seeding {redact(args.database_url)}: seed_demo --scale {args.scale:g} "
+              f"--history-months {args.history_months}", flush=True)
+        run_manage(env, "seed_demo", "--scale", f"{args.scale:g}", "--history-months", str(args.history_months),
+                   stream=True)
+    print(f"  database ready in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def analyze() -> float:
+    from django.db import connection
+
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return time.monotonic() - started
+
+
+@dataclass
+class Sku:
+    pk: int
+    name: str
+    quantity: Decimal  # what one order line takes: the product's minimum
+    price: Decimal
+
+
+@dataclass
+class BenchData:
+    visitors: list  # (visitor_id, customer_id, rep_id, token)
+    pool: list[Sku]
+    hot: list[Sku]
+    orders: int
+    lines: int
+    customers: int
+    products: int
+    server_version: int
+
+
+def cancel_leftovers() -> int:
+    """Unpaid orders of earlier benchmark runs give their stock back, through the service."""
+    from orders.models import Order
+    from orders.services import order_cancel_unpaid
+
+    ids = list(Order.objects.filter(status=Order.Status.PENDING_PAYMENT, visitor__openid__startswith=VISITOR_PREFIX)
+               .values_list("pk", flat=True))
+    for order_id in ids:
+        order_cancel_unpaid(order_id=order_id, reason="压测结束，取消未付款订单", actor="bench")
+    return len(ids)
+
+
+def raw_cleanup() -> int:
+    """Take back what raw transactions reserved and delete their orders: stock matches its ledger again."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE logistics_stock s SET reserved = s.reserved - t.quantity
+            FROM (SELECT l.product_id, SUM(l.quantity) AS quantity
+                  FROM orders_orderline l JOIN orders_order o ON o.id = l.order_id
+                  WHERE o.idempotency_key LIKE %s GROUP BY l.product_id) t
+            WHERE s.product_id = t.product_id
+            """,
+            [RAW_PREFIX + "%"],
+        )
+        cursor.execute("DELETE FROM orders_orderline WHERE order_id IN "
+                       "(SELECT id FROM orders_order WHERE idempotency_key LIKE %s)", [RAW_PREFIX + "%"])
+        cursor.execute("DELETE FROM orders_order WHERE idempotency_key LIKE %s", [RAW_PREFIX + "%"])
+        return cursor.rowcount
+
+
+def set_available(sku: Sku, units: Decimal) -> None:
+    """Available stock (on hand - reserved) of one SKU to exactly `units`, through the ledger."""
+    from logistics.models import Stock, StockMove
+    from logistics.services import stock_adjust
+
+    stock, _ = Stock.objects.get_or_create(product_id=sku.pk)
+    delta = units - (stock.on_hand - stock.reserved)
+    if delta:
+        stock_adjust(product_id=sku.pk, on_hand_delta=delta, kind=StockMove.Kind.ADJUSTMENT,
+                     reference="bench-checkout", note="压测设定库存")
+
+
+def prepare_bench_data(args) -> BenchData:
+    from django.db import connection
+
+    from catalog.models import Product
+    from customers.models import Customer, Visitor
+    from customers.tokens import visitor_token_make
+    from orders.models import Order, OrderLine, OrderSettings
+
+    leftovers = cancel_leftovers() + raw_cleanup()
+    if leftovers:
+        print(f"  tidied {leftovers} orders left by an earlier, interrupted run", flush=True)
+    rules = OrderSettings.current()
+    if rules.min_order_amount > Decimal("1.00"):
+        # Baskets of minimum quantities must pass; the fee rules stay as they are.
+        OrderSettings.objects.filter(pk=rules.pk).update(min_order_amount=Decimal("1.00"))
+
+    customers = list(Customer.objects.filter(orders__isnull=False).distinct().order_by("pk")
+                     .values_list("pk", "phone", "rep_id")[: args.clients])
+    if len(customers) < args.clients:
+        sys.exit("bench: not enough seeded restaurants with history; drop --no-seed or reseed")
+    visitors = []
+    for k, (customer_id, phone, rep_id) in enumerate(customers):
+        visitor, _ = Visitor.objects.update_or_create(
+            openid=f"{VISITOR_PREFIX}{k:03d}", defaults={"customer_id": customer_id, "phone": phone,
+                                                           "nickname": f"压测{k}"})
+        visitors.append((visitor.pk, customer_id, rep_id, visitor_token_make(visitor.pk)))
+
+    # Orderable SKUs spread over the catalogue, with a price and a stock row; fixed across runs.
+    candidates = list(Product.objects.active().filter(price__gt=0, stock__isnull=False).order_by("code")
+                      .values_list("pk", "name", "min_quantity", "price"))
+    if len(candidates) < POOL_SIZE + HOT_SKUS:
+        sys.exit(f"bench: only {len(candidates)} orderable SKUs; need {POOL_SIZE + HOT_SKUS}")
+    step = len(candidates) // (POOL_SIZE + HOT_SKUS)
+    chosen = [Sku(*row) for row in candidates[::step][: POOL_SIZE + HOT_SKUS]]
+    pool, hot = chosen[:POOL_SIZE], chosen[POOL_SIZE:]
+    for sku in pool:
+        set_available(sku, PLENTY)
+    return BenchData(
+        visitors=visitors, pool=pool, hot=hot, orders=Order.objects.count(), lines=OrderLine.objects.count(),
+        customers=Customer.objects.count(), products=Product.objects.count(),
+        server_version=connection.cursor().connection.server_version,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP clients.
+
+
+@dataclass
+class ClientStats:
+    latencies: list[float] = field(default_factory=list)  # POST /api/v1/orders, 201 inside the window
+    refused: Counter = field(default_factory=Counter)  # 409 code -> count (checkout or cart)
+    errors: Counter = field(default_factory=Counter)
+    attempts: int = 0
+
+
+@dataclass
+class Phase:
+    name: str
+    duration: float
+    latencies: list[float]
+    refused: Counter
+    errors: Counter
+    server_cpu: float = math.nan
+    client_cpu: float = math.nan
+    machine_cpu: float = math.nan
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.duration
+
+    def p(self, q: float) -> float:
+        return percentile(self.latencies, q)
+
+
+def _request(conn, method: str, path: str, headers: dict, body: dict | None) -> tuple[int, dict]:
+    payload = json.dumps(body).encode() if body is not None else None
+    conn.request(method, path, body=payload, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    if response.will_close:
+        conn.close()
+    try:
+        parsed = json.loads(data) if data else {}
+    except ValueError:
+        parsed = {}
+    return response.status, parsed
+
+
+def _error_code(body: dict) -> str:
+    return (body.get("error") or {}).get("code", "?") if isinstance(body, dict) else "?"
+
+
+def checkout_client(*, port: int, token: str, basket, tag: str, start_at: float, measure_from: float,
+                    stop_at: float, stats: ClientStats) -> None:
+    """One visitor: fill the cart, check out, again, until stop_at. Only the checkout POST is timed."""
+    headers = {"Host": f"{HOST}:{port}", "Authorization": f"Visitor {token}", "Content-Type": "application/json",
+               "Connection": "keep-alive"}
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    clock, perf = time.monotonic, time.perf_counter
+    time.sleep(max(0.0, start_at - clock()))
+    n = 0
+    while clock() < stop_at:
+        n += 1
+        try:
+            cart_ok = True
+            for sku in basket():
+                status, body = _request(conn, "PUT", f"/api/v1/cart/lines/{sku.pk}", headers,
+                                        {"quantity": str(sku.quantity)})
+                if status != 200:
+                    cart_ok = False
+                    if measure_from <= clock() <= stop_at:
+                        if status == 409:  # sold out already when adding to the cart: a refusal, not an error
+                            stats.refused[f"cart {_error_code(body)}"] += 1
+                        else:
+                            stats.errors[f"PUT /api/v1/cart/lines -> HTTP {status} {_error_code(body)}"] += 1
+                    break
+            if not cart_ok:
+                _request(conn, "DELETE", "/api/v1/cart", headers, None)
+                continue
+            began = perf()
+            status, body = _request(conn, "POST", "/api/v1/orders", headers,
+                                    {"idempotency_key": f"{tag}-{n}", **DELIVERY})
+            elapsed = perf() - began
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            if clock() >= measure_from:
+                stats.errors[f"{type(exc).__name__}: {exc}"] += 1
+            continue
+        done = clock()
+        if done < measure_from or done > stop_at:
+            if status == 409:
+                _request(conn, "DELETE", "/api/v1/cart", headers, None)
+            continue  # warm-up, or finished after the window: neither counted nor timed
+        stats.attempts += 1
+        if status == 201 and body.get("payment") and not body.get("payment_error"):
+            stats.latencies.append(elapsed)
+        elif status == 409:
+            stats.refused[f"checkout {_error_code(body)}"] += 1
+            _request(conn, "DELETE", "/api/v1/cart", headers, None)  # what a buyer does after "sold out"
+        else:
+            detail = body.get("payment_error") or _error_code(body)
+            stats.errors[f"POST /api/v1/orders -> HTTP {status} {detail}"] += 1
+    conn.close()
+
+
+def run_http_phase(*, name: str, server: GunicornServer, data: BenchData, tag: str, basket_for, duration: float,
+                   warmup: float) -> Phase:
+    start_at = time.monotonic() + 0.3
+    measure_from = start_at + warmup
+    stop_at = measure_from + duration
+    stats = [ClientStats() for _ in data.visitors]
+    threads = [
+        threading.Thread(target=checkout_client, daemon=True, kwargs=dict(
+            port=server.port, token=token, basket=basket_for(k), tag=f"{tag}-{k}", start_at=start_at,
+            measure_from=measure_from, stop_at=stop_at, stats=stats[k]))
+        for k, (_, _, _, token) in enumerate(data.visitors)
+    ]
+    for thread in threads:
+        thread.start()
+    cpu = _CpuSampler(server.cpu_seconds, measure_from, stop_at)
+    for thread in threads:
+        thread.join()
+    cpu.join()
+    phase = Phase(name=name, duration=duration, latencies=[x for s in stats for x in s.latencies],
+                  refused=sum((s.refused for s in stats), Counter()), errors=sum((s.errors for s in stats), Counter()))
+    phase.server_cpu, phase.client_cpu, phase.machine_cpu = cpu.result
+    return phase
+
+
+class _CpuSampler(threading.Thread):
+    """CPU seconds of the server, of this process (the clients) and of the machine over the window."""
+
+    def __init__(self, server_cpu, start: float, stop: float):
+        super().__init__(daemon=True)
+        self.server_cpu, self.start_at, self.stop_at = server_cpu, start, stop
+        self.result = (math.nan, math.nan, math.nan)
+        self.start()
+
+    def _sample(self):
+        # process_time(): this process's threads only (gunicorn is a child, not counted here).
+        return self.server_cpu(), time.process_time(), machine_busy_seconds()
+
+    def run(self):
+        time.sleep(max(0.0, self.start_at - time.monotonic()))
+        before = self._sample()
+        time.sleep(max(0.0, self.stop_at - time.monotonic()))
+        after = self._sample()
+        self.result = tuple(b - a for a, b in zip(before, after))
+
+
+def uniform_baskets(data: BenchData, seed: int):
+    """3-5 distinct pool SKUs per order, a different stream per client."""
+
+    def for_client(k: int):
+        rng = random.Random(f"{seed}:{k}")
+        return lambda: rng.sample(data.pool, rng.randint(3, 5))
+
+    return for_client
+
+
+# --------------------------------------------------------------------------------------------
+# Raw SQL baseline.
+
+RAW_ORDER_SQL = """
+INSERT INTO orders_order (id, number, customer_id, visitor_id, rep_id, status, idempotency_key, delivery_date,
+    subtotal, delivery_fee, discount, total, restaurant_name, contact_name, phone, address, district, latitude,
+    longitude, note, expires_at, paid_at, cancelled_at, cancel_reason, created_at, updated_at)
+VALUES (%s, %s, %s, %s, %s, 'pending_payment', %s, CURRENT_DATE + 1, %s, 0, 0, %s, %s, %s, '', %s, %s, %s, %s, '',
+    now() + interval '15 minutes', NULL, NULL, '', now(), now())
+"""
+
+
+def raw_client(*, dsn: dict, visitor, skus_for, tag: str, start_at: float, measure_from: float, stop_at: float,
+               stats: ClientStats) -> None:
+    """The checkout's essential SQL, nothing else: lock stock rows in product order, reserve, insert, commit."""
+    import psycopg2
+    from psycopg2.extras import execute_values
+
+    visitor_id, customer_id, rep_id, _ = visitor
+    conn = psycopg2.connect(**dsn)
+    cur = conn.cursor()
+    clock, perf = time.monotonic, time.perf_counter
+    time.sleep(max(0.0, start_at - clock()))
+    n = 0
+    while clock() < stop_at:
+        n += 1
+        skus = sorted(skus_for(), key=lambda s: s.pk)
+        began = perf()
+        try:
+            cur.execute("SELECT product_id, on_hand - reserved FROM logistics_stock WHERE product_id = ANY(%s) "
+                        "ORDER BY product_id FOR UPDATE", ([s.pk for s in skus],))
+            available = dict(cur.fetchall())
+            if any(available.get(s.pk, 0) < s.quantity for s in skus):
+                conn.rollback()
+                stats.refused["raw insufficient_stock"] += 1
+                continue
+            execute_values(cur, "UPDATE logistics_stock s SET reserved = s.reserved + v.q, updated_at = now() "
+                                "FROM (VALUES %s) AS v(pid, q) WHERE s.product_id = v.pid",
+                           [(s.pk, s.quantity) for s in skus], template="(%s, %s::numeric)")
+            order_id = uuid.uuid4()
+            amounts = [(s.price * s.quantity).quantize(Decimal("0.01")) for s in skus]
+            total = sum(amounts, Decimal("0.00"))
+            cur.execute(RAW_ORDER_SQL, (
+                str(order_id), f"R{tag}{n:08d}"[:20], customer_id, visitor_id, rep_id, f"{RAW_PREFIX}{tag}-{n}",
+                total, total, DELIVERY["restaurant_name"], DELIVERY["contact_name"], DELIVERY["address"],
+                DELIVERY["district"], DELIVERY["latitude"], DELIVERY["longitude"],
+            ))
+            execute_values(
+                cur,
+                "INSERT INTO orders_orderline (order_id, product_id, product_code, product_name, spec, unit, "
+                "unit_price, quantity, amount, catch_weight) VALUES %s",
+                [(str(order_id), s.pk, "", s.name[:80], "", "", s.price, s.quantity, amount, False)
+                 for s, amount in zip(skus, amounts)],
+            )
+            conn.commit()
+        except psycopg2.Error as exc:
+            conn.rollback()
+            if clock() >= measure_from:
+                stats.errors[f"raw {type(exc).__name__}: {str(exc).splitlines()[0]}"] += 1
+            continue
+        elapsed = perf() - began
+        done = clock()
+        if measure_from <= done <= stop_at:
+            stats.attempts += 1
+            stats.latencies.append(elapsed)
+    conn.close()
+
+
+def run_raw_phase(*, data: BenchData, dsn: dict, round_number: int, duration: float, warmup: float) -> Phase:
+    start_at = time.monotonic() + 0.3
+    measure_from = start_at + warmup
+    stop_at = measure_from + duration
+    baskets = uniform_baskets(data, seed=1000 + round_number)
+    stats = [ClientStats() for _ in data.visitors]
+    run = f"{os.getpid() % 1000:03d}{round_number:02d}"
+    threads = [
+        threading.Thread(target=raw_client, daemon=True, kwargs=dict(
+            dsn=dsn, visitor=visitor, skus_for=baskets(k), tag=f"{run}{k:02d}", start_at=start_at,
+            measure_from=measure_from, stop_at=stop_at, stats=stats[k]))
+        for k, visitor in enumerate(data.visitors)
+    ]
+    for thread in threads:
+        thread.start()
+    cpu = _CpuSampler(lambda: math.nan, measure_from, stop_at)
+    for thread in threads:
+        thread.join()
+    cpu.join()
+    phase = Phase(name="raw SQL", duration=duration, latencies=[x for s in stats for x in s.latencies],
+                  refused=sum((s.refused for s in stats), Counter()), errors=sum((s.errors for s in stats), Counter()))
+    _, phase.client_cpu, phase.machine_cpu = cpu.result
+    return phase
+
+
+def raw_dsn(url: str) -> dict:
+    import dj_database_url
+
+    config = dj_database_url.parse(url)
+    params = {"host": config["HOST"], "port": config["PORT"], "user": config["USER"],
+              "password": config["PASSWORD"], "dbname": config["NAME"]}
+    return {k: v for k, v in params.items() if v}
+
+
+# --------------------------------------------------------------------------------------------
+# Checks.
+
+
+def stock_snapshot(skus: list[Sku]) -> dict[int, tuple[Decimal, Decimal]]:
+    from logistics.models import Stock
+
+    return {pk: (on_hand, reserved) for pk, on_hand, reserved in
+            Stock.objects.filter(product_id__in=[s.pk for s in skus]).values_list("product_id", "on_hand", "reserved")}
+
+
+def sold_units(tag: str, skus: list[Sku]) -> dict[int, Decimal]:
+    from django.db.models import Sum
+
+    from orders.models import OrderLine
+
+    rows = (OrderLine.objects.filter(order__idempotency_key__startswith=f"{tag}-", product_id__in=[s.pk for s in skus])
+            .values_list("product_id").annotate(units=Sum("quantity")))
+    return {s.pk: Decimal("0") for s in skus} | dict(rows)
+
+
+def stock_accounting(tag: str, skus: list[Sku], before: dict, after: dict) -> list[dict]:
+    """Per SKU: units that left available stock, units in the run's order lines, units oversold."""
+    sold = sold_units(tag, skus)
+    rows = []
+    for sku in skus:
+        (on_hand0, reserved0), (on_hand1, reserved1) = before[sku.pk], after[sku.pk]
+        taken = (on_hand0 - reserved0) - (on_hand1 - reserved1)
+        rows.append({
+            "product_id": sku.pk, "name": sku.name, "initial_available": on_hand0 - reserved0,
+            "final_available": on_hand1 - reserved1, "taken": taken, "sold": sold[sku.pk],
+            "oversold": max(Decimal("0"), sold[sku.pk] - (on_hand0 - reserved0)),
+            "balanced": taken == sold[sku.pk] and on_hand1 >= reserved1,
+        })
+    return rows
+
+
+def orders_with_tag(tag: str) -> int:
+    from orders.models import Order
+
+    return Order.objects.filter(idempotency_key__startswith=f"{tag}-").count()
+
+
+# --------------------------------------------------------------------------------------------
+# In-process look at one checkout.
+
+
+def checkout_queries(data: BenchData, *, profile: bool) -> dict:
+    """SQL of one checkout (POST /api/v1/orders) and of one cart PUT, in-process, after a warm-up order."""
+    from django.db import connection, connections
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    _, _, _, token = data.visitors[0]
+    client = Client(HTTP_AUTHORIZATION=f"Visitor {token}")
+    tag = f"preflight{os.getpid()}{int(time.time())}"
+    result = {}
+    for attempt in range(2):  # the second one is counted: connection set-up and first-use caches excluded
+        with CaptureQueriesContext(connection) as cart_queries:
+            for sku in data.pool[:3]:
+                response = client.put(f"/api/v1/cart/lines/{sku.pk}", {"quantity": str(sku.quantity)},
+                                      content_type="application/json")
+                if response.status_code != 200:
+                    sys.exit(f"bench: cart PUT failed in-process: {response.status_code} {response.content[:300]!r}")
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post("/api/v1/orders", {"idempotency_key": f"{tag}-{attempt}", **DELIVERY},
+                                   content_type="application/json")
+        if response.status_code != 201 or not response.json().get("payment"):
+            sys.exit(f"bench: checkout failed in-process: {response.status_code} {response.content[:500]!r}")
+    result["checkout_sql"] = len(captured)
+    result["cart_put_sql"] = len(cart_queries) // 3
+    result["checkout_sql_ms"] = sum(float(q["time"]) for q in captured.captured_queries) * 1000
+    result["statements"] = [(float(q["time"]) * 1000, q["sql"]) for q in captured.captured_queries]
+    result.update(_request_costs(client, data, tag))
+    if profile:
+        result["profile"] = _pyinstrument_profile(client, data, tag)
+    connections.close_all()
+    return result
+
+
+def _request_costs(client, data: BenchData, tag: str, orders: int = 20) -> dict:
+    """Median CPU (this process: Django's own work) and wall time of a cart PUT and of a checkout POST,
+    one request at a time: what each costs the server before any queueing."""
+    put_cpu, put_wall, post_cpu, post_wall = [], [], [], []
+    for n in range(orders):
+        for sku in data.pool[6 + 3 * (n % 20): 9 + 3 * (n % 20)]:
+            cpu, wall = time.process_time(), time.perf_counter()
+            client.put(f"/api/v1/cart/lines/{sku.pk}", {"quantity": str(sku.quantity)}, content_type="application/json")
+            put_cpu.append(time.process_time() - cpu)
+            put_wall.append(time.perf_counter() - wall)
+        cpu, wall = time.process_time(), time.perf_counter()
+        client.post("/api/v1/orders", {"idempotency_key": f"{tag}-c{n}", **DELIVERY}, content_type="application/json")
+        post_cpu.append(time.process_time() - cpu)
+        post_wall.append(time.perf_counter() - wall)
+    return {"put_cpu": median(put_cpu), "put_wall": median(put_wall), "post_cpu": median(post_cpu),
+            "post_wall": median(post_wall)}
+
+
+def _pyinstrument_profile(client, data: BenchData, tag: str) -> str:
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        return "(pyinstrument is not installed: `.venv/bin/pip install pyinstrument` for a profile)"
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for n in range(50):
+        for sku in data.pool[3:6]:
+            client.put(f"/api/v1/cart/lines/{sku.pk}", {"quantity": str(sku.quantity)}, content_type="application/json")
+        client.post("/api/v1/orders", {"idempotency_key": f"{tag}-p{n}", **DELIVERY}, content_type="application/json")
+    profiler.stop()
+    return profiler.output_text(unicode=True, color=False, show_all=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Report.
+
+
+def fmt_ms(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{seconds * 1000:.0f}"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    env = server_environment(args)
+    env["CONN_MAX_AGE"] = "600"
+    os.environ.update({k: env[k] for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "DEBUG",
+                                           "SECRET_KEY", "ALLOWED_HOSTS", "LOG_LEVEL")})
+    warnings.filterwarnings("ignore", message="No directory at")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connections
+
+    from logistics.selectors import stock_ledger_drift
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        sys.exit("bench: checkout is measured on PostgreSQL only (row locks are the point)")
+    if not args.no_seed:
+        prepare_database(args, env)
+    print("Preparing visitors, stock and settings", flush=True)
+    data = prepare_bench_data(args)
+    analyze_seconds = analyze()
+    queries = checkout_queries(data, profile=args.profile)
+    cancel_leftovers()
+    cpu_count = os.cpu_count() or 1
+    connections.close_all()
+
+    print()
+    print(f"Data: {data.orders:,} orders with {data.lines:,} lines (seeded history), {data.customers:,} restaurants, "
+          f"{data.products:,} SKUs; PostgreSQL {data.server_version}; ANALYZE took {analyze_seconds:.1f} s")
+    print(f"Machine: {cpu_count} cores, Python {platform.python_version()}, {platform.platform(terse=True)}")
+    print(f"Per checkout (in-process): {queries['checkout_sql']} SQL queries, {queries['checkout_sql_ms']:.1f} ms "
+          f"in them; cart PUT: {queries['cart_put_sql']} queries")
+    per_order_cpu = queries["post_cpu"] + 4 * queries["put_cpu"]
+    print(f"Django's own CPU per request, one at a time (median of 20): checkout POST "
+          f"{queries['post_cpu'] * 1000:.1f} ms ({queries['post_wall'] * 1000:.1f} ms wall), "
+          f"cart PUT {queries['put_cpu'] * 1000:.1f} ms ({queries['put_wall'] * 1000:.1f} ms wall); "
+          f"an order with 4 PUTs costs {per_order_cpu * 1000:.0f} ms of Python, so {cpu_count} cores cap HTTP at "
+          f"~{cpu_count / per_order_cpu:.0f} orders/s before PostgreSQL and the clients take their share")
+    dsn = raw_dsn(args.database_url)
+    run_id = f"b{int(time.time()) % 10**8}"
+    rounds = []
+    hot = None
+    failures = []
+    try:
+        with GunicornServer(wsgi_app="seafood_b2b.wsgi:application", cwd=ROOT, env=env, workers=args.workers,
+                            threads=args.threads) as server:
+            print(f"Server: {server.describe()}; DEBUG off, persistent DB connections")
+            print(f"Load: {args.clients} clients (threads), {args.warmup:g} s warm-up + {args.duration:g} s measured "
+                  f"per phase, {args.repeat} round(s); each order 3-5 of {len(data.pool)} SKUs, minimum quantities\n",
+                  flush=True)
+            for round_number in range(1, args.repeat + 1):
+                raw = run_raw_phase(data=data, dsn=dsn, round_number=round_number, duration=args.duration,
+                                    warmup=args.warmup)
+                raw_cleanup()
+                print(f"  round {round_number}/{args.repeat}  raw SQL   {raw.rate:7.1f} tx/s      "
+                      f"p50 {fmt_ms(raw.p(50))} ms  p95 {fmt_ms(raw.p(95))} ms  errors {sum(raw.errors.values())}",
+                      flush=True)
+                tag = f"{run_id}u{round_number}"
+                before = stock_snapshot(data.pool)
+                uniform = run_http_phase(name="uniform", server=server, data=data, tag=tag,
+                                         basket_for=uniform_baskets(data, seed=round_number), duration=args.duration,
+                                         warmup=args.warmup)
+                accounting = stock_accounting(tag, data.pool, before, stock_snapshot(data.pool))
+                uniform.oversold = sum(row["oversold"] for row in accounting)
+                uniform.unbalanced = [row for row in accounting if not row["balanced"]]
+                print(f"  round {round_number}/{args.repeat}  HTTP      {uniform.rate:7.1f} orders/s  "
+                      f"p50 {fmt_ms(uniform.p(50))} ms  p95 {fmt_ms(uniform.p(95))} ms  "
+                      f"p99 {fmt_ms(uniform.p(99))} ms  errors {sum(uniform.errors.values())}  "
+                      f"ratio {uniform.rate / raw.rate if raw.rate else math.nan:.3f}", flush=True)
+                rounds.append((raw, uniform))
+                cancel_leftovers()
+            if not args.skip_hot:
+                uniform_rate = median([u.rate for _, u in rounds])
+                hot_orders = args.hot_orders or max(10, round(0.4 * uniform_rate * args.duration))
+                hot_units = {sku.pk: sku.quantity * hot_orders for sku in data.hot}
+                for sku in data.hot:
+                    set_available(sku, hot_units[sku.pk])
+                tag = f"{run_id}h"
+                before = stock_snapshot(data.hot)
+                hot = run_http_phase(name="hot spot", server=server, data=data, tag=tag,
+                                     basket_for=lambda k: (lambda: data.hot), duration=args.duration,
+                                     warmup=0.0)
+                hot.accounting = stock_accounting(tag, data.hot, before, stock_snapshot(data.hot))
+                hot.orders_in_db = orders_with_tag(tag)
+                print(f"  hot spot: {hot.ok} orders, refused {sum(hot.refused.values())}, "
+                      f"errors {sum(hot.errors.values())}", flush=True)
+    finally:
+        cancel_leftovers()
+        raw_cleanup()
+    drift = stock_ledger_drift()
+
+    # ---- summary
+    raw_rate = median([r.rate for r, _ in rounds])
+    http_rate = median([u.rate for _, u in rounds])
+    ratio = median([u.rate / r.rate if r.rate else math.nan for r, u in rounds])
+    p50, p95, p99 = (median([u.p(q) for _, u in rounds]) for q in (50, 95, 99))
+    errors = sum((u.errors for _, u in rounds), Counter()) + sum((r.errors for r, _ in rounds), Counter())
+    refused = sum((u.refused for _, u in rounds), Counter())
+    oversold = sum(u.oversold for _, u in rounds)
+    title = f"Median of {args.repeat} rounds" if args.repeat > 1 else "One round"
+    print(f"\n{title}, {args.clients} clients; ratio = HTTP orders/s / raw SQL tx/s in the same round; "
+          f"CPU in cores (of {cpu_count})\n")
+    table = [
+        ["raw SQL transaction", f"{raw_rate:.1f}", fmt_ms(median([r.p(50) for r, _ in rounds])),
+         fmt_ms(median([r.p(95) for r, _ in rounds])), fmt_ms(median([r.p(99) for r, _ in rounds])),
+         sum(sum(r.errors.values()) for r, _ in rounds), sum(sum(r.refused.values()) for r, _ in rounds), "-",
+         "1.00", "-", f"{median([r.client_cpu / r.duration for r, _ in rounds]):.2f}",
+         f"{median([r.machine_cpu / r.duration for r, _ in rounds]):.2f}"],
+        ["HTTP checkout (uniform)", f"{http_rate:.1f}", fmt_ms(p50), fmt_ms(p95), fmt_ms(p99),
+         sum(sum(u.errors.values()) for _, u in rounds), sum(refused.values()), f"{oversold:g}", f"{ratio:.3f}",
+         f"{median([u.server_cpu / u.duration for _, u in rounds]):.2f}",
+         f"{median([u.client_cpu / u.duration for _, u in rounds]):.2f}",
+         f"{median([u.machine_cpu / u.duration for _, u in rounds]):.2f}"],
+    ]
+    if hot is not None:
+        table.append(["HTTP checkout (hot spot)", f"{hot.rate:.1f}", fmt_ms(hot.p(50)), fmt_ms(hot.p(95)),
+                      fmt_ms(hot.p(99)), sum(hot.errors.values()), sum(hot.refused.values()),
+                      f"{sum(r['oversold'] for r in hot.accounting):g}", "-", f"{hot.server_cpu / hot.duration:.2f}",
+                      f"{hot.client_cpu / hot.duration:.2f}", f"{hot.machine_cpu / hot.duration:.2f}"])
+    print(render_table(["", "orders/s", "p50 ms", "p95 ms", "p99 ms", "errors", "refused", "oversold", "ratio",
+                        "server cpu", "client cpu", "all cpu"], table))
+
+    if hot is not None:
+        print(f"\nHot spot: {len(data.visitors)} clients buying the same {len(data.hot)} SKUs, each with stock for "
+              f"{hot_orders} orders; {hot.ok} orders placed ({hot.orders_in_db} in the database), refusals: "
+              + ", ".join(f"{k} {n}" for k, n in hot.refused.most_common()))
+        print(render_table(
+            ["SKU", "initial available", "final available", "taken", "in order lines", "oversold", "balanced"],
+            [[f"#{r['product_id']} {r['name'][:18]}", f"{r['initial_available']:g}", f"{r['final_available']:g}",
+              f"{r['taken']:g}", f"{r['sold']:g}", f"{r['oversold']:g}", "yes" if r["balanced"] else "NO"]
+             for r in hot.accounting]))
+        if hot.orders_in_db < hot.ok:
+            failures.append(f"hot spot: {hot.ok} orders answered 201 but {hot.orders_in_db} are in the database")
+        if any(not r["balanced"] or r["oversold"] for r in hot.accounting):
+            failures.append("hot spot: stock taken differs from units sold, or units were oversold")
+        if not hot.refused:
+            failures.append("hot spot: no checkout was refused; raise the demand (--duration) or lower --hot-orders")
+    for _, uniform in rounds:
+        if uniform.unbalanced:
+            failures.append(f"uniform: stock accounting off for {len(uniform.unbalanced)} SKUs")
+    if oversold:
+        failures.append(f"uniform: {oversold} units oversold")
+    if drift:
+        failures.append(f"stock ledger drift on {len(drift)} SKUs: {drift[:3]}")
+    if errors:
+        failures.append("errors: " + "; ".join(f"{n} x {message}" for message, n in errors.most_common(8)))
+
+    print("\nTargets (issue):")
+    print(f"  HTTP checkout >= {TARGET_RATIO:.2f} x raw rate with 8 clients: {ratio:.3f} "
+          f"{'met' if ratio >= TARGET_RATIO else 'MISSED'}{'' if args.clients == 8 else ' (not 8 clients)'}")
+    print(f"  p99 <= {TARGET_P99 * 1000:.0f} ms: {fmt_ms(p99)} ms {'met' if p99 <= TARGET_P99 else 'MISSED'}")
+    if hot is not None:
+        print(f"  hot spot: oversold {sum(r['oversold'] for r in hot.accounting):g} units, accounting "
+              f"{'exact' if all(r['balanced'] for r in hot.accounting) else 'OFF'} for every SKU, ledger drift "
+              f"{'none' if not drift else len(drift)}")
+    if args.profile:
+        print("\nSQL of one checkout (ms, statement):")
+        for ms, sql in queries["statements"]:
+            print(f"  {ms:6.2f}  {sql[:160]}")
+        print("\n" + queries.get("profile", ""))
+    if failures:
+        print("\nFAILED:\n  " + "\n  ".join(failures))
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "args": {k: v for k, v in vars(args).items() if k != "database_url"},
+            "raw_tx_per_s": raw_rate, "orders_per_s": http_rate, "ratio": ratio, "p50": p50, "p95": p95, "p99": p99,
+            "errors": dict(errors), "refused": dict(refused), "oversold": float(oversold),
+            "hot": None if hot is None else {"orders": hot.ok, "refused": dict(hot.refused),
+                                             "accounting": hot.accounting},
+            "checkout_sql": queries["checkout_sql"], "failures": failures,
+        }, ensure_ascii=False, indent=2, default=str))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
