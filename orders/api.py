@@ -91,11 +91,13 @@ class OrderListApi(APIView):
         delivery = services.DeliveryInput.parse(data.validated_data)
         order, created = services.order_place(
             visitor=visitor, idempotency_key=data.validated_data["idempotency_key"], delivery=delivery)
-        body = {"order": OrderDetailSerializer(selectors.customer_order_get(
-            customer_id=order.customer_id, order_id=order.pk)).data, "payment": None, "payment_error": None}
+        if not created:  # a retry: show the order as it is now
+            order = selectors.customer_order_get(customer_id=order.customer_id, order_id=order.pk)
+        body = {"order": OrderDetailSerializer(order).data, "payment": None, "payment_error": None}
         if order.status == order.Status.PENDING_PAYMENT:
             try:
-                body["payment"] = services.payment_prepare(order_id=order.pk, notify_url=_notify_url(request))
+                body["payment"] = services.payment_prepare(
+                    order_id=order.pk, notify_url=_notify_url(request), order=order if created else None)
             except ApplicationError as error:  # the order stands; the buyer can retry paying from its page
                 body["payment_error"] = error.as_dict()["error"]
         return Response(body, status=201 if created else 200)

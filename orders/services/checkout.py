@@ -138,15 +138,19 @@ def _new_order_number(moment: datetime) -> str:
     return timezone.localtime(moment).strftime("%y%m%d") + f"{secrets.randbelow(10**8):08d}"
 
 
+class _NumberClash(Exception):
+    """Two orders drew the same random number: the transaction is retried as a whole."""
+
+
 def _create_order_row(**fields) -> Order:
-    for _ in range(5):
-        try:
-            with transaction.atomic():
-                return Order.objects.create(number=_new_order_number(fields["expires_at"]), **fields)
-        except IntegrityError as error:
-            if "number" not in str(error):
-                raise
-    raise ApplicationError("生成订单号失败，请重试", code="order_number_exhausted")
+    # No savepoint around the insert: a clash (rare: 8 random digits a day) aborts the whole
+    # checkout transaction, which order_place then runs again with a new number.
+    try:
+        return Order.objects.create(number=_new_order_number(fields["expires_at"]), **fields)
+    except IntegrityError as error:
+        if "number" in str(error):
+            raise _NumberClash() from error
+        raise
 
 
 def order_place(*, visitor: Visitor, idempotency_key: str, delivery: DeliveryInput,
@@ -156,9 +160,21 @@ def order_place(*, visitor: Visitor, idempotency_key: str, delivery: DeliveryInp
     One transaction: lock the visitor (so a double tap waits, then finds the first order),
     price the cart on the server, check the minimum, reserve stock, write the order, its lines,
     its payment row and the first event, empty the cart. WeChat Pay is called after commit.
+    A new order comes back with its lines, payment and first event in memory, ready to show.
     """
     if not IDEMPOTENCY_KEY.match(idempotency_key or ""):
         raise ValidationFailed("缺少或无效的幂等键（8-64 位字母数字）", code="invalid_idempotency_key")
+    for attempt in range(3):
+        try:
+            return _order_place(visitor=visitor, idempotency_key=idempotency_key, delivery=delivery, now=now)
+        except _NumberClash:
+            if attempt == 2:
+                raise ApplicationError("生成订单号失败，请重试", code="order_number_exhausted")
+    raise AssertionError("unreachable")
+
+
+def _order_place(*, visitor: Visitor, idempotency_key: str, delivery: DeliveryInput,
+                 now: datetime | None) -> tuple[Order, bool]:
     now = now or timezone.now()
     settings_row = OrderSettings.current()
     with transaction.atomic():
@@ -207,12 +223,16 @@ def order_place(*, visitor: Visitor, idempotency_key: str, delivery: DeliveryInp
                 nominal_weight=product.nominal_weight,
             ))
         OrderLine.objects.bulk_create(order_lines)
-        Payment.objects.create(order=order, out_trade_no=order.number, amount_fen=to_fen(order.total))
-        OrderEvent.objects.create(order=order, to_status=order.status, actor="customer", note="提交订单")
+        payment = Payment.objects.create(order=order, out_trade_no=order.number, amount_fen=to_fen(order.total))
+        event = OrderEvent.objects.create(order=order, to_status=order.status, actor="customer", note="提交订单")
         CartLine.objects.filter(cart=cart).delete()
         Customer.objects.filter(pk=customer.pk).update(
             name=delivery.restaurant_name, contact_name=delivery.contact_name, address=delivery.address,
             district=delivery.district or customer.district, latitude=delivery.latitude,
             longitude=delivery.longitude, updated_at=now,
         )
+    # What a fresh order's page shows is all in memory: no need to read it back.
+    order.payment, order.visitor = payment, locked
+    order._prefetched_objects_cache = {"lines": order_lines, "events": [event], "refunds": []}
+    order.customer_messages = []
     return order, True

@@ -39,10 +39,14 @@ class PaymentRejected(ApplicationError):
     default_message = "支付信息校验失败"
 
 
-def payment_prepare(*, order_id, notify_url: str, now: datetime | None = None) -> dict:
-    """Ask WeChat Pay for a prepay_id and return the signed `wx.requestPayment` parameters."""
+def payment_prepare(*, order_id, notify_url: str, now: datetime | None = None, order: Order | None = None) -> dict:
+    """Ask WeChat Pay for a prepay_id and return the signed `wx.requestPayment` parameters.
+
+    `order` (with payment and visitor loaded) spares reading it again right after checkout.
+    """
     now = now or timezone.now()
-    order = Order.objects.select_related("payment", "visitor").filter(pk=order_id).first()
+    if order is None or order.pk != order_id:
+        order = Order.objects.select_related("payment", "visitor").filter(pk=order_id).first()
     if order is None:
         raise NotFound("订单不存在", code="order_not_found")
     if order.status != S.PENDING_PAYMENT:
