@@ -218,3 +218,37 @@ def test_inbox_shows_my_churn_alerts_only(rep_client):
     churn_sweep(now=night)
     messages = rep_client.get("/api/v1/rep/inbox").json()["messages"]
     assert [m["title"] for m in messages] == [f"已流失：{rep_client.rep.name}的客户"]
+
+
+def test_feed_poll_with_a_signed_token_shows_only_my_new_orders_and_stops_when_i_leave(client, rep_client):
+    from reps.feed import feed_token_make
+
+    rep = rep_client.rep
+    mine = CustomerFactory(rep=rep)
+    earlier = paid_order(mine, rep, paid_at=timezone.now() - timedelta(minutes=5))
+    other = RepFactory()
+    paid_order(CustomerFactory(rep=other), other)
+    token = feed_token_make(rep)
+
+    first = client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=token).json()
+    assert [o["number"] for o in first["orders"]] == [earlier.number]
+    newer = paid_order(mine, rep, total="99.50")
+    polled = client.get("/api/v1/rep/feed/poll", {"after": earlier.paid_at.isoformat()}, HTTP_X_FEED_TOKEN=token)
+    assert [(o["number"], o["total"]) for o in polled.json()["orders"]] == [(newer.number, "99.50")]
+
+    assert client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=token + "x").status_code == 401
+    assert client.get("/api/v1/rep/feed/poll", {"after": "nope"}, HTTP_X_FEED_TOKEN=token).status_code == 400
+
+    rep.is_active = False
+    rep.save()
+    assert client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=token).json()["orders"] == []
+
+
+def test_feed_poll_is_one_query(client, rep_client, django_assert_num_queries):
+    from reps.feed import feed_token_make
+
+    for _ in range(5):
+        paid_order(CustomerFactory(rep=rep_client.rep), rep_client.rep)
+    with django_assert_num_queries(1):
+        response = client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=feed_token_make(rep_client.rep))
+    assert len(response.json()["orders"]) == 5

@@ -1,0 +1,170 @@
+#!/usr/bin/env python
+"""Rep assistant benchmark: the assistant's main page and its live-feed endpoint for one rep with
+5,000 customers, under gunicorn, against the trivial one-query view in the same run.
+
+    .venv/bin/python bench/rep_dashboard.py [--customers 5000] [--duration 8] [--clients 8]
+
+Builds (once; reused when present) a rep with a login, N customers, ~4 paid orders each over the
+last 30 days and entries through the rep's code, in its own database (seafood_bench_rep), logs the
+rep in (a real session cookie) and measures: GET /healthz (baseline), GET /rep/ (the assistant's
+main page), GET /api/v1/rep/feed/poll (first load, and ?after=<latest>: the signed-token poll the
+page makes every few seconds), the session-authenticated /api/v1/rep/feed for comparison, plus
+the summary and customers endpoints. Prints req/s,
+p50/p95/p99, SQL per request and the ratio to the baseline; target ≥ 0.5 for the page and the feed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import uuid
+import warnings
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+
+from bench._http_load import GunicornServer, LoadGenerator, queries_per_request, render_table  # noqa: E402
+from bench.catalog import ensure_database, redact, run_manage  # noqa: E402
+
+REP_USERNAME = "bench-rep"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get(
+        "BENCH_REP_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/seafood_bench_rep"))
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    return parser.parse_args(argv)
+
+
+def environment(args) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(DJANGO_SETTINGS_MODULE="seafood_b2b.settings", DATABASE_URL=args.database_url,
+               REDIS_URL=args.redis_url, DEBUG="0", SECRET_KEY="bench-only-secret-not-for-production-0123456789",
+               ALLOWED_HOSTS="127.0.0.1,localhost,testserver", LOG_LEVEL="WARNING",
+               PYTHONWARNINGS="ignore:No directory at")
+    return env
+
+
+def build_data(n_customers: int):
+    """One rep with n customers, orders and entries; bulk inserts; skipped when already there."""
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.utils import timezone
+
+    from customers.models import Customer, Visitor
+    from orders.models import Order
+    from reps.models import EntryEvent, Rep
+
+    user, _ = User.objects.get_or_create(username=REP_USERNAME)
+    rep, _ = Rep.objects.get_or_create(user=user, defaults={"name": "压测业务员"})
+    have = Customer.objects.filter(rep=rep).count()
+    if have >= n_customers:
+        return rep
+    rng = random.Random(7)
+    now = timezone.now()
+    customers = Customer.objects.bulk_create(
+        Customer(name=f"压测餐厅{i}", phone=f"139{i:08d}", rep=rep, acquired_by=rep,
+                 latitude=Decimal("22.5") + Decimal(rng.randint(0, 30000)) / 100000,
+                 longitude=Decimal("113.9") + Decimal(rng.randint(0, 50000)) / 100000)
+        for i in range(have, n_customers)
+    )
+    visitors = Visitor.objects.bulk_create(
+        Visitor(openid=f"obench{c.pk:022d}", customer=c, phone=c.phone) for c in customers)
+    orders, entries = [], []
+    for customer, visitor in zip(customers, visitors):
+        entries.append(EntryEvent(visitor=visitor, customer=customer, rep=rep, scene_code=1047,
+                                  scene_kind="in_person", visit_kind="first_visit", credited=True))
+        for _ in range(4):
+            paid = now - timedelta(minutes=rng.randint(1, 30 * 24 * 60))
+            total = Decimal(rng.randint(100, 2000))
+            orders.append(Order(
+                number=f"{paid:%y%m%d}{rng.randrange(10**8):08d}", customer=customer, visitor=visitor, rep=rep,
+                status="completed", idempotency_key=uuid.uuid4().hex, delivery_date=paid.date(), subtotal=total,
+                total=total, restaurant_name=customer.name, contact_name="老板", phone=customer.phone,
+                address="深圳市压测路 1 号", expires_at=paid, paid_at=paid))
+    Order.objects.bulk_create(orders, batch_size=2000, ignore_conflicts=True)
+    EntryEvent.objects.bulk_create(entries, batch_size=2000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return rep
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    env = environment(args)
+    os.environ.update({k: env[k] for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "DEBUG",
+                                           "SECRET_KEY", "ALLOWED_HOSTS", "LOG_LEVEL")})
+    warnings.filterwarnings("ignore", message="No directory at")
+    print(f"Preparing {redact(args.database_url)}: migrate, {args.customers:,} customers for one rep", flush=True)
+    ensure_database(args.database_url)
+    run_manage(env, "migrate", "--noinput")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.auth.models import User
+    from django.utils.module_loading import import_string
+
+    from orders.models import Order
+
+    rep = build_data(args.customers)
+    user = User.objects.get(username=REP_USERNAME)
+    store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")()
+    store[SESSION_KEY], store[BACKEND_SESSION_KEY] = str(user.pk), settings.AUTHENTICATION_BACKENDS[0]
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    from reps.feed import feed_token_make
+
+    headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={store.session_key}", "X-Feed-Token": feed_token_make(rep)}
+    latest = Order.objects.filter(rep=rep).order_by("-paid_at").values_list("paid_at", flat=True).first()
+    after = "?after=" + quote(latest.isoformat())
+    endpoints = [("healthz (baseline)", "/healthz"), ("assistant page /rep/", "/rep/"),
+                 ("feed poll, first load", "/api/v1/rep/feed/poll"),
+                 ("feed poll (nothing new)", "/api/v1/rep/feed/poll" + after),
+                 ("feed API (session), first", "/api/v1/rep/feed"), ("feed API (session), poll", "/api/v1/rep/feed" + after),
+                 ("summary", "/api/v1/rep/summary"), ("customers page 1", "/api/v1/rep/customers")]
+    sql = queries_per_request([path for _, path in endpoints], headers=headers)
+    for name, path in endpoints:
+        status, _ = sql[path]
+        if status != 200:
+            print(f"bench: {name} answered HTTP {status} in-process", file=sys.stderr)
+            return 1
+    rows, baseline, failed = [], None, False
+    with GunicornServer(wsgi_app="seafood_b2b.wsgi:application", cwd=ROOT, env=env, workers=args.workers,
+                        threads=args.threads) as server, LoadGenerator(clients=args.clients) as load:
+        print(f"Server: {server.describe()}; {args.clients} keep-alive clients, {args.warmup:g} s warm-up + "
+              f"{args.duration:g} s per endpoint", flush=True)
+        for name, path in endpoints:
+            result = load.measure(name=name, port=server.port, paths=[path], duration=args.duration,
+                                  warmup=args.warmup, server=server, headers=headers)
+            baseline = baseline or result.rps
+            failed = failed or bool(result.error_count)
+            rows.append([name, sql[path][1], f"{result.rps:.1f}", f"{result.percentile(50) * 1000:.1f}",
+                         f"{result.percentile(95) * 1000:.1f}", f"{result.percentile(99) * 1000:.1f}",
+                         result.error_count, f"{result.rps / baseline:.2f}"])
+            print(f"  {name:28s} {result.rps:8.1f} req/s  p95 {result.percentile(95) * 1000:.1f} ms", flush=True)
+    print()
+    print(render_table(["endpoint", "SQL/req", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "vs baseline"],
+                       rows))
+    print(f"\nOne rep with {args.customers:,} customers. Target: the assistant page and the feed ≥ 0.50 "
+          "of the baseline's rate.")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
