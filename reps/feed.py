@@ -9,14 +9,13 @@ so a rep who left sees nothing new from the next poll on.
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import connection
 from django.http import JsonResponse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-
-from django.contrib.auth import get_user_model
 
 from orders.models import Order
 
