@@ -14,7 +14,24 @@ def customer_orders(*, customer_id: int) -> QuerySet[Order]:
     )
 
 
+def customer_order_messages(*, customer_id: int, order_id) -> list:
+    """What we told the customer about this order (the delivery message...), oldest first: one query.
+
+    Notifications point at their order only through the event key ("order:<uuid>:<event>"), as
+    the outbox is shared by every app; the (recipient_kind, recipient_id) index narrows it first.
+    """
+    from notifications.models import Notification
+
+    return list(
+        Notification.objects.filter(recipient_kind=Notification.Recipient.CUSTOMER, recipient_id=str(customer_id),
+                                    event_key__startswith=f"order:{order_id}:")
+        .only("title", "body", "channel", "status", "created_at", "sent_at")
+        .order_by("created_at", "id")
+    )
+
+
 def customer_order_get(*, customer_id: int | None, order_id) -> Order:
+    """The customer's own order with lines, events, refunds and messages (`customer_messages`)."""
     order = None
     if customer_id:
         order = (
@@ -29,4 +46,5 @@ def customer_order_get(*, customer_id: int | None, order_id) -> Order:
         )
     if order is None:
         raise NotFound("订单不存在", code="order_not_found")
+    order.customer_messages = customer_order_messages(customer_id=customer_id, order_id=order.pk)
     return order

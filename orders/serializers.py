@@ -29,6 +29,14 @@ class RefundSerializer(serializers.ModelSerializer):
         fields = ["out_refund_no", "amount", "reason", "status", "status_label", "created_at", "succeeded_at"]
 
 
+class OrderMessageSerializer(serializers.Serializer):
+    """A notification about the order, as the customer reads it on the order page."""
+
+    title = serializers.CharField()
+    body = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
 class OrderSummarySerializer(serializers.ModelSerializer):
     status_label = serializers.CharField(source="get_status_display")
     lines = OrderLineSerializer(many=True)
@@ -42,11 +50,14 @@ class OrderSummarySerializer(serializers.ModelSerializer):
 class OrderDetailSerializer(OrderSummarySerializer):
     events = OrderEventSerializer(many=True)
     refunds = RefundSerializer(many=True)
+    # Set by selectors.customer_order_get (notifications are not a relation of the order).
+    messages = OrderMessageSerializer(source="customer_messages", many=True, read_only=True, default=list)
 
     class Meta(OrderSummarySerializer.Meta):
         fields = OrderSummarySerializer.Meta.fields + [
             "subtotal", "delivery_fee", "discount", "restaurant_name", "contact_name", "phone", "address",
             "district", "latitude", "longitude", "note", "cancelled_at", "cancel_reason", "events", "refunds",
+            "messages",
         ]
 
 

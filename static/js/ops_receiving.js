@@ -47,6 +47,22 @@
         scanning: false,
         scanner: null,
 
+        init() {
+          // On a slow phone the clerk may pick the purchase task (or type a code) before this
+          // script has started; x-model would then reset the choice to the page's initial state
+          // and the task's supplier would never be filled in. Keep what the form already holds.
+          const form = this.$el;
+          const task = form.querySelector('select[name="purchase_task"]');
+          const supplier = form.querySelector('select[name="supplier"]');
+          const search = form.querySelector('input[data-testid="search"]');
+          if (supplier && supplier.value) this.supplier = supplier.value;
+          if (task && task.value) {
+            this.purchaseTask = task.value;
+            if (!this.supplier) this.taskChosen({ target: task });
+          }
+          if (search && search.value) this.query = search.value;
+        },
+
         add(product) {
           const line = row(product);
           this.lines.push(line);

@@ -124,7 +124,11 @@
     wx.navigateTo({ url: '/shop/cart/' });
   }
 
-  const formatting = { formatDateTime, formatDate, formatTime, lineSummary, orderUrl, quantityText };
+  // What we told the customer about the order (the delivery message...), oldest first. A page
+  // loaded before the API had the field simply shows no messages.
+  const messagesOf = (order) => (order && order.messages) || [];
+
+  const formatting = { formatDateTime, formatDate, formatTime, lineSummary, messagesOf, orderUrl, quantityText };
 
   document.addEventListener('alpine:init', () => {
     Alpine.magic('orders', () => formatting);
