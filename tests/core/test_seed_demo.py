@@ -1,8 +1,9 @@
 import re
 import uuid
-from collections import Counter
+from bisect import bisect_left
+from collections import Counter, defaultdict
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from io import StringIO
 from zoneinfo import ZoneInfo
@@ -12,12 +13,14 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import models
 from django.db.models import Count, Max, Min, Sum
+from django.utils import timezone
 
 from catalog.models import Category, Product
 from catalog.search import build_search_key
 from core.demo import DemoPlan, demo_seed
 from core.demo.catalog import product_specs
 from core.demo.catalog_data import AISLES
+from core.demo.entries import EntryCustomer, customer_entries, forwarding_rep_keys
 from core.demo.history import (
     DAYS_PER_MONTH,
     ORDER_FIELDS,
@@ -35,7 +38,8 @@ from logistics.selectors import stock_ledger_drift
 from core.money import money
 from orders.models import Order, OrderEvent, OrderLine, OrderSettings, Payment
 from orders.services import delivery_date_for
-from reps.models import Rep
+from reps.models import EntryEvent, Rep, Scene
+from reps.selectors import rep_flags
 from tests.factories import ProductFactory, RepFactory
 
 # Small enough to run in a second or two, big enough for every kind of row to appear
@@ -54,7 +58,7 @@ def counts() -> dict:
     return {
         model.__name__: model.objects.count()
         for model in (Category, Product, Stock, StockMove, Supplier, Rep, Customer, get_user_model(), Visitor, Order,
-                      OrderLine, Payment, OrderEvent)
+                      OrderLine, Payment, OrderEvent, EntryEvent)
     }
 
 
@@ -63,7 +67,8 @@ def test_seed_demo_creates_every_kind_of_row_at_the_requested_scale():
     output = seed(scale=0.05, history_months=1)
 
     made = counts()
-    assert {name: n for name, n in made.items() if name not in {"Order", "OrderLine", "Payment", "OrderEvent"}} == {
+    history = {"Order", "OrderLine", "Payment", "OrderEvent", "EntryEvent"}
+    assert {name: n for name, n in made.items() if name not in history} == {
         "Category": CATEGORY_COUNT,
         "Product": 150,
         "Stock": 150,
@@ -78,6 +83,8 @@ def test_seed_demo_creates_every_kind_of_row_at_the_requested_scale():
     assert made["Payment"] == made["Order"]
     assert 3 * made["Order"] <= made["OrderLine"] <= 12 * made["Order"]
     assert f"历史订单：新增 {made['Order']}，已存在 0（" in output
+    assert 250 + (made["Order"] - 250) * 0.4 <= made["EntryEvent"] <= 250 + (made["Order"] - 250) * 0.7
+    assert f"进入记录：新增 {made['EntryEvent']}，已存在 0（" in output
     assert 36 <= CATEGORY_COUNT <= 50
     assert Category.objects.filter(parent__isnull=True).count() == len(AISLES)
     assert not Category.objects.filter(parent__parent__isnull=False).exists()  # two levels only
@@ -128,7 +135,7 @@ def test_a_larger_scale_adds_only_the_difference():
     demo_seed(plan=SMALL)
     customers = list(Customer.objects.order_by("phone").values_list("phone", "name", "rep__key"))
 
-    orders_before = Order.objects.count()
+    orders_before, entries_before = Order.objects.count(), EntryEvent.objects.count()
 
     results = {
         r.label: r.created
@@ -136,9 +143,12 @@ def test_a_larger_scale_adds_only_the_difference():
     }
 
     new_orders = results.pop("历史订单")
+    new_entries = results.pop("进入记录")
     assert results == {"管理员": 0, "分类": 0, "供应商": 1, "商品": 60, "库存": 60, "业务员": 1, "客户": 60, "访客": 60}
     assert new_orders == Order.objects.count() - orders_before
     assert 60 <= new_orders <= 60 * 12
+    assert new_entries == EntryEvent.objects.count() - entries_before
+    assert not Visitor.objects.filter(entries__isnull=True).exists()  # and their entries
     assert not Customer.objects.filter(orders__isnull=True).exists()  # the 60 new restaurants got history too
     assert Product.objects.count() == Stock.objects.count() == 300
     assert set(customers) <= set(Customer.objects.values_list("phone", "name", "rep__key"))
@@ -605,3 +615,174 @@ def test_sqlite_fast_path_converts_values_as_django_does():
         assert convert(value) == field.get_db_prep_save(value, sqlite), name
     line_order = OrderLine._meta.get_field("order")
     assert _sqlite_converter(line_order, sqlite)(samples["id"]) == line_order.get_db_prep_save(samples["id"], sqlite)
+
+
+# ---------------------------------------------------------------- entries (how restaurants opened the mini program)
+
+V = EntryEvent.Visit
+REP_HOURS = (time(9), time(19))
+
+
+def orders_by_customer() -> dict[int, list[datetime]]:
+    orders = defaultdict(list)
+    for customer_id, created in Order.objects.order_by("created_at").values_list("customer_id", "created_at"):
+        orders[customer_id].append(created)
+    return orders
+
+
+def entry_rows():
+    return EntryEvent.objects.order_by("visitor_id", "created_at").values_list(
+        "visitor__openid", "customer__phone", "rep__key", "scene_code", "scene_kind", "visit_kind", "scene", "launch_id",
+        "credited", "created_at")
+
+
+@pytest.mark.django_db
+def test_each_restaurants_first_entry_is_its_reps_code_shortly_before_its_first_order():
+    demo_seed(plan=HISTORY)
+    customers = list(Customer.objects.select_related("rep").prefetch_related("visitors")
+                     .annotate(first_order=Min("orders__created_at")))
+    entries = defaultdict(list)
+    for entry in EntryEvent.objects.order_by("created_at", "id"):
+        entries[entry.visitor_id].append(entry)
+
+    assert len(customers) == 80 and all(customer.rep for customer in customers)
+    for customer in customers:
+        (visitor,) = customer.visitors.all()
+        first = entries[visitor.pk][0]
+        assert (first.visit_kind, first.credited, first.rep_id, first.customer_id, first.scene) == (
+            V.FIRST, True, customer.rep_id, None, f"r={customer.rep.key}")
+        assert first.scene_kind in {Scene.IN_PERSON, Scene.FORWARDED_IMAGE, Scene.SHARE_CARD}
+        assert visitor.created_at < first.created_at < customer.created_at < customer.first_order
+        assert customer.first_order - first.created_at < timedelta(days=4)
+        assert REP_HOURS[0] <= first.created_at.astimezone(SHANGHAI).time() < REP_HOURS[1]
+        assert (visitor.first_rep_id, visitor.first_touch_at) == (customer.rep_id, first.created_at)
+        assert (customer.acquired_by_id, customer.acquired_at) == (customer.rep_id, customer.created_at)
+        assert [entry for entry in entries[visitor.pk] if entry.credited or entry.visit_kind == V.FIRST] == [first]
+    assert sum(map(len, entries.values())) == EntryEvent.objects.count()
+
+
+@pytest.mark.django_db
+def test_later_entries_lead_up_to_an_order_return_visits_carry_no_rep_and_rescans_are_not_credited():
+    demo_seed(plan=HISTORY)
+    orders = orders_by_customer()
+    later = EntryEvent.objects.exclude(visit_kind=V.FIRST).select_related("visitor", "customer__rep")
+
+    assert later.count() > 0
+    for entry in later:
+        customer = entry.customer
+        assert customer is not None and entry.visitor.customer_id == customer.pk
+        placed = orders[customer.pk]
+        assert placed[0] < entry.created_at
+        following = placed[bisect_left(placed, entry.created_at)]  # IndexError: no order follows
+        local = entry.created_at.astimezone(SHANGHAI)
+        assert not entry.credited
+        if entry.visit_kind == V.RETURN:
+            assert (entry.rep_id, entry.scene) == (None, "")
+            assert entry.scene_kind in {Scene.DIRECT, Scene.SHARE_CARD}
+            assert timedelta(0) < following - entry.created_at <= timedelta(minutes=20)
+            assert local.date() == following.astimezone(SHANGHAI).date() and local.time() >= time(8)
+        else:
+            assert entry.visit_kind == V.CUSTOMER_RESCAN
+            assert (entry.rep_id, entry.scene) == (customer.rep_id, f"r={customer.rep.key}")
+            assert timedelta(0) < following - entry.created_at < timedelta(days=2)
+            assert REP_HOURS[0] <= local.time() < REP_HOURS[1]
+    assert EntryEvent.objects.filter(created_at__gte=HISTORY_NOW).count() == 0
+
+
+@pytest.mark.django_db
+def test_entry_counts_per_kind_and_scene_are_plausible():
+    demo_seed(plan=HISTORY)
+    later_orders = Order.objects.count() - 80
+    kinds = Counter(EntryEvent.objects.values_list("visit_kind", flat=True))
+    scenes = Counter(EntryEvent.objects.values_list("visit_kind", "scene_kind"))
+
+    assert kinds[V.FIRST] == 80
+    assert 0.45 * later_orders <= kinds[V.RETURN] <= 0.65 * later_orders  # many orders, not all
+    assert 0.015 * later_orders <= kinds[V.CUSTOMER_RESCAN] <= 0.07 * later_orders  # a few
+    assert scenes[V.FIRST, Scene.IN_PERSON] > scenes[V.FIRST, Scene.SHARE_CARD] > 0
+    assert scenes[V.FIRST, Scene.FORWARDED_IMAGE] > 0
+    assert scenes[V.RETURN, Scene.DIRECT] > 3 * scenes[V.RETURN, Scene.SHARE_CARD] > 0
+    assert scenes[V.CUSTOMER_RESCAN, Scene.IN_PERSON] > 0
+
+
+@pytest.mark.django_db
+def test_scene_kind_is_what_the_scene_code_classifies_as():
+    demo_seed(plan=HISTORY)
+
+    pairs = set(EntryEvent.objects.values_list("scene_code", "scene_kind").distinct())
+
+    assert {code for code, _ in pairs} == {1047, 1011, 1048, 1012, 1007, 1008, 1089, 1001, 1104, 1103}
+    assert all(kind == Scene.classify(code) for code, kind in pairs), pairs
+
+
+@pytest.mark.django_db
+def test_reps_who_mostly_forward_pictures_are_the_ones_the_admin_sees_flagged():
+    demo_seed(plan=SMALL)
+    forwarding = forwarding_rep_keys(seed=SMALL.seed, keys=list(Rep.objects.values_list("key", flat=True)))
+    today = timezone.localdate()
+
+    flags = rep_flags(day_from=today - timedelta(days=60), day_to=today)
+
+    assert len(forwarding) == 1
+    flagged = {flag["rep_id"] for flag in flags if flag["kind"] == "mostly_forwarded"}
+    assert set(Rep.objects.filter(pk__in=flagged).values_list("key", flat=True)) == forwarding
+    for rep in Rep.objects.exclude(key__in=forwarding):  # the others mostly scan in person
+        credited = Counter(EntryEvent.objects.filter(rep=rep, credited=True).values_list("scene_kind", flat=True))
+        assert credited[Scene.IN_PERSON] > 0.6 * sum(credited.values())
+
+
+@pytest.mark.django_db
+def test_rerun_adds_no_entries_and_restores_a_missing_visitors_entries_exactly():
+    demo_seed(plan=HISTORY)
+    rows = entry_rows()
+    entries = list(rows)
+    people = Visitor.objects.order_by("openid").values_list("openid", "created_at", "first_rep__key", "first_touch_at",
+                                                            "customer__acquired_by__key", "customer__acquired_at")
+    before = list(people)
+
+    results = {r.label: r for r in demo_seed(plan=HISTORY)}
+
+    assert (results["进入记录"].created, results["进入记录"].existing) == (0, len(entries))
+    assert list(rows.all()) == entries
+
+    victim = Visitor.objects.order_by("openid").first()
+    gone, _ = EntryEvent.objects.filter(visitor=victim).delete()
+    Visitor.objects.filter(pk=victim.pk).update(first_rep=None, first_touch_at=None)
+    Customer.objects.filter(pk=victim.customer_id).update(acquired_by=None, acquired_at=None)
+
+    results = {r.label: r for r in demo_seed(plan=HISTORY)}
+
+    assert results["进入记录"].created == gone > 1
+    assert list(rows.all()) == entries
+    assert list(people.all()) == before
+
+
+@pytest.mark.django_db
+def test_restaurants_without_orders_get_entries_once_history_is_seeded():
+    demo_seed(plan=replace(SMALL, history_months=0))
+
+    assert EntryEvent.objects.count() == 0
+    assert not Visitor.objects.filter(first_rep__isnull=False).exists()
+
+    results = {r.label: r for r in demo_seed(plan=SMALL)}
+
+    assert results["进入记录"].created == EntryEvent.objects.count()
+    assert EntryEvent.objects.filter(visit_kind=V.FIRST).count() == Customer.objects.count() == 300
+
+
+def test_entry_generation_is_deterministic_for_a_seed():
+    customer = EntryCustomer(pk=7, phone="13800000007", joined=datetime(2026, 1, 5, 6, 55, tzinfo=UTC), visitor_id=9,
+                             rep_id=3, rep_key="ABCD", forwarding=False)
+    orders = [datetime(2026, 1, 5, 7, 0, tzinfo=UTC) + timedelta(days=4 * k, minutes=7 * k) for k in range(40)]
+
+    def generate(seed):
+        made = customer_entries(customer=customer, orders=orders, tz=SHANGHAI, seed=seed)
+        return made.rows, made.visitor_created
+
+    assert generate(1) == generate(1)
+    assert generate(1) != generate(2)
+    assert len(generate(1)[0]) > 10
+    keys = [f"K{k:03d}" for k in range(10)]
+    assert forwarding_rep_keys(seed=1, keys=keys) == forwarding_rep_keys(seed=1, keys=keys[::-1])
+    assert len(forwarding_rep_keys(seed=1, keys=keys)) == 2
+    assert forwarding_rep_keys(seed=1, keys=keys[:1]) == set()
