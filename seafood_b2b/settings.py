@@ -129,6 +129,7 @@ STATICFILES_DIRS = [
     ("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"),
     ("vendor/leaflet", BASE_DIR / "node_modules" / "leaflet" / "dist"),
     ("vendor/html5-qrcode", BASE_DIR / "node_modules" / "html5-qrcode"),
+    ("vendor/swagger-ui", BASE_DIR / "node_modules" / "swagger-ui-dist"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -168,6 +169,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page's Swagger UI comes from npm (swagger-ui-dist) through our static files, not a CDN.
+    "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
 }
 
 # Celery: Redis broker when REDIS_URL is set; otherwise tasks run eagerly in-process.

@@ -234,3 +234,12 @@ def test_cached_search_pages_link_to_the_callers_own_url(api_client):
     api_client.get("/api/v1/catalog/products", {"q": "虾", "page_size": 1})
     again = api_client.get("/api/v1/catalog/products", {"q": "虾", "page_size": 1, "extra": "x"}).json()
     assert "extra=x" in again["next"] and "page=2" in again["next"]
+
+
+def test_api_docs_page_uses_swagger_ui_from_our_static_files(client):
+    page = client.get("/api/docs/").content.decode()
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page
+    assert "cdn" not in page.lower()
+    from django.contrib.staticfiles import finders
+
+    assert finders.find("vendor/swagger-ui/swagger-ui-bundle.js")  # from node_modules (npm)
