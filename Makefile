@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/seafood
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run test deps migrate seed worker beat bench bench-catalog clean
+.PHONY: run test deps migrate seed worker beat bench bench-catalog bench-checkout bench-churn bench-dispatch clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -29,7 +29,7 @@ migrate: deps
 	$(PY) manage.py migrate --noinput
 
 seed: migrate
-	$(PY) manage.py seed_demo --if-empty
+	$(PY) manage.py seed_demo --if-empty --history-months 2
 
 run: seed
 	@echo ""
@@ -52,7 +52,19 @@ beat: deps
 bench-catalog: deps
 	$(PY) bench/catalog.py $(BENCH_ARGS)
 
-bench: bench-catalog
+bench-checkout: deps
+	$(PY) bench/checkout.py $(BENCH_CHECKOUT_ARGS)
+
+# 500,000 customers and ~10M orders in their own database (seafood_bench_churn), generated once
+# and reused; CHURN_ARGS="--customers 50000" for a quick look (bench/README.md).
+bench-churn: deps
+	$(PY) bench/churn_sweep.py --reuse $(CHURN_ARGS)
+
+# 1,000 stops and 10 drivers in memory: OR-Tools against nearest neighbour (bench/README.md).
+bench-dispatch: deps
+	$(PY) bench/dispatch.py $(DISPATCH_ARGS)
+
+bench: bench-catalog bench-checkout bench-churn bench-dispatch
 
 clean:
 	rm -rf $(VENV) node_modules db.sqlite3 test-artifacts
