@@ -2,7 +2,8 @@
 
 Seeding is a list of steps run in order. Each step regenerates its rows from the seed and inserts
 only those whose natural key (category name, SKU code, supplier name, rep key, customer phone, a
-customer's visitor, a customer's seeded orders, a visitor's entries) is not there yet, so running it
+customer's visitor, a customer's seeded orders, a visitor's entries, a staff login, a demo receipt's
+note, tomorrow's purchase tasks, the routed day's runs) is not there yet, so running it
 again adds nothing and a step added later starts from where the data is.
 """
 
@@ -16,16 +17,19 @@ from .base import DEFAULT_HISTORY_MONTHS, DEFAULT_SEED, DemoPlan, StepResult
 from .catalog import categories_seed, products_seed, suppliers_seed
 from .entries import entries_seed
 from .history import orders_history_seed
+from .logistics import purchase_tasks_seed, receipts_seed, runs_seed, staff_seed
 from .people import admin_seed, customers_seed, reps_seed, visitors_seed
 from .stock import stock_seed
 
 Step = Callable[[DemoPlan], StepResult]
 
 # Order matters: products need categories and suppliers, stock needs products, customers need reps,
-# visitors need customers, order history needs all of them, entries lead up to the orders.
+# visitors need customers, order history needs all of them, entries lead up to the orders. Then the
+# warehouse: staff first (a clerk receives, drivers take tasks and runs), receipts before purchase tasks
+# (tomorrow's needs are net of the stock just received), runs from the history's packed orders.
 STEPS: list[Step] = [
     admin_seed, categories_seed, suppliers_seed, products_seed, stock_seed, reps_seed, customers_seed, visitors_seed,
-    orders_history_seed, entries_seed,
+    orders_history_seed, entries_seed, staff_seed, receipts_seed, purchase_tasks_seed, runs_seed,
 ]
 
 

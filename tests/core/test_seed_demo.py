@@ -3,7 +3,7 @@ import uuid
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from io import StringIO
 from zoneinfo import ZoneInfo
@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import models
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, F, Max, Min, Sum
 from django.utils import timezone
 
 from catalog.models import Category, Product
@@ -33,7 +33,11 @@ from core.demo.history import (
 from core.demo.people import customer_specs, rep_specs
 from core.demo.places_data import DISTRICTS, LAT_MAX, LAT_MIN, LNG_MAX, LNG_MIN
 from customers.models import Customer, Visitor
-from logistics.models import Stock, StockMove, Supplier
+import core.demo.logistics as demo_logistics
+from core.demo.logistics import staff_specs
+from logistics.models import Batch, DeliveryRun, Driver, PurchaseTask, Receipt, Stock, StockMove, Stop, Supplier
+from logistics.dispatch import order_weights_kg
+from logistics.roles import driver_for_user, is_warehouse_clerk
 from logistics.selectors import stock_ledger_drift
 from core.money import money
 from orders.models import Order, OrderEvent, OrderLine, OrderSettings, Payment
@@ -48,6 +52,12 @@ SMALL = DemoPlan(products=240, suppliers=5, reps=3, customers=300, history_month
 CATEGORY_COUNT = len(AISLES) + sum(len(shelves) for _, _, shelves in AISLES)
 
 
+@pytest.fixture(autouse=True)
+def _quick_routing(monkeypatch):
+    # The solver always searches until its limit: a fraction of a second routes a test's few stops.
+    monkeypatch.setattr(demo_logistics, "ROUTING_SECONDS", 0.2)
+
+
 def seed(**options) -> str:
     out = StringIO()
     call_command("seed_demo", stdout=out, **options)
@@ -58,7 +68,8 @@ def counts() -> dict:
     return {
         model.__name__: model.objects.count()
         for model in (Category, Product, Stock, StockMove, Supplier, Rep, Customer, get_user_model(), Visitor, Order,
-                      OrderLine, Payment, OrderEvent, EntryEvent)
+                      OrderLine, Payment, OrderEvent, EntryEvent, Driver, Receipt, Batch, PurchaseTask, DeliveryRun,
+                      Stop)
     }
 
 
@@ -67,18 +78,28 @@ def test_seed_demo_creates_every_kind_of_row_at_the_requested_scale():
     output = seed(scale=0.05, history_months=1)
 
     made = counts()
-    history = {"Order", "OrderLine", "Payment", "OrderEvent", "EntryEvent"}
+    received = dict(Batch.objects.values_list("product_id").annotate(total=Sum("quantity")))
+    with_opening = sum(on_hand > received.get(product_id, 0)
+                       for product_id, on_hand in Stock.objects.values_list("product_id", "on_hand"))
+    # Purchase tasks and runs depend on the day's orders (runs on the time of day: packed orders exist only early).
+    history = {"Order", "OrderLine", "Payment", "OrderEvent", "EntryEvent", "Batch", "PurchaseTask", "DeliveryRun",
+               "Stop"}
     assert {name: n for name, n in made.items() if name not in history} == {
         "Category": CATEGORY_COUNT,
         "Product": 150,
         "Stock": 150,
-        "StockMove": Stock.objects.filter(on_hand__gt=0).count(),
+        "StockMove": with_opening + made["Batch"],  # an opening row per product in stock, a receipt row per batch
         "Supplier": 2,
         "Rep": 1,
         "Customer": 250,
-        "User": 2,  # admin and rep01
+        "User": 5,  # admin, rep01, clerk01, purchase01, delivery01
         "Visitor": 250,
+        "Driver": 2,
+        "Receipt": 1,
     }
+    assert StockMove.objects.filter(kind=StockMove.Kind.RECEIPT).count() == made["Batch"]
+    assert 10 <= made["Batch"] <= 20
+    assert "入库单：新增 1，已存在 0（" in output
     assert 250 * 4 <= made["Order"] <= 250 * 8  # about 6 a month each
     assert made["Payment"] == made["Order"]
     assert 3 * made["Order"] <= made["OrderLine"] <= 12 * made["Order"]
@@ -144,7 +165,9 @@ def test_a_larger_scale_adds_only_the_difference():
 
     new_orders = results.pop("历史订单")
     new_entries = results.pop("进入记录")
-    assert results == {"管理员": 0, "分类": 0, "供应商": 1, "商品": 60, "库存": 60, "业务员": 1, "客户": 60, "访客": 60}
+    del results["采购任务"], results["配送线路"]  # built for the day's orders once, then left alone
+    assert results == {"管理员": 0, "分类": 0, "供应商": 1, "商品": 60, "库存": 60, "业务员": 1, "客户": 60, "访客": 60,
+                       "仓管与司机": 0, "入库单": 0}
     assert new_orders == Order.objects.count() - orders_before
     assert 60 <= new_orders <= 60 * 12
     assert new_entries == EntryEvent.objects.count() - entries_before
@@ -228,11 +251,13 @@ def test_every_product_has_opening_stock_equal_to_its_ledger():
     for product_id, on_hand, reserved in Stock.objects.values_list("product_id", "on_hand", "reserved"):
         assert on_hand == ledger.get(product_id, Decimal("0"))
         assert reserved == 0
-    assert set(StockMove.objects.values_list("kind", flat=True)) == {StockMove.Kind.OPENING}
+    # Opening stock, then yesterday's demo receipts: nothing else moves stock.
+    assert set(StockMove.objects.values_list("kind", flat=True)) == {StockMove.Kind.OPENING, StockMove.Kind.RECEIPT}
     assert not StockMove.objects.filter(on_hand_delta__lte=0).exists()
-    zero = Stock.objects.filter(on_hand=0).count()
+    opening = StockMove.objects.filter(kind=StockMove.Kind.OPENING)
+    zero = Stock.objects.exclude(moves__kind=StockMove.Kind.OPENING).count()
     assert 0 < zero < 40  # about 5% out of stock
-    assert StockMove.objects.values("stock").annotate(n=Count("id")).filter(n__gt=1).count() == 0
+    assert opening.values("stock").annotate(n=Count("id")).filter(n__gt=1).count() == 0
 
 
 @pytest.mark.django_db
@@ -509,7 +534,10 @@ def test_history_does_not_touch_stock():
     assert Order.objects.exists()
     assert stock_ledger_drift() == []
     assert not Stock.objects.filter(reserved__gt=0).exists()
-    assert set(StockMove.objects.values_list("kind", flat=True)) == {StockMove.Kind.OPENING}
+    # Only opening stock and the demo receipts' batches are on the ledger: no reservation, no shipment.
+    assert set(StockMove.objects.values_list("kind", flat=True)) == {StockMove.Kind.OPENING, StockMove.Kind.RECEIPT}
+    assert set(StockMove.objects.filter(kind=StockMove.Kind.RECEIPT).values_list("reference", flat=True)) == set(
+        Batch.objects.values_list("code", flat=True))
 
 
 @pytest.mark.django_db
@@ -519,7 +547,8 @@ def test_rerun_adds_no_history_and_restores_a_missing_restaurants_history_exactl
     order_rows = Order.objects.order_by("number").values_list("number", "customer__phone", "total", "status",
                                                                "created_at")
     orders = list(order_rows)
-    victim = Customer.objects.order_by("phone").first()
+    # Not one with an order on today's runs: a rerun leaves runs alone, so it would not put it back.
+    victim = Customer.objects.exclude(orders__stops__isnull=False).order_by("phone").first()
     last_order_at = victim.last_order_at
 
     results = {r.label: r for r in demo_seed(plan=HISTORY)}
@@ -786,3 +815,129 @@ def test_entry_generation_is_deterministic_for_a_seed():
     assert forwarding_rep_keys(seed=1, keys=keys) == forwarding_rep_keys(seed=1, keys=keys[::-1])
     assert len(forwarding_rep_keys(seed=1, keys=keys)) == 2
     assert forwarding_rep_keys(seed=1, keys=keys[:1]) == set()
+
+
+# ---------------------------------------------------------------- warehouse and road
+
+# Scale 0.32 by restaurants: two receipts, two delivery drivers; still quick without history.
+RECEIVING = DemoPlan(products=240, suppliers=5, reps=3, customers=1600, history_months=0)
+
+
+def test_staff_scale_with_the_plan_and_a_larger_scale_only_adds_people():
+    one = staff_specs(DemoPlan.for_scale(1))
+    two = staff_specs(DemoPlan.for_scale(2))
+
+    assert [s.username for s in one] == ["clerk01", "purchase01", "purchase02", *(f"delivery0{i}" for i in range(1, 6))]
+    assert len(two) == 16 and set(one) <= set(two)
+    assert [s.username for s in staff_specs(SMALL)] == ["clerk01", "purchase01", "delivery01"]
+    vans = [s for s in one if s.kind == Driver.Kind.DELIVERY]
+    assert all(re.fullmatch(r"粤BD\d{5}", s.plate) and 20 <= s.max_stops <= 30 for s in vans)
+
+
+@pytest.mark.django_db
+def test_staff_get_logins_in_their_groups_and_drivers_a_driver_row():
+    demo_seed(plan=RECEIVING)
+    User = get_user_model()
+
+    clerk = User.objects.get(username="clerk01")
+    assert clerk.check_password("clerk12345") and is_warehouse_clerk(clerk)
+    assert list(clerk.groups.values_list("name", flat=True)) == ["仓管"]
+    assert not Driver.objects.filter(user=clerk).exists()
+    drivers = {d.user.username: d for d in Driver.objects.select_related("user")}
+    assert sorted(drivers) == ["delivery01", "delivery02", "purchase01"]
+    for username, driver in drivers.items():
+        kind, group = ((Driver.Kind.DELIVERY, "送货司机") if username.startswith("delivery")
+                       else (Driver.Kind.PURCHASING, "进货司机"))
+        assert driver.kind == kind and driver.is_active and driver.name == driver.user.first_name
+        assert driver_for_user(driver.user, kind=kind) == driver
+        assert list(driver.user.groups.values_list("name", flat=True)) == [group]
+        assert driver.user.check_password("driver12345")
+        assert re.fullmatch(r"粤B[A-HJ-NP-Z]\d{4}|粤BD\d{5}", driver.vehicle_plate)
+        assert driver.max_weight_kg >= 800
+
+
+@pytest.mark.django_db
+def test_yesterdays_receipts_put_batches_on_stock_through_the_ledger():
+    demo_seed(plan=RECEIVING)
+    yesterday = timezone.localdate() - timedelta(days=1)
+
+    receipts = list(Receipt.objects.select_related("supplier", "received_by").order_by("note"))
+    assert [r.note for r in receipts] == [f"demo-receipt-{yesterday.isoformat()}-{n}" for n in (1, 2)]
+    assert len({r.supplier_id for r in receipts}) == 2
+    for receipt in receipts:
+        assert receipt.received_by.username == "clerk01"
+        assert timezone.localtime(receipt.created_at).date() == yesterday
+        assert 5 <= timezone.localtime(receipt.created_at).hour < 9
+        batches = list(receipt.batches.select_related("product"))
+        assert 10 <= len(batches) <= 20
+        for batch in batches:
+            assert batch.product.default_supplier_id == receipt.supplier_id
+            assert batch.code.startswith("B" + yesterday.strftime("%y%m%d"))
+            assert batch.created_at == receipt.created_at
+            assert 0 < batch.unit_cost < batch.product.price
+            assert batch.production_date <= yesterday < batch.expiry_date
+            assert (batch.weight is not None) == batch.product.catch_weight
+    moves = StockMove.objects.filter(kind=StockMove.Kind.RECEIPT)
+    assert sorted(moves.values_list("reference", "on_hand_delta", "unit_cost")) == sorted(
+        Batch.objects.values_list("code", "quantity", "unit_cost"))
+    assert stock_ledger_drift() == []
+    # The moving average cost saw the receipt: a product received from empty costs what the batch cost.
+    for batch in Batch.objects.filter(product__stock__on_hand=F("quantity")).select_related("product__stock"):
+        assert batch.product.stock.average_cost == batch.unit_cost
+
+
+@pytest.mark.django_db
+def test_tomorrows_purchase_tasks_go_to_the_purchasing_drivers_in_turn(monkeypatch):
+    monkeypatch.setattr(demo_logistics, "PURCHASING_DRIVERS", 25)  # two of them at this scale
+    evening = datetime(2026, 3, 11, 20, 0, tzinfo=SHANGHAI)  # tomorrow's orders are in, today's delivered
+    demo_seed(plan=DemoPlan(products=150, suppliers=3, reps=2, customers=400, history_months=1, now=evening))
+
+    tasks = list(PurchaseTask.objects.select_related("driver__user").order_by("supplier__name", "pk"))
+    assert len(tasks) >= 2 and {t.for_date for t in tasks} == {date(2026, 3, 12)}
+    assert [t.driver.user.username for t in tasks] == [("purchase01", "purchase02")[k % 2] for k in range(len(tasks))]
+    assert all(t.lines.exists() and t.status == PurchaseTask.Status.OPEN for t in tasks)
+    assert not DeliveryRun.objects.exists()  # nothing is packed at this hour
+
+
+@pytest.mark.django_db
+def test_todays_packed_orders_get_delivery_runs():
+    demo_seed(plan=replace(HISTORY, customers=400))  # 04:00: today's orders are being packed
+    today = HISTORY_NOW.astimezone(SHANGHAI).date()
+
+    runs = list(DeliveryRun.objects.select_related("driver").prefetch_related("stops__order"))
+    assert {run.delivery_date for run in runs} == {today}
+    assert {run.driver.kind for run in runs} == {Driver.Kind.DELIVERY}
+    stops = [stop for run in runs for stop in run.stops.all()]
+    assert stops and all(stop.order.status == S.PACKED and stop.order.delivery_date == today for stop in stops)
+    weights = order_weights_kg([stop.order_id for stop in stops])
+    for run in runs:
+        assert [stop.sequence for stop in run.stops.all()] == list(range(1, len(run.stops.all()) + 1))
+        assert len(run.stops.all()) <= run.driver.max_stops
+        assert sum(weights[stop.order_id] for stop in run.stops.all()) <= run.driver.max_weight_kg
+        assert run.total_distance_km > 0
+    assert len(stops) <= Order.objects.filter(status=S.PACKED, delivery_date=today).count()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("local_now, built", [("04:00", "DeliveryRun"), ("20:00", "PurchaseTask")])
+def test_rerun_adds_no_staff_receipts_tasks_or_runs(local_now, built):
+    hour, minute = map(int, local_now.split(":"))
+    now = datetime(2026, 3, 11, hour, minute, tzinfo=SHANGHAI)
+    plan = DemoPlan(products=150, suppliers=3, reps=2, customers=400, history_months=1, now=now)
+    demo_seed(plan=plan)
+    before = counts()
+    assert before[built] > 0
+    task_rows = PurchaseTask.objects.order_by("pk").values_list("pk", "supplier_id", "driver_id", "updated_at")
+    stop_rows = Stop.objects.order_by("pk").values_list("pk", "run_id", "order_id", "sequence")
+    tasks, stops = list(task_rows), list(stop_rows)
+
+    results = {r.label: r for r in demo_seed(plan=plan)}
+
+    assert {label: results[label].created for label in ("仓管与司机", "入库单", "采购任务", "配送线路")} == {
+        "仓管与司机": 0, "入库单": 0, "采购任务": 0, "配送线路": 0}
+    assert (results["入库单"].existing, results["采购任务"].existing, results["配送线路"].existing) == (
+        1, before["PurchaseTask"], before["DeliveryRun"])
+    assert counts() == before
+    assert list(task_rows.all()) == tasks
+    assert list(stop_rows.all()) == stops
+    assert stock_ledger_drift() == []
