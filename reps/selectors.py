@@ -1,6 +1,6 @@
 """Reads for the rep assistant and the company's oversight of reps."""
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
@@ -123,22 +123,35 @@ FORWARDED_SHARE_THRESHOLD = 0.5
 FORWARDED_MIN_NEW = 3
 
 
-def rep_flags(*, day_from: date, day_to: date, reps=None) -> list[dict]:
+WORKING_DAY_ENDS = time(18, 0)  # Shanghai: until then a rep may still scan someone today
+
+
+def last_judged_day(now: datetime) -> date:
+    """The latest day whose visits can be judged at `now`: today once the working day is over."""
+    local = timezone.localtime(now)
+    return local.date() if local.time() >= WORKING_DAY_ENDS else local.date() - timedelta(days=1)
+
+
+def rep_flags(*, day_from: date, day_to: date, reps=None, now: datetime | None = None) -> list[dict]:
     """Hints that a rep is not out visiting:
 
-    - a working day (Mon–Sat) with no in-person scan at all;
+    - a working day (Mon–Sat) with no in-person scan at all, counted only from the day the rep
+      joined (Rep.created_at, local date) and only for days that are over: today is not judged
+      before 18:00 Shanghai time, and days to come never are;
     - over the period, most customers credited to the rep came in through a forwarded image
       rather than an in-person scan (at least FORWARDED_MIN_NEW credited entries).
     """
     reps = list(reps if reps is not None else Rep.objects.filter(is_active=True))
     stats = rep_daily_stats(day_from=day_from, day_to=day_to)
     in_person = {(r["rep_id"], r["day"]) for r in stats if r["entries"][Scene.IN_PERSON] > 0}
+    joined = {rep.pk: timezone.localdate(rep.created_at) for rep in reps}
     flags = []
     day = day_from
-    while day <= day_to:
+    last_day = min(day_to, last_judged_day(now or timezone.now()))
+    while day <= last_day:
         if day.weekday() < 6:
             for rep in reps:
-                if (rep.pk, day) not in in_person:
+                if day >= joined[rep.pk] and (rep.pk, day) not in in_person:
                     flags.append({"rep_id": rep.pk, "rep": rep.name, "day": day, "kind": "no_in_person_scans",
                                   "message": f"{day:%m-%d} 没有任何当面扫码"})
         day += timedelta(days=1)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("login/", views.RepLoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(next_page="rep:login"), name="logout"),
     path("customers/<int:customer_id>/", views.customer_page, name="customer"),
+    path("nearby/", views.nearby, name="nearby"),
     path("qr.png", views.qr_png, name="qr"),
     path("card/", views.card, name="card"),
 ]

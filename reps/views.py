@@ -1,9 +1,12 @@
 """The rep assistant's pages (shells over /api/v1/rep/…) and the rep's printable code.
 
-The pages render only the rep's own name and code; everything else (entries, customers, the
-live order feed, visit notes) is read and written through the JSON API, so a page costs a
-fixed handful of queries however many customers the rep has.
+The pages render only the rep's own name and code (the home page also counts the customers to
+win back, the customer page reads that customer's status); everything else (entries, customers,
+the live order feed, churn alerts, the nearby list, visit notes) is read and written through the
+JSON API, so a page costs a fixed handful of queries however many customers the rep has.
 """
+
+import uuid
 
 from django import forms
 from django.conf import settings
@@ -22,6 +25,8 @@ from .qr import SHARE_SCENE, rep_entry_path, rep_qr_png
 
 DEFAULT_COMPANY_NAME = "海鲜批发订货"
 FEED_POLL_SECONDS = 3
+NEARBY_RADIUS_CHOICES = [1, 3, 5, 10]  # km: a street, a neighbourhood, a district, a morning's drive
+NEARBY_DEFAULT_RADIUS = 3
 
 
 def company_name() -> str:
@@ -90,17 +95,42 @@ def assistant(request, rep):
     return render(request, "rep/assistant.html", {
         "rep": rep, "company_name": company_name(), "poll_seconds": FEED_POLL_SECONDS, "scene_choices": Scene.CHOICES,
         "share_url": request.build_absolute_uri(rep_entry_path(rep, launch_scene=SHARE_SCENE)),
+        # The one figure the home page renders itself: how many of my customers to walk in on.
+        "lapsing_count": selectors.rep_customers(rep=rep).lapsing().count(),
     })
 
 
 @ensure_csrf_cookie
 @rep_required
 def customer_page(request, rep, customer_id: int):
-    # One cheap check up front, so another rep's customer is a plain 404 rather than an empty shell.
-    if not selectors.rep_customers(rep=rep).filter(pk=customer_id).exists():
+    # One cheap query up front, so another rep's customer is a plain 404 rather than an empty
+    # shell; it also gives the churn status the page shows beside the name.
+    status = selectors.rep_customers(rep=rep).filter(pk=customer_id).values_list("status", flat=True).first()
+    if status is None:
         return render(request, "rep/not_found.html", {"company_name": company_name()}, status=404)
-    return render(request, "rep/customer.html", {"rep": rep, "customer_id": customer_id,
-                                                 "company_name": company_name()})
+    # A churn alert links here with ?order=<the last order's id>; the page marks that order.
+    try:
+        highlight = str(uuid.UUID(request.GET.get("order", "")))
+    except ValueError:
+        highlight = ""
+    return render(request, "rep/customer.html", {
+        "rep": rep, "customer_id": customer_id, "company_name": company_name(), "customer_status": status,
+        "highlight_order": highlight,
+    })
+
+
+@ensure_csrf_cookie
+@rep_required
+def nearby(request, rep):
+    """Churned and at-risk customers nearest first. The list comes from /api/v1/rep/nearby with
+    the phone's position; the map is there only when tiles are configured (settings.MAP_TILE_URL)."""
+    map_config = None
+    if settings.MAP_TILE_URL:
+        map_config = {"tileUrl": settings.MAP_TILE_URL, "attribution": settings.MAP_TILE_ATTRIBUTION}
+    return render(request, "rep/nearby.html", {
+        "rep": rep, "company_name": company_name(), "radius_choices": NEARBY_RADIUS_CHOICES,
+        "default_radius": NEARBY_DEFAULT_RADIUS, "map_config": map_config,
+    })
 
 
 @rep_required

@@ -81,6 +81,69 @@
     return '/rep/customers/' + id + '/';
   }
 
+  const dateFormat = new Intl.DateTimeFormat('zh-CN', {
+    timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit',
+  });
+
+  // "2026-10-12", the company's calendar day.
+  function formatDate(iso) {
+    if (!iso) return '';
+    const parts = Object.fromEntries(dateFormat.formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+    return `${parts.year}-${parts.month}-${parts.day}`;
+  }
+
+  // Whole Shanghai calendar days between that moment and today.
+  function daysSince(iso) {
+    const day = (value) => Date.parse(formatDate(value) + 'T00:00:00Z');
+    return Math.max(0, Math.round((day(new Date()) - day(iso)) / 86400000));
+  }
+
+  // "850 m" under a kilometre, "1.2 km" from there.
+  function formatDistance(km) {
+    const metres = Math.round(km * 1000);
+    return metres < 1000 ? `${metres} m` : `${(km).toFixed(1)} km`;
+  }
+
+  const STATUS_LABELS = { churned: '已流失', at_risk: '预警' };
+
+  // AutoNavi's URI API opens the Amap app (or its web page) with a pin; coordinate=gaode says
+  // the position is GCJ-02, which is what we store (WECHAT.md §6).
+  function navUrl(customer) {
+    const params = new URLSearchParams({
+      position: `${customer.longitude},${customer.latitude}`, name: customer.name,
+      src: 'seafood_b2b', coordinate: 'gaode', callnative: '1',
+    });
+    return 'https://uri.amap.com/marker?' + params.toString().replace('%2C', ',');
+  }
+
+  /*
+   * Where the rep stands. In the mini program this is wx.getLocation({ type: 'gcj02' }), which
+   * answers in GCJ-02, the datum our customers' pins are stored in. A browser has only
+   * navigator.geolocation; its fix is used as it comes and treated as GCJ-02 (a phone's browser in
+   * mainland China may answer in WGS-84, a few hundred metres off, which a list sorted by distance
+   * tolerates; the mini program gets it exact).
+   */
+  function locateGcj02() {
+    return new Promise((resolve, reject) => {
+      if (!navigator.geolocation) {
+        reject(new Error('unsupported'));
+        return;
+      }
+      navigator.geolocation.getCurrentPosition(
+        (pos) => resolve({ latitude: pos.coords.latitude, longitude: pos.coords.longitude, accuracy: pos.coords.accuracy }),
+        (error) => reject(error),
+        { enableHighAccuracy: true, timeout: 10000, maximumAge: 30000 },
+      );
+    });
+  }
+
+  function locationProblem(error) {
+    if (error && error.message === 'unsupported') return '此浏览器不能定位，请在微信或手机浏览器中打开';
+    if (error && error.code === 1) return '没有定位权限：请在手机设置中允许微信（或浏览器）使用位置信息，然后重新定位';
+    if (error && error.code === 3) return '定位超时：请到开阔处或打开 GPS 后重新定位';
+    return '暂时无法获取位置，请稍后重新定位';
+  }
+
   async function copyText(text, fallbackInput) {
     try {
       await navigator.clipboard.writeText(text);
@@ -277,9 +340,10 @@
       },
     }));
 
-    Alpine.data('repCustomer', (customerId, repName) => ({
+    Alpine.data('repCustomer', (customerId, repName, highlightId = '') => ({
       customer: null,
       orders: [],
+      highlightId, // the order a churn alert points at (?order=<id>)
       notes: [],
       loading: true,
       error: '',
@@ -302,6 +366,19 @@
         } finally {
           this.loading = false;
         }
+        if (this.highlighted) {
+          await this.$nextTick();
+          this.scrollToHighlight();
+        }
+      },
+
+      get highlighted() {
+        return this.highlightId ? this.orders.find((order) => order.id === this.highlightId) || null : null;
+      },
+
+      scrollToHighlight() {
+        const row = document.querySelector(`[data-order-id="${this.highlightId}"]`);
+        if (row) row.scrollIntoView({ block: 'center', behavior: 'smooth' });
       },
 
       // Where the rep stands, if the phone allows; a note is never lost for want of a fix.
@@ -344,5 +421,181 @@
         }
       },
     }));
+
+    Alpine.data('repInbox', () => ({
+      messages: [],
+      expanded: false,
+      loading: true,
+      loaded: false,
+      error: '',
+
+      formatTime,
+
+      get shown() {
+        return this.expanded ? this.messages : this.messages.slice(0, 5);
+      },
+
+      async init() {
+        try {
+          const data = await api.get('/inbox');
+          this.messages = data.messages;
+        } catch (error) {
+          this.error = error.message;
+        } finally {
+          this.loading = false;
+          this.loaded = true;
+        }
+      },
+
+      // The sweep titles its alerts "已流失：…" or "流失预警：…"; the dot takes the status colour.
+      kind(message) {
+        if (message.title.startsWith('已流失')) return 'churned';
+        if (message.title.startsWith('流失预警')) return 'at_risk';
+        return 'other';
+      },
+
+      // Only our own pages: a message's link is ours, but a page never follows anything else.
+      safeLink(link) {
+        return link && link.startsWith('/') && !link.startsWith('//') ? link : '#';
+      },
+    }));
+
+    Alpine.data('repNearby', (defaultRadius) => {
+      // Leaflet's objects stay out of Alpine's reactive state: wrapped in its proxies, a map
+      // loses track of its own layers.
+      let map = null;
+      let markers = null;
+      return {
+      radius: defaultRadius,
+      state: 'locating', // locating | located | failed
+      position: null,
+      problem: '',
+      customers: [],
+      loading: false,
+      loaded: false,
+      error: '',
+      view: 'list',
+      request: 0, // answers to an older request (a radius tapped before) are dropped
+
+      formatDate,
+      formatDistance,
+      daysSince,
+      customerUrl,
+      navUrl,
+
+      init() {
+        const config = document.getElementById('rep-map-config');
+        this.mapConfig = config ? JSON.parse(config.textContent) : null;
+        this.locate();
+      },
+
+      statusLabel(status) {
+        return STATUS_LABELS[status] || status;
+      },
+
+      whereText() {
+        if (this.state === 'locating') return '正在定位…';
+        if (!this.position) return '未能定位';
+        const accuracy = this.position.accuracy ? `（精度约 ${Math.round(this.position.accuracy)} 米）` : '';
+        return '按您当前的位置排序' + accuracy;
+      },
+
+      async locate() {
+        this.state = 'locating';
+        this.problem = '';
+        try {
+          this.position = await locateGcj02();
+          this.state = 'located';
+        } catch (error) {
+          this.state = 'failed';
+          this.problem = locationProblem(error);
+          return;
+        }
+        await this.load();
+      },
+
+      setRadius(km) {
+        if (this.radius === km) return;
+        this.radius = km;
+        if (this.position) this.load();
+      },
+
+      async load() {
+        const mine = ++this.request;
+        this.loading = true;
+        this.error = '';
+        try {
+          const data = await api.get('/nearby', {
+            latitude: this.position.latitude.toFixed(6), longitude: this.position.longitude.toFixed(6),
+            radius_km: this.radius, limit: 100,
+          });
+          if (mine !== this.request) return;
+          this.customers = data.customers;
+        } catch (error) {
+          if (mine !== this.request) return;
+          this.error = error.message;
+        } finally {
+          if (mine === this.request) {
+            this.loading = false;
+            this.loaded = true;
+          }
+        }
+        if (map) this.drawMarkers();
+      },
+
+      showList() {
+        this.view = 'list';
+      },
+
+      async showMap() {
+        if (!this.mapConfig || !window.L) return;
+        this.view = 'map';
+        await this.$nextTick();
+        if (!map) {
+          map = L.map(this.$refs.map, { zoomControl: true, attributionControl: Boolean(this.mapConfig.attribution) });
+          L.tileLayer(this.mapConfig.tileUrl, { attribution: this.mapConfig.attribution, maxZoom: 18 }).addTo(map);
+          markers = L.layerGroup().addTo(map);
+          // A view first: until the map has one, layers added to it are not placed on it.
+          map.setView([this.position.latitude, this.position.longitude], 14);
+        }
+        map.invalidateSize(); // it was laid out while hidden
+        this.drawMarkers();
+      },
+
+      drawMarkers() {
+        if (!map || !this.position) return;
+        const here = [this.position.latitude, this.position.longitude];
+        markers.clearLayers();
+        const area = L.circle(here, { radius: this.radius * 1000, color: '#576b95', weight: 1, fillOpacity: 0.04 });
+        area.addTo(markers);
+        L.circleMarker(here, { radius: 7, color: '#fff', weight: 2, fillColor: '#1485ee', fillOpacity: 1 })
+          .bindTooltip('我在这里').addTo(markers);
+        this.customers.forEach((customer) => {
+          const colour = customer.status === 'churned' ? '#fa5151' : '#fa9d3b';
+          L.circleMarker([Number(customer.latitude), Number(customer.longitude)], {
+            radius: 8, color: '#fff', weight: 2, fillColor: colour, fillOpacity: 0.95,
+          }).bindPopup(() => this.popup(customer)).addTo(markers);
+        });
+        map.fitBounds(L.latLng(here).toBounds(this.radius * 2000), { padding: [8, 8] });
+      },
+
+      // Built from elements, never from an HTML string: names are typed in by people.
+      popup(customer) {
+        const box = document.createElement('div');
+        box.className = 'rep-map-popup';
+        const title = Object.assign(document.createElement('a'), { href: customerUrl(customer.id), textContent: customer.name });
+        const line = Object.assign(document.createElement('p'), {
+          textContent: `${this.statusLabel(customer.status)} · ${formatDistance(customer.distance_km)}`
+            + (customer.last_order_at ? ` · 最近下单 ${formatDate(customer.last_order_at)}` : ''),
+        });
+        const nav = Object.assign(document.createElement('a'), { href: navUrl(customer), textContent: '导航', target: '_blank', rel: 'noopener' });
+        const call = Object.assign(document.createElement('a'), { href: 'tel:' + customer.phone, textContent: customer.phone });
+        const actions = document.createElement('p');
+        actions.append(call, ' · ', nav);
+        box.append(title, line, actions);
+        return box;
+      },
+      };
+    });
   });
 })();
