@@ -104,36 +104,49 @@ def churn_sweep(*, now: datetime | None = None) -> SweepResult:
 
 def _notify_reps(*, night) -> int:
     """Each rep: an inbox line per newly churned / at-risk customer (linking to the last order),
-    and one WeCom digest for the night. Unique per event, so a rerun sends nothing twice."""
-    from notifications.services import notify
+    and one WeCom digest for the night. Unique per event, so a rerun sends nothing twice.
+    Written in bulk (notify_many): a night can bring thousands of alerts for a thousand reps."""
+    from notifications.services import notify_many
     from orders.models import Order
 
     last_order = Order.objects.filter(customer=OuterRef("customer_id"), paid_at__isnull=False).order_by(
         "-paid_at").values("pk")[:1]
     events = (ChurnEvent.objects.filter(night=night, kind__in=[Kind.CHURNED, Kind.AT_RISK], rep__isnull=False)
-              .select_related("customer", "rep").annotate(last_order_id=Subquery(last_order)).order_by("rep_id", "id"))
+              .annotate(last_order_id=Subquery(last_order))
+              .values_list("pk", "kind", "rep_id", "last_order_at", "last_order_id", "customer_id", "customer__name")
+              .order_by("rep_id", "id"))
     per_rep: dict[int, list] = {}
-    for event in events.iterator(chunk_size=2000):
-        customer = event.customer
-        label = "已流失" if event.kind == Kind.CHURNED else "流失预警"
-        days = (night - timezone.localdate(event.last_order_at)).days if event.last_order_at else 0
-        link = f"/rep/customers/{customer.pk}/" + (f"?order={event.last_order_id}" if event.last_order_id else "")
-        notify(event_key=f"churn:{event.pk}", recipient_kind="rep", recipient_id=event.rep_id, channel="inbox",
-               template="churn_alert", title=f"{label}：{customer.name}"[:60],
-               body=f"{days} 天未下单，上次下单 {timezone.localtime(event.last_order_at):%m-%d}" if event.last_order_at
-               else "尚未下单", link=link,
-               data={"customer_id": customer.pk, "kind": event.kind, "last_order_id": str(event.last_order_id or "")})
-        per_rep.setdefault(event.rep_id, []).append((label, customer.name))
-    reps = {rep.pk: rep for rep in _reps(per_rep)}
-    for rep_id, items in per_rep.items():
-        rep = reps.get(rep_id)
-        if rep is None or not rep.wecom_user_id:
+    alerts = []
+    for pk, kind, rep_id, last_order_at, last_order_id, customer_id, name in events.iterator(chunk_size=5000):
+        label = "已流失" if kind == Kind.CHURNED else "流失预警"
+        days = (night - timezone.localdate(last_order_at)).days if last_order_at else 0
+        alerts.append({
+            "event_key": f"churn:{pk}", "recipient_kind": "rep", "recipient_id": rep_id, "channel": "inbox",
+            "template": "churn_alert", "title": f"{label}：{name}",
+            "body": f"{days} 天未下单，上次下单 {timezone.localtime(last_order_at):%m-%d}" if last_order_at
+            else "尚未下单",
+            "link": f"/rep/customers/{customer_id}/" + (f"?order={last_order_id}" if last_order_id else ""),
+            "data": {"customer_id": customer_id, "kind": kind, "last_order_id": str(last_order_id or "")},
+        })
+        per_rep.setdefault(rep_id, []).append((label, name))
+        if len(alerts) == 5000:
+            notify_many(alerts)
+            alerts = []
+    notify_many(alerts)
+    digests = []
+    for rep in _reps(per_rep):
+        if not rep.wecom_user_id:
             continue
+        items = per_rep[rep.pk]
         churned = sum(1 for label, _ in items if label == "已流失")
-        body = "；".join(f"{name}({label})" for label, name in items[:20]) + ("…" if len(items) > 20 else "")
-        notify(event_key=f"churn-digest:{night}", recipient_kind="rep", recipient_id=rep_id, channel="wecom",
-               template="churn_digest", title=f"{night:%m月%d日} 流失提醒：{churned} 家流失，{len(items) - churned} 家预警",
-               body=body, link="/rep/#churn", address=rep.wecom_user_id)
+        digests.append({
+            "event_key": f"churn-digest:{night}", "recipient_kind": "rep", "recipient_id": rep.pk,
+            "channel": "wecom", "template": "churn_digest",
+            "title": f"{night:%m月%d日} 流失提醒：{churned} 家流失，{len(items) - churned} 家预警",
+            "body": "；".join(f"{name}({label})" for label, name in items[:20]) + ("…" if len(items) > 20 else ""),
+            "link": "/rep/#churn", "address": rep.wecom_user_id,
+        })
+    notify_many(digests)
     return len(per_rep)
 
 

@@ -107,6 +107,9 @@ class Order(BaseModel):
             models.Index(fields=["status", "expires_at"], name="order_status_expiry_idx"),
             models.Index(fields=["delivery_date", "status"], name="order_delivery_idx"),
             models.Index(fields=["rep", "-paid_at"], name="order_rep_paid_idx"),
+            # A customer's last paid order (churn alerts link to it; reorder and the rep read it).
+            models.Index(fields=["customer", "-paid_at"], condition=Q(paid_at__isnull=False),
+                         name="order_customer_paid_idx"),
         ]
 
     def __str__(self):

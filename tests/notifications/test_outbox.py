@@ -187,3 +187,20 @@ def test_a_configuration_error_fails_the_row_instead_of_leaving_it_stuck(monkeyp
     assert notification_send(notification_id=notification.pk) == "failed"
     notification.refresh_from_db()
     assert notification.status == S.FAILED and "WECOM_AGENT_ID" in notification.last_error
+
+
+def test_notify_many_writes_once_per_event_and_sends_after_commit(django_capture_on_commit_callbacks):
+    from notifications.services import notify_many
+
+    items = [{"event_key": f"churn:{i}", "recipient_kind": "rep", "recipient_id": 3, "channel": "inbox",
+              "template": "churn_alert", "title": f"流失：{i}"} for i in range(3)]
+    items.append({"event_key": "digest:1", "recipient_kind": "rep", "recipient_id": 3, "channel": "wecom",
+                  "template": "churn_digest", "title": "流失提醒", "address": "zhangsan"})
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            notify_many(items)
+        with transaction.atomic():
+            notify_many(items)  # a rerun: nothing new
+    assert Notification.objects.count() == 4
+    assert Notification.objects.get(channel="wecom").status == S.SENT
+    assert DevMessage.objects.filter(to="zhangsan").count() == 1
