@@ -18,8 +18,10 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from core.errors import PermissionDenied as NotARep
+from customers.models import Customer
 
 from . import selectors
+from .feed import feed_token_make
 from .models import Scene
 from .qr import SHARE_SCENE, rep_entry_path, rep_qr_png
 
@@ -96,7 +98,8 @@ def assistant(request, rep):
         "rep": rep, "company_name": company_name(), "poll_seconds": FEED_POLL_SECONDS, "scene_choices": Scene.CHOICES,
         "share_url": request.build_absolute_uri(rep_entry_path(rep, launch_scene=SHARE_SCENE)),
         # The one figure the home page renders itself: how many of my customers to walk in on.
-        "lapsing_count": selectors.rep_customers(rep=rep).lapsing().count(),
+        "lapsing_count": Customer.objects.filter(rep=rep).lapsing().count(),
+        "feed_token": feed_token_make(rep),
     })
 
 

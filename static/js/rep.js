@@ -29,9 +29,10 @@
     window.location.assign('/rep/login/?next=' + encodeURIComponent(window.location.pathname));
   }
 
-  async function request(method, path, { params, body } = {}) {
+  async function request(method, path, { params, body, feedToken } = {}) {
     const query = params ? new URLSearchParams(params).toString() : '';
     const headers = { Accept: 'application/json' };
+    if (feedToken) headers['X-Feed-Token'] = feedToken;
     const options = { method, headers, credentials: 'same-origin' };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
@@ -52,8 +53,11 @@
     }
     if (!response.ok) {
       const error = (data && data.error) || {};
-      // Signed out, or no longer a rep (left the company, handed over): back to the door.
-      if (response.status === 401 || error.code === 'not_a_rep') {
+      // The feed token lasts a few hours: a fresh page brings a new one.
+      if (error.code === 'feed_token_invalid') {
+        window.location.reload();
+      } else if (response.status === 401 || error.code === 'not_a_rep') {
+        // Signed out, or no longer a rep (left the company, handed over): back to the door.
         toLogin();
       }
       throw new ApiError(response.status, error.code || 'http_' + response.status, error.message || '服务暂时不可用，请稍后再试');
@@ -64,6 +68,9 @@
   const api = {
     get: (path, params) => request('GET', path, { params }),
     post: (path, body) => request('POST', path, { body }),
+    // The feed poll (/api/v1/rep/feed/poll) carries the signed token the page was rendered with:
+    // no session or user lookup on a request made every few seconds.
+    feed: (params) => request('GET', '/feed/poll', { params, feedToken: document.body.dataset.feedToken }),
   };
 
   // Shown in the company's time zone whatever the phone is set to ("11-23 14:05").
@@ -244,7 +251,7 @@
 
       async loadFeed() {
         try {
-          const data = await api.get('/feed');
+          const data = await api.feed();
           this.feed = data.orders;
           this.latest = data.latest;
           this.feedError = false;
@@ -266,7 +273,7 @@
         if (this.polling) return;
         this.polling = true;
         try {
-          const data = await api.get('/feed', this.latest ? { after: this.latest } : {});
+          const data = await api.feed(this.latest ? { after: this.latest } : {});
           this.failures = 0;
           this.feedError = false;
           if (data.orders.length) this.receive(data);

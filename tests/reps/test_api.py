@@ -241,7 +241,8 @@ def test_feed_poll_with_a_signed_token_shows_only_my_new_orders_and_stops_when_i
 
     rep.is_active = False
     rep.save()
-    assert client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=token).json()["orders"] == []
+    gone = client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=token)
+    assert gone.status_code == 403 and gone.json()["error"]["code"] == "not_a_rep"
 
 
 def test_feed_poll_is_one_query(client, rep_client, django_assert_num_queries):
