@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, DateTimeField, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery, Value
 from django.utils import timezone
 
@@ -41,20 +41,22 @@ class SweepResult:
     notified_reps: int
 
 
-def _insert_events(queryset, *, kind: str, night, rep_field="rep_id") -> int:
-    """ChurnEvent rows for every customer of `queryset`, in chunks (bounded memory); once a night."""
-    created = 0
-    batch = []
-    for customer_id, rep_id, last_order_at in queryset.values_list("pk", rep_field, "last_order_at").iterator(
-            chunk_size=5000):
-        batch.append(ChurnEvent(customer_id=customer_id, kind=kind, rep_id=rep_id, night=night,
-                                last_order_at=last_order_at))
-        if len(batch) == 5000:
-            created += len(ChurnEvent.objects.bulk_create(batch, ignore_conflicts=True))
-            batch = []
-    if batch:
-        created += len(ChurnEvent.objects.bulk_create(batch, ignore_conflicts=True))
-    return created
+def _insert_events(queryset, *, kind: str, night) -> int:
+    """ChurnEvent rows for every customer of `queryset`, once a night: one INSERT … SELECT.
+
+    Set-based in the database — no rows travel to Python (iterating them through a server-side
+    cursor was the slow part of the sweep at 500,000 customers).
+    """
+    select_sql, params = queryset.values("id", "rep_id", "last_order_at").query.sql_with_params()
+    table = ChurnEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (customer_id, kind, rep_id, night, last_order_at, created_at) "
+            f"SELECT c.id, %s, c.rep_id, %s, c.last_order_at, %s FROM ({select_sql}) c WHERE TRUE "
+            "ON CONFLICT DO NOTHING",
+            [kind, night, timezone.now(), *params],
+        )
+        return cursor.rowcount
 
 
 def churn_candidates(*, rules: ChurnSettings, now: datetime):
