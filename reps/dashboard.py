@@ -45,7 +45,7 @@ class DashboardForm(forms.Form):
 
 def _empty_figures() -> dict:
     return {"entries": dict.fromkeys(SCENE_KINDS, 0), "entries_total": 0, "new_customers": 0, "first_orders": 0,
-            "orders": 0, "gmv": Decimal("0.00")}
+            "orders": 0, "gmv": Decimal("0.00"), "churned": 0, "won_back": 0}
 
 
 def _add(target: dict, row: dict) -> None:
@@ -56,6 +56,8 @@ def _add(target: dict, row: dict) -> None:
     target["first_orders"] += row["first_orders"]
     target["orders"] += row["orders"]
     target["gmv"] += Decimal(row["gmv"] or 0)
+    target["churned"] += row.get("churned", 0)
+    target["won_back"] += row.get("won_back", 0)
 
 
 def _days(day_from: date, day_to: date) -> list[date]:

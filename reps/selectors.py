@@ -43,6 +43,11 @@ def rep_summary(*, rep: Rep, now: datetime | None = None) -> dict:
     week_start = today_start - timedelta(days=timezone.localtime(now).weekday())
     customer_counts = Customer.objects.filter(rep=rep).aggregate(
         total=Count("id"), new_this_week=Count("id", filter=Q(acquired_by=rep, acquired_at__gte=week_start)))
+    from customers.models import ChurnEvent
+
+    month_start = timezone.localdate(now).replace(day=1)
+    won_back_month = ChurnEvent.objects.filter(rep=rep, kind=ChurnEvent.Kind.REACTIVATED,
+                                               night__gte=month_start).count()
     orders_today = Order.objects.filter(rep=rep, paid_at__gte=today_start).aggregate(
         n=Count("id"), gmv=Coalesce(Sum("total"), Value(0, output_field=DecimalField())))
     return {
@@ -50,6 +55,7 @@ def rep_summary(*, rep: Rep, now: datetime | None = None) -> dict:
         "entries_week": entries_by_scene(rep=rep, since=week_start),
         "customers": customer_counts["total"],
         "new_customers_week": customer_counts["new_this_week"],
+        "won_back_month": won_back_month,
         "orders_today": orders_today["n"],
         "gmv_today": orders_today["gmv"],
     }
@@ -95,7 +101,7 @@ def rep_daily_stats(*, day_from: date, day_to: date) -> list[dict]:
     def row(rep_id, day):
         return rows.setdefault((rep_id, day), {
             "rep_id": rep_id, "day": day, "entries": dict.fromkeys(SCENE_KINDS, 0), "new_customers": 0,
-            "first_orders": 0, "gmv": 0, "orders": 0})
+            "first_orders": 0, "gmv": 0, "orders": 0, "churned": 0, "won_back": 0})
 
     entries = (EntryEvent.objects.filter(rep__isnull=False, created_at__gte=start, created_at__lt=end)
                .annotate(day=TruncDate("created_at")).values("rep_id", "day", "scene_kind").annotate(n=Count("id")))
@@ -111,6 +117,14 @@ def rep_daily_stats(*, day_from: date, day_to: date) -> list[dict]:
     for item in sales:
         target = row(item["rep_id"], item["day"])
         target["gmv"], target["orders"] = item["gmv"], item["n"]
+    from customers.models import ChurnEvent
+
+    churn = (ChurnEvent.objects.filter(rep__isnull=False, night__gte=day_from, night__lte=day_to,
+                                       kind__in=[ChurnEvent.Kind.CHURNED, ChurnEvent.Kind.REACTIVATED])
+             .values("rep_id", "night", "kind").annotate(n=Count("id")))
+    for item in churn:
+        key = "churned" if item["kind"] == ChurnEvent.Kind.CHURNED else "won_back"
+        row(item["rep_id"], item["night"])[key] = item["n"]
     first_paid = (Order.objects.filter(customer=OuterRef("customer")).paid().order_by("paid_at").values("pk")[:1])
     firsts = (Order.objects.filter(rep__isnull=False, paid_at__gte=start, paid_at__lt=end, pk=Subquery(first_paid))
               .annotate(day=TruncDate("paid_at")).values("rep_id", "day").annotate(n=Count("id")))

@@ -253,3 +253,22 @@ def test_feed_poll_is_one_query(client, rep_client, django_assert_num_queries):
     with django_assert_num_queries(1):
         response = client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=feed_token_make(rep_client.rep))
     assert len(response.json()["orders"]) == 5
+
+
+def test_won_back_customers_are_credited_on_the_reps_summary_and_the_admin_dashboard(rep_client, admin_client):
+    from django.db import transaction
+
+    from customers.churn import churn_sweep, customer_record_payment
+
+    rep = rep_client.rep
+    customer = CustomerFactory(rep=rep)
+    with transaction.atomic():
+        customer_record_payment(customer_id=customer.pk, paid_at=timezone.now() - timedelta(days=45))
+    churn_sweep()
+    with transaction.atomic():
+        customer_record_payment(customer_id=customer.pk, paid_at=timezone.now())
+
+    assert rep_client.get("/api/v1/rep/summary").json()["won_back_month"] == 1
+    page = admin_client.get("/admin/reps/rep/dashboard/").content.decode()
+    assert 'data-testid="total-won-back">1<' in page
+    assert 'data-testid="total-churned">1<' in page
