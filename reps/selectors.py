@@ -56,6 +56,7 @@ def rep_summary(*, rep: Rep, now: datetime | None = None) -> dict:
         "customers": customer_counts["total"],
         "new_customers_week": customer_counts["new_this_week"],
         "won_back_month": won_back_month,
+        "lapsing": Customer.objects.filter(rep=rep).lapsing().count(),
         "orders_today": orders_today["n"],
         "gmv_today": orders_today["gmv"],
     }

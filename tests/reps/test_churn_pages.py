@@ -87,7 +87,8 @@ def test_home_links_to_nearby_with_the_count_of_my_lapsing_customers(rep_client)
     html = rep_client.get("/rep/").content.decode()
 
     assert 'href="/rep/nearby/" class="rep-section rep-nearby-link" data-testid="nearby-link"' in html
-    assert re.search(r'data-testid="lapsing-count">3</b> 家已流失或有流失预警', html)
+    # The count is live, from the summary the page loads (the page itself may be cached).
+    assert rep_client.get("/api/v1/rep/summary").json()["lapsing"] == 3
     # The inbox is the WeCom digest's target (/rep/#churn).
     assert 'id="churn" aria-labelledby="inbox-title" x-data="repInbox()" data-testid="inbox"' in html
 
@@ -95,7 +96,8 @@ def test_home_links_to_nearby_with_the_count_of_my_lapsing_customers(rep_client)
 def test_home_says_so_when_no_customer_is_lapsing(rep_client):
     CustomerFactory(rep=rep_client.rep)
     html = rep_client.get("/rep/").content.decode()
-    assert '<span data-testid="lapsing-count" data-count="0">暂无流失或预警客户</span>' in html
+    assert '<span data-testid="lapsing-count-none" data-count="0">暂无流失或预警客户</span>' in html
+    assert rep_client.get("/api/v1/rep/summary").json()["lapsing"] == 0
 
 
 # --- Customer page opened from an alert -----------------------------------------------------

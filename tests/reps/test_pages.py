@@ -203,3 +203,24 @@ def test_pages_run_a_fixed_small_number_of_queries(rep_client, url):
 
     assert many == few
     assert many <= 4  # session, user, rep (+ the ownership check on the customer page)
+
+
+def test_assistant_page_is_kept_a_minute_per_rep_and_device_but_never_shown_to_another_rep(client, django_assert_max_num_queries):
+    from django.contrib.auth.models import User
+
+    from tests.factories import RepFactory
+
+    first_user = User.objects.create_user(username="rep-cache-1", password="x12345678")
+    first = RepFactory(name="甲", user=first_user)
+    second_user = User.objects.create_user(username="rep-cache-2", password="x12345678")
+    RepFactory(name="乙", user=second_user)
+    client.force_login(first_user)
+    client.get("/rep/")  # sets the csrftoken cookie
+    page = client.get("/rep/")
+    with django_assert_max_num_queries(1):  # the user with the role; the page itself from the cache
+        again = client.get("/rep/")
+    assert again.content == page.content and first.key in page.content.decode()
+
+    client.force_login(second_user)  # same browser, another rep
+    other = client.get("/rep/").content.decode()
+    assert "乙" in other and first.key not in other
