@@ -130,7 +130,11 @@ def main(argv=None) -> int:
     store.create()
     from reps.feed import feed_token_make
 
-    headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={store.session_key}", "X-Feed-Token": feed_token_make(rep)}
+    from django.middleware.csrf import _get_new_csrf_string
+
+    # A browser that has been here before carries its csrftoken cookie as well as the session.
+    cookies = f"{settings.SESSION_COOKIE_NAME}={store.session_key}; {settings.CSRF_COOKIE_NAME}={_get_new_csrf_string()}"
+    headers = {"Cookie": cookies, "X-Feed-Token": feed_token_make(rep)}
     latest = Order.objects.filter(rep=rep).order_by("-paid_at").values_list("paid_at", flat=True).first()
     after = "?after=" + quote(latest.isoformat())
     endpoints = [("healthz (baseline)", "/healthz"), ("assistant page /rep/", "/rep/"),
