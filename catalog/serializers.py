@@ -63,6 +63,34 @@ class ProductSerializer(serializers.ModelSerializer):
         return stock_label(product)
 
 
+def line_problem(line) -> str:
+    """What stops a cart line from being ordered now ("" when nothing does)."""
+    product = line.product
+    category = product.category
+    if not (product.is_active and category.is_active and (category.parent is None or category.parent.is_active)):
+        return "已下架"
+    available = available_quantity(product)
+    if available <= 0:
+        return "缺货"
+    if line.quantity > available:
+        return f"库存不足，剩余 {available.normalize():f} {product.get_unit_display()}"
+    return ""
+
+
+def cart_totals(*, lines, customer=None) -> tuple[Decimal, list[str]]:
+    """The orderable total and the problems ("名称：缺货"), without building the cart's JSON."""
+    total = Decimal("0.00")
+    problems = []
+    for line in lines:
+        problem = line_problem(line)
+        if problem:
+            problems.append(f"{line.product.name}：{problem}")
+        else:
+            total += line_total(unit_price=unit_price_for(product=line.product, customer=customer),
+                                quantity=line.quantity)
+    return total, problems
+
+
 def cart_representation(*, lines, customer=None) -> dict:
     """The cart as the buyer sees it: server prices, running total and what is wrong with a line."""
     items = []
@@ -70,18 +98,9 @@ def cart_representation(*, lines, customer=None) -> dict:
     count = 0
     for line in lines:
         product = line.product
-        category = product.category
-        orderable = product.is_active and category.is_active and (category.parent is None or category.parent.is_active)
         price = unit_price_for(product=product, customer=customer)
         amount = line_total(unit_price=price, quantity=line.quantity)
-        available = available_quantity(product)
-        problem = ""
-        if not orderable:
-            problem = "已下架"
-        elif available <= 0:
-            problem = "缺货"
-        elif line.quantity > available:
-            problem = f"库存不足，剩余 {available.normalize():f} {product.get_unit_display()}"
+        problem = line_problem(line)
         if not problem:
             total += amount
             count += 1

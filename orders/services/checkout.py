@@ -12,8 +12,8 @@ from django.utils import timezone
 from catalog.models import Cart, CartLine
 from catalog.pricing import line_total, unit_price_for
 from catalog.selectors import cart_lines
-from catalog.serializers import cart_representation
-from core.errors import ApplicationError, PermissionDenied, ValidationFailed
+from catalog.serializers import cart_totals
+from core.errors import ApplicationError, ValidationFailed
 from core.money import money, to_fen
 from customers.models import Customer, Visitor
 from logistics.services import stock_reserve
@@ -114,9 +114,8 @@ class Quote:
 
 
 def _quote(*, lines, customer, settings_row: OrderSettings, now: datetime) -> Quote:
-    view = cart_representation(lines=lines, customer=customer)
-    problems = [f"{item['product']['name']}：{item['problem']}" for item in view["lines"] if item["problem"]]
-    subtotal = money(view["total"])
+    total, problems = cart_totals(lines=lines, customer=customer)
+    subtotal = money(total)
     fee = Decimal("0.00") if subtotal >= settings_row.free_delivery_threshold else money(settings_row.delivery_fee)
     return Quote(
         lines=lines, subtotal=subtotal, delivery_fee=fee, total=money(subtotal + fee),
