@@ -5,6 +5,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.errors import InsufficientStock, ValidationFailed
+from core.sql import column, insert_statement, prep, table
 
 from .models import Stock, StockMove
 
@@ -67,6 +68,30 @@ def stock_reserve(*, items: dict[int, Decimal], reference: str, labels: dict[int
         StockMove(stock=stock, kind=StockMove.Kind.RESERVATION, reserved_delta=items[product_id], reference=reference)
         for product_id, stock in stocks.items()
     )
+
+
+def stock_reservation_statements(*, reservations: dict[int, Decimal], reference: str, now) -> list[tuple[str, list]]:
+    """The writes of a reservation whose stock rows the caller has locked and checked: (sql, params).
+
+    `reservations` maps stock row id -> units. Checkout runs these with its other writes in one
+    round trip (core.sql.StatementBatch); the effect is exactly `stock_reserve`'s: reserved up,
+    one ledger row per SKU. The table's CHECK constraints still refuse reserved > on hand.
+    """
+    if not reservations:
+        return []
+    ids = list(reservations)
+    cases = " ".join(["WHEN %s THEN %s"] * len(ids))
+    update = (f"UPDATE {table(Stock)} SET {column(Stock, 'reserved')} = {column(Stock, 'reserved')} + "
+              f"CASE {column(Stock, 'id')} {cases} END, {column(Stock, 'updated_at')} = %s "
+              f"WHERE {column(Stock, 'id')} IN ({', '.join(['%s'] * len(ids))})")
+    params = [value for stock_id in ids for value in (stock_id, prep(Stock, "reserved", reservations[stock_id]))]
+    params += [prep(Stock, "updated_at", now), *ids]
+    ledger = insert_statement(
+        StockMove, ("stock_id", "kind", "on_hand_delta", "reserved_delta", "reference", "note", "created_at"),
+        [(stock_id, StockMove.Kind.RESERVATION, Decimal("0"), units, reference, "", now)
+         for stock_id, units in reservations.items()],
+    )
+    return [(update, params), ledger]
 
 
 def stock_release(*, items: dict[int, Decimal], reference: str) -> None:

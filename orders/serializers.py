@@ -1,3 +1,6 @@
+from decimal import Decimal
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from .models import Order, OrderEvent, OrderLine, Refund
@@ -61,6 +64,11 @@ class OrderDetailSerializer(OrderSummarySerializer):
         ]
 
 
+class CheckoutLineInput(serializers.Serializer):
+    product_id = serializers.IntegerField(min_value=1)
+    quantity = serializers.DecimalField(max_digits=10, decimal_places=2, help_text="销售单位的数量，按起订量与步长")
+
+
 class CheckoutInput(serializers.Serializer):
     idempotency_key = serializers.CharField(max_length=64, help_text="客户端为这次结算生成的唯一键，重试时不变")
     restaurant_name = serializers.CharField(max_length=80, allow_blank=True)
@@ -70,8 +78,67 @@ class CheckoutInput(serializers.Serializer):
     latitude = serializers.CharField(max_length=20, help_text="GCJ-02")
     longitude = serializers.CharField(max_length=20, help_text="GCJ-02")
     note = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    lines = CheckoutLineInput(many=True, required=False,
+                              help_text="结算页上确认的商品与数量；不传则结算整个购物车")
+
+
+class CheckoutOutput(serializers.Serializer):
+    order = OrderDetailSerializer()
+    payment = serializers.DictField(allow_null=True, help_text="wx.requestPayment 的参数（已签名）")
+    payment_error = serializers.DictField(allow_null=True, help_text="订单已生成但暂时无法发起支付时的原因")
 
 
 class PhoneInput(serializers.Serializer):
     code = serializers.CharField(max_length=512, help_text="getPhoneNumber 按钮返回的 code")
     nickname = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+# ---- The checkout's answer, built without DRF's field machinery -----------------------------
+# A fresh order is answered on the hottest path of the product; these plain functions give
+# exactly what OrderDetailSerializer gives for it (tests compare the two on the same order).
+
+_CENT = Decimal("0.01")
+_MICRO = Decimal("0.000001")
+
+
+def _amount(value, exponent=_CENT):
+    return None if value is None else f"{value.quantize(exponent):f}"
+
+
+def _moment(value):
+    if value is None:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def order_line_data(line: OrderLine) -> dict:
+    return {
+        "product": line.product_id, "product_code": line.product_code, "product_name": line.product_name,
+        "spec": line.spec, "unit": line.unit, "unit_price": _amount(line.unit_price),
+        "quantity": _amount(line.quantity), "amount": _amount(line.amount), "catch_weight": line.catch_weight,
+    }
+
+
+def placed_order_data(order: Order) -> dict:
+    """OrderDetailSerializer's output for an order checkout has just built in memory (no refunds,
+    no messages yet; lines and the first event prefetched)."""
+    return {
+        "id": str(order.id), "number": order.number, "status": order.status,
+        "status_label": order.get_status_display(), "delivery_date": order.delivery_date.isoformat(),
+        "total": _amount(order.total), "created_at": _moment(order.created_at), "paid_at": _moment(order.paid_at),
+        "expires_at": _moment(order.expires_at), "lines": [order_line_data(line) for line in order.lines.all()],
+        "subtotal": _amount(order.subtotal), "delivery_fee": _amount(order.delivery_fee),
+        "discount": _amount(order.discount), "restaurant_name": order.restaurant_name,
+        "contact_name": order.contact_name, "phone": order.phone, "address": order.address,
+        "district": order.district, "latitude": _amount(order.latitude, _MICRO),
+        "longitude": _amount(order.longitude, _MICRO), "note": order.note,
+        "cancelled_at": _moment(order.cancelled_at), "cancel_reason": order.cancel_reason,
+        "events": [
+            {"from_status": event.from_status, "to_status": event.to_status,
+             "to_status_label": Order.Status(event.to_status).label, "note": event.note,
+             "created_at": _moment(event.created_at)}
+            for event in order.events.all()
+        ],
+        "refunds": [], "messages": [],
+    }

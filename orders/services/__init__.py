@@ -4,7 +4,7 @@ checkout.order_place → payments.payment_prepare → (WeChat Pay notification o
 payments.payment_settle → transitions.order_transition … ; unpaid: payments.order_cancel_unpaid.
 """
 
-from .checkout import DeliveryInput, delivery_date_for, order_place, order_quote  # noqa: F401
+from .checkout import BasketLine, DeliveryInput, delivery_date_for, order_place, order_quote, parse_basket  # noqa: F401
 from .payments import (  # noqa: F401
     PaymentRejected,
     order_cancel_by_customer,

@@ -2,24 +2,31 @@
 
 import re
 import secrets
+import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
-from django.db import IntegrityError, transaction
+from django.conf import settings as django_settings
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from catalog.models import Cart, CartLine
+from catalog.models import Cart, CartLine, Category, Product
 from catalog.pricing import line_total, unit_price_for
 from catalog.selectors import cart_lines
 from catalog.serializers import cart_totals
-from core.errors import ApplicationError, ValidationFailed
+from catalog.services import parse_quantity, quantity_validate
+from core.errors import ApplicationError, InsufficientStock, NotAuthenticated, ValidationFailed
 from core.money import money, to_fen
+from core.sql import StatementBatch, column, insert_statement, prep, table
 from customers.models import Customer, Visitor
-from logistics.services import stock_reserve
+from logistics.models import Stock
+from logistics.services import stock_reservation_statements
 
 from ..models import Order, OrderEvent, OrderLine, OrderSettings, Payment
 
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: FOR UPDATE NOWAIT found the row locked
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
 # GCJ-02 coordinates of mainland China, roughly; anything outside is a broken pin.
 LAT_RANGE = (Decimal("3.8"), Decimal("53.6"))
@@ -58,7 +65,11 @@ class DeliveryInput:
         errors = {}
 
         def text(name, label, low, high, required=True):
-            value = str(data.get(name) or "").strip()
+            raw = data.get(name)
+            if raw is not None and not isinstance(raw, str):
+                errors[name] = f"{label}格式不正确"
+                return ""
+            value = (raw or "").strip()
             if required and not value:
                 errors[name] = f"请填写{label}"
             elif len(value) > high or (value and len(value) < low):
@@ -141,97 +152,340 @@ class _NumberClash(Exception):
     """Two orders drew the same random number: the transaction is retried as a whole."""
 
 
-def _create_order_row(**fields) -> Order:
-    # No savepoint around the insert: a clash (rare: 8 random digits a day) aborts the whole
-    # checkout transaction, which order_place then runs again with a new number.
-    try:
-        return Order.objects.create(number=_new_order_number(fields["expires_at"]), **fields)
-    except IntegrityError as error:
-        if "number" in str(error):
-            raise _NumberClash() from error
-        raise
+@dataclass(frozen=True)
+class BasketLine:
+    """One line the buyer asks for: a product and a quantity in its sale unit."""
+
+    product_id: int
+    quantity: Decimal
 
 
-def order_place(*, visitor: Visitor, idempotency_key: str, delivery: DeliveryInput,
-                now: datetime | None = None) -> tuple[Order, bool]:
-    """Turn the visitor's cart into an order awaiting payment. Returns (order, created).
+def parse_basket(raw) -> list[BasketLine]:
+    """The `lines` of a checkout request: what the buyer confirmed on the checkout page.
 
-    One transaction: lock the visitor (so a double tap waits, then finds the first order),
-    price the cart on the server, check the minimum, reserve stock, write the order, its lines,
-    its payment row and the first event, empty the cart. WeChat Pay is called after commit.
-    A new order comes back with its lines, payment and first event in memory, ready to show.
+    [{"product_id": 12, "quantity": "2.5"}, ...], each product once, at most CART_MAX_LINES.
+    """
+    if not isinstance(raw, list) or not raw:
+        raise ValidationFailed("请选择要购买的商品", code="invalid_lines")
+    if len(raw) > django_settings.CART_MAX_LINES:
+        raise ValidationFailed(f"一次最多结算 {django_settings.CART_MAX_LINES} 种商品", code="invalid_lines")
+    lines, seen = [], set()
+    for item in raw:
+        product_id = item.get("product_id") if isinstance(item, dict) else None
+        if isinstance(product_id, bool) or not isinstance(product_id, int) or not 0 < product_id < 2**31:
+            raise ValidationFailed("商品编号不正确", code="invalid_lines")
+        if product_id in seen:
+            raise ValidationFailed("同一商品只能出现一次", code="invalid_lines")
+        seen.add(product_id)
+        lines.append(BasketLine(product_id=product_id, quantity=parse_quantity(item.get("quantity"))))
+    return lines
+
+
+@dataclass
+class _Sku:
+    """A product as checkout reads it, under the lock of its stock row."""
+
+    id: int
+    code: str
+    name: str
+    spec: str
+    unit: str
+    price: Decimal
+    min_quantity: Decimal
+    step_quantity: Decimal
+    catch_weight: bool
+    nominal_weight: Decimal | None
+    orderable: bool
+    stock_id: int
+    available: Decimal
+
+    def get_unit_display(self) -> str:
+        return Product.Unit(self.unit).label
+
+
+def _decimal6(value) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(Decimal("0.000001"))
+
+
+def _decimal(value) -> Decimal | None:
+    # PostgreSQL hands back Decimal; SQLite a float or an int for a NUMERIC column.
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+@lru_cache(maxsize=None)
+def _visitor_sql(vendor: str, nowait: bool) -> str:
+    v, c, o, r = table(Visitor), table(Customer), table(Order), table(OrderSettings)
+    lock = ""
+    if connection.features.has_select_for_update_of:
+        lock = " FOR UPDATE OF v" + (" NOWAIT" if nowait and connection.features.has_select_for_update_nowait else "")
+    return (
+        f"SELECT v.{column(Visitor, 'openid')}, v.{column(Visitor, 'customer_id')}, c.{column(Customer, 'rep_id')}, "
+        f"c.{column(Customer, 'phone')}, c.{column(Customer, 'district')}, o.{column(Order, 'id')}, "
+        f"c.{column(Customer, 'name')}, c.{column(Customer, 'contact_name')}, c.{column(Customer, 'address')}, "
+        f"c.{column(Customer, 'latitude')}, c.{column(Customer, 'longitude')}, "
+        f"r.{column(OrderSettings, 'id')}, r.{column(OrderSettings, 'cutoff_time')}, "
+        f"r.{column(OrderSettings, 'min_order_amount')}, r.{column(OrderSettings, 'delivery_fee')}, "
+        f"r.{column(OrderSettings, 'free_delivery_threshold')}, r.{column(OrderSettings, 'payment_timeout_minutes')} "
+        f"FROM {v} v LEFT JOIN {c} c ON c.{column(Customer, 'id')} = v.{column(Visitor, 'customer_id')} "
+        f"LEFT JOIN {o} o ON o.{column(Order, 'visitor_id')} = v.{column(Visitor, 'id')} "
+        f"AND o.{column(Order, 'idempotency_key')} = %s "
+        f"LEFT JOIN {r} r ON r.{column(OrderSettings, 'id')} = 1 "
+        f"WHERE v.{column(Visitor, 'id')} = %s{lock}"
+    )
+
+
+@lru_cache(maxsize=512)
+def _sku_sql(vendor: str, count: int) -> str:
+    p, cat, s = table(Product), table(Category), table(Stock)
+    lock = ""
+    if connection.features.has_select_for_update_of:
+        lock = " FOR UPDATE OF s"
+    elif connection.features.has_select_for_update:
+        lock = " FOR UPDATE"
+    fields = ", ".join(f"p.{column(Product, name)}" for name in (
+        "id", "code", "name", "spec", "unit", "price", "min_quantity", "step_quantity", "catch_weight",
+        "nominal_weight"))
+    active = column(Category, "is_active")
+    return (
+        f"SELECT {fields}, (p.{column(Product, 'is_active')} AND c.{active} AND COALESCE(pc.{active}, %s)), "
+        f"s.{column(Stock, 'id')}, s.{column(Stock, 'on_hand')} - s.{column(Stock, 'reserved')} "
+        f"FROM {p} p JOIN {cat} c ON c.{column(Category, 'id')} = p.{column(Product, 'category_id')} "
+        f"LEFT JOIN {cat} pc ON pc.{column(Category, 'id')} = c.{column(Category, 'parent_id')} "
+        f"JOIN {s} s ON s.{column(Stock, 'product_id')} = p.{column(Product, 'id')} "
+        f"WHERE p.{column(Product, 'id')} IN ({', '.join(['%s'] * count)}) "
+        f"ORDER BY p.{column(Product, 'id')}{lock}"
+    )
+
+
+def _lock_skus(cursor, product_ids: list[int]) -> dict[int, _Sku]:
+    """Products with their available stock, stock rows locked in product order (no deadlocks)."""
+    ids = sorted(product_ids)
+    cursor.execute(_sku_sql(connection.vendor, len(ids)), [True, *ids])
+    skus = {}
+    for row in cursor.fetchall():
+        (pk, code, name, spec, unit, price, min_q, step_q, catch, nominal, orderable, stock_id, available) = row
+        skus[pk] = _Sku(pk, code, name, spec, unit, _decimal(price), _decimal(min_q), _decimal(step_q), bool(catch),
+                        _decimal(nominal), bool(orderable), stock_id, _decimal(available))
+    return skus
+
+
+def _cart_basket(cursor, visitor_id: int) -> list[BasketLine]:
+    cursor.execute(
+        f"SELECT l.{column(CartLine, 'product_id')}, l.{column(CartLine, 'quantity')} FROM {table(CartLine)} l "
+        f"JOIN {table(Cart)} c ON c.{column(Cart, 'id')} = l.{column(CartLine, 'cart_id')} "
+        f"WHERE c.{column(Cart, 'visitor_id')} = %s ORDER BY l.{column(CartLine, 'id')}",
+        [visitor_id],
+    )
+    return [BasketLine(product_id=pk, quantity=_decimal(quantity)) for pk, quantity in cursor.fetchall()]
+
+
+def _settings_from_row(row) -> OrderSettings:
+    settings_id, cutoff, min_amount, fee, threshold, timeout = row
+    if settings_id is None:
+        return OrderSettings.current()  # the row is created on first use
+    if isinstance(cutoff, str):  # SQLite
+        cutoff = time.fromisoformat(cutoff)
+    return OrderSettings(pk=settings_id, cutoff_time=cutoff, min_order_amount=_decimal(min_amount),
+                         delivery_fee=_decimal(fee), free_delivery_threshold=_decimal(threshold),
+                         payment_timeout_minutes=timeout)
+
+
+def _check_basket(basket: list[BasketLine], skus: dict[int, _Sku], *, explicit: bool) -> None:
+    """Refuse what cannot be ordered as asked, naming the product: unknown, off sale, rules, stock."""
+    problems, short = [], []
+    for line in basket:
+        sku = skus.get(line.product_id)
+        if sku is None:
+            if explicit and not Product.objects.filter(pk=line.product_id).exists():
+                raise ValidationFailed(f"商品不存在（编号 {line.product_id}）", code="product_not_found",
+                                       details={"product_id": line.product_id})
+            name = Product.objects.filter(pk=line.product_id).values_list("name", flat=True).first()
+            problems.append(f"{name}：缺货")  # a product never stocked
+            continue
+        if not sku.orderable:
+            problems.append(f"{sku.name}：已下架")
+            continue
+        quantity_validate(product=sku, quantity=line.quantity)
+        if line.quantity > sku.available:
+            left = (f"剩余 {sku.available.normalize():f} {sku.get_unit_display()}" if sku.available > 0
+                    else "已售罄")
+            short.append((sku, left))
+    if problems:
+        problems += [f"{sku.name}：库存不足，{left}" for sku, left in short]
+        raise CartNotReady("；".join(problems), details={"problems": problems})
+    if short:
+        raise InsufficientStock(
+            "库存不足：" + "、".join(f"{sku.name}（{left}）" for sku, left in short),
+            details={"lines": [{"product_id": sku.id, "available": str(sku.available)} for sku, _ in short]},
+        )
+
+
+def order_place(*, visitor: Visitor | int, idempotency_key: str, delivery: DeliveryInput,
+                lines: list[BasketLine] | None = None, now: datetime | None = None) -> tuple[Order, bool]:
+    """Turn what the buyer confirmed into an order awaiting payment. Returns (order, created).
+
+    `lines` is the basket the buyer confirmed on the checkout page (see parse_basket); the order
+    is exactly that and those products leave the cart. Without it, the whole cart is ordered.
+    `visitor` may be a Visitor or just its id (the API passes the id from the token).
+
+    One transaction, a handful of round trips: lock the visitor (so a double tap waits, then finds
+    the first order by its idempotency key) reading the customer and the ordering rules with it;
+    lock the lines' stock rows in product order and read the products with them; check and price
+    everything on the server; then one batch writes the order, its lines, the reservation and its
+    ledger rows, the payment row and the first event, trims the cart and keeps the restaurant's
+    delivery details. WeChat Pay is called after commit. A new order comes back with its lines,
+    payment and first event in memory, ready to show.
     """
     if not IDEMPOTENCY_KEY.match(idempotency_key or ""):
         raise ValidationFailed("缺少或无效的幂等键（8-64 位字母数字）", code="invalid_idempotency_key")
-    for attempt in range(3):
+    visitor_id = visitor if isinstance(visitor, int) else visitor.pk
+    contended = False
+    for attempt in range(4):
         try:
-            return _order_place(visitor=visitor, idempotency_key=idempotency_key, delivery=delivery, now=now)
+            return _order_place(visitor_id=visitor_id, idempotency_key=idempotency_key, delivery=delivery,
+                                basket=lines, now=now or timezone.now(), contended=contended)
+        except _VisitorBusy:
+            contended = True  # another checkout of this visitor is running: wait for it, then look again
         except _NumberClash:
-            if attempt == 2:
+            if attempt == 3:
                 raise ApplicationError("生成订单号失败，请重试", code="order_number_exhausted")
-    raise AssertionError("unreachable")
+    raise ApplicationError("下单繁忙，请重试", code="checkout_busy")
 
 
-def _order_place(*, visitor: Visitor, idempotency_key: str, delivery: DeliveryInput,
-                 now: datetime | None) -> tuple[Order, bool]:
-    now = now or timezone.now()
-    settings_row = OrderSettings.current()
-    with transaction.atomic():
-        locked = Visitor.objects.select_for_update(of=("self",)).select_related("customer").get(pk=visitor.pk)
-        existing = Order.objects.filter(visitor=locked, idempotency_key=idempotency_key).first()
-        if existing:
-            return existing, False
-        customer: Customer | None = locked.customer
-        if customer is None:
-            raise PhoneRequired()
+_ORDER_FIELDS = (
+    "id", "number", "customer_id", "visitor_id", "rep_id", "status", "idempotency_key", "delivery_date", "subtotal",
+    "delivery_fee", "discount", "total", "restaurant_name", "contact_name", "phone", "address", "district",
+    "latitude", "longitude", "note", "expires_at", "cancel_reason", "created_at", "updated_at",
+)
+_LINE_FIELDS = ("order_id", "product_id", "product_code", "product_name", "spec", "unit", "unit_price", "quantity",
+                "amount", "catch_weight", "nominal_weight")
+_PAYMENT_FIELDS = ("order_id", "out_trade_no", "amount_fen", "status", "prepay_id", "payer_openid", "created_at",
+                   "updated_at")
+_EVENT_FIELDS = ("order_id", "from_status", "to_status", "note", "actor", "created_at")
 
-        cart = Cart.objects.filter(visitor=locked).first()
-        lines = cart_lines(cart=cart)
-        if not lines:
-            raise CartNotReady("购物车是空的", code="cart_empty")
-        quote = _quote(lines=lines, customer=customer, settings_row=settings_row, now=now)
-        if quote.problems:
-            raise CartNotReady("；".join(quote.problems), details={"problems": quote.problems})
-        if quote.subtotal < quote.min_order_amount:
-            raise BelowMinimumOrder(
-                f"商品金额 ¥{quote.subtotal} 未达到起送金额 ¥{quote.min_order_amount}，还差 ¥{quote.min_order_amount - quote.subtotal}",
-                details={"subtotal": str(quote.subtotal), "min_order_amount": str(quote.min_order_amount)},
+
+class _VisitorBusy(Exception):
+    """The visitor's row is locked by another checkout (a double tap, a second device)."""
+
+
+def _order_place(*, visitor_id: int, idempotency_key: str, delivery: DeliveryInput,
+                 basket: list[BasketLine] | None, now: datetime, contended: bool) -> tuple[Order, bool]:
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Normally nobody else holds this visitor: take the lock without waiting. If someone
+            # does, wait for the lock and then read again: in READ COMMITTED only a new statement
+            # sees the order the other checkout has just committed under this idempotency key.
+            params = [idempotency_key, visitor_id]
+            try:
+                cursor.execute(_visitor_sql(connection.vendor, not contended), params)
+            except OperationalError as error:
+                if getattr(error.__cause__, "pgcode", None) == LOCK_NOT_AVAILABLE:
+                    raise _VisitorBusy() from error
+                raise
+            if contended:
+                cursor.execute(_visitor_sql(connection.vendor, False), params)
+            row = cursor.fetchone()
+            if row is None:
+                raise NotAuthenticated("登录已失效，请重新进入", code="authentication_failed")
+            openid, customer_id, rep_id, phone, district, existing_id = row[:6]
+            profile = (row[6], row[7], row[8], district, _decimal6(row[9]), _decimal6(row[10]))
+            if existing_id is not None:
+                return Order.objects.select_related("payment", "visitor").get(pk=existing_id), False
+            if customer_id is None:
+                raise PhoneRequired()
+            rules = _settings_from_row(row[11:])
+
+            explicit = basket is not None
+            if not explicit:
+                basket = _cart_basket(cursor, visitor_id)
+                if not basket:
+                    raise CartNotReady("购物车是空的", code="cart_empty")
+            skus = _lock_skus(cursor, [line.product_id for line in basket])
+            _check_basket(basket, skus, explicit=explicit)
+
+            customer = Customer(pk=customer_id, rep_id=rep_id, phone=phone, district=district)
+            priced = []
+            for line in basket:
+                sku = skus[line.product_id]
+                price = unit_price_for(product=sku, customer=customer)
+                priced.append((sku, line.quantity, price, line_total(unit_price=price, quantity=line.quantity)))
+            subtotal = money(sum((amount for *_, amount in priced), Decimal("0")))
+            minimum = money(rules.min_order_amount)
+            if subtotal < minimum:
+                raise BelowMinimumOrder(
+                    f"商品金额 ¥{subtotal} 未达到起送金额 ¥{minimum}，还差 ¥{minimum - subtotal}",
+                    details={"subtotal": str(subtotal), "min_order_amount": str(minimum)},
+                )
+            fee = Decimal("0.00") if subtotal >= rules.free_delivery_threshold else money(rules.delivery_fee)
+
+            order = Order(
+                id=uuid.uuid4(), number=_new_order_number(now), customer_id=customer_id, visitor_id=visitor_id,
+                rep_id=rep_id, status=Order.Status.PENDING_PAYMENT, idempotency_key=idempotency_key,
+                delivery_date=delivery_date_for(moment=now, settings_row=rules), subtotal=subtotal,
+                delivery_fee=fee, discount=Decimal("0.00"), total=money(subtotal + fee),
+                restaurant_name=delivery.restaurant_name, contact_name=delivery.contact_name, phone=phone,
+                address=delivery.address, district=delivery.district, latitude=delivery.latitude,
+                longitude=delivery.longitude, note=delivery.note,
+                expires_at=now + timedelta(minutes=rules.payment_timeout_minutes), cancel_reason="",
+                created_at=now, updated_at=now,
             )
+            order_lines = [
+                OrderLine(order=order, product_id=sku.id, product_code=sku.code, product_name=sku.name,
+                          spec=sku.spec, unit=sku.unit, unit_price=price, quantity=quantity, amount=amount,
+                          catch_weight=sku.catch_weight, nominal_weight=sku.nominal_weight)
+                for sku, quantity, price, amount in priced
+            ]
+            payment = Payment(order=order, out_trade_no=order.number, amount_fen=to_fen(order.total),
+                              status=Payment.Status.CREATED, prepay_id="", payer_openid="", created_at=now,
+                              updated_at=now)
+            event = OrderEvent(order=order, from_status="", to_status=order.status, note="提交订单",
+                               actor="customer", created_at=now)
 
-        order = _create_order_row(
-            customer=customer, visitor=locked, rep_id=customer.rep_id, idempotency_key=idempotency_key,
-            delivery_date=quote.delivery_date, subtotal=quote.subtotal, delivery_fee=quote.delivery_fee,
-            total=quote.total, restaurant_name=delivery.restaurant_name, contact_name=delivery.contact_name,
-            phone=customer.phone, address=delivery.address, district=delivery.district,
-            latitude=delivery.latitude, longitude=delivery.longitude, note=delivery.note,
-            expires_at=now + timedelta(minutes=settings_row.payment_timeout_minutes),
-        )
-        stock_reserve(
-            items={line.product_id: line.quantity for line in lines},
-            reference=order.number,
-            labels={line.product_id: line.product.name for line in lines},
-        )
-        order_lines = []
-        for line in lines:
-            product = line.product
-            price = unit_price_for(product=product, customer=customer)
-            order_lines.append(OrderLine(
-                order=order, product=product, product_code=product.code, product_name=product.name,
-                spec=product.spec, unit=product.unit, unit_price=price, quantity=line.quantity,
-                amount=line_total(unit_price=price, quantity=line.quantity), catch_weight=product.catch_weight,
-                nominal_weight=product.nominal_weight,
-            ))
-        OrderLine.objects.bulk_create(order_lines)
-        payment = Payment.objects.create(order=order, out_trade_no=order.number, amount_fen=to_fen(order.total))
-        event = OrderEvent.objects.create(order=order, to_status=order.status, actor="customer", note="提交订单")
-        CartLine.objects.filter(cart=cart).delete()
-        Customer.objects.filter(pk=customer.pk).update(
-            name=delivery.restaurant_name, contact_name=delivery.contact_name, address=delivery.address,
-            district=delivery.district or customer.district, latitude=delivery.latitude,
-            longitude=delivery.longitude, updated_at=now,
-        )
+            batch = StatementBatch()
+            batch.add(*insert_statement(Order, _ORDER_FIELDS, [tuple(getattr(order, f) for f in _ORDER_FIELDS)]))
+            for statement in stock_reservation_statements(
+                    reservations={sku.stock_id: quantity for sku, quantity, *_ in priced},
+                    reference=order.number, now=now):
+                batch.add(*statement)
+            batch.add(*insert_statement(OrderLine, _LINE_FIELDS,
+                                        [tuple(getattr(line, f) for f in _LINE_FIELDS) for line in order_lines]))
+            batch.add(*insert_statement(Payment, _PAYMENT_FIELDS, [tuple(getattr(payment, f) for f in _PAYMENT_FIELDS)]))
+            batch.add(*insert_statement(OrderEvent, _EVENT_FIELDS, [tuple(getattr(event, f) for f in _EVENT_FIELDS)]))
+            ids = [line.product_id for line in basket]
+            batch.add(
+                f"DELETE FROM {table(CartLine)} WHERE {column(CartLine, 'cart_id')} IN "
+                f"(SELECT {column(Cart, 'id')} FROM {table(Cart)} WHERE {column(Cart, 'visitor_id')} = %s) "
+                f"AND {column(CartLine, 'product_id')} IN ({', '.join(['%s'] * len(ids))})",
+                [visitor_id, *ids],
+            )
+            # The restaurant's details follow its latest order (what the next checkout pre-fills);
+            # most orders repeat them, and then the row is left alone.
+            district = delivery.district or district
+            if profile != (delivery.restaurant_name, delivery.contact_name, delivery.address, district,
+                           delivery.latitude, delivery.longitude):
+                batch.add(
+                    f"UPDATE {table(Customer)} SET {column(Customer, 'name')} = %s, "
+                    f"{column(Customer, 'contact_name')} = %s, {column(Customer, 'address')} = %s, "
+                    f"{column(Customer, 'district')} = %s, {column(Customer, 'latitude')} = %s, "
+                    f"{column(Customer, 'longitude')} = %s, {column(Customer, 'updated_at')} = %s "
+                    f"WHERE {column(Customer, 'id')} = %s",
+                    [delivery.restaurant_name, delivery.contact_name, delivery.address, district,
+                     prep(Customer, "latitude", delivery.latitude), prep(Customer, "longitude", delivery.longitude),
+                     prep(Customer, "updated_at", now), customer_id],
+                )
+            batch.run(cursor)
+    except IntegrityError as error:
+        # Only the order number can clash (8 random digits a day): the whole transaction runs again.
+        if "number" in str(error) or "out_trade_no" in str(error):
+            raise _NumberClash() from error
+        raise
     # What a fresh order's page shows is all in memory: no need to read it back.
-    order.payment, order.visitor = payment, locked
+    order._state.adding = False
+    order._state.db = "default"
+    order.payment = payment
+    order.visitor = Visitor(pk=visitor_id, openid=openid, customer_id=customer_id)
     order._prefetched_objects_cache = {"lines": order_lines, "events": [event], "refunds": []}
     order.customer_messages = []
     return order, True

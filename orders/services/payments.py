@@ -10,12 +10,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, NotFound
 from core.money import from_fen, money, to_fen
+from core.sql import column, prep, table
 from core.tasks import enqueue_on_commit
 from customers.churn import customer_record_payment
 from logistics.services import stock_release
@@ -60,7 +61,12 @@ def payment_prepare(*, order_id, notify_url: str, now: datetime | None = None, o
         amount_fen=payment.amount_fen, openid=order.visitor.openid, time_expire=order.expires_at,
         notify_url=settings.WECHATPAY_NOTIFY_URL or notify_url,
     )
-    Payment.objects.filter(pk=payment.pk).update(prepay_id=prepay_id, updated_at=now)
+    with connection.cursor() as cursor:  # one plain statement: this runs after every checkout
+        cursor.execute(
+            f"UPDATE {table(Payment)} SET {column(Payment, 'prepay_id')} = %s, {column(Payment, 'updated_at')} = %s "
+            f"WHERE {column(Payment, 'order_id')} = %s",
+            [prepay_id, prep(Payment, "updated_at", now), prep(Payment, "order_id", order.pk)],
+        )
     return backend.pay_request_params(prepay_id=prepay_id)
 
 

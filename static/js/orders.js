@@ -258,7 +258,10 @@
         this.submitting = true;
         let result;
         try {
-          result = await api.post('/orders', { ...this.form, idempotency_key: checkoutKey() });
+          // The basket the buyer confirmed on this page: the order is exactly that, at the
+          // server's prices, even if the cart changed meanwhile in another tab.
+          const lines = this.quote.lines.map((line) => ({ product_id: line.product.id, quantity: line.quantity }));
+          result = await api.post('/orders', { ...this.form, lines, idempotency_key: checkoutKey() });
         } catch (error) {
           // The order may exist even though the answer was lost: the retry sends the same key.
           showError(error);

@@ -79,7 +79,7 @@ def test_order_endpoint_creates_the_order_and_returns_payment_parameters(buyer, 
     response = client_for(buyer).post(
         "/api/v1/orders",
         dict(DELIVERY, idempotency_key=uuid.uuid4().hex, total="0.01", subtotal="0.01", delivery_fee="0",
-             price="0.01", lines=[{"product": shrimp.pk, "unit_price": "0.01"}]),
+             price="0.01", unit_price="0.01"),
         format="json",
     )
     assert response.status_code == 201

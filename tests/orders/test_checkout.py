@@ -11,7 +11,7 @@ from customers.models import Customer
 from logistics.models import Stock, StockMove
 from logistics.selectors import stock_ledger_drift
 from orders.models import Order, OrderEvent, OrderLine, OrderSettings, Payment
-from orders.services import DeliveryInput, delivery_date_for, order_place
+from orders.services import DeliveryInput, delivery_date_for, order_place, order_quote
 from orders.services.checkout import BelowMinimumOrder, CartNotReady, PhoneRequired
 from tests.factories import VisitorFactory
 
@@ -109,29 +109,23 @@ def test_a_line_that_became_unavailable_blocks_checkout_with_its_name(buyer, rul
 def test_stock_taken_by_someone_else_meanwhile_is_refused(buyer, rules, shrimp, delivery):
     fill_cart(buyer, (shrimp, "5"))
     Stock.objects.filter(product=shrimp).update(reserved=Decimal("8"))
-    with pytest.raises(CartNotReady) as refused:
+    with pytest.raises(InsufficientStock) as refused:
         order_place(visitor=buyer, idempotency_key="key-00000008", delivery=delivery)
-    assert "库存不足" in refused.value.message
+    assert refused.value.message == "库存不足：去皮虾仁（剩余 2 袋）"
     assert Order.objects.count() == 0
 
 
-def test_reservation_refuses_when_stock_runs_out_under_the_lock(buyer, rules, shrimp, delivery, monkeypatch):
-    # The cart check passed a moment ago; the locked re-check is what decides.
+def test_the_locked_stock_decides_not_the_quote_the_buyer_saw(buyer, rules, shrimp, delivery):
+    # The checkout page showed the line as orderable; by the tap the last units went elsewhere.
     fill_cart(buyer, (shrimp, "5"))
-    import orders.services.checkout as checkout
-
-    real_quote = checkout._quote
-
-    def quote_then_sell_out(**kwargs):
-        result = real_quote(**kwargs)
-        Stock.objects.filter(product=shrimp).update(reserved=Decimal("8"))
-        return result
-
-    monkeypatch.setattr(checkout, "_quote", quote_then_sell_out)
+    assert order_quote(visitor=buyer).problems == []
+    Stock.objects.filter(product=shrimp).update(reserved=Decimal("10"))
     with pytest.raises(InsufficientStock) as refused:
         order_place(visitor=buyer, idempotency_key="key-00000009", delivery=delivery)
-    assert refused.value.message == "库存不足：去皮虾仁"
+    assert refused.value.message == "库存不足：去皮虾仁（已售罄）"
     assert Order.objects.count() == 0
+    assert Stock.objects.get(product=shrimp).reserved == Decimal("10")
+    assert CartLine.objects.filter(cart__visitor=buyer).count() == 1  # the cart is left for the buyer to fix
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,10 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from core.sql import insert_statement
 from core.tasks import enqueue_on_commit
 
 from ..models import DevPayTransaction, DevRefund
@@ -23,6 +24,8 @@ from .pay_base import PayMixin
 OUT_TRADE_NO = re.compile(r"^[0-9A-Za-z_\-|*]{6,32}\Z")
 OUT_REFUND_NO = re.compile(r"^[0-9A-Za-z_\-|*@]{1,64}\Z")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "testserver", "[::1]"}
+_NEW_TRANSACTION_FIELDS = ("out_trade_no", "appid", "mchid", "description", "amount_fen", "openid", "notify_url",
+                           "attach", "time_expire", "prepay_id", "state", "transaction_id", "created_at")
 
 
 def _param_error(message: str) -> WeChatPayError:
@@ -78,17 +81,17 @@ class DevPayMixin(PayMixin):
         if time_expire is not None and not (now + timedelta(minutes=1) <= time_expire <= now + timedelta(days=90)):
             raise _param_error("time_expire 须在 1 分钟到 90 天之后")
 
-        prepay_id = "wx" + timezone.now().strftime("%d%H%M%S") + secrets.token_hex(12)
-        try:
-            with transaction.atomic():
-                DevPayTransaction.objects.create(
-                    out_trade_no=out_trade_no, appid=settings.WECHAT_APPID, mchid=settings.WECHATPAY_MCHID,
-                    description=description, amount_fen=amount_fen, openid=openid, notify_url=notify_url,
-                    attach=attach, time_expire=time_expire, prepay_id=prepay_id,
-                )
-            return prepay_id
-        except IntegrityError:
-            pass  # known out_trade_no (a retry, or a simultaneous first call): the rules below apply
+        prepay_id = "wx" + now.strftime("%d%H%M%S") + secrets.token_hex(12)
+        # One statement: a new out_trade_no is stored; a known one (a retry, or a simultaneous
+        # first call) is left alone and the rules below apply.
+        sql, params = insert_statement(DevPayTransaction, _NEW_TRANSACTION_FIELDS, [(
+            out_trade_no, settings.WECHAT_APPID, settings.WECHATPAY_MCHID, description, amount_fen, openid, notify_url,
+            attach, time_expire, prepay_id, DevPayTransaction.State.NOTPAY, "", now,
+        )])
+        with connection.cursor() as cursor:
+            cursor.execute(sql + " ON CONFLICT DO NOTHING", params)
+            if cursor.rowcount == 1:
+                return prepay_id
         with transaction.atomic():
             tx = DevPayTransaction.objects.select_for_update().get(out_trade_no=out_trade_no)
             if tx.state == DevPayTransaction.State.SUCCESS:
