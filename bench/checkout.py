@@ -10,9 +10,11 @@ with a visitor token), then in one run:
 1. raw: the equivalent SQL transaction issued directly to PostgreSQL by as many threads as there are
    clients (lock the lines' stock rows in product order, add to reserved, insert the order and its
    lines into the real tables, commit); its transactions/s is the baseline;
-2. uniform: each client loops "fill the cart (PUT /api/v1/cart/lines/<id>, 3-5 SKUs out of a pool
-   with plentiful stock), POST /api/v1/orders", and the POST latency is measured: that is checkout,
-   stock reservation and the dev WeChat Pay prepay and signing included;
+2. uniform: each client places orders back to back, 3-5 SKUs out of a pool with plentiful stock: by
+   default one POST /api/v1/orders carrying the basket (`lines`), as the mini program's checkout page
+   sends it (--flow cart: the basket is first put into the server cart with one PUT per line, and the
+   whole sequence is timed); that is validation, pricing, stock reservation, the order and the dev
+   WeChat Pay prepay and paySign signing, all over HTTP;
 3. hot spot: every client buys the same 3 SKUs, whose stock covers only part of the demand, so some
    checkouts are refused with 409 (counted, not errors); then, per SKU, the units taken from
    available stock must equal the units in the run's order lines, and the stock ledger must balance.
@@ -92,6 +94,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_CHECKOUT_REDIS_URL", DEFAULT_REDIS_URL))
     parser.add_argument("--no-seed", action="store_true", help="use the database as it is: no migrate/seed")
     parser.add_argument("--skip-hot", action="store_true", help="leave out the hot-spot run")
+    parser.add_argument("--flow", choices=("lines", "cart"), default="lines",
+                        help="lines (default): each order is one POST carrying the confirmed basket, as the mini "
+                             "program's checkout page sends it; cart: the basket is first put into the server cart "
+                             "with one PUT per line, and the whole sequence is timed as the order")
     parser.add_argument("--profile", action="store_true",
                         help="also print the SQL of one checkout with its timings, and (if pyinstrument is "
                              "installed) an in-process profile of 50 checkouts")
@@ -297,8 +303,13 @@ def _error_code(body: dict) -> str:
 
 
 def checkout_client(*, port: int, token: str, basket, tag: str, start_at: float, measure_from: float,
-                    stop_at: float, stats: ClientStats) -> None:
-    """One visitor: fill the cart, check out, again, until stop_at. Only the checkout POST is timed."""
+                    stop_at: float, stats: ClientStats, flow: str = "lines") -> None:
+    """One visitor placing orders back to back until stop_at; each order is timed from its first request.
+
+    flow "lines": one POST /api/v1/orders carrying the basket the buyer confirmed (what the mini
+    program sends from its checkout page). flow "cart": the basket put into the server cart line by
+    line (PUT /api/v1/cart/lines/<id>), then the POST without lines; the whole sequence is timed.
+    """
     headers = {"Host": f"{HOST}:{port}", "Authorization": f"Visitor {token}", "Content-Type": "application/json",
                "Connection": "keep-alive"}
     conn = http.client.HTTPConnection(HOST, port, timeout=60)
@@ -307,25 +318,29 @@ def checkout_client(*, port: int, token: str, basket, tag: str, start_at: float,
     n = 0
     while clock() < stop_at:
         n += 1
+        skus = basket()
+        body = {"idempotency_key": f"{tag}-{n}", **DELIVERY}
+        began = perf()
         try:
-            cart_ok = True
-            for sku in basket():
-                status, body = _request(conn, "PUT", f"/api/v1/cart/lines/{sku.pk}", headers,
-                                        {"quantity": str(sku.quantity)})
-                if status != 200:
-                    cart_ok = False
-                    if measure_from <= clock() <= stop_at:
-                        if status == 409:  # sold out already when adding to the cart: a refusal, not an error
-                            stats.refused[f"cart {_error_code(body)}"] += 1
-                        else:
-                            stats.errors[f"PUT /api/v1/cart/lines -> HTTP {status} {_error_code(body)}"] += 1
-                    break
-            if not cart_ok:
-                _request(conn, "DELETE", "/api/v1/cart", headers, None)
-                continue
-            began = perf()
-            status, body = _request(conn, "POST", "/api/v1/orders", headers,
-                                    {"idempotency_key": f"{tag}-{n}", **DELIVERY})
+            if flow == "cart":
+                cart_ok = True
+                for sku in skus:
+                    status, answer = _request(conn, "PUT", f"/api/v1/cart/lines/{sku.pk}", headers,
+                                              {"quantity": str(sku.quantity)})
+                    if status != 200:
+                        cart_ok = False
+                        if measure_from <= clock() <= stop_at:
+                            if status == 409:  # sold out already when adding to the cart: a refusal
+                                stats.refused[f"cart {_error_code(answer)}"] += 1
+                            else:
+                                stats.errors[f"PUT /api/v1/cart/lines -> HTTP {status} {_error_code(answer)}"] += 1
+                        break
+                if not cart_ok:
+                    _request(conn, "DELETE", "/api/v1/cart", headers, None)
+                    continue
+            else:
+                body["lines"] = [{"product_id": sku.pk, "quantity": str(sku.quantity)} for sku in skus]
+            status, answer = _request(conn, "POST", "/api/v1/orders", headers, body)
             elapsed = perf() - began
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
@@ -334,23 +349,24 @@ def checkout_client(*, port: int, token: str, basket, tag: str, start_at: float,
             continue
         done = clock()
         if done < measure_from or done > stop_at:
-            if status == 409:
+            if status == 409 and flow == "cart":
                 _request(conn, "DELETE", "/api/v1/cart", headers, None)
             continue  # warm-up, or finished after the window: neither counted nor timed
         stats.attempts += 1
-        if status == 201 and body.get("payment") and not body.get("payment_error"):
+        if status == 201 and answer.get("payment") and not answer.get("payment_error"):
             stats.latencies.append(elapsed)
         elif status == 409:
-            stats.refused[f"checkout {_error_code(body)}"] += 1
-            _request(conn, "DELETE", "/api/v1/cart", headers, None)  # what a buyer does after "sold out"
+            stats.refused[f"checkout {_error_code(answer)}"] += 1
+            if flow == "cart":
+                _request(conn, "DELETE", "/api/v1/cart", headers, None)  # what a buyer does after "sold out"
         else:
-            detail = body.get("payment_error") or _error_code(body)
+            detail = answer.get("payment_error") or _error_code(answer)
             stats.errors[f"POST /api/v1/orders -> HTTP {status} {detail}"] += 1
     conn.close()
 
 
 def run_http_phase(*, name: str, server: GunicornServer, data: BenchData, tag: str, basket_for, duration: float,
-                   warmup: float) -> Phase:
+                   warmup: float, flow: str = "lines") -> Phase:
     start_at = time.monotonic() + 0.3
     measure_from = start_at + warmup
     stop_at = measure_from + duration
@@ -358,7 +374,7 @@ def run_http_phase(*, name: str, server: GunicornServer, data: BenchData, tag: s
     threads = [
         threading.Thread(target=checkout_client, daemon=True, kwargs=dict(
             port=server.port, token=token, basket=basket_for(k), tag=f"{tag}-{k}", start_at=start_at,
-            measure_from=measure_from, stop_at=stop_at, stats=stats[k]))
+            measure_from=measure_from, stop_at=stop_at, stats=stats[k], flow=flow))
         for k, (_, _, _, token) in enumerate(data.visitors)
     ]
     for thread in threads:
@@ -575,10 +591,15 @@ def checkout_queries(data: BenchData, *, profile: bool) -> dict:
                                    content_type="application/json")
         if response.status_code != 201 or not response.json().get("payment"):
             sys.exit(f"bench: checkout failed in-process: {response.status_code} {response.content[:500]!r}")
-    result["checkout_sql"] = len(captured)
+    with CaptureQueriesContext(connection) as lines_queries:
+        response = client.post("/api/v1/orders", {"idempotency_key": f"{tag}-lines", "lines": _lines(data.pool[3:6]),
+                                                  **DELIVERY}, content_type="application/json")
+    if response.status_code != 201 or not response.json().get("payment"):
+        sys.exit(f"bench: checkout with lines failed in-process: {response.status_code} {response.content[:500]!r}")
+    result["checkout_cart_sql"] = len(captured)
+    result["checkout_sql"] = len(lines_queries)
     result["cart_put_sql"] = len(cart_queries) // 3
-    result["checkout_sql_ms"] = sum(float(q["time"]) for q in captured.captured_queries) * 1000
-    result["statements"] = [(float(q["time"]) * 1000, q["sql"]) for q in captured.captured_queries]
+    result["statements"] = [q["sql"] for q in lines_queries.captured_queries]
     result.update(_request_costs(client, data, tag))
     if profile:
         result["profile"] = _pyinstrument_profile(client, data, tag)
@@ -586,22 +607,33 @@ def checkout_queries(data: BenchData, *, profile: bool) -> dict:
     return result
 
 
+def _lines(skus) -> list[dict]:
+    return [{"product_id": sku.pk, "quantity": str(sku.quantity)} for sku in skus]
+
+
 def _request_costs(client, data: BenchData, tag: str, orders: int = 20) -> dict:
-    """Median CPU (this process: Django's own work) and wall time of a cart PUT and of a checkout POST,
-    one request at a time: what each costs the server before any queueing."""
-    put_cpu, put_wall, post_cpu, post_wall = [], [], [], []
-    for n in range(orders):
-        for sku in data.pool[6 + 3 * (n % 20): 9 + 3 * (n % 20)]:
-            cpu, wall = time.process_time(), time.perf_counter()
-            client.put(f"/api/v1/cart/lines/{sku.pk}", {"quantity": str(sku.quantity)}, content_type="application/json")
-            put_cpu.append(time.process_time() - cpu)
-            put_wall.append(time.perf_counter() - wall)
+    """Median CPU (this process: Django's own work) and wall time of a checkout POST carrying its lines,
+    of a cart PUT and of a checkout POST of the cart, one request at a time: what each costs the server
+    before any queueing."""
+    costs = {"put": ([], []), "post_cart": ([], []), "post_lines": ([], [])}
+
+    def timed(kind, call):
         cpu, wall = time.process_time(), time.perf_counter()
-        client.post("/api/v1/orders", {"idempotency_key": f"{tag}-c{n}", **DELIVERY}, content_type="application/json")
-        post_cpu.append(time.process_time() - cpu)
-        post_wall.append(time.perf_counter() - wall)
-    return {"put_cpu": median(put_cpu), "put_wall": median(put_wall), "post_cpu": median(post_cpu),
-            "post_wall": median(post_wall)}
+        call()
+        costs[kind][0].append(time.process_time() - cpu)
+        costs[kind][1].append(time.perf_counter() - wall)
+
+    for n in range(orders):
+        skus = data.pool[6 + 3 * (n % 20): 9 + 3 * (n % 20)]
+        timed("post_lines", lambda: client.post("/api/v1/orders", {"idempotency_key": f"{tag}-l{n}", "lines": _lines(skus),
+                                                                   **DELIVERY}, content_type="application/json"))
+        for sku in skus:
+            timed("put", lambda: client.put(f"/api/v1/cart/lines/{sku.pk}", {"quantity": str(sku.quantity)},
+                                            content_type="application/json"))
+        timed("post_cart", lambda: client.post("/api/v1/orders", {"idempotency_key": f"{tag}-c{n}", **DELIVERY},
+                                               content_type="application/json"))
+    return {f"{kind}_{what}": median(values[i]) for kind, values in costs.items()
+            for i, what in enumerate(("cpu", "wall"))}
 
 
 def _pyinstrument_profile(client, data: BenchData, tag: str) -> str:
@@ -612,9 +644,8 @@ def _pyinstrument_profile(client, data: BenchData, tag: str) -> str:
     profiler = Profiler(interval=0.0005)
     profiler.start()
     for n in range(50):
-        for sku in data.pool[3:6]:
-            client.put(f"/api/v1/cart/lines/{sku.pk}", {"quantity": str(sku.quantity)}, content_type="application/json")
-        client.post("/api/v1/orders", {"idempotency_key": f"{tag}-p{n}", **DELIVERY}, content_type="application/json")
+        client.post("/api/v1/orders", {"idempotency_key": f"{tag}-p{n}", "lines": _lines(data.pool[3 + n % 3: 6 + n % 3]),
+                                       **DELIVERY}, content_type="application/json")
     profiler.stop()
     return profiler.output_text(unicode=True, color=False, show_all=False)
 
@@ -658,14 +689,14 @@ def main(argv=None) -> int:
     print(f"Data: {data.orders:,} orders with {data.lines:,} lines (seeded history), {data.customers:,} restaurants, "
           f"{data.products:,} SKUs; PostgreSQL {data.server_version}; ANALYZE took {analyze_seconds:.1f} s")
     print(f"Machine: {cpu_count} cores, Python {platform.python_version()}, {platform.platform(terse=True)}")
-    print(f"Per checkout (in-process): {queries['checkout_sql']} SQL queries, {queries['checkout_sql_ms']:.1f} ms "
-          f"in them; cart PUT: {queries['cart_put_sql']} queries")
-    per_order_cpu = queries["post_cpu"] + 4 * queries["put_cpu"]
-    print(f"Django's own CPU per request, one at a time (median of 20): checkout POST "
-          f"{queries['post_cpu'] * 1000:.1f} ms ({queries['post_wall'] * 1000:.1f} ms wall), "
-          f"cart PUT {queries['put_cpu'] * 1000:.1f} ms ({queries['put_wall'] * 1000:.1f} ms wall); "
-          f"an order with 4 PUTs costs {per_order_cpu * 1000:.0f} ms of Python, so {cpu_count} cores cap HTTP at "
-          f"~{cpu_count / per_order_cpu:.0f} orders/s before PostgreSQL and the clients take their share")
+    print(f"Per order (in-process): checkout POST with its lines {queries['checkout_sql']} SQL statements "
+          f"(transaction control included); the cart flow: {queries['cart_put_sql']} per cart PUT, "
+          f"{queries['checkout_cart_sql']} for the POST")
+    print(f"Django's own CPU per request, one at a time (median of 20): checkout POST with lines "
+          f"{queries['post_lines_cpu'] * 1000:.1f} ms ({queries['post_lines_wall'] * 1000:.1f} ms wall); "
+          f"cart PUT {queries['put_cpu'] * 1000:.1f} ms, checkout POST of the cart {queries['post_cart_cpu'] * 1000:.1f} ms")
+    flow = ("one POST /api/v1/orders with the basket's lines" if args.flow == "lines"
+            else "3-5 cart PUTs then POST /api/v1/orders, timed together")
     dsn = raw_dsn(args.database_url)
     run_id = f"b{int(time.time()) % 10**8}"
     rounds = []
@@ -676,8 +707,8 @@ def main(argv=None) -> int:
                             threads=args.threads) as server:
             print(f"Server: {server.describe()}; DEBUG off, persistent DB connections")
             print(f"Load: {args.clients} clients (threads), {args.warmup:g} s warm-up + {args.duration:g} s measured "
-                  f"per phase, {args.repeat} round(s); each order 3-5 of {len(data.pool)} SKUs, minimum quantities\n",
-                  flush=True)
+                  f"per phase, {args.repeat} round(s); each order 3-5 of {len(data.pool)} SKUs, minimum quantities; "
+                  f"flow: {flow}\n", flush=True)
             for round_number in range(1, args.repeat + 1):
                 raw = run_raw_phase(data=data, dsn=dsn, round_number=round_number, duration=args.duration,
                                     warmup=args.warmup)
@@ -689,7 +720,7 @@ def main(argv=None) -> int:
                 before = stock_snapshot(data.pool)
                 uniform = run_http_phase(name="uniform", server=server, data=data, tag=tag,
                                          basket_for=uniform_baskets(data, seed=round_number), duration=args.duration,
-                                         warmup=args.warmup)
+                                         warmup=args.warmup, flow=args.flow)
                 accounting = stock_accounting(tag, data.pool, before, stock_snapshot(data.pool))
                 uniform.oversold = sum(row["oversold"] for row in accounting)
                 uniform.unbalanced = [row for row in accounting if not row["balanced"]]
@@ -709,7 +740,7 @@ def main(argv=None) -> int:
                 before = stock_snapshot(data.hot)
                 hot = run_http_phase(name="hot spot", server=server, data=data, tag=tag,
                                      basket_for=lambda k: (lambda: data.hot), duration=args.duration,
-                                     warmup=0.0)
+                                     warmup=0.0, flow=args.flow)
                 hot.accounting = stock_accounting(tag, data.hot, before, stock_snapshot(data.hot))
                 hot.orders_in_db = orders_with_tag(tag)
                 print(f"  hot spot: {hot.ok} orders, refused {sum(hot.refused.values())}, "
@@ -784,9 +815,9 @@ def main(argv=None) -> int:
               f"{'exact' if all(r['balanced'] for r in hot.accounting) else 'OFF'} for every SKU, ledger drift "
               f"{'none' if not drift else len(drift)}")
     if args.profile:
-        print("\nSQL of one checkout (ms, statement):")
-        for ms, sql in queries["statements"]:
-            print(f"  {ms:6.2f}  {sql[:160]}")
+        print("\nSQL of one checkout with its lines:")
+        for sql in queries["statements"]:
+            print(f"  {sql[:200]}")
         print("\n" + queries.get("profile", ""))
     if failures:
         print("\nFAILED:\n  " + "\n  ".join(failures))
@@ -797,7 +828,7 @@ def main(argv=None) -> int:
             "errors": dict(errors), "refused": dict(refused), "oversold": float(oversold),
             "hot": None if hot is None else {"orders": hot.ok, "refused": dict(hot.refused),
                                              "accounting": hot.accounting},
-            "checkout_sql": queries["checkout_sql"], "failures": failures,
+            "checkout_sql": queries["checkout_sql"], "flow": args.flow, "failures": failures,
         }, ensure_ascii=False, indent=2, default=str))
     return 1 if failures else 0
 

@@ -19,7 +19,7 @@ from catalog.serializers import cart_totals
 from catalog.services import parse_quantity, quantity_validate
 from core.errors import ApplicationError, InsufficientStock, NotAuthenticated, ValidationFailed
 from core.money import money, to_fen
-from core.sql import StatementBatch, column, insert_statement, prep, table
+from core.sql import Prepared, StatementBatch, column, insert_statement, prep, table
 from customers.models import Customer, Visitor
 from logistics.models import Stock
 from logistics.services import stock_reservation_statements
@@ -236,8 +236,19 @@ def _visitor_sql(vendor: str, nowait: bool) -> str:
     )
 
 
+@lru_cache(maxsize=None)
+def _visitor_statement(vendor: str, nowait: bool) -> Prepared:
+    return Prepared(f"checkout_visitor_{'nowait' if nowait else 'wait'}", _visitor_sql(vendor, nowait),
+                    ("varchar", "bigint"))
+
+
+@lru_cache(maxsize=None)
+def _sku_statement(vendor: str) -> Prepared:
+    return Prepared("checkout_skus", _sku_sql(vendor, "= ANY(%s)"), ("boolean", "bigint[]"))
+
+
 @lru_cache(maxsize=512)
-def _sku_sql(vendor: str, count: int) -> str:
+def _sku_sql(vendor: str, ids_condition: str) -> str:
     p, cat, s = table(Product), table(Category), table(Stock)
     lock = ""
     if connection.features.has_select_for_update_of:
@@ -254,7 +265,7 @@ def _sku_sql(vendor: str, count: int) -> str:
         f"FROM {p} p JOIN {cat} c ON c.{column(Category, 'id')} = p.{column(Product, 'category_id')} "
         f"LEFT JOIN {cat} pc ON pc.{column(Category, 'id')} = c.{column(Category, 'parent_id')} "
         f"JOIN {s} s ON s.{column(Stock, 'product_id')} = p.{column(Product, 'id')} "
-        f"WHERE p.{column(Product, 'id')} IN ({', '.join(['%s'] * count)}) "
+        f"WHERE p.{column(Product, 'id')} {ids_condition} "
         f"ORDER BY p.{column(Product, 'id')}{lock}"
     )
 
@@ -262,7 +273,10 @@ def _sku_sql(vendor: str, count: int) -> str:
 def _lock_skus(cursor, product_ids: list[int]) -> dict[int, _Sku]:
     """Products with their available stock, stock rows locked in product order (no deadlocks)."""
     ids = sorted(product_ids)
-    cursor.execute(_sku_sql(connection.vendor, len(ids)), [True, *ids])
+    if connection.vendor == "postgresql":  # one plan for every basket size
+        _sku_statement(connection.vendor).execute(cursor, [True, ids])
+    else:
+        cursor.execute(_sku_sql(connection.vendor, f"IN ({', '.join(['%s'] * len(ids))})"), [True, *ids])
     skus = {}
     for row in cursor.fetchall():
         (pk, code, name, spec, unit, price, min_q, step_q, catch, nominal, orderable, stock_id, available) = row
@@ -379,13 +393,13 @@ def _order_place(*, visitor_id: int, idempotency_key: str, delivery: DeliveryInp
             # sees the order the other checkout has just committed under this idempotency key.
             params = [idempotency_key, visitor_id]
             try:
-                cursor.execute(_visitor_sql(connection.vendor, not contended), params)
+                _visitor_statement(connection.vendor, not contended).execute(cursor, params)
             except OperationalError as error:
                 if getattr(error.__cause__, "pgcode", None) == LOCK_NOT_AVAILABLE:
                     raise _VisitorBusy() from error
                 raise
             if contended:
-                cursor.execute(_visitor_sql(connection.vendor, False), params)
+                _visitor_statement(connection.vendor, False).execute(cursor, params)
             row = cursor.fetchone()
             if row is None:
                 raise NotAuthenticated("登录已失效，请重新进入", code="authentication_failed")

@@ -235,6 +235,8 @@ def test_a_body_that_is_not_a_checkout_is_refused(buyer, rules, shrimp, body, co
 
 @pytest.mark.parametrize("count", [1, 12])
 def test_checkout_statements_do_not_grow_with_the_basket(buyer, rules, count):
+    if connection.vendor != "postgresql":
+        pytest.skip("the writes travel as one batch on PostgreSQL; elsewhere they run one by one")
     products = [product_with_stock(price="150.00", on_hand="100") for _ in range(count)]
     client = client_for(buyer)
     body = dict(DELIVERY, idempotency_key=uuid.uuid4().hex, lines=[line(p, "1") for p in products])
