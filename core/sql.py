@@ -113,3 +113,18 @@ class Prepared:
             cursor.execute(self.prepare_sql)
             names.add(self.name)
         cursor.execute(self.execute_sql, params)
+
+
+def execute_without_waiting_for_disk(cursor, sql: str, params) -> None:
+    """Run one write that may be lost in a crash without harm (a diagnostic, the dev WeChat Pay
+    simulator's own row), committed without waiting for the WAL to reach the disk.
+
+    Only on PostgreSQL and only in autocommit mode: inside someone's transaction the statement
+    runs as usual, so it can never relax the durability of that transaction's other writes.
+    `cursor.rowcount` is the statement's, as usual.
+    """
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # One query string = one implicit transaction; SET LOCAL ends with it.
+        cursor.execute("SET LOCAL synchronous_commit TO off;\n" + sql, params)
+    else:
+        cursor.execute(sql, params)

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, NotFound
 from core.money import from_fen, money, to_fen
-from core.sql import column, prep, table
+from core.sql import column, execute_without_waiting_for_disk, prep, table
 from core.tasks import enqueue_on_commit
 from customers.churn import customer_record_payment
 from logistics.services import stock_release
@@ -61,8 +61,11 @@ def payment_prepare(*, order_id, notify_url: str, now: datetime | None = None, o
         amount_fen=payment.amount_fen, openid=order.visitor.openid, time_expire=order.expires_at,
         notify_url=settings.WECHATPAY_NOTIFY_URL or notify_url,
     )
-    with connection.cursor() as cursor:  # one plain statement: this runs after every checkout
-        cursor.execute(
+    # One plain statement after every checkout. The prepay_id is kept for support only (WeChat
+    # Pay is always asked by out_trade_no): it need not wait for the disk.
+    with connection.cursor() as cursor:
+        execute_without_waiting_for_disk(
+            cursor,
             f"UPDATE {table(Payment)} SET {column(Payment, 'prepay_id')} = %s, {column(Payment, 'updated_at')} = %s "
             f"WHERE {column(Payment, 'order_id')} = %s",
             [prepay_id, prep(Payment, "updated_at", now), prep(Payment, "order_id", order.pk)],
