@@ -9,7 +9,7 @@ column breaks loudly in tests, not silently.
 import weakref
 from functools import lru_cache
 
-from django.db import connection
+from django.db import connection, transaction
 
 
 @lru_cache(maxsize=256)
@@ -103,15 +103,19 @@ class Prepared:
         self.prepare_sql = f"PREPARE {name} ({', '.join(types)}) AS {numbered}"
         self.execute_sql = f"EXECUTE {name} ({', '.join(['%s'] * len(types))})"
 
+    def ensure(self, cursor) -> None:
+        """PREPARE on this connection unless done already (PostgreSQL only)."""
+        raw = connection.connection
+        names = _PREPARED.setdefault(raw, set())
+        if self.name not in names:
+            cursor.execute(self.prepare_sql)  # not transactional: it outlives a rollback
+            names.add(self.name)
+
     def execute(self, cursor, params) -> None:
         if connection.vendor != "postgresql":
             cursor.execute(self.sql, params)
             return
-        raw = connection.connection
-        names = _PREPARED.setdefault(raw, set())
-        if self.name not in names:
-            cursor.execute(self.prepare_sql)
-            names.add(self.name)
+        self.ensure(cursor)
         cursor.execute(self.execute_sql, params)
 
 
@@ -128,3 +132,76 @@ def execute_without_waiting_for_disk(cursor, sql: str, params) -> None:
         cursor.execute("SET LOCAL synchronous_commit TO off;\n" + sql, params)
     else:
         cursor.execute(sql, params)
+
+
+class Transaction:
+    """A transaction whose BEGIN travels with its first statement and whose COMMIT travels with
+    its last batch: two round trips fewer than `transaction.atomic()` on a hot path.
+
+        with Transaction() as tx:
+            tx.execute(sql, params)              # BEGIN; sql
+            tx.execute_prepared(statement, params)
+            tx.commit_with(batch)                # batch; COMMIT
+
+    Leaving the block without `commit_with` (an exception, or an early return) rolls back.
+
+    Only on PostgreSQL in autocommit mode. Inside someone's atomic block, or on another
+    database, the same calls run inside `transaction.atomic()` (a savepoint when nested), so
+    the outer transaction keeps the last word; the statements are the same either way.
+    """
+
+    def __init__(self):
+        self.pipelined = connection.vendor == "postgresql" and not connection.in_atomic_block
+        self.committed = False
+        self._begin_pending = self.pipelined
+        self._atomic = None
+        self.cursor = None
+
+    def __enter__(self) -> "Transaction":
+        if not self.pipelined:
+            self._atomic = transaction.atomic()
+            self._atomic.__enter__()
+        self.cursor = connection.cursor()
+        return self
+
+    def _run(self, sql: str, params) -> None:
+        if self._begin_pending:
+            sql = "BEGIN;\n" + sql
+            self._begin_pending = False
+        self.cursor.execute(sql, params)
+
+    def execute(self, sql: str, params=()) -> None:
+        self._run(sql, list(params))
+
+    def execute_prepared(self, statement: "Prepared", params) -> None:
+        if connection.vendor != "postgresql":
+            self.cursor.execute(statement.sql, params)
+            return
+        statement.ensure(self.cursor)  # once per connection, on its own round trip
+        self._run(statement.execute_sql, params)
+
+    def commit_with(self, batch: "StatementBatch") -> None:
+        if self.pipelined:
+            statements = batch.statements + [("COMMIT", [])]
+            self._run(";\n".join(sql for sql, _ in statements), [v for _, values in statements for v in values])
+        else:
+            batch.run(self.cursor)
+        self.committed = True
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if self.pipelined:
+                if not self.committed and not self._begin_pending:
+                    self._rollback()
+            else:
+                self._atomic.__exit__(exc_type, exc, tb)
+        finally:
+            self.cursor.close()
+        return False
+
+    def _rollback(self) -> None:
+        try:
+            self.cursor.execute("ROLLBACK")
+        except Exception:
+            # A connection that cannot even roll back is not handed to the next request.
+            connection.close()

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from django.conf import settings as django_settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection
 from django.utils import timezone
 
 from catalog.models import Cart, CartLine, Category, Product
@@ -19,7 +19,7 @@ from catalog.serializers import cart_totals
 from catalog.services import parse_quantity, quantity_validate
 from core.errors import ApplicationError, InsufficientStock, NotAuthenticated, ValidationFailed
 from core.money import money, to_fen
-from core.sql import Prepared, StatementBatch, column, insert_statement, prep, table
+from core.sql import Prepared, StatementBatch, Transaction, column, insert_statement, prep, table
 from customers.models import Customer, Visitor
 from logistics.models import Stock
 from logistics.services import stock_reservation_statements
@@ -270,29 +270,29 @@ def _sku_sql(vendor: str, ids_condition: str) -> str:
     )
 
 
-def _lock_skus(cursor, product_ids: list[int]) -> dict[int, _Sku]:
+def _lock_skus(tx: Transaction, product_ids: list[int]) -> dict[int, _Sku]:
     """Products with their available stock, stock rows locked in product order (no deadlocks)."""
     ids = sorted(product_ids)
     if connection.vendor == "postgresql":  # one plan for every basket size
-        _sku_statement(connection.vendor).execute(cursor, [True, ids])
+        tx.execute_prepared(_sku_statement(connection.vendor), [True, ids])
     else:
-        cursor.execute(_sku_sql(connection.vendor, f"IN ({', '.join(['%s'] * len(ids))})"), [True, *ids])
+        tx.execute(_sku_sql(connection.vendor, f"IN ({', '.join(['%s'] * len(ids))})"), [True, *ids])
     skus = {}
-    for row in cursor.fetchall():
+    for row in tx.cursor.fetchall():
         (pk, code, name, spec, unit, price, min_q, step_q, catch, nominal, orderable, stock_id, available) = row
         skus[pk] = _Sku(pk, code, name, spec, unit, _decimal(price), _decimal(min_q), _decimal(step_q), bool(catch),
                         _decimal(nominal), bool(orderable), stock_id, _decimal(available))
     return skus
 
 
-def _cart_basket(cursor, visitor_id: int) -> list[BasketLine]:
-    cursor.execute(
+def _cart_basket(tx: Transaction, visitor_id: int) -> list[BasketLine]:
+    tx.execute(
         f"SELECT l.{column(CartLine, 'product_id')}, l.{column(CartLine, 'quantity')} FROM {table(CartLine)} l "
         f"JOIN {table(Cart)} c ON c.{column(Cart, 'id')} = l.{column(CartLine, 'cart_id')} "
         f"WHERE c.{column(Cart, 'visitor_id')} = %s ORDER BY l.{column(CartLine, 'id')}",
         [visitor_id],
     )
-    return [BasketLine(product_id=pk, quantity=_decimal(quantity)) for pk, quantity in cursor.fetchall()]
+    return [BasketLine(product_id=pk, quantity=_decimal(quantity)) for pk, quantity in tx.cursor.fetchall()]
 
 
 def _settings_from_row(row) -> OrderSettings:
@@ -387,114 +387,125 @@ class _VisitorBusy(Exception):
 def _order_place(*, visitor_id: int, idempotency_key: str, delivery: DeliveryInput,
                  basket: list[BasketLine] | None, now: datetime, contended: bool) -> tuple[Order, bool]:
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            # Normally nobody else holds this visitor: take the lock without waiting. If someone
-            # does, wait for the lock and then read again: in READ COMMITTED only a new statement
-            # sees the order the other checkout has just committed under this idempotency key.
-            params = [idempotency_key, visitor_id]
-            try:
-                _visitor_statement(connection.vendor, not contended).execute(cursor, params)
-            except OperationalError as error:
-                if getattr(error.__cause__, "pgcode", None) == LOCK_NOT_AVAILABLE:
-                    raise _VisitorBusy() from error
-                raise
-            if contended:
-                _visitor_statement(connection.vendor, False).execute(cursor, params)
-            row = cursor.fetchone()
-            if row is None:
-                raise NotAuthenticated("登录已失效，请重新进入", code="authentication_failed")
-            openid, customer_id, rep_id, phone, district, existing_id = row[:6]
-            profile = (row[6], row[7], row[8], district, _decimal6(row[9]), _decimal6(row[10]))
-            if existing_id is not None:
-                return Order.objects.select_related("payment", "visitor").get(pk=existing_id), False
-            if customer_id is None:
-                raise PhoneRequired()
-            rules = _settings_from_row(row[11:])
-
-            explicit = basket is not None
-            if not explicit:
-                basket = _cart_basket(cursor, visitor_id)
-                if not basket:
-                    raise CartNotReady("购物车是空的", code="cart_empty")
-            skus = _lock_skus(cursor, [line.product_id for line in basket])
-            _check_basket(basket, skus, explicit=explicit)
-
-            customer = Customer(pk=customer_id, rep_id=rep_id, phone=phone, district=district)
-            priced = []
-            for line in basket:
-                sku = skus[line.product_id]
-                price = unit_price_for(product=sku, customer=customer)
-                priced.append((sku, line.quantity, price, line_total(unit_price=price, quantity=line.quantity)))
-            subtotal = money(sum((amount for *_, amount in priced), Decimal("0")))
-            minimum = money(rules.min_order_amount)
-            if subtotal < minimum:
-                raise BelowMinimumOrder(
-                    f"商品金额 ¥{subtotal} 未达到起送金额 ¥{minimum}，还差 ¥{minimum - subtotal}",
-                    details={"subtotal": str(subtotal), "min_order_amount": str(minimum)},
-                )
-            fee = Decimal("0.00") if subtotal >= rules.free_delivery_threshold else money(rules.delivery_fee)
-
-            order = Order(
-                id=uuid.uuid4(), number=_new_order_number(now), customer_id=customer_id, visitor_id=visitor_id,
-                rep_id=rep_id, status=Order.Status.PENDING_PAYMENT, idempotency_key=idempotency_key,
-                delivery_date=delivery_date_for(moment=now, settings_row=rules), subtotal=subtotal,
-                delivery_fee=fee, discount=Decimal("0.00"), total=money(subtotal + fee),
-                restaurant_name=delivery.restaurant_name, contact_name=delivery.contact_name, phone=phone,
-                address=delivery.address, district=delivery.district, latitude=delivery.latitude,
-                longitude=delivery.longitude, note=delivery.note,
-                expires_at=now + timedelta(minutes=rules.payment_timeout_minutes), cancel_reason="",
-                created_at=now, updated_at=now,
-            )
-            order_lines = [
-                OrderLine(order=order, product_id=sku.id, product_code=sku.code, product_name=sku.name,
-                          spec=sku.spec, unit=sku.unit, unit_price=price, quantity=quantity, amount=amount,
-                          catch_weight=sku.catch_weight, nominal_weight=sku.nominal_weight)
-                for sku, quantity, price, amount in priced
-            ]
-            payment = Payment(order=order, out_trade_no=order.number, amount_fen=to_fen(order.total),
-                              status=Payment.Status.CREATED, prepay_id="", payer_openid="", created_at=now,
-                              updated_at=now)
-            event = OrderEvent(order=order, from_status="", to_status=order.status, note="提交订单",
-                               actor="customer", created_at=now)
-
-            batch = StatementBatch()
-            batch.add(*insert_statement(Order, _ORDER_FIELDS, [tuple(getattr(order, f) for f in _ORDER_FIELDS)]))
-            for statement in stock_reservation_statements(
-                    reservations={sku.stock_id: quantity for sku, quantity, *_ in priced},
-                    reference=order.number, now=now):
-                batch.add(*statement)
-            batch.add(*insert_statement(OrderLine, _LINE_FIELDS,
-                                        [tuple(getattr(line, f) for f in _LINE_FIELDS) for line in order_lines]))
-            batch.add(*insert_statement(Payment, _PAYMENT_FIELDS, [tuple(getattr(payment, f) for f in _PAYMENT_FIELDS)]))
-            batch.add(*insert_statement(OrderEvent, _EVENT_FIELDS, [tuple(getattr(event, f) for f in _EVENT_FIELDS)]))
-            ids = [line.product_id for line in basket]
-            batch.add(
-                f"DELETE FROM {table(CartLine)} WHERE {column(CartLine, 'cart_id')} IN "
-                f"(SELECT {column(Cart, 'id')} FROM {table(Cart)} WHERE {column(Cart, 'visitor_id')} = %s) "
-                f"AND {column(CartLine, 'product_id')} IN ({', '.join(['%s'] * len(ids))})",
-                [visitor_id, *ids],
-            )
-            # The restaurant's details follow its latest order (what the next checkout pre-fills);
-            # most orders repeat them, and then the row is left alone.
-            district = delivery.district or district
-            if profile != (delivery.restaurant_name, delivery.contact_name, delivery.address, district,
-                           delivery.latitude, delivery.longitude):
-                batch.add(
-                    f"UPDATE {table(Customer)} SET {column(Customer, 'name')} = %s, "
-                    f"{column(Customer, 'contact_name')} = %s, {column(Customer, 'address')} = %s, "
-                    f"{column(Customer, 'district')} = %s, {column(Customer, 'latitude')} = %s, "
-                    f"{column(Customer, 'longitude')} = %s, {column(Customer, 'updated_at')} = %s "
-                    f"WHERE {column(Customer, 'id')} = %s",
-                    [delivery.restaurant_name, delivery.contact_name, delivery.address, district,
-                     prep(Customer, "latitude", delivery.latitude), prep(Customer, "longitude", delivery.longitude),
-                     prep(Customer, "updated_at", now), customer_id],
-                )
-            batch.run(cursor)
+        # BEGIN travels with the first read and COMMIT with the writes (core.sql.Transaction).
+        with Transaction() as tx:
+            placed = _place(tx, visitor_id=visitor_id, idempotency_key=idempotency_key, delivery=delivery,
+                            basket=basket, now=now, contended=contended)
     except IntegrityError as error:
         # Only the order number can clash (8 random digits a day): the whole transaction runs again.
         if "number" in str(error) or "out_trade_no" in str(error):
             raise _NumberClash() from error
         raise
+    if isinstance(placed, uuid.UUID):  # this key already made an order: that order, as it is now
+        return Order.objects.select_related("payment", "visitor").get(pk=placed), False
+    return placed, True
+
+
+def _place(tx: Transaction, *, visitor_id: int, idempotency_key: str, delivery: DeliveryInput,
+           basket: list[BasketLine] | None, now: datetime, contended: bool) -> "Order | uuid.UUID":
+    """The checkout transaction's work; returns the new order, or the id of the one this key made."""
+    # Normally nobody else holds this visitor: take the lock without waiting. If someone does,
+    # wait for the lock and then read again: in READ COMMITTED only a new statement sees the
+    # order the other checkout has just committed under this idempotency key.
+    params = [idempotency_key, visitor_id]
+    try:
+        tx.execute_prepared(_visitor_statement(connection.vendor, not contended), params)
+    except OperationalError as error:
+        if getattr(error.__cause__, "pgcode", None) == LOCK_NOT_AVAILABLE:
+            raise _VisitorBusy() from error
+        raise
+    if contended:
+        tx.execute_prepared(_visitor_statement(connection.vendor, False), params)
+    row = tx.cursor.fetchone()
+    if row is None:
+        raise NotAuthenticated("登录已失效，请重新进入", code="authentication_failed")
+    openid, customer_id, rep_id, phone, district, existing_id = row[:6]
+    profile = (row[6], row[7], row[8], district, _decimal6(row[9]), _decimal6(row[10]))
+    if existing_id is not None:
+        return existing_id if isinstance(existing_id, uuid.UUID) else uuid.UUID(str(existing_id))
+    if customer_id is None:
+        raise PhoneRequired()
+    rules = _settings_from_row(row[11:])
+
+    explicit = basket is not None
+    if not explicit:
+        basket = _cart_basket(tx, visitor_id)
+        if not basket:
+            raise CartNotReady("购物车是空的", code="cart_empty")
+    skus = _lock_skus(tx, [line.product_id for line in basket])
+    _check_basket(basket, skus, explicit=explicit)
+
+    customer = Customer(pk=customer_id, rep_id=rep_id, phone=phone, district=district)
+    priced = []
+    for line in basket:
+        sku = skus[line.product_id]
+        price = unit_price_for(product=sku, customer=customer)
+        priced.append((sku, line.quantity, price, line_total(unit_price=price, quantity=line.quantity)))
+    subtotal = money(sum((amount for *_, amount in priced), Decimal("0")))
+    minimum = money(rules.min_order_amount)
+    if subtotal < minimum:
+        raise BelowMinimumOrder(
+            f"商品金额 ¥{subtotal} 未达到起送金额 ¥{minimum}，还差 ¥{minimum - subtotal}",
+            details={"subtotal": str(subtotal), "min_order_amount": str(minimum)},
+        )
+    fee = Decimal("0.00") if subtotal >= rules.free_delivery_threshold else money(rules.delivery_fee)
+
+    order = Order(
+        id=uuid.uuid4(), number=_new_order_number(now), customer_id=customer_id, visitor_id=visitor_id,
+        rep_id=rep_id, status=Order.Status.PENDING_PAYMENT, idempotency_key=idempotency_key,
+        delivery_date=delivery_date_for(moment=now, settings_row=rules), subtotal=subtotal,
+        delivery_fee=fee, discount=Decimal("0.00"), total=money(subtotal + fee),
+        restaurant_name=delivery.restaurant_name, contact_name=delivery.contact_name, phone=phone,
+        address=delivery.address, district=delivery.district, latitude=delivery.latitude,
+        longitude=delivery.longitude, note=delivery.note,
+        expires_at=now + timedelta(minutes=rules.payment_timeout_minutes), cancel_reason="",
+        created_at=now, updated_at=now,
+    )
+    order_lines = [
+        OrderLine(order=order, product_id=sku.id, product_code=sku.code, product_name=sku.name,
+                  spec=sku.spec, unit=sku.unit, unit_price=price, quantity=quantity, amount=amount,
+                  catch_weight=sku.catch_weight, nominal_weight=sku.nominal_weight)
+        for sku, quantity, price, amount in priced
+    ]
+    payment = Payment(order=order, out_trade_no=order.number, amount_fen=to_fen(order.total),
+                      status=Payment.Status.CREATED, prepay_id="", payer_openid="", created_at=now,
+                      updated_at=now)
+    event = OrderEvent(order=order, from_status="", to_status=order.status, note="提交订单",
+                       actor="customer", created_at=now)
+
+    batch = StatementBatch()
+    batch.add(*insert_statement(Order, _ORDER_FIELDS, [tuple(getattr(order, f) for f in _ORDER_FIELDS)]))
+    for statement in stock_reservation_statements(
+            reservations={sku.stock_id: quantity for sku, quantity, *_ in priced},
+            reference=order.number, now=now):
+        batch.add(*statement)
+    batch.add(*insert_statement(OrderLine, _LINE_FIELDS,
+                                [tuple(getattr(line, f) for f in _LINE_FIELDS) for line in order_lines]))
+    batch.add(*insert_statement(Payment, _PAYMENT_FIELDS, [tuple(getattr(payment, f) for f in _PAYMENT_FIELDS)]))
+    batch.add(*insert_statement(OrderEvent, _EVENT_FIELDS, [tuple(getattr(event, f) for f in _EVENT_FIELDS)]))
+    ids = [line.product_id for line in basket]
+    batch.add(
+        f"DELETE FROM {table(CartLine)} WHERE {column(CartLine, 'cart_id')} IN "
+        f"(SELECT {column(Cart, 'id')} FROM {table(Cart)} WHERE {column(Cart, 'visitor_id')} = %s) "
+        f"AND {column(CartLine, 'product_id')} IN ({', '.join(['%s'] * len(ids))})",
+        [visitor_id, *ids],
+    )
+    # The restaurant's details follow its latest order (what the next checkout pre-fills);
+    # most orders repeat them, and then the row is left alone.
+    district = delivery.district or district
+    if profile != (delivery.restaurant_name, delivery.contact_name, delivery.address, district,
+                   delivery.latitude, delivery.longitude):
+        batch.add(
+            f"UPDATE {table(Customer)} SET {column(Customer, 'name')} = %s, "
+            f"{column(Customer, 'contact_name')} = %s, {column(Customer, 'address')} = %s, "
+            f"{column(Customer, 'district')} = %s, {column(Customer, 'latitude')} = %s, "
+            f"{column(Customer, 'longitude')} = %s, {column(Customer, 'updated_at')} = %s "
+            f"WHERE {column(Customer, 'id')} = %s",
+            [delivery.restaurant_name, delivery.contact_name, delivery.address, district,
+             prep(Customer, "latitude", delivery.latitude), prep(Customer, "longitude", delivery.longitude),
+             prep(Customer, "updated_at", now), customer_id],
+        )
+    tx.commit_with(batch)
     # What a fresh order's page shows is all in memory: no need to read it back.
     order._state.adding = False
     order._state.db = "default"
@@ -502,4 +513,4 @@ def _order_place(*, visitor_id: int, idempotency_key: str, delivery: DeliveryInp
     order.visitor = Visitor(pk=visitor_id, openid=openid, customer_id=customer_id)
     order._prefetched_objects_cache = {"lines": order_lines, "events": [event], "refunds": []}
     order.customer_messages = []
-    return order, True
+    return order

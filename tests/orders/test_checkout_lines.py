@@ -257,3 +257,4 @@ def test_a_visitor_of_another_restaurant_cannot_reuse_a_key_to_see_an_order(rule
     b = checkout(second, [line(shrimp, "3")], key="shared-key-0001")
     assert (a.status_code, b.status_code) == (201, 201)
     assert a.json()["order"]["id"] != b.json()["order"]["id"]
+
