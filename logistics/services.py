@@ -1,6 +1,7 @@
 from decimal import Decimal
+from functools import lru_cache
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -70,6 +71,14 @@ def stock_reserve(*, items: dict[int, Decimal], reference: str, labels: dict[int
     )
 
 
+@lru_cache(maxsize=256)
+def _reservation_sql(vendor: str, count: int) -> str:
+    cases = " ".join(["WHEN %s THEN %s"] * count)
+    return (f"UPDATE {table(Stock)} SET {column(Stock, 'reserved')} = {column(Stock, 'reserved')} + "
+            f"CASE {column(Stock, 'id')} {cases} END, {column(Stock, 'updated_at')} = %s "
+            f"WHERE {column(Stock, 'id')} IN ({', '.join(['%s'] * count)})")
+
+
 def stock_reservation_statements(*, reservations: dict[int, Decimal], reference: str, now) -> list[tuple[str, list]]:
     """The writes of a reservation whose stock rows the caller has locked and checked: (sql, params).
 
@@ -80,10 +89,7 @@ def stock_reservation_statements(*, reservations: dict[int, Decimal], reference:
     if not reservations:
         return []
     ids = list(reservations)
-    cases = " ".join(["WHEN %s THEN %s"] * len(ids))
-    update = (f"UPDATE {table(Stock)} SET {column(Stock, 'reserved')} = {column(Stock, 'reserved')} + "
-              f"CASE {column(Stock, 'id')} {cases} END, {column(Stock, 'updated_at')} = %s "
-              f"WHERE {column(Stock, 'id')} IN ({', '.join(['%s'] * len(ids))})")
+    update = _reservation_sql(connection.vendor, len(ids))
     params = [value for stock_id in ids for value in (stock_id, prep(Stock, "reserved", reservations[stock_id]))]
     params += [prep(Stock, "updated_at", now), *ids]
     ledger = insert_statement(

@@ -380,6 +380,22 @@ _PAYMENT_FIELDS = ("order_id", "out_trade_no", "amount_fen", "status", "prepay_i
 _EVENT_FIELDS = ("order_id", "from_status", "to_status", "note", "actor", "created_at")
 
 
+@lru_cache(maxsize=256)
+def _cart_trim_sql(vendor: str, count: int) -> str:
+    return (f"DELETE FROM {table(CartLine)} WHERE {column(CartLine, 'cart_id')} IN "
+            f"(SELECT {column(Cart, 'id')} FROM {table(Cart)} WHERE {column(Cart, 'visitor_id')} = %s) "
+            f"AND {column(CartLine, 'product_id')} IN ({', '.join(['%s'] * count)})")
+
+
+@lru_cache(maxsize=None)
+def _customer_details_sql(vendor: str) -> str:
+    return (f"UPDATE {table(Customer)} SET {column(Customer, 'name')} = %s, "
+            f"{column(Customer, 'contact_name')} = %s, {column(Customer, 'address')} = %s, "
+            f"{column(Customer, 'district')} = %s, {column(Customer, 'latitude')} = %s, "
+            f"{column(Customer, 'longitude')} = %s, {column(Customer, 'updated_at')} = %s "
+            f"WHERE {column(Customer, 'id')} = %s")
+
+
 class _VisitorBusy(Exception):
     """The visitor's row is locked by another checkout (a double tap, a second device)."""
 
@@ -484,23 +500,14 @@ def _place(tx: Transaction, *, visitor_id: int, idempotency_key: str, delivery: 
     batch.add(*insert_statement(Payment, _PAYMENT_FIELDS, [tuple(getattr(payment, f) for f in _PAYMENT_FIELDS)]))
     batch.add(*insert_statement(OrderEvent, _EVENT_FIELDS, [tuple(getattr(event, f) for f in _EVENT_FIELDS)]))
     ids = [line.product_id for line in basket]
-    batch.add(
-        f"DELETE FROM {table(CartLine)} WHERE {column(CartLine, 'cart_id')} IN "
-        f"(SELECT {column(Cart, 'id')} FROM {table(Cart)} WHERE {column(Cart, 'visitor_id')} = %s) "
-        f"AND {column(CartLine, 'product_id')} IN ({', '.join(['%s'] * len(ids))})",
-        [visitor_id, *ids],
-    )
+    batch.add(_cart_trim_sql(connection.vendor, len(ids)), [visitor_id, *ids])
     # The restaurant's details follow its latest order (what the next checkout pre-fills);
     # most orders repeat them, and then the row is left alone.
     district = delivery.district or district
     if profile != (delivery.restaurant_name, delivery.contact_name, delivery.address, district,
                    delivery.latitude, delivery.longitude):
         batch.add(
-            f"UPDATE {table(Customer)} SET {column(Customer, 'name')} = %s, "
-            f"{column(Customer, 'contact_name')} = %s, {column(Customer, 'address')} = %s, "
-            f"{column(Customer, 'district')} = %s, {column(Customer, 'latitude')} = %s, "
-            f"{column(Customer, 'longitude')} = %s, {column(Customer, 'updated_at')} = %s "
-            f"WHERE {column(Customer, 'id')} = %s",
+            _customer_details_sql(connection.vendor),
             [delivery.restaurant_name, delivery.contact_name, delivery.address, district,
              prep(Customer, "latitude", delivery.latitude), prep(Customer, "longitude", delivery.longitude),
              prep(Customer, "updated_at", now), customer_id],

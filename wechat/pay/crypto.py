@@ -32,7 +32,17 @@ class NotificationRejected(Exception):
 
 
 def new_nonce(length: int = 32) -> str:
-    return "".join(secrets.choice(NONCE_ALPHABET) for _ in range(length))
+    # One read of the system's randomness, not one per character: this runs on every checkout.
+    alphabet = NONCE_ALPHABET
+    return "".join(alphabet[byte % len(alphabet)] for byte in _unbiased_bytes(length, len(alphabet)))
+
+
+def _unbiased_bytes(count: int, modulus: int) -> list[int]:
+    limit = 256 - 256 % modulus  # bytes at or above it would favour the first letters
+    out: list[int] = []
+    while len(out) < count:
+        out.extend(b for b in secrets.token_bytes(count * 2) if b < limit)
+    return out[:count]
 
 
 def generate_private_key() -> rsa.RSAPrivateKey:
