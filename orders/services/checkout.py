@@ -270,6 +270,20 @@ def _sku_sql(vendor: str, ids_condition: str) -> str:
     )
 
 
+_VISITOR_COLUMNS = 17  # what _visitor_sql selects
+
+
+@lru_cache(maxsize=None)
+def _visitor_and_skus_statement(vendor: str) -> Prepared:
+    """The visitor (locked NOWAIT) and the basket's products (stock rows locked in product order)
+    in one round trip: one row per product found, or one row with empty product columns."""
+    return Prepared(
+        "checkout_visitor_skus",
+        f"SELECT * FROM ({_visitor_sql(vendor, True)}) vq LEFT JOIN ({_sku_sql(vendor, '= ANY(%s)')}) sq ON TRUE",
+        ("varchar", "bigint", "boolean", "bigint[]"),
+    )
+
+
 def _lock_skus(tx: Transaction, product_ids: list[int]) -> dict[int, _Sku]:
     """Products with their available stock, stock rows locked in product order (no deadlocks)."""
     ids = sorted(product_ids)
@@ -277,9 +291,15 @@ def _lock_skus(tx: Transaction, product_ids: list[int]) -> dict[int, _Sku]:
         tx.execute_prepared(_sku_statement(connection.vendor), [True, ids])
     else:
         tx.execute(_sku_sql(connection.vendor, f"IN ({', '.join(['%s'] * len(ids))})"), [True, *ids])
+    return _skus_from_rows(tx.cursor.fetchall())
+
+
+def _skus_from_rows(rows) -> dict[int, _Sku]:
     skus = {}
-    for row in tx.cursor.fetchall():
+    for row in rows:
         (pk, code, name, spec, unit, price, min_q, step_q, catch, nominal, orderable, stock_id, available) = row
+        if pk is None:  # the visitor's row without products (none of the ids exists)
+            continue
         skus[pk] = _Sku(pk, code, name, spec, unit, _decimal(price), _decimal(min_q), _decimal(step_q), bool(catch),
                         _decimal(nominal), bool(orderable), stock_id, _decimal(available))
     return skus
@@ -424,15 +444,27 @@ def _place(tx: Transaction, *, visitor_id: int, idempotency_key: str, delivery: 
     # wait for the lock and then read again: in READ COMMITTED only a new statement sees the
     # order the other checkout has just committed under this idempotency key.
     params = [idempotency_key, visitor_id]
+    # The usual case, a confirmed basket on PostgreSQL: visitor and products in one round trip.
+    together = basket is not None and not contended and connection.vendor == "postgresql"
+    skus = None
     try:
-        tx.execute_prepared(_visitor_statement(connection.vendor, not contended), params)
+        if together:
+            tx.execute_prepared(_visitor_and_skus_statement(connection.vendor),
+                                [*params, True, sorted(line.product_id for line in basket)])
+        else:
+            tx.execute_prepared(_visitor_statement(connection.vendor, not contended), params)
     except OperationalError as error:
         if getattr(error.__cause__, "pgcode", None) == LOCK_NOT_AVAILABLE:
             raise _VisitorBusy() from error
         raise
-    if contended:
-        tx.execute_prepared(_visitor_statement(connection.vendor, False), params)
-    row = tx.cursor.fetchone()
+    if together:
+        rows = tx.cursor.fetchall()
+        row = rows[0][:_VISITOR_COLUMNS] if rows else None
+        skus = _skus_from_rows(r[_VISITOR_COLUMNS:] for r in rows)
+    else:
+        if contended:
+            tx.execute_prepared(_visitor_statement(connection.vendor, False), params)
+        row = tx.cursor.fetchone()
     if row is None:
         raise NotAuthenticated("登录已失效，请重新进入", code="authentication_failed")
     openid, customer_id, rep_id, phone, district, existing_id = row[:6]
@@ -448,7 +480,8 @@ def _place(tx: Transaction, *, visitor_id: int, idempotency_key: str, delivery: 
         basket = _cart_basket(tx, visitor_id)
         if not basket:
             raise CartNotReady("购物车是空的", code="cart_empty")
-    skus = _lock_skus(tx, [line.product_id for line in basket])
+    if skus is None:
+        skus = _lock_skus(tx, [line.product_id for line in basket])
     _check_basket(basket, skus, explicit=explicit)
 
     customer = Customer(pk=customer_id, rep_id=rep_id, phone=phone, district=district)
