@@ -2,6 +2,8 @@
 
 from datetime import datetime
 
+from django.middleware.csrf import get_token
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -13,6 +15,8 @@ from rest_framework.views import APIView
 from core.errors import ValidationFailed
 
 from . import selectors, services
+from .feed import FEED_TOKEN_MAX_AGE, feed_token_make
+from .qr import SHARE_SCENE, rep_entry_path
 
 
 class RepApiView(APIView):
@@ -24,6 +28,27 @@ class RepApiView(APIView):
 
 def _money(value) -> str:
     return f"{value:.2f}"
+
+
+class MeApi(RepApiView):
+    @extend_schema(summary="业务员助手首页的启动数据：我是谁、二维码与名片地址、分享链接、订单动态令牌")
+    def get(self, request):
+        """What the assistant's shell (the same page for every rep) needs to become this rep's page.
+
+        Also hands out the csrftoken cookie the page's writes need (the shell carries no token)."""
+        rep = self.rep(request)
+        get_token(request)
+        response = Response({
+            "rep": {"id": rep.pk, "name": rep.name, "key": rep.key, "territory": rep.territory, "scene": rep.scene},
+            # The key in the query keys the browser's copy of the image (kept an hour) to this rep.
+            "qr_url": f"{reverse('rep:qr')}?key={rep.key}",
+            "card_url": reverse("rep:card"),
+            "share_url": request.build_absolute_uri(rep_entry_path(rep, launch_scene=SHARE_SCENE)),
+            "feed_token": feed_token_make(rep),
+            "feed_token_max_age": int(FEED_TOKEN_MAX_AGE.total_seconds()),
+        })
+        response["Cache-Control"] = "private, no-store"
+        return response
 
 
 class SummaryApi(RepApiView):

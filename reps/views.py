@@ -1,28 +1,33 @@
 """The rep assistant's pages (shells over /api/v1/rep/…) and the rep's printable code.
 
-The pages render only the rep's own name and code (the home page also counts the customers to
-win back, the customer page reads that customer's status); everything else (entries, customers,
-the live order feed, churn alerts, the nearby list, visit notes) is read and written through the
+The home page is one shell for every rep, rendered once per process: who the rep is and all it
+shows come from the API (/api/v1/rep/me, summary, customers, inbox, the feed poll). The other
+pages render only the rep's own name and code (the customer page reads that customer's status);
+everything else (customers, orders, the nearby list, visit notes) is read and written through the
 JSON API, so a page costs a fixed handful of queries however many customers the rep has.
 """
 
+import functools
 import hashlib
 import uuid
+from dataclasses import dataclass
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
-from django.core.cache import cache
-from django.http import HttpResponse
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseNotModified
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.http import parse_etags
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from core.errors import PermissionDenied as NotARep
 
 from . import selectors
-from .feed import feed_token_make
 from .models import Scene
 from .qr import SHARE_SCENE, rep_entry_path, rep_qr_png
 
@@ -92,35 +97,47 @@ def rep_required(view):
     return wrapped
 
 
-ASSISTANT_PAGE_TTL_SECONDS = 60
+# A returning phone reuses the shell this long, then revalidates it with its ETag (a 304).
+ASSISTANT_SHELL_MAX_AGE = 300
 
 
-def _assistant_page_key(request, rep) -> str | None:
-    # Per rep AND per device: the page carries a CSRF token (the logout form), valid only with the
-    # csrftoken cookie of the browser it was rendered for.
-    csrf_cookie = request.COOKIES.get(settings.CSRF_COOKIE_NAME)
-    if not csrf_cookie:
-        return None
-    return f"rep:assistant-page:{rep.pk}:{hashlib.sha256(csrf_cookie.encode()).hexdigest()[:20]}"
+@dataclass(frozen=True)
+class Shell:
+    content: bytes
+    etag: str
 
 
-@ensure_csrf_cookie
-@rep_required
-def assistant(request, rep):
-    """The assistant's home. Everything live on it (feed, figures, inbox) comes from the API, so the
-    rendered page is kept a minute per rep and device: reopening it costs a cache read, not a render."""
-    key = _assistant_page_key(request, rep)
-    cached = cache.get(key) if key else None
-    if cached is not None:
-        return HttpResponse(cached)
-    response = render(request, "rep/assistant.html", {
-        "rep": rep, "company_name": company_name(), "poll_seconds": FEED_POLL_SECONDS, "scene_choices": Scene.CHOICES,
-        "share_url": request.build_absolute_uri(rep_entry_path(rep, launch_scene=SHARE_SCENE)),
-        # Valid for hours; a page kept a minute hands out a token at most a minute old.
-        "feed_token": feed_token_make(rep),
-    })
-    if key:
-        cache.set(key, response.content, ASSISTANT_PAGE_TTL_SECONDS)
+@functools.cache
+def assistant_shell() -> Shell:
+    """The assistant's home page, the same bytes for every rep: rendered once per process (the
+    static files' URLs resolved then), with nothing that depends on the visitor."""
+    content = render_to_string("rep/assistant.html", {
+        "company_name": company_name(), "poll_seconds": FEED_POLL_SECONDS, "scene_choices": Scene.CHOICES,
+    }).encode()
+    return Shell(content=content, etag=f'"{hashlib.sha256(content).hexdigest()[:32]}"')
+
+
+@receiver(setting_changed)
+def _forget_the_shell(*, setting, **kwargs):
+    if setting in {"COMPANY_NAME", "STATIC_URL", "STORAGES", "TEMPLATES", "INSTALLED_APPS"}:
+        assistant_shell.cache_clear()
+
+
+def assistant(request):
+    """The assistant's home: a shell, identical for everyone, with no session, user, database or
+    cache work. Who the rep is and everything on the page (name, code, share link, figures,
+    customers, the feed's token) comes from /api/v1/rep/…; an API's 401/403 sends the browser to
+    the rep login (static/js/rep.js)."""
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    shell = assistant_shell()
+    if_none_match = request.META.get("HTTP_IF_NONE_MATCH")
+    if if_none_match and (if_none_match.strip() == "*" or shell.etag in parse_etags(if_none_match)):
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(shell.content)
+    response["ETag"] = shell.etag
+    response["Cache-Control"] = f"private, max-age={ASSISTANT_SHELL_MAX_AGE}"
     return response
 
 

@@ -25,6 +25,7 @@ urlpatterns = [
     path("orders/<uuid:order_id>/sync", orders_api.OrderSyncApi.as_view(), name="order-sync"),
     path("orders/<uuid:order_id>/cancel", orders_api.OrderCancelApi.as_view(), name="order-cancel"),
     path("orders/<uuid:order_id>/reorder", orders_api.OrderReorderApi.as_view(), name="order-reorder"),
+    path("rep/me", reps_api.MeApi.as_view(), name="rep-me"),
     path("rep/summary", reps_api.SummaryApi.as_view(), name="rep-summary"),
     path("rep/customers", reps_api.CustomerListApi.as_view(), name="rep-customers"),
     path("rep/customers/<int:customer_id>", reps_api.CustomerDetailApi.as_view(), name="rep-customer"),

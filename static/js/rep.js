@@ -1,8 +1,10 @@
 /*
  * The rep assistant: Alpine components over /api/v1/rep/… (the rep's Django session; writes
- * carry the CSRF token). The home page polls the order feed every few seconds with the newest
- * paid_at it has seen, so new orders of the rep's customers appear without a reload; when
- * something new arrives it also refreshes the figures and the customer list.
+ * carry the CSRF token from the csrftoken cookie). The home page is the same shell for every rep:
+ * it asks /api/v1/rep/me who the rep is (name, code, share link, the feed's token), and an API
+ * answering 401/403 sends the browser to the rep login. It polls the order feed every few seconds
+ * with the newest paid_at it has seen, so new orders of the rep's customers appear without a
+ * reload; when something new arrives it also refreshes the figures and the customer list.
  */
 (function () {
   'use strict';
@@ -25,9 +27,17 @@
     return found ? decodeURIComponent(found.slice(name.length + 1)) : '';
   }
 
+  let leaving = false;
+
   function toLogin() {
-    window.location.assign('/rep/login/?next=' + encodeURIComponent(window.location.pathname));
+    if (leaving) return; // several requests may be refused at once
+    leaving = true;
+    const here = window.location.pathname + window.location.search + window.location.hash;
+    window.location.assign('/rep/login/?next=' + encodeURIComponent(here));
   }
+
+  // The feed poll's signed token, from /api/v1/rep/me; fetched again when it has run out.
+  let currentFeedToken = '';
 
   async function request(method, path, { params, body, feedToken } = {}) {
     const query = params ? new URLSearchParams(params).toString() : '';
@@ -53,10 +63,9 @@
     }
     if (!response.ok) {
       const error = (data && data.error) || {};
-      // The feed token lasts a few hours: a fresh page brings a new one.
-      if (error.code === 'feed_token_invalid') {
-        window.location.reload();
-      } else if (response.status === 401 || error.code === 'not_a_rep') {
+      // An expired feed token (they last a few hours) is not a signed-out rep: the page asks
+      // /me for a new one. Anything else refused means signed out or no longer a rep.
+      if (error.code !== 'feed_token_invalid' && (response.status === 401 || error.code === 'not_a_rep')) {
         // Signed out, or no longer a rep (left the company, handed over): back to the door.
         toLogin();
       }
@@ -68,9 +77,25 @@
   const api = {
     get: (path, params) => request('GET', path, { params }),
     post: (path, body) => request('POST', path, { body }),
-    // The feed poll (/api/v1/rep/feed/poll) carries the signed token the page was rendered with:
-    // no session or user lookup on a request made every few seconds.
-    feed: (params) => request('GET', '/feed/poll', { params, feedToken: document.body.dataset.feedToken }),
+    // Who the rep is, and a fresh feed token.
+    async me() {
+      const data = await request('GET', '/me');
+      currentFeedToken = data.feed_token;
+      return data;
+    },
+    // The feed poll (/api/v1/rep/feed/poll) carries the signed token /me handed out: no session
+    // or user lookup on a request made every few seconds. Tokens last a few hours: one that has
+    // run out is replaced from /me and the same poll sent again, without reloading the page.
+    async feed(params) {
+      if (!currentFeedToken) await api.me();
+      try {
+        return await request('GET', '/feed/poll', { params, feedToken: currentFeedToken });
+      } catch (error) {
+        if (error.code !== 'feed_token_invalid') throw error;
+        await api.me();
+        return request('GET', '/feed/poll', { params, feedToken: currentFeedToken });
+      }
+    },
   };
 
   // Shown in the company's time zone whatever the phone is set to ("11-23 14:05").
@@ -185,8 +210,9 @@
 
     Alpine.data('repShare', (url) => ({
       copied: false,
-      async copy() {
-        const ok = await copyText(url, this.$refs.link);
+      // copy(text): the assistant passes the link it got from /api/v1/rep/me.
+      async copy(text) {
+        const ok = await copyText(text || url, this.$refs.link);
         this.copied = ok;
         toast(ok ? '分享链接已复制，可粘贴到微信发给老板' : '复制失败，请长按链接手动复制');
         if (ok) setTimeout(() => { this.copied = false; }, 2000);
@@ -194,6 +220,7 @@
     }));
 
     Alpine.data('repAssistant', (pollSeconds) => ({
+      me: null, // /api/v1/rep/me: the rep, their code's URLs and the feed token
       summary: null,
       feed: [],
       feedLoaded: false,
@@ -212,8 +239,13 @@
       formatTime,
       customerUrl,
 
+      csrfToken() {
+        return cookie('csrftoken');
+      },
+
       async init() {
-        await Promise.all([this.loadSummary(), this.loadFeed(), this.loadCustomers()]);
+        // The feed needs the token /me hands out; the figures and the customers need nothing.
+        await Promise.all([this.loadMe().then(() => this.loadFeed()), this.loadSummary(), this.loadCustomers()]);
         this.schedulePoll();
         this.summaryTimer = setInterval(() => this.loadSummary(), SUMMARY_REFRESH_MS);
         // A phone that was locked polls again as soon as it is looked at.
@@ -239,6 +271,14 @@
 
       isFresh(order) {
         return Boolean(this.fresh[order.id]);
+      },
+
+      async loadMe() {
+        try {
+          this.me = await api.me();
+        } catch (error) {
+          /* signed out: already on the way to the login; offline: the feed's next poll asks again */
+        }
       },
 
       async loadSummary() {
@@ -273,6 +313,7 @@
         if (this.polling) return;
         this.polling = true;
         try {
+          if (!this.me) await this.loadMe(); // the page opened offline
           const data = await api.feed(this.latest ? { after: this.latest } : {});
           this.failures = 0;
           this.feedError = false;

@@ -6,6 +6,7 @@ checkout pages are tested in the shop journeys — and A must show the new custo
 order without a reload, from its own polling of /api/v1/rep/feed.
 """
 
+import json
 import re
 import time
 import uuid
@@ -13,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from catalog.services import cart_line_set
@@ -100,7 +102,10 @@ def test_rep_sees_a_new_customer_and_their_first_order_live(live_server, rep, sh
     expect(a.get_by_test_id("feed-empty")).to_be_visible()
     expect(a.get_by_test_id("customers-empty")).to_be_visible()
     expect_entries(a, {}, {})
-    assert a.get_by_test_id("qr-thumb").evaluate("img => img.complete && img.naturalWidth > 0")
+    # The page is one shell for every rep: the code's image is this rep's, set from /api/v1/rep/me.
+    expect(a.get_by_test_id("qr-thumb")).to_have_attribute("src", f"/rep/qr.png?key={REP_KEY}")
+    a.wait_for_function("() => { const img = document.querySelector('[data-testid=qr-thumb]');"
+                        " return img.complete && img.naturalWidth > 0; }")
     screenshot(a, "assistant-empty")
 
     # B: a restaurant owner scans the rep's code with the camera (scene 1047).
@@ -255,3 +260,63 @@ def test_rep_pages_through_their_customers_newest_first(live_server, rep, new_ph
     expect(names.last).to_have_text("餐厅00")
     expect(page.get_by_test_id("customers-more")).to_be_hidden()
     assert "别人的客户" not in names.all_inner_texts()
+
+
+def test_the_assistant_shell_sends_a_stranger_to_the_login_and_brings_the_rep_back(live_server, rep, new_phone):
+    """/rep/ is the same page for everyone: the API it calls decides, and the page follows."""
+    User.objects.create_user(username="clerk", password="clerk-pass-1")
+    page = new_phone().new_page()
+
+    page.goto(live_server.url + "/rep/#churn")
+    expect(page).to_have_url(re.compile(r"/rep/login/\?next=%2Frep%2F%23churn$"))
+    rep_login(page, live_server.url, username="clerk", password="clerk-pass-1")
+    expect(page.get_by_test_id("login-error")).to_contain_text("此账号不是在职业务员")
+
+    page.goto(live_server.url + "/rep/")
+    expect(page).to_have_url(re.compile(r"/rep/login/\?next=%2Frep%2F$"))
+    page.get_by_test_id("username").fill("zhangsan")
+    page.get_by_test_id("password").fill(PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    expect(page).to_have_url(live_server.url + "/rep/")
+    expect(page.get_by_test_id("rep-name")).to_have_text("张三")
+    expect(page.get_by_test_id("feed-status")).to_have_text("实时")
+
+    # Signing out from the shell: its form carries the csrftoken cookie's value.
+    page.get_by_test_id("logout").click()
+    expect(page).to_have_url(live_server.url + "/rep/login/")
+    page.goto(live_server.url + "/rep/")
+    expect(page).to_have_url(re.compile(r"/rep/login/\?next=%2Frep%2F$"))
+
+
+def test_an_expired_feed_token_is_renewed_without_reloading_the_page(live_server, rep, new_phone):
+    customer = CustomerFactory(name="湘味小馆", rep=rep)
+    page = new_phone().new_page()
+    me_calls = []
+    page.on("request", lambda request: me_calls.append(request.url) if "/api/v1/rep/me" in request.url else None)
+    expired = {"left": 1}
+
+    def poll(route):
+        # The first poll after the page opened answers as the server does for a token past its age.
+        if expired["left"]:
+            expired["left"] -= 1
+            route.fulfill(status=401, content_type="application/json", body=json.dumps(
+                {"error": {"code": "feed_token_invalid", "message": "订单动态已过期，请刷新页面", "details": {}}}))
+        else:
+            route.continue_()
+
+    rep_login(page, live_server.url)
+    expect(page.get_by_test_id("feed-empty")).to_be_visible()
+    page.route("**/api/v1/rep/feed/poll*", poll)
+    order = Order.objects.create(
+        number="2611000000001", customer=customer, visitor=Visitor.objects.create(openid="o" + "1" * 27,
+                                                                               customer=customer),
+        rep=rep, status=Order.Status.PAID, idempotency_key=uuid.uuid4().hex, delivery_date=timezone.localdate(),
+        subtotal=Decimal("88.00"), total=Decimal("88.00"), restaurant_name=customer.name, contact_name="王",
+        phone=customer.phone, address="深圳市福田区 1 号", expires_at=timezone.now(), paid_at=timezone.now())
+
+    item = page.locator(f'[data-testid="feed-item"][data-number="{order.number}"]')
+    expect(item).to_be_visible(timeout=10_000)
+    assert expired["left"] == 0 and len(me_calls) == 2  # the page's own, and the renewal
+    expect(page.get_by_test_id("feed-status")).to_have_text("实时")
+    assert page.evaluate("() => performance.getEntriesByType('navigation').length") == 1
+    expect(page).to_have_url(live_server.url + "/rep/")

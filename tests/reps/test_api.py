@@ -1,11 +1,17 @@
-from datetime import timedelta
+import json
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
+from django.core import signing
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orders.models import Order
+from reps import feed
+from reps.feed import FEED_SALT, feed_token_make
 from reps.models import EntryEvent, Handover, VisitNote
 from reps.qr import rep_entry_path
 from reps.services import customers_handover, entry_record
@@ -94,13 +100,50 @@ def test_visit_note_with_location(rep_client):
     assert empty.status_code == 400 and VisitNote.objects.count() == 1
 
 
-def test_people_who_are_not_reps_are_refused(client):
+@pytest.mark.parametrize("path", ["/api/v1/rep/me", "/api/v1/rep/summary", "/api/v1/rep/customers",
+                                  "/api/v1/rep/inbox", "/api/v1/rep/feed"])
+def test_people_who_are_not_reps_are_refused(client, path):
+    """What the assistant's shell calls: anonymous 401, anyone not an active rep 403 not_a_rep; the
+    page's JS sends both to the rep login."""
+    anonymous = client.get(path)
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "not_authenticated"
+
     client.force_login(User.objects.create_user(username="clerk", password="x12345678"))
-    assert client.get("/api/v1/rep/summary").status_code == 403
-    assert client.get("/rep/").status_code == 403
-    client.logout()
-    assert client.get("/api/v1/rep/summary").status_code in (401, 403)
-    assert client.get("/rep/").status_code == 302
+    clerk = client.get(path)
+    assert clerk.status_code == 403 and clerk.json()["error"]["code"] == "not_a_rep"
+
+    left, left_user = rep_with_login("已离职")
+    left.is_active = False
+    left.save()
+    client.force_login(left_user)
+    gone = client.get(path)
+    assert gone.status_code == 403 and gone.json()["error"]["code"] == "not_a_rep"
+    assert left.key not in gone.content.decode()
+
+
+def test_me_api_answers_each_rep_with_their_own_data_only(client):
+    first, first_user = rep_with_login("甲")
+    second, second_user = rep_with_login("乙")
+
+    client.force_login(first_user)
+    mine = client.get("/api/v1/rep/me").json()
+    client.force_login(second_user)  # same browser, another rep
+    theirs = client.get("/api/v1/rep/me").json()
+
+    assert (mine["rep"]["id"], mine["rep"]["name"], mine["rep"]["key"]) == (first.pk, "甲", first.key)
+    assert (theirs["rep"]["id"], theirs["rep"]["name"], theirs["rep"]["key"]) == (second.pk, "乙", second.key)
+    assert first.key in mine["share_url"] and first.key in mine["qr_url"]
+    assert second.key in theirs["share_url"] and second.key in theirs["qr_url"]
+    assert first.key not in str(theirs)
+    # Each feed token is its own rep's.
+    signer = signing.TimestampSigner(salt=FEED_SALT)
+    assert signer.unsign(mine["feed_token"]) == str(first.pk)
+    assert signer.unsign(theirs["feed_token"]) == str(second.pk)
+
+
+def test_me_api_is_one_query_after_the_session(rep_client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(2):  # the session (when not cached), the user with the rep
+        assert rep_client.get("/api/v1/rep/me").status_code == 200
 
 
 def test_handover_moves_customers_keeps_history_and_revokes_access_at_once(rep_client):
@@ -116,7 +159,7 @@ def test_handover_moves_customers_keeps_history_and_revokes_access_at_once(rep_c
         customer.refresh_from_db()
         assert (customer.rep, customer.acquired_by) == (successor, leaving)
     assert rep_client.get("/api/v1/rep/customers").status_code in (401, 403)
-    assert rep_client.get("/rep/").status_code == 302  # logged out: the login is inactive
+    assert rep_client.get("/api/v1/rep/me").status_code == 401  # logged out: the login is inactive
     assert Handover.objects.get().from_rep == leaving
 
 
@@ -221,8 +264,6 @@ def test_inbox_shows_my_churn_alerts_only(rep_client):
 
 
 def test_feed_poll_with_a_signed_token_shows_only_my_new_orders_and_stops_when_i_leave(client, rep_client):
-    from reps.feed import feed_token_make
-
     rep = rep_client.rep
     mine = CustomerFactory(rep=rep)
     earlier = paid_order(mine, rep, paid_at=timezone.now() - timedelta(minutes=5))
@@ -246,13 +287,93 @@ def test_feed_poll_with_a_signed_token_shows_only_my_new_orders_and_stops_when_i
 
 
 def test_feed_poll_is_one_query(client, rep_client, django_assert_num_queries):
-    from reps.feed import feed_token_make
-
     for _ in range(5):
         paid_order(CustomerFactory(rep=rep_client.rep), rep_client.rep)
     with django_assert_num_queries(1):
         response = client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=feed_token_make(rep_client.rep))
     assert len(response.json()["orders"]) == 5
+
+
+def test_feed_poll_latest_is_exact_so_the_newest_order_is_not_sent_again(client, rep_client):
+    rep = rep_client.rep
+    order = paid_order(CustomerFactory(rep=rep), rep,
+                       paid_at=timezone.now().replace(microsecond=123456) - timedelta(minutes=1))
+    token = feed_token_make(rep)
+
+    first = client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=token).json()
+    again = client.get("/api/v1/rep/feed/poll", {"after": first["latest"]}, HTTP_X_FEED_TOKEN=token)
+
+    assert first["latest"] == order.paid_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.123456Z")
+    assert [o["paid_at"] for o in first["orders"]] == [first["latest"]]
+    assert again.json() == {"orders": [], "latest": first["latest"]}  # nothing new: the page asks the same
+    assert again["Cache-Control"] == "max-age=0, no-cache, no-store, must-revalidate, private"
+    assert again["Content-Type"] == "application/json"
+
+
+def test_feed_poll_answers_what_the_orm_path_answers(rep_client):
+    """PostgreSQL builds the JSON in SQL; SQLite (`make run`) in Python: the same bytes."""
+    rep = rep_client.rep
+    base = timezone.now().replace(microsecond=0) - timedelta(hours=1)
+    customer = CustomerFactory(rep=rep, name="湘味\"小馆'")  # quotes survive both
+    for n in range(35):  # more than the page gets at once
+        paid_order(customer, rep, total=f"{100 + n}.5", paid_at=base + timedelta(minutes=n, microseconds=n * 1001))
+    paid_order(CustomerFactory(rep=RepFactory()), RepFactory())
+    cut = base + timedelta(minutes=20)
+
+    for after in (None, cut, base + timedelta(days=1)):
+        assert feed._feed_sql(rep_id=rep.pk, after=after) == feed._feed_orm(rep_id=rep.pk, after=after)
+    active, orders, latest = feed._feed_sql(rep_id=rep.pk, after=None)
+    rows = json.loads(f"[{orders}]")
+    assert active and len(rows) == feed.FEED_LIMIT and latest == rows[0]["paid_at"]
+    assert rows[0]["restaurant_name"] == "湘味\"小馆'" and rows[0]["total"] == "134.50"
+    assert rows[0]["status_label"] == "已付款" and rows[0]["customer_id"] == customer.pk
+    assert [r["paid_at"] for r in rows] == sorted((r["paid_at"] for r in rows), reverse=True)
+    rep.is_active = False
+    rep.save()
+    assert feed._feed_sql(rep_id=rep.pk, after=None) == feed._feed_orm(rep_id=rep.pk, after=None) == (
+        False, None, None)
+    assert feed._feed_sql(rep_id=999999, after=None)[0] is False
+
+
+def test_feed_poll_prepares_its_statement_once_per_connection(client, rep_client):
+    token = feed_token_make(rep_client.rep)
+    with connection.cursor() as cursor:  # as on a connection that has not polled yet
+        cursor.execute("DEALLOCATE ALL")
+    setattr(connection, feed._PREPARED_ON, None)
+
+    with CaptureQueriesContext(connection) as first:
+        client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=token)
+    with CaptureQueriesContext(connection) as second:
+        client.get("/api/v1/rep/feed/poll", {"after": timezone.now().isoformat()}, HTTP_X_FEED_TOKEN=token)
+
+    assert len(first) == 1 and first[0]["sql"].startswith("PREPARE reps_feed_poll(bigint)")
+    assert len(second) == 1 and second[0]["sql"].startswith("EXECUTE reps_feed_poll_after(")
+
+
+def test_feed_poll_refuses_other_methods(client, rep_client):
+    token = feed_token_make(rep_client.rep)
+    assert client.post("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=token).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_feed_poll_recovers_when_the_database_connection_went_away(client):
+    """The poll's own statement is its health check (Django's "SELECT 1", with DB_HEALTH_CHECKS=1, is
+    skipped): run again on a new connection if the kept one is gone or has lost its prepared
+    statements, so a poll never fails for a stale connection."""
+    rep, _ = rep_with_login("钱九")
+    order = paid_order(CustomerFactory(rep=rep), rep)
+    token = feed_token_make(rep)
+    assert client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=token).status_code == 200
+
+    connection.connection.close()  # the database restarted, or a pooler dropped the connection
+    dropped = client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=token)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # a connection that lost its prepared statements
+    deallocated = client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=token)
+
+    for response in (dropped, deallocated):
+        assert response.status_code == 200
+        assert [o["number"] for o in response.json()["orders"]] == [order.number]
 
 
 def test_won_back_customers_are_credited_on_the_reps_summary_and_the_admin_dashboard(rep_client, admin_client):

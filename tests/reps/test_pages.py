@@ -1,4 +1,7 @@
-"""The rep assistant's pages: who gets in, what the shells carry, and what they cost in queries."""
+"""The rep assistant's pages: who gets in, what the shells carry, and what they cost in queries.
+
+The home page (/rep/) is one shell for every visitor; who gets in there is decided by the API it
+calls (/api/v1/rep/me and the rest), tested here and in test_api.py."""
 
 import io
 from datetime import timedelta
@@ -8,8 +11,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django.utils.functional import empty
 from PIL import Image
 
 from orders.models import Order
@@ -17,7 +22,7 @@ from tests.factories import CustomerFactory, RepFactory, VisitorFactory
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/rep/", "/rep/qr.png", "/rep/card/"]
+PAGES = ["/rep/qr.png", "/rep/card/"]
 
 
 def rep_with_login(name="张三", **kwargs):
@@ -64,19 +69,94 @@ def test_people_who_are_not_active_reps_get_403(client, url):
     assert client.get(url).status_code == 403
 
 
-def test_assistant_page_carries_the_reps_code_and_the_scene_rows(rep_client):
+def test_assistant_shell_carries_the_scene_rows_and_takes_the_rep_from_the_api(rep_client):
     response = rep_client.get("/rep/")
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert 'data-testid="rep-key">R7M4<' in html
-    assert 'src="/rep/qr.png"' in html
-    assert 'data-url="http://testserver/shop/?scene=r%3DR7M4&amp;launch_scene=1007"' in html
     kinds = [row.split('"')[0] for row in html.split('data-testid="scene-row" data-kind="')[1:]]
     assert kinds == ["in_person", "forwarded_image", "share_card", "direct", "other"]
     assert "当面扫码" in html and "长按识别图片" in html and "分享卡片" in html
-    assert response.cookies["csrftoken"].value  # the page's API writes need it
     assert 'x-data="repAssistant(3)"' in html  # polls the feed every 3 s
+    assert "<title>业务员助手 · 海鲜批发订货</title>" in html
+    # Name, code, QR and share link are filled in from /api/v1/rep/me, not rendered.
+    assert 'data-testid="rep-key" x-text="me ? me.rep.key : \'\'"></b>' in html
+    assert '<img :src="me && me.qr_url"' in html
+    assert "R7M4" not in html and "张三" not in html and "/shop/?scene=" not in html
+    assert "data-feed-token" not in html
+    # No CSRF token in the page: the logout form takes the cookie when it is sent.
+    assert 'name="csrfmiddlewaretoken" value=""' in html
+    assert "csrftoken" not in response.cookies
+
+
+def test_assistant_shell_is_the_same_for_everyone_without_session_user_or_database(
+        client, rep_client, admin_client, django_assert_num_queries):
+    from reps.views import ASSISTANT_SHELL_MAX_AGE, assistant_shell
+
+    clerk = User.objects.create_user(username="clerk", password="clerk-pass-1")
+    left_rep, left = rep_with_login("已离职", is_active=False)
+    visitors = [rep_client, admin_client, client]
+    for user in (clerk, left):
+        other = Client()
+        other.force_login(user)
+        visitors.append(other)
+    rep_client.get("/rep/")  # the shell is rendered once per process; not counted below
+
+    responses = []
+    for visitor in visitors:
+        with django_assert_num_queries(0):
+            responses.append(visitor.get("/rep/"))
+
+    shell = assistant_shell()
+    for response in responses:
+        assert response.status_code == 200
+        assert response.content == shell.content
+        assert response["ETag"] == shell.etag
+        assert response["Cache-Control"] == f"private, max-age={ASSISTANT_SHELL_MAX_AGE}"
+        assert "Cookie" not in response.get("Vary", "")  # the session was never looked at
+        assert not response.cookies  # nor anything set: no session, no CSRF cookie
+        request = response.wsgi_request
+        assert request.session.accessed is False
+        assert request.user._wrapped is empty  # the user was never loaded
+    assert left_rep.name not in shell.content.decode()
+
+
+def test_assistant_shell_revalidates_with_its_etag(client, django_assert_num_queries):
+    first = client.get("/rep/")
+
+    with django_assert_num_queries(0):
+        again = client.get("/rep/", HTTP_IF_NONE_MATCH=first["ETag"])
+    stale = client.get("/rep/", HTTP_IF_NONE_MATCH='"something-older"')
+
+    assert again.status_code == 304 and again.content == b"" and again["ETag"] == first["ETag"]
+    assert stale.status_code == 200 and stale.content == first.content
+    assert client.post("/rep/").status_code == 405
+
+
+def test_assistant_shell_follows_the_configured_company_name(client, settings):
+    settings.COMPANY_NAME = "鲜达冻品"
+    assert "<title>业务员助手 · 鲜达冻品</title>" in client.get("/rep/").content.decode()
+
+
+def test_me_api_gives_the_rep_their_own_code_share_link_feed_token_and_csrf_cookie(rep_client, client):
+    from reps.feed import FEED_TOKEN_MAX_AGE
+
+    response = rep_client.get("/api/v1/rep/me")
+
+    assert response.status_code == 200
+    data = response.json()
+    rep = rep_client.rep
+    assert data["rep"] == {"id": rep.pk, "name": "张三", "key": "R7M4", "territory": "福田", "scene": "r=R7M4"}
+    assert data["qr_url"] == "/rep/qr.png?key=R7M4"
+    assert data["card_url"] == "/rep/card/"
+    assert data["share_url"] == "http://testserver/shop/?scene=r%3DR7M4&launch_scene=1007"
+    assert data["feed_token_max_age"] == FEED_TOKEN_MAX_AGE.total_seconds()
+    assert response["Cache-Control"] == "private, no-store"
+    assert response.cookies["csrftoken"].value  # the page's API writes (and the logout form) need it
+    # The token opens this rep's feed, and the QR at that URL is this rep's.
+    poll = client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=data["feed_token"])
+    assert poll.status_code == 200 and poll.json() == {"orders": [], "latest": None}
+    assert rep_client.get(data["qr_url"])["Content-Type"] == "image/png"
 
 
 def test_customer_page_opens_only_for_the_reps_own_customer(rep_client):
@@ -143,6 +223,7 @@ def test_login_lets_a_rep_in_and_lands_on_the_assistant(client):
 
     assert response.status_code == 302 and response["Location"] == "/rep/"
     assert client.get("/rep/").status_code == 200
+    assert client.get("/api/v1/rep/me").json()["rep"]["name"] == "李四"
     assert client.get("/rep/login/")["Location"] == "/rep/"  # already in: straight to the assistant
 
 
@@ -173,14 +254,30 @@ def test_login_refuses_non_reps_and_wrong_passwords(client, who):
 
 
 def test_an_admin_signed_in_can_still_switch_to_a_reps_account(admin_client):
-    assert admin_client.get("/rep/").status_code == 403
+    refused = admin_client.get("/api/v1/rep/me")  # the shell's first call: its JS goes to the login
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_a_rep"
     assert admin_client.get("/rep/login/").status_code == 200  # the form, not a redirect loop
 
 
 def test_logout_is_a_post_and_ends_the_session(rep_client):
+    assert rep_client.get("/api/v1/rep/me").status_code == 200
     response = rep_client.post("/rep/logout/")
     assert response.status_code == 302 and response["Location"] == "/rep/login/"
-    assert rep_client.get("/rep/")["Location"] == "/rep/login/?next=/rep/"
+    assert rep_client.get("/api/v1/rep/me").status_code == 401  # the shell's JS then goes to the login
+
+
+def test_logout_form_of_the_shell_is_accepted_with_the_cookies_token():
+    """The shell has no token of its own: its form posts the csrftoken cookie's value (rep.js)."""
+    _, user = rep_with_login("周八")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    assert browser.post("/rep/logout/").status_code == 403  # without a token: refused
+    token = browser.get("/api/v1/rep/me").cookies["csrftoken"].value
+
+    response = browser.post("/rep/logout/", {"csrfmiddlewaretoken": token})
+
+    assert response.status_code == 302 and response["Location"] == "/rep/login/"
+    assert browser.get("/api/v1/rep/me").status_code == 401
 
 
 def _queries(client, url) -> int:
@@ -189,7 +286,7 @@ def _queries(client, url) -> int:
     return len(captured)
 
 
-@pytest.mark.parametrize("url", ["/rep/", "/rep/card/", "/rep/qr.png", "customer"])
+@pytest.mark.parametrize("url", ["/api/v1/rep/me", "/rep/card/", "/rep/qr.png", "customer"])
 def test_pages_run_a_fixed_small_number_of_queries(rep_client, url):
     rep = rep_client.rep
     first = CustomerFactory(rep=rep)
@@ -202,25 +299,4 @@ def test_pages_run_a_fixed_small_number_of_queries(rep_client, url):
     many = _queries(rep_client, target)
 
     assert many == few
-    assert many <= 4  # session, user, rep (+ the ownership check on the customer page)
-
-
-def test_assistant_page_is_kept_a_minute_per_rep_and_device_but_never_shown_to_another_rep(client, django_assert_max_num_queries):
-    from django.contrib.auth.models import User
-
-    from tests.factories import RepFactory
-
-    first_user = User.objects.create_user(username="rep-cache-1", password="x12345678")
-    first = RepFactory(name="甲", user=first_user)
-    second_user = User.objects.create_user(username="rep-cache-2", password="x12345678")
-    RepFactory(name="乙", user=second_user)
-    client.force_login(first_user)
-    client.get("/rep/")  # sets the csrftoken cookie
-    page = client.get("/rep/")
-    with django_assert_max_num_queries(1):  # the user with the role; the page itself from the cache
-        again = client.get("/rep/")
-    assert again.content == page.content and first.key in page.content.decode()
-
-    client.force_login(second_user)  # same browser, another rep
-    other = client.get("/rep/").content.decode()
-    assert "乙" in other and first.key not in other
+    assert many <= 4  # session, user with the rep (+ the ownership check on the customer page)
