@@ -7,9 +7,10 @@ column breaks loudly in tests, not silently.
 """
 
 import weakref
+from contextlib import contextmanager
 from functools import lru_cache
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 
 @lru_cache(maxsize=256)
@@ -83,6 +84,26 @@ class StatementBatch:
 _PREPARED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # raw connection -> names prepared on it
 
 
+INVALID_SQL_STATEMENT_NAME = "26000"  # PostgreSQL: EXECUTE of a statement this session does not have
+
+
+class PreparedStatementLost(Exception):
+    """The session no longer has a statement we prepared on it (someone ran DEALLOCATE/DISCARD,
+    or a pooler handed us another server session). The registry for this connection is cleared:
+    run the whole unit of work again and the statement is prepared anew."""
+
+
+@contextmanager
+def _noticing_lost_statements():
+    try:
+        yield
+    except DatabaseError as error:
+        if getattr(error.__cause__, "pgcode", None) == INVALID_SQL_STATEMENT_NAME:
+            _PREPARED.pop(connection.connection, None)
+            raise PreparedStatementLost() from error
+        raise
+
+
 class Prepared:
     """A read PostgreSQL parses and plans once per connection (PREPARE, then EXECUTE).
 
@@ -116,7 +137,8 @@ class Prepared:
             cursor.execute(self.sql, params)
             return
         self.ensure(cursor)
-        cursor.execute(self.execute_sql, params)
+        with _noticing_lost_statements():
+            cursor.execute(self.execute_sql, params)
 
 
 def execute_without_waiting_for_disk(cursor, sql: str, params) -> None:
@@ -178,7 +200,8 @@ class Transaction:
             self.cursor.execute(statement.sql, params)
             return
         statement.ensure(self.cursor)  # once per connection, on its own round trip
-        self._run(statement.execute_sql, params)
+        with _noticing_lost_statements():
+            self._run(statement.execute_sql, params)
 
     def commit_with(self, batch: "StatementBatch") -> None:
         if self.pipelined:

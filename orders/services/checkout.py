@@ -19,7 +19,16 @@ from catalog.serializers import cart_totals
 from catalog.services import parse_quantity, quantity_validate
 from core.errors import ApplicationError, InsufficientStock, NotAuthenticated, ValidationFailed
 from core.money import money, to_fen
-from core.sql import Prepared, StatementBatch, Transaction, column, insert_statement, prep, table
+from core.sql import (
+    Prepared,
+    PreparedStatementLost,
+    StatementBatch,
+    Transaction,
+    column,
+    insert_statement,
+    prep,
+    table,
+)
 from customers.models import Customer, Visitor
 from logistics.models import Stock
 from logistics.services import stock_reservation_statements
@@ -382,6 +391,8 @@ def order_place(*, visitor: Visitor | int, idempotency_key: str, delivery: Deliv
                                 basket=lines, now=now or timezone.now(), contended=contended)
         except _VisitorBusy:
             contended = True  # another checkout of this visitor is running: wait for it, then look again
+        except PreparedStatementLost:
+            pass  # nothing was written; the statements are prepared again on the next attempt
         except _NumberClash:
             if attempt == 3:
                 raise ApplicationError("生成订单号失败，请重试", code="order_number_exhausted")

@@ -73,3 +73,13 @@ def test_an_order_number_clash_is_retried_with_a_new_number(committed, buyer, ru
     assert Order.objects.count() == 2
     assert Stock.objects.get(product=shrimp).reserved == Decimal("6.00")  # the failed attempt reserved nothing
     assert stock_ledger_drift() == []
+
+
+def test_a_session_that_lost_the_prepared_statements_still_checks_out(committed, buyer, rules, shrimp):
+    assert checkout(buyer, [line(shrimp, "3")]).status_code == 201  # prepares them on this connection
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # what a pooler or another component may do
+    response = checkout(buyer, [line(shrimp, "3")])
+    assert response.status_code == 201, response.content
+    assert _connection_is_idle()
+    assert Order.objects.count() == 2 and Stock.objects.get(product=shrimp).reserved == Decimal("6.00")

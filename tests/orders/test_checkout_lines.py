@@ -258,3 +258,14 @@ def test_a_visitor_of_another_restaurant_cannot_reuse_a_key_to_see_an_order(rule
     assert (a.status_code, b.status_code) == (201, 201)
     assert a.json()["order"]["id"] != b.json()["order"]["id"]
 
+
+
+def test_lost_prepared_statements_inside_a_transaction_are_prepared_again(buyer, rules, shrimp):
+    if connection.vendor != "postgresql":
+        pytest.skip("PREPARE is PostgreSQL's")
+    assert checkout(buyer, [line(shrimp, "3")]).status_code == 201
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    response = checkout(buyer, [line(shrimp, "3")])
+    assert response.status_code == 201, response.content
+    assert Order.objects.count() == 2
