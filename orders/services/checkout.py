@@ -439,13 +439,32 @@ def _order_place(*, visitor_id: int, idempotency_key: str, delivery: DeliveryInp
             placed = _place(tx, visitor_id=visitor_id, idempotency_key=idempotency_key, delivery=delivery,
                             basket=basket, now=now, contended=contended)
     except IntegrityError as error:
-        # Only the order number can clash (8 random digits a day): the whole transaction runs again.
-        if "number" in str(error) or "out_trade_no" in str(error):
+        if "idempotency" in str(error):
+            # The same key committed its order between this statement's snapshot and its lock.
+            placed = _order_made_with(visitor_id=visitor_id, idempotency_key=idempotency_key)
+            if placed is None:
+                raise
+        # Otherwise only the order number can clash (8 random digits a day): run it all again.
+        elif "number" in str(error) or "out_trade_no" in str(error):
             raise _NumberClash() from error
-        raise
+        else:
+            raise
+    except (CartNotReady, InsufficientStock, BelowMinimumOrder, ValidationFailed):
+        # A refusal may only mean that a double tap's twin committed the order (and emptied the
+        # cart, took the stock) just before this one took the visitor's lock: it reads in its own
+        # statement's snapshot. Then this tap gets that order, not an error. Refusals only: free
+        # on the path of a normal order.
+        placed = _order_made_with(visitor_id=visitor_id, idempotency_key=idempotency_key)
+        if placed is None:
+            raise
     if isinstance(placed, uuid.UUID):  # this key already made an order: that order, as it is now
         return Order.objects.select_related("payment", "visitor").get(pk=placed), False
     return placed, True
+
+
+def _order_made_with(*, visitor_id: int, idempotency_key: str) -> uuid.UUID | None:
+    return (Order.objects.filter(visitor_id=visitor_id, idempotency_key=idempotency_key)
+            .values_list("pk", flat=True).first())
 
 
 def _place(tx: Transaction, *, visitor_id: int, idempotency_key: str, delivery: DeliveryInput,

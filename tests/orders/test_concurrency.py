@@ -105,3 +105,28 @@ def test_double_tap_from_two_threads_creates_one_order(cheap_rules, settings):
     assert len({order_id for _, order_id in results}) == 1
     assert Order.objects.count() == 1
     assert Stock.objects.get(product=product).reserved == Decimal("3.00")
+
+
+def test_double_tap_of_a_confirmed_basket_creates_one_order(cheap_rules, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    settings.WECHATPAY_DEV_KEY_DIR = settings.BASE_DIR / "test-artifacts" / "wechatpay-dev-keys"
+    product = product_with_stock(price="30.00", on_hand="100")
+    visitor = VisitorFactory(customer=CustomerFactory())
+    token = visitor_token_make(visitor.pk)
+    body = dict(DELIVERY, idempotency_key=uuid.uuid4().hex, lines=[{"product_id": product.pk, "quantity": "3"}])
+
+    def tap(_):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Visitor {token}")
+        response = client.post("/api/v1/orders", body, format="json")
+        return response.status_code, response.json().get("order", {}).get("id")
+
+    for _ in range(3):  # the interleavings differ from round to round
+        body["idempotency_key"] = uuid.uuid4().hex
+        results = _run_in_threads(8, tap)
+        assert sorted(status for status, _ in results) == [200] * 7 + [201], results
+        assert len({order_id for _, order_id in results}) == 1
+    assert Order.objects.count() == 3
+    assert Stock.objects.get(product=product).reserved == Decimal("9.00")
+    assert stock_ledger_drift() == []
