@@ -181,7 +181,6 @@ class Payment(BaseModel):
     out_trade_no = models.CharField("商户订单号", max_length=32, unique=True)
     amount_fen = models.PositiveIntegerField("金额(分)")
     status = models.CharField("状态", max_length=12, choices=Status.choices, default=Status.CREATED)
-    prepay_id = models.CharField("prepay_id", max_length=64, blank=True)
     transaction_id = models.CharField("微信支付单号", max_length=32, null=True, blank=True, unique=True)
     payer_openid = models.CharField("付款 OpenID", max_length=64, blank=True)
     succeeded_at = models.DateTimeField("支付时间", null=True, blank=True)

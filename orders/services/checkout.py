@@ -406,8 +406,7 @@ _ORDER_FIELDS = (
 )
 _LINE_FIELDS = ("order_id", "product_id", "product_code", "product_name", "spec", "unit", "unit_price", "quantity",
                 "amount", "catch_weight", "nominal_weight")
-_PAYMENT_FIELDS = ("order_id", "out_trade_no", "amount_fen", "status", "prepay_id", "payer_openid", "created_at",
-                   "updated_at")
+_PAYMENT_FIELDS = ("order_id", "out_trade_no", "amount_fen", "status", "payer_openid", "created_at", "updated_at")
 _EVENT_FIELDS = ("order_id", "from_status", "to_status", "note", "actor", "created_at")
 
 
@@ -547,7 +546,7 @@ def _place(tx: Transaction, *, visitor_id: int, idempotency_key: str, delivery: 
         for sku, quantity, price, amount in priced
     ]
     payment = Payment(order=order, out_trade_no=order.number, amount_fen=to_fen(order.total),
-                      status=Payment.Status.CREATED, prepay_id="", payer_openid="", created_at=now,
+                      status=Payment.Status.CREATED, payer_openid="", created_at=now,
                       updated_at=now)
     event = OrderEvent(order=order, from_status="", to_status=order.status, note="提交订单",
                        actor="customer", created_at=now)

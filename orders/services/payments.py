@@ -10,13 +10,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, NotFound
 from core.money import from_fen, money, to_fen
-from core.sql import column, execute_without_waiting_for_disk, prep, table
 from core.tasks import enqueue_on_commit
 from customers.churn import customer_record_payment
 from logistics.services import stock_release
@@ -43,6 +42,9 @@ class PaymentRejected(ApplicationError):
 def payment_prepare(*, order_id, notify_url: str, now: datetime | None = None, order: Order | None = None) -> dict:
     """Ask WeChat Pay for a prepay_id and return the signed `wx.requestPayment` parameters.
 
+    The prepay_id is not stored: it only serves this `requestPayment` (valid two hours), a retry
+    asks for a fresh one, and WeChat Pay is always queried, closed and refunded by out_trade_no.
+
     `order` (with payment and visitor loaded) spares reading it again right after checkout.
     """
     now = now or timezone.now()
@@ -61,15 +63,6 @@ def payment_prepare(*, order_id, notify_url: str, now: datetime | None = None, o
         amount_fen=payment.amount_fen, openid=order.visitor.openid, time_expire=order.expires_at,
         notify_url=settings.WECHATPAY_NOTIFY_URL or notify_url,
     )
-    # One plain statement after every checkout. The prepay_id is kept for support only (WeChat
-    # Pay is always asked by out_trade_no): it need not wait for the disk.
-    with connection.cursor() as cursor:
-        execute_without_waiting_for_disk(
-            cursor,
-            f"UPDATE {table(Payment)} SET {column(Payment, 'prepay_id')} = %s, {column(Payment, 'updated_at')} = %s "
-            f"WHERE {column(Payment, 'order_id')} = %s",
-            [prepay_id, prep(Payment, "updated_at", now), prep(Payment, "order_id", order.pk)],
-        )
     return backend.pay_request_params(prepay_id=prepay_id)
 
 

@@ -599,7 +599,7 @@ def test_orders_prepare_and_sync_through_the_real_backend(wechatpay_real, real_o
     assert not _verifies(params, wechatpay_real.keys.impostor_key.public_key())
     assert (tx.amount_fen, tx.openid, tx.notify_url) == (19200, order.visitor.openid, NOTIFY_URL)
     assert tx.time_expire == order.expires_at.replace(microsecond=0)  # WeChat Pay counts whole seconds
-    assert Payment.objects.get(order=order).prepay_id == tx.prepay_ids[-1]
+    assert Payment.objects.get(order=order).out_trade_no == order.number  # WeChat Pay knows it by this; the prepay_id is not kept
 
     assert payment_sync(order_id=order.pk) == "not_paid:NOTPAY"
     order.refresh_from_db()
