@@ -11,6 +11,7 @@ from logistics import dispatch
 from logistics.dispatch import Job, Vehicle, route_nearest, route_ortools, route_plan, runs_build
 from logistics.models import DeliveryRun, Driver, Stop
 from orders.models import Order
+from tests.concurrency import run_in_threads
 from tests.factories import DeliveryDriverFactory, delivery_order
 
 pytestmark = pytest.mark.django_db
@@ -342,29 +343,6 @@ def test_admin_run_and_stop_lists_take_a_fixed_number_of_queries(admin_client, n
 # --- Real concurrency (PostgreSQL, threads, committed transactions) ---
 
 
-def _in_threads(count, target):
-    import threading
-
-    from django.db import connections
-
-    results = [None] * count
-
-    def worker(index):
-        try:
-            results[index] = target(index)
-        except Exception as error:  # reported to the test, not swallowed by the thread
-            results[index] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_builds_at_once_never_put_an_order_on_two_runs(monkeypatch):
@@ -387,7 +365,7 @@ def test_two_builds_at_once_never_put_an_order_on_two_runs(monkeypatch):
 
     monkeypatch.setattr(dispatch, "route_plan", plan_then_wait)
 
-    results = _in_threads(2, lambda i: runs_build(delivery_date=DAY, driver_ids=[(first, second)[i].pk],
+    results = run_in_threads(2, lambda i: runs_build(delivery_date=DAY, driver_ids=[(first, second)[i].pk],
                                                   time_limit_s=FAST))
 
     assert not any(isinstance(result, Exception) for result in results), results

@@ -1,17 +1,17 @@
 """Real concurrency on PostgreSQL: threads, separate connections, committed transactions."""
 
-import threading
 import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from rest_framework.test import APIClient
 
 from customers.tokens import visitor_token_make
 from logistics.models import Stock, StockMove
 from logistics.selectors import stock_ledger_drift
 from orders.models import Order, OrderLine, OrderSettings
+from tests.concurrency import run_in_threads
 from tests.factories import CustomerFactory, VisitorFactory, product_with_stock
 
 from .conftest import fill_cart
@@ -20,25 +20,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 DELIVERY = {"restaurant_name": "并发测试餐厅", "contact_name": "李", "address": "深圳市南山区科技园 1 号",
             "latitude": "22.54", "longitude": "113.95"}
-
-
-def _run_in_threads(count, target):
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def worker(index):
-        try:
-            barrier.wait()
-            results[index] = target(index)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
 
 
 @pytest.fixture
@@ -67,7 +48,7 @@ def test_32_buyers_for_the_last_10_units_sell_exactly_10(cheap_rules, settings):
             "/api/v1/orders", dict(DELIVERY, idempotency_key=uuid.uuid4().hex), format="json")
         return response.status_code, response.json()
 
-    results = _run_in_threads(32, buy)
+    results = run_in_threads(32, buy)
 
     statuses = sorted(status for status, _ in results)
     assert statuses.count(201) == 10
@@ -99,7 +80,7 @@ def test_double_tap_from_two_threads_creates_one_order(cheap_rules, settings):
         response = client.post("/api/v1/orders", dict(DELIVERY, idempotency_key=key), format="json")
         return response.status_code, response.json()["order"]["id"]
 
-    results = _run_in_threads(8, tap)
+    results = run_in_threads(8, tap)
 
     assert sorted(status for status, _ in results) == [200] * 7 + [201]
     assert len({order_id for _, order_id in results}) == 1
@@ -124,7 +105,7 @@ def test_double_tap_of_a_confirmed_basket_creates_one_order(cheap_rules, setting
 
     for _ in range(3):  # the interleavings differ from round to round
         body["idempotency_key"] = uuid.uuid4().hex
-        results = _run_in_threads(8, tap)
+        results = run_in_threads(8, tap)
         assert sorted(status for status, _ in results) == [200] * 7 + [201], results
         assert len({order_id for _, order_id in results}) == 1
     assert Order.objects.count() == 3
