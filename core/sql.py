@@ -122,7 +122,13 @@ class Prepared:
         if "%s" in numbered:
             raise ValueError(f"{name}: more placeholders than types")
         self.prepare_sql = f"PREPARE {name} ({', '.join(types)}) AS {numbered}"
-        self.execute_sql = f"EXECUTE {name} ({', '.join(['%s'] * len(types))})"
+        # PostgreSQL's default (plan_cache_mode = auto) may keep planning a statement afresh for
+        # every EXECUTE: it does for checkout's read, whose custom plans look cheaper than the
+        # generic one because they know the basket's length. Planning a ten-table join then costs
+        # more than running it, which is what preparing was meant to save. SET LOCAL holds for this
+        # statement's transaction only (the implicit one of the query string, in autocommit).
+        self.execute_sql = (f"SET LOCAL plan_cache_mode = force_generic_plan;\n"
+                            f"EXECUTE {name} ({', '.join(['%s'] * len(types))})")
 
     def ensure(self, cursor) -> None:
         """PREPARE on this connection unless done already (PostgreSQL only)."""

@@ -61,6 +61,27 @@ def test_a_prepared_read_answers_like_the_plain_statement_every_time():
         assert cursor.fetchall() == [("乙",)]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_read_is_planned_once_not_on_every_execute():
+    # PostgreSQL's auto mode keeps making custom plans for a statement whose parameters change its
+    # estimates (an array's length); preparing would then save nothing.
+    if connection.vendor != "postgresql":
+        pytest.skip("PREPARE is PostgreSQL's")
+    ids = [CategoryFactory().pk for _ in range(3)]
+    statement = Prepared("test_planned_once", f"SELECT name FROM {table(Category)} WHERE id = ANY(%s) ORDER BY id",
+                         ("bigint[]",))
+    for n in range(1, 9):
+        with connection.cursor() as cursor:
+            statement.execute(cursor, [ids[:1 + n % 3]])
+            assert len(cursor.fetchall()) == 1 + n % 3
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s",
+                       [statement.name])
+        assert cursor.fetchone() == (8, 0)
+        cursor.execute("SHOW plan_cache_mode")  # the setting did not outlive each statement
+        assert cursor.fetchone() == ("auto",)
+
+
 def test_prepared_needs_a_type_per_placeholder():
     with pytest.raises(ValueError):
         Prepared("test_bad", "SELECT %s, %s", ("int",))
