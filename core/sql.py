@@ -39,6 +39,15 @@ def insert_statement(model, field_names: tuple[str, ...], rows) -> tuple[str, li
     return head + ", ".join([row_sql] * count), params
 
 
+def parameter_type(model, field_name: str, array: bool = False) -> str:
+    """The PostgreSQL type a prepared statement's parameter for this field takes: the column's
+    type without its length or precision (the column itself still applies them on insert, and
+    refuses a value too long, where a cast to varchar(n) would silently cut it)."""
+    field = model._meta.get_field(field_name)
+    kind = field.db_type(connection).split("(")[0].strip()
+    return kind + "[]" if array else kind
+
+
 def column(model, field_name: str) -> str:
     """The quoted column of a model field, for hand-written SQL."""
     return connection.ops.quote_name(model._meta.get_field(field_name).column)
@@ -130,6 +139,33 @@ class Prepared:
         self.execute_sql = (f"SET LOCAL plan_cache_mode = force_generic_plan;\n"
                             f"EXECUTE {name} ({', '.join(['%s'] * len(types))})")
 
+    @classmethod
+    def named(cls, name: str, sql: str, types: dict[str, str]) -> "Prepared":
+        """A PostgreSQL-only statement whose parameters have names: `%(name)s` in `sql`, each
+        may appear several times (one order id for every row a write inserts). Run it with
+        `execute_sql` and `arguments({name: value})`. The arguments are cast to their declared
+        types in the EXECUTE, so an array of NULLs or an empty array still has its type."""
+        statement = cls.__new__(cls)
+        statement.name, statement.sql, statement.types = name, None, tuple(types.values())
+        statement.names = tuple(types)
+        numbered = sql
+        for index, key in enumerate(types, start=1):
+            if f"%({key})s" not in numbered:
+                raise ValueError(f"{name}: parameter {key} is not used")
+            numbered = numbered.replace(f"%({key})s", f"${index}")
+        if "%(" in numbered:
+            raise ValueError(f"{name}: a parameter without a type")
+        statement.prepare_sql = f"PREPARE {name} ({', '.join(statement.types)}) AS {numbered}"
+        statement.execute_sql = ("SET LOCAL plan_cache_mode = force_generic_plan;\n"
+                                 f"EXECUTE {name} ({', '.join(f'%s::{t}' for t in statement.types)})")
+        return statement
+
+    def arguments(self, values: dict) -> list:
+        """The EXECUTE's parameters, in order, from a dict with exactly the statement's names."""
+        if values.keys() != set(self.names):
+            raise ValueError(f"{self.name}: arguments {sorted(values.keys() ^ set(self.names))} do not match")
+        return [values[key] for key in self.names]
+
     def ensure(self, cursor) -> None:
         """PREPARE on this connection unless done already (PostgreSQL only)."""
         raw = connection.connection
@@ -212,9 +248,11 @@ class Transaction:
     def commit_with(self, batch: "StatementBatch") -> None:
         if self.pipelined:
             statements = batch.statements + [("COMMIT", [])]
-            self._run(";\n".join(sql for sql, _ in statements), [v for _, values in statements for v in values])
+            with _noticing_lost_statements():  # the batch may EXECUTE a prepared write
+                self._run(";\n".join(sql for sql, _ in statements), [v for _, values in statements for v in values])
         else:
-            batch.run(self.cursor)
+            with _noticing_lost_statements():
+                batch.run(self.cursor)
         self.committed = True
 
     def __exit__(self, exc_type, exc, tb) -> bool:

@@ -100,6 +100,25 @@ def stock_reservation_statements(*, reservations: dict[int, Decimal], reference:
     return [(update, params), ledger]
 
 
+def stock_reservation_ctes(*, stock_ids: str, units: str, reference: str, now: str) -> list[str]:
+    """`stock_reservation_statements` as parts of one PostgreSQL statement (`WITH a AS (...), ...`),
+    for a prepared write whose parameters are arrays: `stock_ids` (bigint[]) and `units`
+    (numeric[], the same length) are SQL expressions naming them, `reference` and `now` too.
+    Same effect: reserved up on each stock row the caller has locked and checked, one ledger
+    row per SKU in the arrays' order; the CHECK constraints still refuse reserved > on hand."""
+    s, m = table(Stock), table(StockMove)
+    pairs = f"unnest({stock_ids}, {units}) WITH ORDINALITY AS r(stock_id, units, n)"
+    return [
+        f"stock_reserved AS (UPDATE {s} AS s SET {column(Stock, 'reserved')} = s.{column(Stock, 'reserved')} + r.units, "
+        f"{column(Stock, 'updated_at')} = {now} FROM {pairs} WHERE s.{column(Stock, 'id')} = r.stock_id)",
+        f"stock_ledger AS (INSERT INTO {m} ({column(StockMove, 'stock_id')}, {column(StockMove, 'kind')}, "
+        f"{column(StockMove, 'on_hand_delta')}, {column(StockMove, 'reserved_delta')}, {column(StockMove, 'reference')}, "
+        f"{column(StockMove, 'note')}, {column(StockMove, 'created_at')}) "
+        f"SELECT r.stock_id, '{StockMove.Kind.RESERVATION.value}', 0, r.units, {reference}, '', {now} "
+        f"FROM {pairs} ORDER BY r.n)",
+    ]
+
+
 def stock_release(*, items: dict[int, Decimal], reference: str) -> None:
     """Give reserved stock back (an unpaid order expired or was cancelled). Inside a transaction."""
     if not items:

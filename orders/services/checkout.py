@@ -26,12 +26,13 @@ from core.sql import (
     Transaction,
     column,
     insert_statement,
+    parameter_type,
     prep,
     table,
 )
 from customers.models import Customer, Visitor
 from logistics.models import Stock
-from logistics.services import stock_reservation_statements
+from logistics.services import stock_reservation_ctes, stock_reservation_statements
 
 from ..models import Order, OrderEvent, OrderLine, OrderSettings, Payment
 
@@ -426,6 +427,53 @@ def _customer_details_sql(vendor: str) -> str:
             f"WHERE {column(Customer, 'id')} = %s")
 
 
+# The order row's own values, named as its fields; "now" stands for created_at and updated_at.
+_ORDER_VALUES = tuple(f for f in _ORDER_FIELDS if f not in ("created_at", "updated_at"))
+# One array per column of the order's lines, in basket order.
+_LINE_ARRAYS = _LINE_FIELDS[1:]
+
+
+@lru_cache(maxsize=None)
+def _write_statement(vendor: str) -> Prepared:
+    """Every write of a checkout as ONE prepared PostgreSQL statement, whatever the basket's size:
+    the order, the stock reservation and its ledger rows (logistics' own SQL), the lines (arrays
+    unnested in basket order), the payment row, the first event, and the cart trimmed of what
+    was ordered. PostgreSQL parses and plans it once per connection; a plain batch of the same
+    INSERTs was parsed, analysed and planned on every checkout, which cost more than running it.
+
+    The parts of a WITH run as one statement on one snapshot; the foreign keys between them
+    (lines -> order) are checked at COMMIT, as Django declares them deferrable.
+    """
+    types = {name: parameter_type(Order, name) for name in _ORDER_VALUES}
+    types["now"] = parameter_type(Order, "created_at")
+    types.update({f"line_{name}": parameter_type(OrderLine, name, array=True) for name in _LINE_ARRAYS})
+    types.update(stock_ids="bigint[]", stock_units=parameter_type(OrderLine, "quantity", array=True),
+                 amount_fen=parameter_type(Payment, "amount_fen"), payment_status=parameter_type(Payment, "status"),
+                 event_note=parameter_type(OrderEvent, "note"), event_actor=parameter_type(OrderEvent, "actor"))
+
+    def columns(model, names):
+        return ", ".join(column(model, name) for name in names)
+
+    order_values = ", ".join("%(now)s" if f in ("created_at", "updated_at") else f"%({f})s" for f in _ORDER_FIELDS)
+    unnest = ", ".join(f"%(line_{name})s" for name in _LINE_ARRAYS)
+    parts = [
+        f"new_order AS (INSERT INTO {table(Order)} ({columns(Order, _ORDER_FIELDS)}) VALUES ({order_values}))",
+        *stock_reservation_ctes(stock_ids="%(stock_ids)s", units="%(stock_units)s", reference="%(number)s",
+                                now="%(now)s"),
+        f"new_lines AS (INSERT INTO {table(OrderLine)} ({columns(OrderLine, _LINE_FIELDS)}) "
+        f"SELECT %(id)s, {', '.join(f'l.{name}' for name in _LINE_ARRAYS)} "
+        f"FROM unnest({unnest}) WITH ORDINALITY AS l({', '.join(_LINE_ARRAYS)}, n) ORDER BY l.n)",
+        f"new_payment AS (INSERT INTO {table(Payment)} ({columns(Payment, _PAYMENT_FIELDS)}) "
+        f"VALUES (%(id)s, %(number)s, %(amount_fen)s, %(payment_status)s, '', %(now)s, %(now)s))",
+        f"new_event AS (INSERT INTO {table(OrderEvent)} ({columns(OrderEvent, _EVENT_FIELDS)}) "
+        f"VALUES (%(id)s, '', %(status)s, %(event_note)s, %(event_actor)s, %(now)s))",
+        f"cart_trimmed AS (DELETE FROM {table(CartLine)} WHERE {column(CartLine, 'cart_id')} IN "
+        f"(SELECT {column(Cart, 'id')} FROM {table(Cart)} WHERE {column(Cart, 'visitor_id')} = %(visitor_id)s) "
+        f"AND {column(CartLine, 'product_id')} = ANY(%(line_product_id)s))",
+    ]
+    return Prepared.named("checkout_write", "WITH " + ",\n".join(parts) + "\nSELECT 1", types)
+
+
 class _VisitorBusy(Exception):
     """The visitor's row is locked by another checkout (a double tap, a second device)."""
 
@@ -473,6 +521,8 @@ def _place(tx: Transaction, *, visitor_id: int, idempotency_key: str, delivery: 
     # wait for the lock and then read again: in READ COMMITTED only a new statement sees the
     # order the other checkout has just committed under this idempotency key.
     params = [idempotency_key, visitor_id]
+    if connection.vendor == "postgresql":
+        _write_statement(connection.vendor).ensure(tx.cursor)  # once per connection, before BEGIN
     # The usual case, a confirmed basket on PostgreSQL: visitor and products in one round trip.
     together = basket is not None and not contended and connection.vendor == "postgresql"
     skus = None
@@ -552,17 +602,26 @@ def _place(tx: Transaction, *, visitor_id: int, idempotency_key: str, delivery: 
                        actor="customer", created_at=now)
 
     batch = StatementBatch()
-    batch.add(*insert_statement(Order, _ORDER_FIELDS, [tuple(getattr(order, f) for f in _ORDER_FIELDS)]))
-    for statement in stock_reservation_statements(
-            reservations={sku.stock_id: quantity for sku, quantity, *_ in priced},
-            reference=order.number, now=now):
-        batch.add(*statement)
-    batch.add(*insert_statement(OrderLine, _LINE_FIELDS,
-                                [tuple(getattr(line, f) for f in _LINE_FIELDS) for line in order_lines]))
-    batch.add(*insert_statement(Payment, _PAYMENT_FIELDS, [tuple(getattr(payment, f) for f in _PAYMENT_FIELDS)]))
-    batch.add(*insert_statement(OrderEvent, _EVENT_FIELDS, [tuple(getattr(event, f) for f in _EVENT_FIELDS)]))
-    ids = [line.product_id for line in basket]
-    batch.add(_cart_trim_sql(connection.vendor, len(ids)), [visitor_id, *ids])
+    reservations = {sku.stock_id: quantity for sku, quantity, *_ in priced}
+    if connection.vendor == "postgresql":
+        write = _write_statement(connection.vendor)
+        values = {f: getattr(order, f) for f in _ORDER_VALUES}
+        values.update({f"line_{f}": [getattr(line, f) for line in order_lines] for f in _LINE_ARRAYS})
+        values.update(now=now, stock_ids=list(reservations), stock_units=list(reservations.values()),
+                      amount_fen=payment.amount_fen, payment_status=payment.status, event_note=event.note,
+                      event_actor=event.actor)
+        batch.add(write.execute_sql, write.arguments(values))
+    else:  # SQLite (`make run`): the same rows, statement by statement
+        batch.add(*insert_statement(Order, _ORDER_FIELDS, [tuple(getattr(order, f) for f in _ORDER_FIELDS)]))
+        for statement in stock_reservation_statements(reservations=reservations, reference=order.number, now=now):
+            batch.add(*statement)
+        batch.add(*insert_statement(OrderLine, _LINE_FIELDS,
+                                    [tuple(getattr(line, f) for f in _LINE_FIELDS) for line in order_lines]))
+        batch.add(*insert_statement(Payment, _PAYMENT_FIELDS,
+                                    [tuple(getattr(payment, f) for f in _PAYMENT_FIELDS)]))
+        batch.add(*insert_statement(OrderEvent, _EVENT_FIELDS, [tuple(getattr(event, f) for f in _EVENT_FIELDS)]))
+        ids = [line.product_id for line in basket]
+        batch.add(_cart_trim_sql(connection.vendor, len(ids)), [visitor_id, *ids])
     # The restaurant's details follow its latest order (what the next checkout pre-fills);
     # most orders repeat them, and then the row is left alone.
     district = delivery.district or district

@@ -65,6 +65,42 @@ def test_the_order_is_the_confirmed_basket_and_only_those_products_leave_the_car
     assert stock_ledger_drift() == []
 
 
+def test_lines_and_ledger_keep_the_basket_and_every_field_whatever_the_product_order(buyer, rules):
+    # Products created so that their ids run against the basket's order; one catch-weight line
+    # with a nominal weight among lines without one (an array holding NULLs).
+    crab, tuna, cod = (product_with_stock(name=name, price=price, on_hand="50") for name, price in
+                       (("帝王蟹腿", "120.00"), ("金枪鱼中腹", "88.00"), ("银鳕鱼", "66.60")))
+    cod.catch_weight, cod.nominal_weight, cod.spec = True, Decimal("2.40"), "约2.4斤/条"
+    cod.save()
+
+    response = checkout(buyer, [line(cod, "2"), line(crab, "1"), line(tuna, "3")])
+
+    assert response.status_code == 201, response.content
+    order = Order.objects.get()
+    assert [(l.product_id, l.product_name, l.product_code, l.spec, l.unit, l.unit_price, l.quantity, l.amount,
+             l.catch_weight, l.nominal_weight) for l in order.lines.order_by("id")] == [
+        (cod.pk, "银鳕鱼", cod.code, "约2.4斤/条", cod.unit, Decimal("66.60"), Decimal("2.00"), Decimal("133.20"),
+         True, Decimal("2.40")),
+        (crab.pk, "帝王蟹腿", crab.code, crab.spec, crab.unit, Decimal("120.00"), Decimal("1.00"), Decimal("120.00"),
+         False, None),
+        (tuna.pk, "金枪鱼中腹", tuna.code, tuna.spec, tuna.unit, Decimal("88.00"), Decimal("3.00"), Decimal("264.00"),
+         False, None),
+    ]
+    assert (order.subtotal, order.delivery_fee, order.total) == (Decimal("517.20"), Decimal("0.00"), Decimal("517.20"))
+    moves = StockMove.objects.filter(kind=StockMove.Kind.RESERVATION).order_by("id")
+    assert sorted((m.stock.product_id, m.reserved_delta, m.on_hand_delta, m.reference) for m in moves) == sorted(
+        [(cod.pk, Decimal("2.00"), Decimal("0.00"), order.number), (crab.pk, Decimal("1.00"), Decimal("0.00"), order.number),
+         (tuna.pk, Decimal("3.00"), Decimal("0.00"), order.number)])
+    assert {s.product_id: s.reserved for s in Stock.objects.filter(product__in=[cod, crab, tuna])} == {
+        cod.pk: Decimal("2.00"), crab.pk: Decimal("1.00"), tuna.pk: Decimal("3.00")}
+    assert all(m.created_at == order.created_at for m in moves)
+    payment = order.payment
+    assert (payment.out_trade_no, payment.amount_fen, payment.status, payment.created_at) == (
+        order.number, 51720, "created", order.created_at)
+    assert list(order.events.values_list("from_status", "to_status", "actor")) == [("", "pending_payment", "customer")]
+    assert stock_ledger_drift() == []
+
+
 def test_prices_sent_with_the_lines_are_ignored(buyer, rules, shrimp):
     response = checkout(buyer, [line(shrimp, "3", unit_price="0.01", amount="0.03", price="0.01")],
                         total="0.01", delivery_fee="0")
