@@ -180,7 +180,7 @@ class Cart(BaseModel):
 
 
 class CartLine(BaseModel):
-    cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="lines")
+    cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="lines", db_index=False)  # cartline_unique_product
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="cart_lines")
     quantity = models.DecimalField("数量", max_digits=10, decimal_places=2)
 

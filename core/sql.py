@@ -174,13 +174,29 @@ class Prepared:
             cursor.execute(self.prepare_sql)  # not transactional: it outlives a rollback
             names.add(self.name)
 
-    def execute(self, cursor, params) -> None:
+    def execute(self, cursor, params, *, without_waiting_for_disk: bool = False) -> None:
+        """EXECUTE it (PREPARE first on a new connection). In autocommit mode a statement the
+        session lost is prepared again and run once more; inside a transaction that is not
+        possible, and PreparedStatementLost tells the caller to run its unit of work again.
+
+        `without_waiting_for_disk`: see execute_without_waiting_for_disk."""
         if connection.vendor != "postgresql":
             cursor.execute(self.sql, params)
             return
-        self.ensure(cursor)
-        with _noticing_lost_statements():
-            cursor.execute(self.execute_sql, params)
+        run = execute_without_waiting_for_disk if without_waiting_for_disk else _plain
+        for attempt in (1, 2):
+            self.ensure(cursor)
+            try:
+                with _noticing_lost_statements():
+                    run(cursor, self.execute_sql, params)
+                return
+            except PreparedStatementLost:
+                if attempt == 2 or connection.in_atomic_block:
+                    raise
+
+
+def _plain(cursor, sql: str, params) -> None:
+    cursor.execute(sql, params)
 
 
 def execute_without_waiting_for_disk(cursor, sql: str, params) -> None:

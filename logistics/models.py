@@ -71,7 +71,8 @@ class StockMove(models.Model):
         RELEASE = "release", "释放预留"
         SHIPMENT = "shipment", "出库"
 
-    stock = models.ForeignKey(Stock, verbose_name="库存", on_delete=models.PROTECT, related_name="moves")
+    stock = models.ForeignKey(Stock, verbose_name="库存", on_delete=models.PROTECT, related_name="moves",
+                              db_index=False)  # stockmove_stock_time_idx
     kind = models.CharField("类型", max_length=16, choices=Kind.choices)
     on_hand_delta = models.DecimalField("在库变化", max_digits=12, decimal_places=2, default=Decimal("0"))
     reserved_delta = models.DecimalField("预留变化", max_digits=12, decimal_places=2, default=Decimal("0"))

@@ -58,13 +58,15 @@ class Order(BaseModel):
         CANCELLED = "cancelled", "已取消"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    number = models.CharField("订单号", max_length=20, unique=True)
+    number = models.CharField("订单号", max_length=20)  # unique: order_unique_number
+    # No single-column indexes where a composite one below starts with the column: every index
+    # is written on each checkout, the hottest write of the product.
     customer = models.ForeignKey("customers.Customer", verbose_name="客户", on_delete=models.PROTECT,
-                                 related_name="orders")
+                                 related_name="orders", db_index=False)
     visitor = models.ForeignKey("customers.Visitor", verbose_name="下单微信", on_delete=models.PROTECT,
-                                related_name="orders")
+                                related_name="orders", db_index=False)
     rep = models.ForeignKey("reps.Rep", verbose_name="业务员(下单时)", null=True, blank=True,
-                            on_delete=models.SET_NULL, related_name="orders")
+                            on_delete=models.SET_NULL, related_name="orders", db_index=False)
     status = models.CharField("状态", max_length=20, choices=Status.choices, default=Status.PENDING_PAYMENT)
     idempotency_key = models.CharField("幂等键", max_length=64)
     delivery_date = models.DateField("送达日期")
@@ -95,6 +97,9 @@ class Order(BaseModel):
         verbose_name = verbose_name_plural = "订单"
         ordering = ["-created_at"]
         constraints = [
+            # A constraint rather than unique=True, which on PostgreSQL also builds a second,
+            # pattern-matching index that no query here uses.
+            models.UniqueConstraint(fields=["number"], name="order_unique_number"),
             models.UniqueConstraint(fields=["visitor", "idempotency_key"], name="order_unique_idempotency_key"),
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
             models.CheckConstraint(
@@ -119,7 +124,7 @@ class Order(BaseModel):
 class OrderLine(models.Model):
     """What was bought, copied from the product at the time of ordering."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", db_index=False)  # orderline_unique_product
     product = models.ForeignKey("catalog.Product", verbose_name="商品", on_delete=models.PROTECT,
                                 related_name="order_lines")
     product_code = models.CharField("SKU 编码", max_length=32)
@@ -153,7 +158,7 @@ class OrderLine(models.Model):
 class OrderEvent(models.Model):
     """The audit trail: every status change, written in the same transaction as the change."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events", db_index=False)  # orderevent_order_time_idx
     from_status = models.CharField("原状态", max_length=20, blank=True)
     to_status = models.CharField("新状态", max_length=20)
     note = models.CharField("说明", max_length=200, blank=True)
@@ -178,16 +183,20 @@ class Payment(BaseModel):
         CLOSED = "closed", "已关闭"
 
     order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="payment")
-    out_trade_no = models.CharField("商户订单号", max_length=32, unique=True)
+    out_trade_no = models.CharField("商户订单号", max_length=32)  # unique: payment_unique_out_trade_no
     amount_fen = models.PositiveIntegerField("金额(分)")
     status = models.CharField("状态", max_length=12, choices=Status.choices, default=Status.CREATED)
-    transaction_id = models.CharField("微信支付单号", max_length=32, null=True, blank=True, unique=True)
+    transaction_id = models.CharField("微信支付单号", max_length=32, null=True, blank=True)  # unique, below
     payer_openid = models.CharField("付款 OpenID", max_length=64, blank=True)
     succeeded_at = models.DateTimeField("支付时间", null=True, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "支付"
         ordering = ["-created_at"]
+        constraints = [  # not unique=True: see Order.Meta
+            models.UniqueConstraint(fields=["out_trade_no"], name="payment_unique_out_trade_no"),
+            models.UniqueConstraint(fields=["transaction_id"], name="payment_unique_transaction_id"),
+        ]
 
     def __str__(self):
         return self.out_trade_no

@@ -10,7 +10,7 @@ class DevPayTransaction(models.Model):
         CLOSED = "CLOSED", "已关闭"
         REFUND = "REFUND", "转入退款"
 
-    out_trade_no = models.CharField(max_length=32, unique=True)
+    out_trade_no = models.CharField(max_length=32)  # unique, below
     appid = models.CharField(max_length=32)
     mchid = models.CharField(max_length=32)
     description = models.CharField(max_length=127)
@@ -19,7 +19,7 @@ class DevPayTransaction(models.Model):
     notify_url = models.CharField(max_length=255)
     attach = models.CharField(max_length=128, blank=True)
     time_expire = models.DateTimeField(null=True, blank=True)
-    prepay_id = models.CharField(max_length=64, unique=True)
+    prepay_id = models.CharField(max_length=64)  # unique, below
     state = models.CharField(max_length=8, choices=State.choices, default=State.NOTPAY)
     transaction_id = models.CharField(max_length=32, blank=True)
     success_time = models.DateTimeField(null=True, blank=True)
@@ -28,6 +28,12 @@ class DevPayTransaction(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "模拟微信支付交易"
         ordering = ["-created_at"]
+        # Constraints rather than unique=True, which on PostgreSQL adds pattern-matching indexes
+        # nobody uses, written on every prepay.
+        constraints = [
+            models.UniqueConstraint(fields=["out_trade_no"], name="devpay_unique_out_trade_no"),
+            models.UniqueConstraint(fields=["prepay_id"], name="devpay_unique_prepay_id"),
+        ]
 
     def __str__(self):
         return self.out_trade_no

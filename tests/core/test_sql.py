@@ -82,6 +82,19 @@ def test_a_prepared_read_is_planned_once_not_on_every_execute():
         assert cursor.fetchone() == ("auto",)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_the_session_lost_is_prepared_again_outside_a_transaction():
+    if connection.vendor != "postgresql":
+        pytest.skip("PREPARE is PostgreSQL's")
+    a = CategoryFactory(name="甲")
+    statement = Prepared("test_lost_once", f"SELECT name FROM {table(Category)} WHERE id = %s", ("bigint",))
+    with connection.cursor() as cursor:
+        statement.execute(cursor, [a.pk])
+        cursor.execute("DEALLOCATE ALL")  # what a pooler or DISCARD ALL does behind our back
+        statement.execute(cursor, [a.pk])
+        assert cursor.fetchall() == [("甲",)]
+
+
 def test_prepared_needs_a_type_per_placeholder():
     with pytest.raises(ValueError):
         Prepared("test_bad", "SELECT %s, %s", ("int",))

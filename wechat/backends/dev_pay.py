@@ -8,13 +8,14 @@ AES-256-GCM resource — to the merchant's notify_url, twice by default, as WeCh
 import re
 import secrets
 from datetime import timedelta
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.sql import execute_without_waiting_for_disk, insert_statement
+from core.sql import Prepared, execute_without_waiting_for_disk, insert_statement, parameter_type
 from core.tasks import enqueue_on_commit
 
 from ..models import DevPayTransaction, DevRefund
@@ -26,6 +27,13 @@ OUT_REFUND_NO = re.compile(r"^[0-9A-Za-z_\-|*@]{1,64}\Z")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "testserver", "[::1]"}
 _NEW_TRANSACTION_FIELDS = ("out_trade_no", "appid", "mchid", "description", "amount_fen", "openid", "notify_url",
                            "attach", "time_expire", "prepay_id", "state", "transaction_id", "created_at")
+
+
+@lru_cache(maxsize=None)
+def _new_transaction_statement() -> Prepared:
+    sql, _ = insert_statement(DevPayTransaction, _NEW_TRANSACTION_FIELDS, [(None,) * len(_NEW_TRANSACTION_FIELDS)])
+    return Prepared("devpay_new_transaction", sql + " ON CONFLICT DO NOTHING",
+                    tuple(parameter_type(DevPayTransaction, name) for name in _NEW_TRANSACTION_FIELDS))
 
 
 def _param_error(message: str) -> WeChatPayError:
@@ -83,13 +91,16 @@ class DevPayMixin(PayMixin):
 
         prepay_id = "wx" + now.strftime("%d%H%M%S") + secrets.token_hex(12)
         # One statement: a new out_trade_no is stored; a known one (a retry, or a simultaneous
-        # first call) is left alone and the rules below apply.
-        sql, params = insert_statement(DevPayTransaction, _NEW_TRANSACTION_FIELDS, [(
-            out_trade_no, settings.WECHAT_APPID, settings.WECHATPAY_MCHID, description, amount_fen, openid, notify_url,
-            attach, time_expire, prepay_id, DevPayTransaction.State.NOTPAY, "", now,
-        )])
-        with connection.cursor() as cursor:  # a stand-in for WeChat's own servers: no need to wait for the disk
-            execute_without_waiting_for_disk(cursor, sql + " ON CONFLICT DO NOTHING", params)
+        # first call) is left alone and the rules below apply. It stands for WeChat's own
+        # servers: no need to wait for the disk.
+        row = (out_trade_no, settings.WECHAT_APPID, settings.WECHATPAY_MCHID, description, amount_fen, openid,
+               notify_url, attach, time_expire, prepay_id, DevPayTransaction.State.NOTPAY, "", now)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":  # on every checkout: parsed and planned once per connection
+                _new_transaction_statement().execute(cursor, list(row), without_waiting_for_disk=True)
+            else:
+                sql, params = insert_statement(DevPayTransaction, _NEW_TRANSACTION_FIELDS, [row])
+                execute_without_waiting_for_disk(cursor, sql + " ON CONFLICT DO NOTHING", params)
             if cursor.rowcount == 1:
                 return prepay_id
         with transaction.atomic():
