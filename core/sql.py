@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from django.db import DatabaseError, connection, transaction
+from django.db.models.base import ModelState
 
 
 @lru_cache(maxsize=256)
@@ -62,6 +63,40 @@ def prep(model, field_name: str, value):
     if connection.vendor == "postgresql":
         return value
     return model._meta.get_field(field_name).get_db_prep_save(value, connection)
+
+
+_DEFAULT = object()  # stands for "call the field's default"
+
+
+@lru_cache(maxsize=None)
+def _field_defaults(model) -> tuple[dict, tuple]:
+    """A model's defaults per column: fixed ones as values, callable ones (uuid4, now) listed."""
+    fixed, called = {}, []
+    for field in model._meta.concrete_fields:
+        if field.has_default() and callable(field.default):
+            called.append(field)
+        else:
+            fixed[field.attname] = field.get_default()
+    return fixed, tuple(called)
+
+
+def written_instance(model, values: dict):
+    """The model instance of a row written (or read) by hand-written SQL, built as Model.from_db()
+    builds a loaded row: the values set directly, by attname (`order_id`, not `order`), without
+    Model.__init__'s per-field work and descriptors. Columns left out get their defaults, as
+    Model(...) would give them. No post_init signal is sent: none of the models built this way
+    has a receiver (no image or generic-relation fields)."""
+    fixed, called = _field_defaults(model)
+    instance = model.__new__(model)
+    state = instance._state = ModelState()
+    state.adding, state.db = False, connection.alias
+    attributes = instance.__dict__
+    attributes.update(fixed)
+    for field in called:
+        if field.attname not in values:
+            attributes[field.attname] = field.get_default()
+    attributes.update(values)
+    return instance
 
 
 class StatementBatch:

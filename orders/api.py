@@ -1,6 +1,8 @@
 import json
 import logging
+from functools import lru_cache
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
@@ -36,8 +38,15 @@ from .services.payments import PaymentRejected
 logger = logging.getLogger(__name__)
 
 
+@lru_cache(maxsize=None)
+def _notify_path() -> str:
+    return reverse("wechatpay-notify")
+
+
 def _notify_url(request) -> str:
-    return request.build_absolute_uri(reverse("wechatpay-notify"))
+    # In production WECHATPAY_NOTIFY_URL names the public https address; otherwise the site as
+    # this request reached it (the dev backend posts its notifications there).
+    return settings.WECHATPAY_NOTIFY_URL or request.build_absolute_uri(_notify_path())
 
 
 def _customer_profile(visitor) -> dict | None:
