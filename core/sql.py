@@ -165,14 +165,18 @@ class Prepared:
             numbered = numbered.replace("%s", f"${index}", 1)
         if "%s" in numbered:
             raise ValueError(f"{name}: more placeholders than types")
-        self.prepare_sql = f"PREPARE {name} ({', '.join(types)}) AS {numbered}"
+        self._statements(numbered, ["%s"] * len(types))
+
+    def _statements(self, numbered: str, arguments: list[str]) -> None:
+        """The PREPARE of `numbered` ($1, $2, ...) and the EXECUTE that passes `arguments`."""
+        self.prepare_sql = f"PREPARE {self.name} ({', '.join(self.types)}) AS {numbered}"
         # PostgreSQL's default (plan_cache_mode = auto) may keep planning a statement afresh for
         # every EXECUTE: it does for checkout's read, whose custom plans look cheaper than the
         # generic one because they know the basket's length. Planning a ten-table join then costs
         # more than running it, which is what preparing was meant to save. SET LOCAL holds for this
         # statement's transaction only (the implicit one of the query string, in autocommit).
         self.execute_sql = (f"SET LOCAL plan_cache_mode = force_generic_plan;\n"
-                            f"EXECUTE {name} ({', '.join(['%s'] * len(types))})")
+                            f"EXECUTE {self.name} ({', '.join(arguments)})")
 
     @classmethod
     def named(cls, name: str, sql: str, types: dict[str, str]) -> "Prepared":
@@ -190,9 +194,7 @@ class Prepared:
             numbered = numbered.replace(f"%({key})s", f"${index}")
         if "%(" in numbered:
             raise ValueError(f"{name}: a parameter without a type")
-        statement.prepare_sql = f"PREPARE {name} ({', '.join(statement.types)}) AS {numbered}"
-        statement.execute_sql = ("SET LOCAL plan_cache_mode = force_generic_plan;\n"
-                                 f"EXECUTE {name} ({', '.join(f'%s::{t}' for t in statement.types)})")
+        statement._statements(numbered, [f"%s::{t}" for t in statement.types])
         return statement
 
     def arguments(self, values: dict) -> list:

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.sql import Prepared, execute_without_waiting_for_disk, insert_statement, parameter_type
+from core.sql import Prepared, insert_statement, parameter_type
 from core.tasks import enqueue_on_commit
 
 from ..models import DevPayTransaction, DevRefund
@@ -95,12 +95,8 @@ class DevPayMixin(PayMixin):
         # servers: no need to wait for the disk.
         row = (out_trade_no, settings.WECHAT_APPID, settings.WECHATPAY_MCHID, description, amount_fen, openid,
                notify_url, attach, time_expire, prepay_id, DevPayTransaction.State.NOTPAY, "", now)
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":  # on every checkout: parsed and planned once per connection
-                _new_transaction_statement().execute(cursor, list(row), without_waiting_for_disk=True)
-            else:
-                sql, params = insert_statement(DevPayTransaction, _NEW_TRANSACTION_FIELDS, [row])
-                execute_without_waiting_for_disk(cursor, sql + " ON CONFLICT DO NOTHING", params)
+        with connection.cursor() as cursor:  # on every checkout: parsed and planned once per connection
+            _new_transaction_statement().execute(cursor, list(row), without_waiting_for_disk=True)
             if cursor.rowcount == 1:
                 return prepay_id
         with transaction.atomic():
