@@ -33,9 +33,7 @@ seed: migrate
 
 run: seed
 	@echo ""
-	@echo "  商城（经业务员二维码进入）: $$($(PY) manage.py demo_links --entry --host $(HOST):$(PORT))"
-	@echo "  运营后台: http://$(HOST):$(PORT)/admin/   账号 admin / 密码 admin12345"
-	@echo "  API 文档: http://$(HOST):$(PORT)/api/docs/"
+	@$(PY) manage.py demo_links --host $(HOST):$(PORT)
 	@echo ""
 	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -317,30 +317,38 @@ def test_places_are_inside_shenzhen_and_customers_belong_to_their_districts_reps
 
 
 @pytest.mark.django_db
-def test_demo_links_prints_the_first_active_reps_entry_url():
-    RepFactory(name="李四", key="BBBB")
-    RepFactory(name="张三", key="CCCC")
-    RepFactory(name="阿甘", key="AAAA", is_active=False)
+def test_demo_links_entry_is_the_code_of_the_rep_whose_login_is_printed():
+    # 严芳亮 sorts first by name; the entry link must still be rep01's, the login make run prints.
+    rep01 = RepFactory(name="王五", key="BBBB", user=get_user_model().objects.create_user("rep01"))
+    RepFactory(name="严芳亮", key="CCCC", user=get_user_model().objects.create_user("rep10"))
+    RepFactory(name="阿甘", key="DDDD")
+    RepFactory(name="阿", key="AAAA", is_active=False, user=get_user_model().objects.create_user("rep00"))
     out = StringIO()
 
     call_command("demo_links", entry=True, host="example.test:8000", stdout=out)
 
-    first = Rep.objects.filter(is_active=True).order_by("name", "id").first()
-    assert out.getvalue() == f"http://example.test:8000/shop/?scene=r%3D{first.key}&launch_scene=1047\n"
+    assert out.getvalue() == f"http://example.test:8000/shop/?scene=r%3D{rep01.key}&launch_scene=1047\n"
 
 
 @pytest.mark.django_db
-def test_demo_links_lists_reps_admin_and_api_docs():
+def test_demo_links_prints_every_way_in_with_its_login():
     demo_seed(plan=SMALL)
     out = StringIO()
 
     call_command("demo_links", stdout=out)
 
     text = out.getvalue()
-    for rep in Rep.objects.all():
-        assert f"http://127.0.0.1:8000/shop/?scene=r%3D{rep.key}&launch_scene=1047" in text
-    assert "http://127.0.0.1:8000/admin/" in text and "admin12345" in text
+    rep01 = Rep.objects.get(user__username="rep01")
+    assert f"http://127.0.0.1:8000/shop/?scene=r%3D{rep01.key}&launch_scene=1047" in text
+    assert "http://127.0.0.1:8000/rep/" in text and "rep01 / rep12345" in text and rep01.name in text
+    assert "http://127.0.0.1:8000/ops/login/" in text
+    for login in ("clerk01 / clerk12345", "purchase01 / driver12345", "delivery01 / driver12345"):
+        assert login in text
+    assert "http://127.0.0.1:8000/admin/" in text and "admin / 密码 admin12345" in text
     assert "http://127.0.0.1:8000/api/docs/" in text
+    # Every printed login works.
+    for username, password in re.findall(r"(\w+) / (?:密码 )?(\w+12345)", text):
+        assert get_user_model().objects.get(username=username).check_password(password), username
 
 
 @pytest.mark.django_db
