@@ -3,7 +3,9 @@
 Import is all or nothing: every row is checked first, and a file with any bad row changes
 nothing. A good file is upserted by SKU code in one transaction with bulk writes.
 Files come from Excel, so both UTF-8 (with or without BOM) and GBK are read, and export writes
-UTF-8 with a BOM, without which Excel on Chinese Windows shows the text garbled.
+UTF-8 with a BOM, without which Excel on Chinese Windows shows the text garbled. Text cells that
+Excel would run as a formula are exported with a leading quote, which import takes off again
+(core/csv_safe.py), so a file exported and re-imported changes nothing.
 """
 
 import csv
@@ -16,6 +18,7 @@ from typing import NoReturn
 
 from django.db import IntegrityError, transaction
 
+from core.csv_safe import csv_text, csv_text_read
 from core.errors import Conflict, ValidationFailed
 from logistics.models import Supplier
 
@@ -152,7 +155,7 @@ def _read_records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
         for row_number, cells in enumerate(reader, start=HEADER_ROW + 1):
             if row_number - HEADER_ROW > MAX_ROWS:
                 _refuse(f"超过 {MAX_ROWS} 行，请分成多个文件导入", "csv_too_many_rows")
-            records.append((row_number, [cell.strip() for cell in cells]))
+            records.append((row_number, [csv_text_read(cell.strip()) for cell in cells]))
     except csv.Error as exc:
         _refuse(f"第 {reader.line_num} 行不是有效的 CSV（{exc}）", "csv_malformed")
     if not any(cell.strip() for cell in header):
@@ -396,20 +399,21 @@ def _save(*, to_create: list[Product], to_update: list[Product], update_fields: 
 
 
 def _export_row(product: Product) -> list[str]:
+    """Text cells go through csv_text (formula injection); numbers and yes/no are ours and stay bare."""
     category = product.category
     path = f"{category.parent.name}/{category.name}" if category.parent_id else category.name
     return [
-        product.code,
-        product.name,
-        path,
-        product.spec,
+        csv_text(product.code),
+        csv_text(product.name),
+        csv_text(path),
+        csv_text(product.spec),
         product.unit,
         f"{product.price:f}",
         "是" if product.catch_weight else "否",
         "" if product.nominal_weight is None else f"{product.nominal_weight:f}",
         product.get_storage_display(),
-        product.origin,
-        product.default_supplier.name if product.default_supplier_id else "",
+        csv_text(product.origin),
+        csv_text(product.default_supplier.name) if product.default_supplier_id else "",
         "是" if product.is_active else "否",
         f"{product.min_quantity:f}",
         f"{product.step_quantity:f}",

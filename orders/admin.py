@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from core.csv_safe import csv_text
 from core.errors import ApplicationError
 
 from .models import Order, OrderEvent, OrderLine, OrderSettings, Payment, PaymentNotification, Refund
@@ -57,22 +58,18 @@ class _Echo:
         return value
 
 
+# Text columns go through csv_text (formula injection); amounts and times are ours and stay bare.
 EXPORT_COLUMNS = [
-    ("订单号", lambda o: o.number), ("状态", lambda o: o.get_status_display()),
+    ("订单号", lambda o: csv_text(o.number)), ("状态", lambda o: o.get_status_display()),
     ("下单时间", lambda o: timezone.localtime(o.created_at).strftime("%Y-%m-%d %H:%M:%S")),
     ("付款时间", lambda o: timezone.localtime(o.paid_at).strftime("%Y-%m-%d %H:%M:%S") if o.paid_at else ""),
-    ("送达日期", lambda o: o.delivery_date.isoformat()), ("餐厅", lambda o: o.restaurant_name),
-    ("收货人", lambda o: o.contact_name), ("电话", lambda o: o.phone), ("区", lambda o: o.district),
-    ("地址", lambda o: o.address), ("业务员", lambda o: o.rep.name if o.rep_id else ""),
+    ("送达日期", lambda o: o.delivery_date.isoformat()), ("餐厅", lambda o: csv_text(o.restaurant_name)),
+    ("收货人", lambda o: csv_text(o.contact_name)), ("电话", lambda o: csv_text(o.phone)),
+    ("区", lambda o: csv_text(o.district)), ("地址", lambda o: csv_text(o.address)),
+    ("业务员", lambda o: csv_text(o.rep.name) if o.rep_id else ""),
     ("商品金额", lambda o: o.subtotal), ("配送费", lambda o: o.delivery_fee), ("优惠", lambda o: o.discount),
     ("应付金额", lambda o: o.total),
 ]
-
-
-def _csv_safe(value) -> str:
-    # A cell starting with = + - @ is a formula in Excel: neutralise it.
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 @admin.register(Order)
@@ -112,7 +109,7 @@ class OrderAdmin(admin.ModelAdmin):
             yield "\ufeff"  # Excel in China opens UTF-8 only with a BOM
             yield writer.writerow([title for title, _ in EXPORT_COLUMNS])
             for order in queryset.select_related("rep").order_by("-created_at").iterator(chunk_size=2000):
-                yield writer.writerow([_csv_safe(get(order)) for _, get in EXPORT_COLUMNS])
+                yield writer.writerow([get(order) for _, get in EXPORT_COLUMNS])
 
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="orders-{timezone.localdate():%Y%m%d}.csv"'

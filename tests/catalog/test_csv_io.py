@@ -394,6 +394,31 @@ def test_exported_file_creates_the_same_products_elsewhere(catalogue):
     )
 
 
+def test_export_neutralises_formulas_in_text_cells_and_reimports_them_unchanged(catalogue):
+    formula_supplier = SupplierFactory(name="@供应商")
+    ProductFactory(
+        code="-X1", name='=HYPERLINK("http://evil.example","冻虾仁")', category=catalogue["meat"], spec="+1kg",
+        origin="\t湛江", default_supplier=formula_supplier, price=Decimal("45.80"),
+    )
+    ProductFactory(code="Q-1", name="'=已带引号", category=catalogue["meat"], spec="'普通", origin="-")
+    original = snapshot()
+
+    exported = export_bytes()
+    rows = {row[0]: row for row in csv.reader(io.StringIO(exported.decode("utf-8-sig"), newline=""))}
+
+    assert rows["'-X1"][1:4] == ['\'=HYPERLINK("http://evil.example","冻虾仁")', "冻虾类/虾仁", "'+1kg"]
+    assert (rows["'-X1"][5], rows["'-X1"][9], rows["'-X1"][10]) == ("45.80", "'\t湛江", "'@供应商")
+    assert (rows["Q-1"][1], rows["Q-1"][3], rows["Q-1"][9]) == ("''=已带引号", "'普通", "'-")
+    formula_starts = ("=", "+", "-", "@", "\t", "\r")
+    assert not [cell for row in rows.values() for cell in row if cell.startswith(formula_starts)]
+
+    Product.objects.update(name="改过", spec="", origin="别处")
+    report = product_import_csv(file=SimpleUploadedFile("export.csv", exported))
+
+    assert (report.created, report.updated, report.errors) == (0, 3, [])
+    assert snapshot() == original
+
+
 @pytest.mark.parametrize("n", [10, 200])
 def test_import_runs_a_bounded_number_of_queries(catalogue, django_assert_max_num_queries, n):
     ProductFactory.create_batch(n, category=catalogue["meat"])

@@ -78,3 +78,17 @@ def test_csv_export_has_bom_header_and_defused_formulas(admin_client, rules):
     assert sorted(r[0] for r in rows[1:]) == sorted(o.number for o in orders)
     assert all(r[5].startswith("'=") for r in rows[1:])
     assert rows[1][-1] == "160.00"
+
+
+def test_csv_export_neutralises_every_formula_start_in_text_columns_and_leaves_amounts_bare(admin_client, rules):
+    orders = _orders(1, rules)
+    Order.objects.filter(pk=orders[0].pk).update(
+        contact_name="@王", phone="+8613800138000", district="-福田", address="\t=1+1", restaurant_name="\r=cmd")
+    response = admin_client.post("/admin/orders/order/", {
+        "action": "export_csv", "_selected_action": [str(orders[0].pk)]})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8").lstrip("\ufeff"),
+                                       newline="")))
+
+    assert rows[1][5:10] == ["'\r=cmd", "'@王", "'+8613800138000", "'-福田", "'\t=1+1"]
+    assert rows[1][11:] == ["150.00", "10.00", "0.00", "160.00"]
+    assert not [cell for cell in rows[1] if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
