@@ -6,6 +6,12 @@ from django.db.models import Q
 
 from core.models import BaseModel
 
+from .phones import phone_normalize
+
+# The database's guarantee that one phone number is one restaurant; customers.services catches
+# a violation of it by this name (two first authorisations of one number racing each other).
+CUSTOMER_PHONE_UNIQUE = "customer_phone_unique"
+
 
 class Visitor(BaseModel):
     """A WeChat user who opened the mini program: identified by OpenID, no login needed.
@@ -55,7 +61,8 @@ class Customer(BaseModel):
 
     name = models.CharField("餐厅名称", max_length=80)
     contact_name = models.CharField("联系人", max_length=40, blank=True)
-    phone = models.CharField("手机号", max_length=20, db_index=True)
+    # Stored normalised (customers.phones): unique, so two restaurants never share a number.
+    phone = models.CharField("手机号", max_length=20)
     address = models.CharField("地址", max_length=200, blank=True)
     district = models.CharField("区", max_length=20, blank=True, db_index=True)
     # GCJ-02, as WeChat and Tencent Maps give it; never WGS-84 or BD-09.
@@ -103,10 +110,23 @@ class Customer(BaseModel):
                 condition=Q(longitude__isnull=True) | (Q(longitude__gte=-180) & Q(longitude__lte=180)),
                 name="customer_longitude_range",
             ),
+            models.UniqueConstraint(
+                fields=["phone"], name=CUSTOMER_PHONE_UNIQUE,
+                violation_error_message="该手机号已属于另一家客户（一个手机号只能对应一家餐厅）",
+            ),
         ]
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        # Before the form's constraint check, so "138 1234 5678" is found to be 13812345678's.
+        super().clean()
+        self.phone = phone_normalize(self.phone)
+
+    def save(self, *args, **kwargs):
+        self.phone = phone_normalize(self.phone)
+        super().save(*args, **kwargs)
 
 
 class ChurnSettings(BaseModel):

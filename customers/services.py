@@ -1,13 +1,15 @@
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.db import violated_constraint
 from core.errors import ValidationFailed
 
 from wechat.backends import get_backend
 
-from .models import Customer, Visitor
+from .models import CUSTOMER_PHONE_UNIQUE, Customer, Visitor
+from .phones import phone_normalize
 from .tokens import visitor_token_make
 
 
@@ -44,23 +46,21 @@ def customer_bind_phone(*, visitor: Visitor, phone_code: str, nickname: str = ""
       (the same restaurant ordering from a second phone or a new WeChat account).
     - A visitor already bound keeps their restaurant; a different phone is recorded on the visitor.
     The phone comes from WeChat (code → number), never from what the client types.
+
+    One number is one restaurant even when several WeChat users authorise it at the same moment
+    (a kitchen's phones all opening the shop at once): the database holds one customer per
+    normalised phone, and the binds that lose the race join the winner's restaurant.
     """
     nickname = (nickname or "").strip()
     if len(nickname) > NICKNAME_MAX:
         raise ValidationFailed(f"昵称最多 {NICKNAME_MAX} 个字", code="invalid_nickname")
-    phone = get_backend().get_phone_number(code=phone_code, openid=visitor.openid)
+    phone = phone_normalize(get_backend().get_phone_number(code=phone_code, openid=visitor.openid))
     with transaction.atomic():
         locked = Visitor.objects.select_for_update().get(pk=visitor.pk)
         customer = locked.customer
         if customer is None:
-            customer = Customer.objects.filter(phone=phone).order_by("created_at", "id").first()
-            if customer is None:
-                # A new restaurant: credited to the rep whose code first brought this user in.
-                customer = Customer.objects.create(
-                    name=nickname or "微信用户", contact_name=nickname, phone=phone, rep_id=locked.first_rep_id,
-                    acquired_by_id=locked.first_rep_id,
-                    acquired_at=timezone.now() if locked.first_rep_id else None,
-                )
+            customer = Customer.objects.filter(phone=phone).first() or _customer_create_or_join(
+                phone=phone, nickname=nickname, rep_id=locked.first_rep_id)
         locked.customer = customer
         locked.phone = phone
         if nickname:
@@ -68,3 +68,19 @@ def customer_bind_phone(*, visitor: Visitor, phone_code: str, nickname: str = ""
         locked.save(update_fields=["customer", "phone", "nickname", "updated_at"])
     visitor.customer, visitor.phone, visitor.nickname = customer, phone, locked.nickname
     return customer
+
+
+def _customer_create_or_join(*, phone: str, nickname: str, rep_id: int | None) -> Customer:
+    """A new restaurant for this phone, credited to the rep whose code first brought this user in;
+    or, if another first authorisation of the number committed since we looked, that restaurant."""
+    try:
+        with transaction.atomic():  # a savepoint: losing the race leaves the caller's transaction usable
+            return Customer.objects.create(
+                name=nickname or "微信用户", contact_name=nickname, phone=phone, rep_id=rep_id,
+                acquired_by_id=rep_id, acquired_at=timezone.now() if rep_id else None,
+            )
+    except IntegrityError as error:
+        if violated_constraint(error) != CUSTOMER_PHONE_UNIQUE:
+            raise
+    # The insert waited for the winner's commit, so this read (a new snapshot) sees its row.
+    return Customer.objects.get(phone=phone)
