@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from core.admin import SaveOnlyWhenEditableMixin
 from core.errors import ApplicationError
 
 from .models import Batch, Driver, PurchaseTask, PurchaseTaskLine, Receipt, Stock, StockMove, Supplier
@@ -309,7 +310,7 @@ class StopInline(admin.TabularInline):
 
 
 @admin.register(DeliveryRun)
-class DeliveryRunAdmin(admin.ModelAdmin):
+class DeliveryRunAdmin(SaveOnlyWhenEditableMixin, admin.ModelAdmin):
     change_list_template = "admin/logistics/deliveryrun/change_list.html"
     list_display = ("delivery_date", "driver", "status", "stop_count", "delivered_count", "planned_by",
                     "total_distance_km")

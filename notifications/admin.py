@@ -1,11 +1,13 @@
 from django.contrib import admin, messages
 
+from core.admin import SaveOnlyWhenEditableMixin
+
 from .models import Notification
 from .services import notification_retry
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(SaveOnlyWhenEditableMixin, admin.ModelAdmin):
     list_display = ("created_at", "title", "recipient_kind", "recipient_id", "channel", "status", "attempts",
                     "sent_at", "last_error")
     list_filter = ("status", "channel", "recipient_kind", "template")

@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from core.admin import SaveOnlyWhenEditableMixin
 from core.csv_safe import csv_text
 from core.errors import ApplicationError
 
@@ -36,9 +37,19 @@ class OrderLineInline(ReadOnlyInline):
 
 
 class OrderEventInline(ReadOnlyInline):
+    """The timeline in words: status labels and who acted, never the stored codes."""
+
     model = OrderEvent
-    fields = ["created_at", "from_status", "to_status", "actor", "note"]
+    fields = ["created_at", "transition", "actor_name", "note"]
     readonly_fields = fields
+
+    @admin.display(description="状态变化")
+    def transition(self, event):
+        return event.transition_label
+
+    @admin.display(description="操作方")
+    def actor_name(self, event):
+        return event.actor_label
 
 
 class PaymentInline(ReadOnlyInline):
@@ -73,7 +84,7 @@ EXPORT_COLUMNS = [
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(SaveOnlyWhenEditableMixin, admin.ModelAdmin):
     list_display = ["number", "restaurant_name", "phone", "status", "total", "delivery_date", "district", "rep",
                     "created_at", "paid_at"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter), "delivery_date", "rep", "district"]

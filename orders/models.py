@@ -170,8 +170,30 @@ class OrderEvent(models.Model):
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["order", "created_at"], name="orderevent_order_time_idx")]
 
+    # Who wrote the event: these codes, or a staff login / "送货司机 <name>" written as is.
+    ACTOR_LABELS = {"customer": "客户", "wechatpay": "微信支付", "system": "系统", "warehouse": "仓库",
+                    "driver": "司机", "staff": "员工"}
+
     def __str__(self):
-        return f"{self.from_status or '-'} → {self.to_status}"
+        return self.transition_label
+
+    @property
+    def transition_label(self) -> str:
+        """"待付款 → 已付款" (the status labels, as the customer reads them)."""
+        to_label = _status_label(self.to_status)
+        if not self.from_status:
+            return to_label
+        if self.from_status == self.to_status:
+            return f"{to_label}（状态不变）"
+        return f"{_status_label(self.from_status)} → {to_label}"
+
+    @property
+    def actor_label(self) -> str:
+        return self.ACTOR_LABELS.get(self.actor, self.actor)
+
+
+def _status_label(code: str) -> str:
+    return Order.Status(code).label if code in Order.Status.values else code
 
 
 class Payment(BaseModel):

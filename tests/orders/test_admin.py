@@ -3,10 +3,12 @@ import io
 import uuid
 
 import pytest
+from django.db import transaction
 
-from orders.models import Order, Payment
+from orders.models import Order, OrderEvent, Payment
 from orders.services import order_place
 from orders.services.checkout import DeliveryInput
+from orders.services.transitions import order_transition
 from tests.factories import VisitorFactory, CustomerFactory, product_with_stock
 
 from .conftest import fill_cart
@@ -92,3 +94,40 @@ def test_csv_export_neutralises_every_formula_start_in_text_columns_and_leaves_a
     assert rows[1][5:10] == ["'\r=cmd", "'@王", "'+8613800138000", "'-福田", "'\t=1+1"]
     assert rows[1][11:] == ["150.00", "10.00", "0.00", "160.00"]
     assert not [cell for cell in rows[1] if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
+
+
+def _paid(order):
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        order_transition(order=locked, to_status=Order.Status.PAID, actor="wechatpay", note="微信支付成功")
+    return locked
+
+
+def test_read_only_order_page_has_no_save_button_but_the_cancel_action_stays(admin_client, rules):
+    orders = _orders(2, rules)
+    page = admin_client.get(f"/admin/orders/order/{orders[0].pk}/change/").content.decode()
+    assert orders[0].number in page
+    for button in ('name="_save"', 'name="_continue"', 'name="_addanother"', 'name="_saveasnew"'):
+        assert button not in page
+    # Staff still cancel an unpaid order from the list, which is why the page keeps the change permission.
+    response = admin_client.post("/admin/orders/order/", {"action": "cancel_unpaid", "_selected_action": [str(orders[1].pk)]})
+    assert response.status_code == 302
+    assert Order.objects.get(pk=orders[1].pk).status == Order.Status.CANCELLED
+    assert Order.objects.get(pk=orders[0].pk).status == Order.Status.PENDING_PAYMENT
+
+
+def test_order_timeline_in_admin_shows_labels_not_codes(admin_client, rules):
+    order = _paid(_orders(1, rules)[0])
+    html = admin_client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    timeline = html[html.index('id="events-group"'):]
+    for label in ("待付款 → 已付款", "客户", "微信支付", "提交订单"):
+        assert label in timeline
+    for code in ("pending_payment", "→ paid", ">customer<", ">wechatpay<"):
+        assert code not in timeline
+    assert str(OrderEvent.objects.filter(order=order).last()) == "待付款 → 已付款"
+
+
+def test_order_event_labels_fall_back_to_what_was_written():
+    event = OrderEvent(from_status="paid", to_status="paid", actor="送货司机 张师傅")
+    assert (event.transition_label, event.actor_label) == ("已付款（状态不变）", "送货司机 张师傅")
+    assert OrderEvent(from_status="", to_status="pending_payment", actor="system").actor_label == "系统"

@@ -1,0 +1,29 @@
+"""What every admin of the project shares."""
+
+
+class SaveOnlyWhenEditableMixin:
+    """No 保存 buttons on a change page where nothing can be edited.
+
+    Some admins keep the change permission for their actions (cancel unpaid orders, retry a
+    message, build delivery runs) while every field of the page is read-only; Django would still
+    show 保存 and 保存并继续编辑, which save nothing. They are hidden when the form has no field
+    left to type in and no inline can add, delete or change a row.
+    """
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if change and not _editable(context):
+            context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False,
+                           show_save_as_new=False)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+
+def _editable(context) -> bool:
+    admin_form = context.get("adminform")
+    if admin_form is not None and admin_form.form.fields:
+        return True
+    for inline in context.get("inline_admin_formsets", ()):
+        if inline.has_add_permission or (inline.has_delete_permission and inline.formset.can_delete):
+            return True
+        if inline.has_change_permission and inline.formset.form.base_fields:
+            return True
+    return False
