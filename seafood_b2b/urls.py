@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from core.views import healthz
+from core.views import favicon, healthz
 from logistics.views.receiving import batch_trace
 from orders.api import wechatpay_notify
 
@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("payments/wechatpay/notify", wechatpay_notify, name="wechatpay-notify"),
     path("shop/", include("catalog.urls")),
     path("rep/", include("reps.urls")),
