@@ -235,6 +235,9 @@ def _fail(status: int) -> JsonResponse:
 def wechatpay_notify(request):
     """WeChat Pay's notification endpoint: verify, decrypt, settle; 204 when done.
 
+    Payments (TRANSACTION.SUCCESS) and refunds (REFUND.SUCCESS/ABNORMAL/CLOSED) share it, told
+    apart by event_type after the one verify path.
+
     Anything untrustworthy gets 4xx and changes nothing; WeChat Pay retries on its own schedule.
     """
     try:
@@ -243,7 +246,7 @@ def wechatpay_notify(request):
         logger.warning("wechatpay notification rejected: %s", error.reason)
         return _fail(401)
     try:
-        outcome = services.payment_notification_receive(notification=notification)
+        outcome = services.wechatpay_notification_receive(notification=notification)
     except PaymentRejected as error:
         logger.error("wechatpay notification refused: %s %s", error.message, error.details)
         return _fail(400)

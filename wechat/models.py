@@ -47,6 +47,7 @@ class DevRefund(models.Model):
     total_fen = models.PositiveIntegerField()
     reason = models.CharField(max_length=80, blank=True)
     status = models.CharField(max_length=12, default="SUCCESS")
+    notify_url = models.CharField(max_length=255, blank=True)  # where its REFUND.* notification goes
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

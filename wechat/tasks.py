@@ -4,7 +4,7 @@ import requests
 from celery import shared_task
 from django.conf import settings
 
-from .models import DevPayTransaction
+from .models import DevPayTransaction, DevRefund
 from .pay import crypto, keys
 
 logger = logging.getLogger(__name__)
@@ -27,12 +27,32 @@ def dev_deliver_pay_notification(self, out_trade_no: str) -> int | None:
         platform_key=keys.dev_platform_private_key(), serial=keys.DEV_PLATFORM_KEY_ID,
         apiv3_key=settings.WECHATPAY_APIV3_KEY, summary="支付成功",
     )
+    return _post(self, tx.notify_url, headers, body)
+
+
+@shared_task(bind=True, max_retries=5, acks_late=True)
+def dev_deliver_refund_notification(self, out_refund_no: str) -> int | None:
+    """The dev WeChat Pay posting REFUND.<status> to the refund's notify_url, as v3 does."""
+    from .backends.dev_pay import dev_refund_resource
+
+    refund = DevRefund.objects.filter(out_refund_no=out_refund_no).first()
+    if refund is None or not refund.notify_url:
+        return None
+    headers, body = crypto.build_notification(
+        event_type=f"REFUND.{refund.status}", resource=dev_refund_resource(out_refund_no),
+        platform_key=keys.dev_platform_private_key(), serial=keys.DEV_PLATFORM_KEY_ID,
+        apiv3_key=settings.WECHATPAY_APIV3_KEY, summary="退款状态变化", original_type="refund",
+    )
+    return _post(self, refund.notify_url, headers, body)
+
+
+def _post(task, url: str, headers: dict, body: bytes) -> int | None:
     try:
-        response = requests.post(tx.notify_url, data=body, headers=headers, timeout=5)
+        response = requests.post(url, data=body, headers=headers, timeout=5)
         status = response.status_code
     except requests.RequestException as error:
-        logger.warning("dev pay notification to %s failed: %s", tx.notify_url, error)
+        logger.warning("dev pay notification to %s failed: %s", url, error)
         status = None
     if status not in (200, 204) and not settings.CELERY_TASK_ALWAYS_EAGER:
-        raise self.retry(countdown=15)
+        raise task.retry(countdown=15)
     return status

@@ -32,6 +32,15 @@ S = Order.Status
 MIN_PAY_WINDOW = timedelta(seconds=70)
 
 
+# WeChat Pay's refund states -> ours, with the note staff see on a refund that did not go through.
+REFUND_OUTCOMES = {
+    "SUCCESS": (Refund.Status.SUCCEEDED, ""),
+    "PROCESSING": (Refund.Status.PROCESSING, ""),
+    "ABNORMAL": (Refund.Status.FAILED, "退款异常：买家收款账户异常（如银行卡作废），请在微信支付商户平台处理"),
+    "CLOSED": (Refund.Status.FAILED, "退款已被微信支付关闭"),
+}
+
+
 class PaymentRejected(ApplicationError):
     """A payment message we must not act on (unknown order, wrong amount, wrong merchant)."""
 
@@ -241,12 +250,16 @@ def order_cancel_by_customer(*, order_id, customer_id) -> Order:
 
 
 def refund_submit(*, refund_id, notify_url: str = "") -> str:
-    """Send a refund to WeChat Pay (or ask how it went). Safe to repeat: the refund number is the key."""
+    """Send a refund to WeChat Pay (or ask how it went). Safe to repeat: the refund number is the key.
+
+    WeChat Pay then posts REFUND.* to the notify URL (refunds.refund_notification_receive); this
+    query is the fallback. Only an open refund moves: a final one (succeeded, failed) stays.
+    """
     refund = Refund.objects.select_related("order__payment").filter(pk=refund_id).first()
     if refund is None:
         return "missing"
-    if refund.status == Refund.Status.SUCCEEDED:
-        return "succeeded"
+    if refund.status in (Refund.Status.SUCCEEDED, Refund.Status.FAILED):
+        return refund.status
     backend = get_backend()
     payment = refund.order.payment
     try:
@@ -256,16 +269,17 @@ def refund_submit(*, refund_id, notify_url: str = "") -> str:
             result = backend.pay_refund(
                 out_refund_no=refund.out_refund_no, out_trade_no=payment.out_trade_no,
                 refund_fen=to_fen(refund.amount), total_fen=payment.amount_fen, reason=refund.reason,
-                notify_url=settings.WECHATPAY_NOTIFY_URL or notify_url or "https://localhost/notify",
+                # Unset (dev, tests): WeChat Pay posts to the merchant's configured address; the dev
+                # backend to the address its payment notification went to.
+                notify_url=settings.WECHATPAY_NOTIFY_URL or notify_url,
             )
     except WeChatPayError as error:
         Refund.objects.filter(pk=refund.pk).update(last_error=str(error.message)[:200], updated_at=timezone.now())
         raise
-    status_map = {"SUCCESS": Refund.Status.SUCCEEDED, "PROCESSING": Refund.Status.PROCESSING,
-                  "CLOSED": Refund.Status.FAILED, "ABNORMAL": Refund.Status.FAILED}
-    new_status = status_map.get(result.status if result else "", Refund.Status.PROCESSING)
-    Refund.objects.filter(pk=refund.pk).exclude(status=Refund.Status.SUCCEEDED).update(
-        status=new_status, refund_id=result.refund_id if result else "", last_error="",
+    new_status, note = REFUND_OUTCOMES.get(result.status if result else "", (Refund.Status.PROCESSING, ""))
+    # The filter, not a lock: a notification may have finished the refund meanwhile.
+    Refund.objects.filter(pk=refund.pk, status__in=[Refund.Status.PENDING, Refund.Status.PROCESSING]).update(
+        status=new_status, refund_id=result.refund_id if result else "", last_error=note,
         succeeded_at=timezone.now() if new_status == Refund.Status.SUCCEEDED else None, updated_at=timezone.now(),
     )
     return new_status

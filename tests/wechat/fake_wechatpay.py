@@ -281,6 +281,28 @@ class FakeWeChatPay:
             summary="支付成功",
         )
 
+    def refund_notice_resource(self, out_refund_no: str) -> dict:
+        """A refund as its REFUND.* notification describes it (`refund_status`, `mchid`)."""
+        with self._lock:
+            refund = self.refunds[out_refund_no]
+            return {
+                "mchid": self.mchid, "transaction_id": refund.transaction_id, "out_trade_no": refund.out_trade_no,
+                "refund_id": refund.refund_id, "out_refund_no": refund.out_refund_no,
+                "refund_status": refund.status, "success_time": refund.success_time,
+                "user_received_account": "支付用户零钱",
+                "amount": {"total": refund.total_fen, "refund": refund.refund_fen, "payer_total": refund.total_fen,
+                           "payer_refund": refund.refund_fen},
+            }
+
+    def refund_notification(self, out_refund_no: str) -> tuple[dict, bytes]:
+        """The REFUND.<status> notification WeChat Pay would POST once a refund is settled."""
+        resource = self.refund_notice_resource(out_refund_no)
+        return crypto.build_notification(
+            event_type=f"REFUND.{resource['refund_status']}", resource=resource,
+            platform_key=self.keys.platform_key, serial=self.public_key_id, apiv3_key=self.apiv3_key,
+            summary="退款状态变化", original_type="refund",
+        )
+
     # -- the wire -------------------------------------------------------------------------------
 
     def dispatch(self, request: Request) -> Response:

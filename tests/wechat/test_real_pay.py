@@ -645,19 +645,23 @@ def test_orders_expiry_closes_an_unpaid_order_at_wechatpay(wechatpay_real, real_
     assert Stock.objects.get(product__order_lines__order=order).reserved == 0
 
 
-def test_orders_refund_through_the_real_backend(wechatpay_real, real_order, django_capture_on_commit_callbacks):
-    order = real_order
+def _refund_through_real_backend(wechatpay_real, order, django_capture_on_commit_callbacks) -> Refund:
     payment_prepare(order_id=order.pk, notify_url=NOTIFY_URL)
     wechatpay_real.pay(order.payment.out_trade_no)
     assert payment_sync(order_id=order.pk) == "paid"
-
     with django_capture_on_commit_callbacks(execute=True):
         with transaction.atomic():
             locked = Order.objects.select_for_update().get(pk=order.pk)
             refund = refund_create(order=locked, amount=Decimal("45.50"), reason="少发一袋", actor="admin")
-
     refund.refresh_from_db()
     assert refund.status == Refund.Status.PROCESSING
+    return refund
+
+
+def test_orders_refund_through_the_real_backend(wechatpay_real, real_order, django_capture_on_commit_callbacks):
+    order = real_order
+    refund = _refund_through_real_backend(wechatpay_real, order, django_capture_on_commit_callbacks)
+
     remote = wechatpay_real.refunds[refund.out_refund_no]
     assert (remote.refund_fen, remote.total_fen, remote.reason, remote.notify_url) == (4550, 19200, "少发一袋",
                                                                                        NOTIFY_URL)
@@ -671,3 +675,40 @@ def test_orders_refund_through_the_real_backend(wechatpay_real, real_order, djan
     assert wechatpay_real.transactions[order.payment.out_trade_no].refunded_fen == 4550
     assert json.loads(wechatpay_real.calls(REFUNDS)[0].body)["amount"] == {"refund": 4550, "total": 19200,
                                                                            "currency": "CNY"}
+
+
+def _post_notification(client, headers, body):
+    meta = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items() if k != "Content-Type"}
+    return client.post("/payments/wechatpay/notify", data=body, content_type="application/json", **meta)
+
+
+@pytest.mark.parametrize("status, expected", [("SUCCESS", Refund.Status.SUCCEEDED), ("ABNORMAL", Refund.Status.FAILED),
+                                              ("CLOSED", Refund.Status.FAILED)])
+def test_orders_refund_notification_verified_with_the_real_platform_key(
+        wechatpay_real, real_order, client, django_capture_on_commit_callbacks, status, expected):
+    refund = _refund_through_real_backend(wechatpay_real, real_order, django_capture_on_commit_callbacks)
+    assert wechatpay_real.refunds[refund.out_refund_no].notify_url == NOTIFY_URL
+    wechatpay_real.refund_settle(refund.out_refund_no, status)
+
+    response = _post_notification(client, *wechatpay_real.refund_notification(refund.out_refund_no))
+
+    assert response.status_code == 204
+    refund.refresh_from_db()
+    assert (refund.status, refund.refund_id) == (expected, wechatpay_real.refunds[refund.out_refund_no].refund_id)
+    assert len(wechatpay_real.calls(refund_path(refund.out_refund_no))) == 0  # no query needed
+
+
+def test_orders_refund_notification_signed_by_another_key_changes_nothing(
+        wechatpay_real, real_order, client, django_capture_on_commit_callbacks):
+    refund = _refund_through_real_backend(wechatpay_real, real_order, django_capture_on_commit_callbacks)
+    wechatpay_real.refund_settle(refund.out_refund_no)
+    before = Refund.objects.filter(pk=refund.pk).values().get()
+    headers, body = crypto.build_notification(
+        event_type="REFUND.SUCCESS", resource=wechatpay_real.refund_notice_resource(refund.out_refund_no),
+        platform_key=wechatpay_real.keys.impostor_key, serial=wechatpay_real.public_key_id,
+        apiv3_key=wechatpay_real.apiv3_key, original_type="refund")
+
+    response = _post_notification(client, headers, body)
+
+    assert response.status_code == 401
+    assert Refund.objects.filter(pk=refund.pk).values().get() == before

@@ -67,6 +67,27 @@ def _resource(tx: DevPayTransaction) -> dict:
     return data
 
 
+def dev_refund_resource(out_refund_no: str) -> dict | None:
+    """A dev refund as WeChat Pay's REFUND.* notification describes it (its decrypted resource)."""
+    refund = DevRefund.objects.filter(out_refund_no=out_refund_no).first()
+    if refund is None:
+        return None
+    tx = DevPayTransaction.objects.filter(out_trade_no=refund.out_trade_no).first()
+    return {
+        "mchid": tx.mchid if tx else settings.WECHATPAY_MCHID,
+        "transaction_id": tx.transaction_id if tx else "",
+        "out_trade_no": refund.out_trade_no,
+        "refund_id": refund.refund_id,
+        "out_refund_no": refund.out_refund_no,
+        "refund_status": refund.status,
+        "success_time": (timezone.localtime(refund.created_at).isoformat(timespec="seconds")
+                         if refund.status == "SUCCESS" else ""),
+        "user_received_account": "支付用户零钱",
+        "amount": {"total": refund.total_fen, "refund": refund.amount_fen, "payer_total": refund.total_fen,
+                   "payer_refund": refund.amount_fen},
+    }
+
+
 def dev_transaction_resource(out_trade_no: str) -> dict | None:
     tx = DevPayTransaction.objects.filter(out_trade_no=out_trade_no).first()
     return _resource(tx) if tx else None
@@ -131,6 +152,10 @@ class DevPayMixin(PayMixin):
             raise _param_error("out_refund_no 须为 1-64 位字母、数字或 _-|*@")
         if len(reason or "") > 80:
             raise _param_error("reason ≤80 字符")
+        if notify_url:
+            _check_notify_url(notify_url)
+        from ..tasks import dev_deliver_refund_notification
+
         with transaction.atomic():
             existing = DevRefund.objects.filter(out_refund_no=out_refund_no).first()
             if existing:  # the same refund number refunds once; a retry gets the same answer
@@ -146,10 +171,16 @@ class DevPayMixin(PayMixin):
             refund = DevRefund.objects.create(
                 out_refund_no=out_refund_no, out_trade_no=out_trade_no, amount_fen=refund_fen,
                 total_fen=total_fen, reason=reason or "", refund_id="50" + secrets.token_hex(14)[:28],
+                # No notify_url: WeChat Pay uses the one configured for the merchant; here, the payment's.
+                notify_url=notify_url or tx.notify_url,
             )
             tx.state = DevPayTransaction.State.REFUND
             tx.save(update_fields=["state"])
-        # Accepted is not done: like WeChat Pay, answer PROCESSING; a query then says SUCCESS.
+            if refund.notify_url:
+                for _ in range(2 if settings.WECHATPAY_DEV_DUPLICATE_NOTIFY else 1):
+                    enqueue_on_commit(dev_deliver_refund_notification, refund.out_refund_no)
+        # Accepted is not done: like WeChat Pay, answer PROCESSING; a query then says SUCCESS, and
+        # the REFUND.SUCCESS notification goes to notify_url after this answer.
         return RefundResult(refund.out_refund_no, refund.refund_id, "PROCESSING")
 
     def pay_query_refund(self, *, out_refund_no):
