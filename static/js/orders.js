@@ -144,10 +144,11 @@
       phoneSheet: false,
       phone: { number: '', nickname: '', busy: false, error: '' },
 
+      // WeChat shows its phone sheet only when the user taps a <button open-type="getPhoneNumber">:
+      // a page cannot open it by itself. Checkout shows 授权手机号 (and 提交订单 plays the same
+      // button until the phone is known); the sheet opens from those taps only.
       async init() {
         await this.load();
-        // WeChat asks for the phone only at checkout, and only once.
-        if (this.quote && !this.quote.customer && this.quote.lines.length) this.phoneSheet = true;
       },
 
       async load() {
@@ -249,9 +250,14 @@
         }
       },
 
+      openPhoneSheet() {
+        this.phone.error = '';
+        this.phoneSheet = true;
+      },
+
       async submit() {
         if (!this.customer) {
-          this.phoneSheet = true;
+          this.openPhoneSheet(); // the tap on 提交订单, as an open-type="getPhoneNumber" button
           return;
         }
         if (!this.canSubmit) return; // one request at a time; the key covers what slips through

@@ -71,6 +71,7 @@
       total: '0.00',
       count: 0,
       quantities: {}, // product id → quantity in hundredths
+      available: {}, // product id → available stock in hundredths, as the cart last reported it
       busy: {}, // product id → a request for it is in flight
       loaded: false,
 
@@ -79,6 +80,7 @@
         this.total = cart.total;
         this.count = cart.count;
         this.quantities = Object.fromEntries(cart.lines.map((line) => [line.product.id, hundredths(line.quantity)]));
+        this.available = Object.fromEntries(cart.lines.map((line) => [line.product.id, hundredths(line.product.available)]));
         this.loaded = true;
       },
 
@@ -98,6 +100,19 @@
       // would then keep the `disabled` attribute.
       isBusy(productId) {
         return this.busy[productId] === true;
+      },
+
+      /* Whether "+" (or 加入购物车) can add without going over the stock: a mini program greys the
+       * button out rather than letting the server refuse. The cart's own figure is the freshest;
+       * the server still checks, in case stock left meanwhile. */
+      canIncrease(product) {
+        if (!product.in_stock) return false;
+        const available = product.id in this.available ? this.available[product.id] : hundredths(product.available);
+        return quantityUp(product, this.quantity(product.id)) <= available;
+      },
+
+      atLimit(product) {
+        return product.in_stock && !this.canIncrease(product);
       },
 
       label(productId) {

@@ -130,12 +130,17 @@ def test_first_order_from_a_reps_code_then_return_visit_and_buy_again(
     tap(page, "SP1002", "stepper-minus", "2.5")
     expect(page.get_by_test_id("cart-total")).to_have_text("¥265.15")  # 168 + 2 × 25 + 2.5 × 18.86
 
-    # Cart → 去结算: checkout asks for the phone first (WeChat's sheet) and a nickname.
+    # Cart → 去结算: checkout asks for the phone first and a nickname. As in WeChat, the phone
+    # sheet never opens by itself: the buyer taps 授权手机号 (a getPhoneNumber button).
     page.get_by_test_id("tab-cart").click()
     expect(page.get_by_test_id("cart-line")).to_have_count(3)
     expect(page.get_by_test_id("checkout-note")).to_be_hidden()
     page.get_by_test_id("checkout").click()
+    expect(page.get_by_test_id("auth-card")).to_be_visible()
     sheet = page.get_by_test_id("phone-sheet")
+    expect(sheet).to_be_hidden()
+    screenshot(page, "phone-button")
+    page.get_by_test_id("open-phone-sheet").click()
     expect(sheet).to_be_visible()
     expect(sheet).to_contain_text("申请获取你的手机号")
     screenshot(page, "phone-sheet")

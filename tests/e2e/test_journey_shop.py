@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from catalog.models import CartLine, Product
 from core.money import money
 from customers.models import Visitor
+from logistics.models import Stock
 from tests.factories import CategoryFactory, SubCategoryFactory, product_with_stock
 
 pytestmark = pytest.mark.e2e
@@ -216,6 +217,7 @@ def test_out_of_stock_product_has_a_disabled_stepper_and_stock_limits_are_report
     shelf = SubCategoryFactory(parent=CategoryFactory(name="冻虾类"), name="虾仁")
     product_with_stock(on_hand="0", code="SP3001", name="黑虎虾仁", unit=Product.Unit.BAG, category=shelf)
     product_with_stock(on_hand="1", code="SP3002", name="北极甜虾", unit=Product.Unit.BAG, category=shelf)
+    product_with_stock(on_hand="5", code="SP3003", name="冻甜虾仁", unit=Product.Unit.BAG, category=shelf)
     page = new_phone().new_page()
     page.goto(live_server.url + "/shop/")
 
@@ -225,15 +227,31 @@ def test_out_of_stock_product_has_a_disabled_stepper_and_stock_limits_are_report
     expect(sold_out.get_by_test_id("stepper-plus")).to_be_disabled()
     expect(sold_out.get_by_test_id("stepper-qty")).to_be_hidden()
 
-    # One bag left: the first + takes it, the second is refused by the server, and the page
-    # shows the server's message while the quantity stays where the server left it.
+    # One bag left: the first + takes it, and then + is greyed out (a mini program does not let
+    # the buyer tap into the server's refusal).
     tap_plus(page, "SP3002", "1")
-    product_row(page, "SP3002").get_by_test_id("stepper-plus").click()
-    expect(page.get_by_test_id("toptips")).to_have_text("北极甜虾 库存不足，剩余 1 袋")
+    last_bag = product_row(page, "SP3002")
+    expect(last_bag.get_by_test_id("stepper-plus")).to_be_disabled()
+    expect(last_bag.get_by_test_id("stepper-plus")).to_have_attribute("title", "已达库存上限")
+    expect(last_bag.get_by_test_id("stepper-minus")).to_be_enabled()
     screenshot(page, "stock-limit")
-    expect(product_row(page, "SP3002").get_by_test_id("stepper-qty")).to_have_text("1")
+    expect(last_bag.get_by_test_id("stepper-qty")).to_have_text("1")
     expect(page.get_by_test_id("cart-total")).to_have_text("¥25.00")
+    expect(page.get_by_test_id("toptips")).to_have_count(0)
     assert list(CartLine.objects.values_list("product__code", "quantity")) == [("SP3002", Decimal("1.00"))]
+
+    # Stock sold elsewhere after the list was loaded is still the server's call: it refuses, the
+    # page shows why and nothing is added.
+    Stock.objects.filter(product__code="SP3003").update(on_hand=0)
+    product_row(page, "SP3003").get_by_test_id("stepper-plus").click()
+    expect(page.get_by_test_id("toptips")).to_contain_text("冻甜虾仁")
+    expect(product_row(page, "SP3003").get_by_test_id("stepper-qty")).to_be_hidden()
+    assert list(CartLine.objects.values_list("product__code", "quantity")) == [("SP3002", Decimal("1.00"))]
+
+    # The product page greys out 加入购物车 the same way.
+    page.goto(live_server.url + "/shop/p/SP3002/")
+    expect(page.get_by_test_id("add-to-cart")).to_have_text("已达库存上限")
+    expect(page.get_by_test_id("add-to-cart")).to_be_disabled()
 
     # The product page says the same and offers no way to add it.
     page.goto(live_server.url + "/shop/p/SP3001/")
