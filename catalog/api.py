@@ -8,6 +8,7 @@ from customers.models import Visitor
 
 from . import selectors, services
 from .models import Cart
+from .pricing import buyer_of
 from .serializers import CategorySerializer, ProductSerializer, cart_representation
 
 
@@ -76,19 +77,21 @@ class CartQuantityInput(serializers.Serializer):
     quantity = serializers.CharField(help_text="数量；0 删除该商品")
 
 
-def _cart_response(cart, status=200):
-    return Response(cart_representation(lines=selectors.cart_lines(cart=cart)), status=status)
+def _cart_response(cart, visitor, status=200):
+    return Response(cart_representation(lines=selectors.cart_lines(cart=cart), buyer=buyer_of(visitor.customer_id)),
+                    status=status)
 
 
 class CartApi(APIView):
     @extend_schema(responses=_CartSchema, summary="我的购物车")
     def get(self, request):
         visitor = current_visitor(request)
-        return _cart_response(Cart.objects.filter(visitor=visitor).first())
+        return _cart_response(Cart.objects.filter(visitor=visitor).first(), visitor)
 
     @extend_schema(request=None, responses=_CartSchema, summary="清空购物车")
     def delete(self, request):
-        return _cart_response(services.cart_clear(visitor=current_visitor(request)))
+        visitor = current_visitor(request)
+        return _cart_response(services.cart_clear(visitor=visitor), visitor)
 
 
 class CartLineListApi(APIView):
@@ -100,7 +103,7 @@ class CartLineListApi(APIView):
         cart = services.cart_line_add(
             visitor=visitor, product_id=data.validated_data["product"], quantity=data.validated_data.get("quantity")
         )
-        return _cart_response(cart)
+        return _cart_response(cart, visitor)
 
 
 class CartLineDetailApi(APIView):
@@ -110,8 +113,9 @@ class CartLineDetailApi(APIView):
         data = CartQuantityInput(data=request.data)
         data.is_valid(raise_exception=True)
         cart = services.cart_line_set(visitor=visitor, product_id=product_id, quantity=data.validated_data["quantity"])
-        return _cart_response(cart)
+        return _cart_response(cart, visitor)
 
     @extend_schema(request=None, responses=_CartSchema, summary="删除商品")
     def delete(self, request, product_id: int):
-        return _cart_response(services.cart_line_remove(visitor=current_visitor(request), product_id=product_id))
+        visitor = current_visitor(request)
+        return _cart_response(services.cart_line_remove(visitor=visitor, product_id=product_id), visitor)

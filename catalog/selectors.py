@@ -8,6 +8,7 @@ from core.errors import NotFound
 from .cache import cached_listing
 from .models import Cart, CartLine, Category, Product
 from .pagination import paginate_ids
+from .rules import product_orderable
 from .search import normalize_query
 
 SEARCH_MIN_LENGTH = 1
@@ -149,3 +150,16 @@ def cart_lines(*, cart: Cart | None) -> list[CartLine]:
         .select_related("product__stock", "product__category__parent")
         .order_by("created_at", "id")
     )
+
+
+def line_problem(line) -> str:
+    """What stops a cart line from being ordered now ("" when nothing does)."""
+    product = line.product
+    if not product_orderable(product):
+        return "已下架"
+    available = available_quantity(product)
+    if available <= 0:
+        return "缺货"
+    if line.quantity > available:
+        return f"库存不足，剩余 {available.normalize():f} {product.get_unit_display()}"
+    return ""

@@ -3,8 +3,8 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from .models import Category, Product
-from .pricing import line_total, unit_price_for
-from .selectors import available_quantity, stock_label
+from .pricing import Buyer, line_total, unit_price_for
+from .selectors import available_quantity, line_problem, stock_label
 
 
 class CategoryChildSerializer(serializers.ModelSerializer):
@@ -51,7 +51,7 @@ class ProductSerializer(serializers.ModelSerializer):
         return product.image.url if product.image else ""
 
     def get_price(self, product) -> Decimal:
-        return str(unit_price_for(product=product, customer=self.context.get("customer")))
+        return str(unit_price_for(product=product, buyer=self.context.get("buyer")))
 
     def get_available(self, product) -> str:
         return str(available_quantity(product))
@@ -63,42 +63,14 @@ class ProductSerializer(serializers.ModelSerializer):
         return stock_label(product)
 
 
-def line_problem(line) -> str:
-    """What stops a cart line from being ordered now ("" when nothing does)."""
-    product = line.product
-    category = product.category
-    if not (product.is_active and category.is_active and (category.parent is None or category.parent.is_active)):
-        return "已下架"
-    available = available_quantity(product)
-    if available <= 0:
-        return "缺货"
-    if line.quantity > available:
-        return f"库存不足，剩余 {available.normalize():f} {product.get_unit_display()}"
-    return ""
-
-
-def cart_totals(*, lines, customer=None) -> tuple[Decimal, list[str]]:
-    """The orderable total and the problems ("名称：缺货"), without building the cart's JSON."""
-    total = Decimal("0.00")
-    problems = []
-    for line in lines:
-        problem = line_problem(line)
-        if problem:
-            problems.append(f"{line.product.name}：{problem}")
-        else:
-            total += line_total(unit_price=unit_price_for(product=line.product, customer=customer),
-                                quantity=line.quantity)
-    return total, problems
-
-
-def cart_representation(*, lines, customer=None) -> dict:
+def cart_representation(*, lines, buyer: Buyer | None = None) -> dict:
     """The cart as the buyer sees it: server prices, running total and what is wrong with a line."""
     items = []
     total = Decimal("0.00")
     count = 0
     for line in lines:
         product = line.product
-        price = unit_price_for(product=product, customer=customer)
+        price = unit_price_for(product=product, buyer=buyer)
         amount = line_total(unit_price=price, quantity=line.quantity)
         problem = line_problem(line)
         if not problem:
@@ -106,7 +78,7 @@ def cart_representation(*, lines, customer=None) -> dict:
             count += 1
         items.append(
             {
-                "product": ProductSerializer(product, context={"customer": customer}).data,
+                "product": ProductSerializer(product, context={"buyer": buyer}).data,
                 "quantity": str(line.quantity),
                 "unit_price": str(price),
                 "amount": str(amount),

@@ -10,6 +10,7 @@ from core.errors import InsufficientStock, NotFound, ProductUnavailable, Validat
 
 from .cache import catalog_changed
 from .models import Cart, CartLine, Product
+from .rules import product_orderable, quantity_validate
 from .selectors import available_quantity
 
 
@@ -35,39 +36,13 @@ def parse_quantity(raw) -> Decimal:
     return quantity.quantize(Decimal("0.01"))
 
 
-def quantity_validate(*, product: Product, quantity: Decimal) -> None:
-    """Min, step and a sane maximum, with the unit in the message ("起订量 1 斤")."""
-    unit = product.get_unit_display()
-    if quantity <= 0:
-        raise ValidationFailed("数量必须大于 0", code="invalid_quantity")
-    if quantity < product.min_quantity:
-        raise ValidationFailed(
-            f"{product.name} 起订量为 {product.min_quantity.normalize():f} {unit}",
-            code="below_minimum_quantity",
-            details={"min_quantity": str(product.min_quantity)},
-        )
-    if (quantity - product.min_quantity) % product.step_quantity != 0:
-        raise ValidationFailed(
-            f"{product.name} 须按 {product.step_quantity.normalize():f} {unit} 递增"
-            f"（起订 {product.min_quantity.normalize():f} {unit}）",
-            code="invalid_quantity_step",
-            details={"min_quantity": str(product.min_quantity), "step_quantity": str(product.step_quantity)},
-        )
-    if quantity > settings.CART_MAX_QUANTITY:
-        raise ValidationFailed(
-            f"单个商品最多 {settings.CART_MAX_QUANTITY} {unit}，大批量请联系业务员",
-            code="above_maximum_quantity",
-        )
-
-
 def _orderable_product(product_id) -> Product:
     if isinstance(product_id, bool) or not isinstance(product_id, int) or product_id <= 0:
         raise ValidationFailed("商品编号不正确", code="invalid_product")
     product = Product.objects.select_related("stock", "category__parent").filter(pk=product_id).first()
     if product is None:
         raise NotFound("商品不存在", code="product_not_found")
-    category = product.category
-    if not (product.is_active and category.is_active and (category.parent is None or category.parent.is_active)):
+    if not product_orderable(product):
         raise ProductUnavailable(f"{product.name} 已下架", details={"product_id": product.pk})
     return product
 

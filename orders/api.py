@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from catalog.api import current_visitor
 from catalog.selectors import cart_lines
+from catalog.pricing import buyer_of
 from catalog.serializers import cart_representation
 from core.errors import ApplicationError, NotAuthenticated, ValidationFailed
 from customers.authentication import KEYWORD as VISITOR_KEYWORD
@@ -78,7 +79,7 @@ class CheckoutApi(APIView):
         visitor = current_visitor(request)
         quote = services.order_quote(visitor=visitor)
         rules = OrderSettings.current()
-        view = cart_representation(lines=quote.lines, customer=visitor.customer)
+        view = cart_representation(lines=quote.lines, buyer=buyer_of(visitor.customer_id))
         return Response({
             "lines": view["lines"], "subtotal": str(quote.subtotal), "delivery_fee": str(quote.delivery_fee),
             "total": str(quote.total), "min_order_amount": str(quote.min_order_amount),
@@ -222,7 +223,7 @@ class OrderReorderApi(APIView):
     def post(self, request, order_id):
         visitor = current_visitor(request)
         cart, notes = services.cart_refill_from_order(visitor=visitor, order_id=order_id)
-        view = cart_representation(lines=cart_lines(cart=cart), customer=visitor.customer)
+        view = cart_representation(lines=cart_lines(cart=cart), buyer=buyer_of(visitor.customer_id))
         return Response({"cart": view, "notes": notes})
 
 

@@ -1,18 +1,12 @@
 from decimal import Decimal
 
 from catalog.models import CartLine
+from catalog.rules import fit_to_steps, product_orderable
 from catalog.selectors import available_quantity
 from catalog.services import cart_get_or_create
 from core.errors import NotFound
 
 from ..models import Order
-
-
-def _fit_to_steps(quantity: Decimal, *, minimum: Decimal, step: Decimal) -> Decimal:
-    """The largest orderable quantity (min + k·step) not above `quantity`; 0 if below the minimum."""
-    if quantity < minimum:
-        return Decimal("0")
-    return minimum + ((quantity - minimum) // step) * step
 
 
 def cart_refill_from_order(*, visitor, order_id) -> tuple[object, list[str]]:
@@ -32,13 +26,11 @@ def cart_refill_from_order(*, visitor, order_id) -> tuple[object, list[str]]:
     to_create, to_update = [], []
     for line in lines:
         product = line.product
-        category = product.category
-        orderable = product.is_active and category.is_active and (category.parent is None or category.parent.is_active)
-        if not orderable:
+        if not product_orderable(product):
             notes.append(f"{line.product_name} 已下架，未加入")
             continue
         wanted = max(line.quantity, existing[product.pk].quantity if product.pk in existing else Decimal("0"))
-        fitted = _fit_to_steps(min(wanted, available_quantity(product)), minimum=product.min_quantity,
+        fitted = fit_to_steps(min(wanted, available_quantity(product)), minimum=product.min_quantity,
                                step=product.step_quantity)
         if fitted <= 0:
             notes.append(f"{line.product_name} 缺货，未加入")
