@@ -158,6 +158,9 @@ class Prepared:
     change, and a new connection prepares it again.
     """
 
+    # Every statement by name, for tools that read what a session ran (tests of the lock order).
+    registry: dict[str, "Prepared"] = {}
+
     def __init__(self, name: str, sql: str, types: tuple[str, ...]):
         self.name, self.sql, self.types = name, sql, types
         numbered = sql
@@ -169,6 +172,7 @@ class Prepared:
 
     def _statements(self, numbered: str, arguments: list[str]) -> None:
         """The PREPARE of `numbered` ($1, $2, ...) and the EXECUTE that passes `arguments`."""
+        Prepared.registry[self.name] = self
         self.prepare_sql = f"PREPARE {self.name} ({', '.join(self.types)}) AS {numbered}"
         # PostgreSQL's default (plan_cache_mode = auto) may keep planning a statement afresh for
         # every EXECUTE: it does for checkout's read, whose custom plans look cheaper than the

@@ -218,7 +218,7 @@ def _cart_basket(tx: Transaction, visitor_id: int) -> tuple[BasketLine, ...]:
                  for row in _rows(tx.cursor))
 
 
-def _lock_products(tx: Transaction, product_ids: list[int]) -> dict[int, ProductSnapshot]:
+def products_lock(tx: Transaction, product_ids: list[int]) -> dict[int, ProductSnapshot]:
     """Products with their available stock, stock rows locked in product order (no deadlocks)."""
     ids = sorted(product_ids)
     if connection.vendor == "postgresql":  # one plan for every basket size
@@ -280,7 +280,7 @@ def snapshot_read(tx: Transaction, *, visitor_id: int, idempotency_key: str, bas
             if not explicit:
                 basket = _cart_basket(tx, visitor_id)
             if basket:
-                products = _lock_products(tx, [line.product_id for line in basket])
+                products = products_lock(tx, [line.product_id for line in basket])
     basket = tuple(basket or ())
     return CheckoutSnapshot(
         visitor_id=visitor_id, openid=row["visitor_openid"], customer=customer, basket=basket, explicit=explicit,

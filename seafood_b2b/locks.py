@@ -1,0 +1,53 @@
+"""The one order in which the platform locks rows. Two transactions that take locks in the same
+order can wait for each other but never deadlock, so every transaction that locks rows of more
+than one table takes them in the order below (skipping what it does not need), and rows of one
+table in primary-key order (stock rows in product order).
+
+A row is locked by `select_for_update()` / `FOR UPDATE`, and just as much by an UPDATE of it: an
+UPDATE counts here too (checkout's UPDATE of the restaurant's delivery details comes after its
+stock rows, so Customer comes after Stock). tests/core/test_lock_order.py runs each flow that
+locks several tables and checks the statements it sends against this order.
+
+Who locks what, in order:
+- the nightly churn sweep: ChurnSettings (NOWAIT: one sweep at a time), then customers;
+- rep handover: both Reps, then their Customers; a rep's login: the Rep;
+- phone binding, entries and checkout: the Visitor (checkout NOWAIT first, then waiting), then the
+  basket's Stock rows, then the Customer's delivery details;
+- dispatch: Drivers, their DeliveryRuns, then the Orders they take; delivery: the DeliveryRun or
+  the Stop, then its Orders;
+- purchasing: the PurchaseTask;
+- payment settlement: the Order, its Payment, then the Customer's ordering rhythm; cancelling or
+  expiring an unpaid order and packing: the Order, then its Stock rows;
+- the cart: the CartLine alone; the dev WeChat Pay simulator: its own transaction row alone.
+
+An order's own rows (its Payment, its Refunds) are locked only by a transaction that already
+holds the Order's lock (GUARDED_BY): two such transactions queue on the order, so where those rows
+come among the order's other locks does not matter (expiry closes the payment after releasing
+the stock; settlement locks it before the restaurant). A refund's status written on its own,
+outside any transaction (refund_submit), locks nothing else.
+"""
+
+LOCK_ORDER = (
+    "customers.ChurnSettings",
+    "reps.Rep",
+    "customers.Visitor",
+    "logistics.Driver",
+    "logistics.DeliveryRun",
+    "logistics.Stop",
+    "logistics.PurchaseTask",
+    "orders.Order",
+    "orders.Payment",
+    "orders.Refund",
+    "logistics.Stock",
+    "customers.Customer",
+    "orders.PaymentNotification",
+    "catalog.CartLine",
+    "wechat.DevPayTransaction",
+)
+
+GUARDED_BY = {"orders.Payment": "orders.Order", "orders.Refund": "orders.Order"}
+
+
+def lock_rank(label: str) -> int:
+    """The place of a model ("app_label.ModelName") in LOCK_ORDER."""
+    return LOCK_ORDER.index(label)

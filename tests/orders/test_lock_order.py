@@ -1,0 +1,133 @@
+"""Flows that lock rows of several tables take them in seafood_b2b.locks.LOCK_ORDER.
+
+Each flow's statements are captured as sent (a prepared statement's EXECUTE is read as the SQL
+it was prepared with) and every row lock they take — FOR UPDATE [OF x] and UPDATE — is listed
+in the order the statements take them; that list must follow LOCK_ORDER.
+"""
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.apps import apps
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from core.sql import Prepared
+from logistics.models import Stock
+from orders.services import order_expire, order_place, payment_prepare, payment_sync
+from reps.services import customers_handover
+from seafood_b2b.locks import GUARDED_BY, LOCK_ORDER, lock_rank
+from tests.factories import CustomerFactory, RepFactory
+from wechat.backends import get_backend
+
+from .conftest import fill_cart
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+_TABLES = {model._meta.db_table: model._meta.label for model in apps.get_models()}
+_EXECUTE = re.compile(r"EXECUTE (\w+)")
+_LOCK = re.compile(r'FOR UPDATE(?: OF ([\w".]+))?|\bUPDATE "(\w+)"')
+
+
+def _tables_of(sql: str) -> dict[str, str]:
+    """alias -> table for `FROM "table" alias` / `JOIN "table" alias` in one statement."""
+    return {alias: table for table, alias in re.findall(r'(?:FROM|JOIN) "(\w+)"(?: AS)? (\w+)\b', sql)
+            if alias.upper() not in {"WHERE", "ON", "LEFT", "JOIN", "INNER", "ORDER", "GROUP", "LIMIT", "FOR"}}
+
+
+def _first_table_before(sql: str, position: int) -> str:
+    tables = re.findall(r'FROM "(\w+)"', sql[:position])
+    return tables[-1]
+
+
+def locks_taken(queries) -> list[str]:
+    taken = []
+    for query in queries:
+        if query["sql"].lstrip().startswith("PREPARE"):
+            continue  # preparing a statement runs nothing
+        sql = _EXECUTE.sub(lambda m: Prepared.registry[m.group(1)].prepare_sql if m.group(1) in Prepared.registry
+                           else m.group(0), query["sql"])
+        aliases = _tables_of(sql)
+        for match in _LOCK.finditer(sql):
+            of, updated = match.groups()
+            if updated:
+                table = updated
+            elif of:
+                of = of.strip('"')
+                table = aliases.get(of, of)
+            else:
+                table = _first_table_before(sql, match.start())
+            label = _TABLES[table]
+            if label not in taken:  # rows already locked: locking them again waits for no one
+                taken.append(label)
+    return taken
+
+
+def assert_in_lock_order(labels: list[str]) -> None:
+    assert all(label in LOCK_ORDER for label in labels), labels
+    for label, guard in GUARDED_BY.items():
+        if label in labels:
+            assert guard in labels[:labels.index(label)], f"{label} locked without its {guard}: {labels}"
+    ranked = [lock_rank(label) for label in labels if label not in GUARDED_BY]
+    assert ranked == sorted(ranked), labels
+
+
+@pytest.fixture
+def placed(buyer, rules, shrimp, delivery):
+    fill_cart(buyer, (shrimp, "4"))
+    order, _ = order_place(visitor=buyer, idempotency_key="lock-order-0001", delivery=delivery)
+    return order
+
+
+def test_checkout_locks_the_visitor_then_stock_then_the_restaurant(buyer, rules, shrimp, squid, delivery):
+    fill_cart(buyer, (shrimp, "4"), (squid, "2"))
+    with CaptureQueriesContext(connection) as queries:
+        order_place(visitor=buyer, idempotency_key="lock-order-0002", delivery=delivery)  # new delivery details
+
+    taken = locks_taken(queries.captured_queries)
+    assert taken == ["customers.Visitor", "logistics.Stock", "customers.Customer"]
+    assert_in_lock_order(taken)
+
+
+def test_settling_a_payment_locks_the_order_its_payment_then_the_restaurant(placed):
+    params = payment_prepare(order_id=placed.pk, notify_url="http://testserver/payments/wechatpay/notify")
+    get_backend().dev_pay_confirm(prepay_id=params["package"].removeprefix("prepay_id="))
+    with CaptureQueriesContext(connection) as queries:
+        assert payment_sync(order_id=placed.pk) == "paid"
+
+    taken = [label for label in locks_taken(queries.captured_queries) if label != "wechat.DevPayTransaction"]
+    assert taken[:3] == ["orders.Order", "orders.Payment", "customers.Customer"]
+    assert_in_lock_order(taken)
+
+
+def test_expiring_an_unpaid_order_locks_the_order_then_its_stock(placed):
+    with time_machine.travel(placed.expires_at + timedelta(seconds=1)), \
+            CaptureQueriesContext(connection) as queries:
+        order_expire(order_id=placed.pk)
+
+    taken = [label for label in locks_taken(queries.captured_queries) if label != "wechat.DevPayTransaction"]
+    assert "orders.Order" in taken and "logistics.Stock" in taken
+    assert_in_lock_order(taken)
+    assert Stock.objects.get(product__order_lines__order=placed).reserved == Decimal("0.00")
+
+
+def test_a_handover_locks_the_reps_then_their_customers():
+    leaving, taking = RepFactory(), RepFactory()
+    CustomerFactory.create_batch(3, rep=leaving)
+    with CaptureQueriesContext(connection) as queries:
+        customers_handover(from_rep=leaving, to_rep=taking)
+
+    taken = locks_taken(queries.captured_queries)
+    assert taken[:2] == ["reps.Rep", "customers.Customer"]
+    assert_in_lock_order(taken)
+
+
+@pytest.mark.parametrize("labels", [
+    ["logistics.Stock", "customers.Visitor"], ["orders.Payment", "orders.Order"], ["orders.Refund"],
+])
+def test_the_order_itself_is_checked(labels):
+    with pytest.raises(AssertionError):
+        assert_in_lock_order(labels)
