@@ -1,5 +1,7 @@
 """What every admin of the project shares."""
 
+from django.contrib import admin
+
 
 class SaveOnlyWhenEditableMixin:
     """No 保存 buttons on a change page where nothing can be edited.
@@ -27,3 +29,27 @@ def _editable(context) -> bool:
         if inline.has_change_permission and inline.formset.form.base_fields:
             return True
     return False
+
+
+class ReadOnlyAdminMixin:
+    """Rows the system writes (history, ledgers, payments): admins read them, never add, edit or
+    delete them. For a ModelAdmin or an inline alike."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    pass
+
+
+class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False

@@ -6,6 +6,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from core.admin import ReadOnlyAdmin
 from core.errors import Conflict
 
 from .churn import churn_sweep
@@ -86,21 +87,12 @@ class ChurnSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChurnEvent)
-class ChurnEventAdmin(admin.ModelAdmin):
+class ChurnEventAdmin(ReadOnlyAdmin):
     list_display = ("night", "kind", "customer", "rep", "last_order_at")
     list_filter = ("kind", "night", "rep")
     search_fields = ("customer__name", "customer__phone")
     list_select_related = ("customer", "rep")
     date_hierarchy = "night"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ChurnSnapshot)

@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from core.admin import SaveOnlyWhenEditableMixin
+from core.admin import ReadOnlyAdmin, SaveOnlyWhenEditableMixin
 from core.errors import ApplicationError
 
 from .models import Batch, Driver, PurchaseTask, PurchaseTaskLine, Receipt, Stock, StockMove, Supplier
@@ -24,17 +24,6 @@ class SupplierAdmin(admin.ModelAdmin):
     search_fields = ("name", "contact_name", "phone")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Stock figures change only through logistics services, each with its ledger row, never by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Stock)

@@ -10,24 +10,12 @@ from django.contrib import admin, messages
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from core.admin import SaveOnlyWhenEditableMixin
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, SaveOnlyWhenEditableMixin
 from core.csv_safe import csv_text
 from core.errors import ApplicationError
 
 from .models import Order, OrderEvent, OrderLine, OrderSettings, Payment, PaymentNotification, Refund
 from .services import order_cancel_by_customer
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class OrderLineInline(ReadOnlyInline):
@@ -145,17 +133,6 @@ class OrderSettingsAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return not OrderSettings.objects.exists()
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from core.admin import ReadOnlyAdminMixin
 from core.errors import ApplicationError
 from customers.models import Customer
 
@@ -20,17 +21,6 @@ from .qr import rep_entry_path, rep_qr_png
 from .services import customers_handover
 
 
-class ReadOnlyAdminMixin:
-    """History is written by the system (entries, handovers); admins read it, never edit it."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- Rep ---
