@@ -3,7 +3,9 @@ delivered with proof (or failed with a reason).
 
 Rules kept:
 - a driver reaches only their own runs and stops; anyone else's is "not found";
-- customers' phone numbers leave this module masked (`mask_phone`);
+- customers' phone numbers leave this module masked, the phone field and any digits typed into
+  the name, contact, district, address or note alike; 24 h after a stop was completed its
+  customer data is no longer shown at all (logistics.privacy);
 - a delivery needs proof: who signed, or where the goods were left, and a photo uploaded now —
   an image, not too large, and, when the camera wrote its time into the file (EXIF
   DateTimeOriginal), taken within the last 30 minutes, so an old picture from the camera roll
@@ -32,6 +34,13 @@ from notifications.services import notify
 from wechat.messages import fit_field
 
 from .models import DeliveryRun, Driver, Stop
+from .privacy import (  # noqa: F401  (mask_phone, mask_phones_in: the masking lives in privacy)
+    customer_data_expired,
+    customer_fields,
+    hidden_customer_fields,
+    mask_phone,
+    mask_phones_in,
+)
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 PHOTO_MAX_AGE = timedelta(minutes=30)
@@ -48,27 +57,6 @@ AMAP_MARKER = "https://uri.amap.com/marker"
 
 # ---------------------------------------------------------------------------------------------
 # What a driver may see.
-
-
-def mask_phone(phone: str | None) -> str:
-    """138****1234: the first three and last four digits of a number; shorter ones keep two."""
-    text = re.sub(r"\s+", "", phone or "")
-    if not text:
-        return ""
-    if len(text) >= 8:
-        return f"{text[:3]}****{text[-4:]}"
-    return "*" * max(len(text) - 2, 1) + text[-2:]
-
-
-# Numbers typed into free text ("到了打 13812345678"): mobiles, and landlines with an area code.
-_MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?\d{4}[- ]?(\d{4})(?!\d)")
-_LANDLINE_IN_TEXT = re.compile(r"(?<!\d)(0\d{2,3})[- ]?\d{3,4}(\d{4})(?!\d)")
-
-
-def mask_phones_in(text: str | None) -> str:
-    """Free text a customer wrote (a note, an address) with any phone number in it masked."""
-    text = _MOBILE_IN_TEXT.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text or "")
-    return _LANDLINE_IN_TEXT.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
 
 
 def navigation_url(*, latitude, longitude, name: str) -> str:
@@ -109,25 +97,23 @@ def driver_stop(*, driver: Driver, stop_id: int) -> Stop:
     return stop
 
 
-def stop_card(stop: Stop) -> dict:
-    """What the driver's pages and JSON show of a stop, and nothing more: the customer's phone
-    masked, and any number typed into the note or address masked too."""
+def stop_card(stop: Stop, *, now: datetime | None = None) -> dict:
+    """What the driver's pages and JSON show of a stop, and nothing more: the customer's text with
+    every phone number masked; 24 h after completion, none of the customer's data at all."""
     order = stop.order
+    hidden = customer_data_expired(stop.completed_at, now=now)
+    customer = hidden_customer_fields() if hidden else customer_fields(order, full=False)
     return {
         "id": stop.pk,
         "sequence": stop.sequence,
         "status": stop.status,
         "status_label": stop.get_status_display(),
         "order_number": order.number,
-        "restaurant_name": order.restaurant_name,
-        "contact_name": mask_phones_in(order.contact_name),
-        "phone": mask_phone(order.phone),
-        "address": mask_phones_in(order.address),
-        "district": order.district,
-        "note": mask_phones_in(order.note),
-        "navigation_url": navigation_url(latitude=order.latitude, longitude=order.longitude,
-                                         name=order.restaurant_name),
-        "has_location": order.latitude is not None and order.longitude is not None,
+        **customer,
+        "customer_hidden": hidden,
+        "navigation_url": "" if hidden else navigation_url(latitude=order.latitude, longitude=order.longitude,
+                                                           name=customer["restaurant_name"]),
+        "has_location": not hidden and order.latitude is not None and order.longitude is not None,
         "lines": [
             {
                 "name": line.product_name,
@@ -139,14 +125,15 @@ def stop_card(stop: Stop) -> dict:
             for line in order.lines.all()
         ],
         "proof_kind": stop.proof_kind,
-        "proof": _proof_text(stop) if stop.status == Stop.Status.DELIVERED else "",
-        "failure_reason": stop.failure_reason,
+        "proof": mask_phones_in(_proof_text(stop)) if stop.status == Stop.Status.DELIVERED and not hidden else "",
+        "failure_reason": mask_phones_in(stop.failure_reason),
         "completed_at": timezone.localtime(stop.completed_at).strftime("%H:%M") if stop.completed_at else "",
     }
 
 
-def run_card(run: DeliveryRun) -> dict:
-    stops = [stop_card(stop) for stop in run.stops.all()]
+def run_card(run: DeliveryRun, *, now: datetime | None = None) -> dict:
+    now = now or timezone.now()
+    stops = [stop_card(stop, now=now) for stop in run.stops.all()]
     return {
         "id": run.pk,
         "delivery_date": run.delivery_date.isoformat(),

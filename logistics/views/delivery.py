@@ -1,6 +1,6 @@
 """The delivery driver's phone pages: today's run in stop order, 出发, each stop completed with
 proof or failed with a reason. Thin over logistics.delivery; everything shown of a customer goes
-through `stop_card`, which masks the phone.
+through `stop_card`, which masks phone numbers (logistics.privacy).
 """
 
 from datetime import date

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from core.errors import ApplicationError, NotFound, PermissionDenied
 
 from .. import packing
+from ..privacy import customer_fields_for
 from ..roles import require_warehouse_clerk
 from .purchasing import LOGIN_URL as OPS_LOGIN_URL
 
@@ -64,6 +65,7 @@ def order_list(request):
     page = Paginator(packing.packing_orders(delivery_date=day), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "ops/packing/list.html", {
         "day": day, "page": page, "is_default_day": day == default,
+        "rows": [{"order": order, "customer": customer_fields_for(order, user=request.user)} for order in page],
     })
 
 
@@ -85,7 +87,7 @@ def _entries_from_post(order, data) -> list[dict]:
     return entries
 
 
-def _form_context(order, *, data=None, error: ApplicationError | None = None) -> dict:
+def _form_context(order, *, user, data=None, error: ApplicationError | None = None) -> dict:
     line_errors = (error.details.get("lines", {}) if error and isinstance(error.details, dict) else {})
     rows = []
     for line in order.lines.all():
@@ -107,7 +109,8 @@ def _form_context(order, *, data=None, error: ApplicationError | None = None) ->
             "nominalWeight": str(line.nominal_weight or ""),
         } for line in order.lines.all()],
     }
-    return {"order": order, "rows": rows, "preview": preview, "error": error,
+    return {"order": order, "customer": customer_fields_for(order, user=user), "rows": rows, "preview": preview,
+            "error": error,
             "tolerance": packing.refund_tolerance(), "max_factor": packing.MAX_WEIGHT_FACTOR}
 
 
@@ -125,10 +128,10 @@ def order_page(request, order_id):
             if order.status not in packing.PACKABLE_STATUSES:  # packed by someone else meanwhile
                 messages.error(request, error.message)
                 return redirect("logistics:packing_result", order_id=order.pk)
-            return render(request, "ops/packing/order.html", _form_context(order, data=request.POST, error=error),
-                          status=error.status_code)
+            context = _form_context(order, user=request.user, data=request.POST, error=error)
+            return render(request, "ops/packing/order.html", context, status=error.status_code)
         return redirect("logistics:packing_result", order_id=order.pk)
-    return render(request, "ops/packing/order.html", _form_context(order))
+    return render(request, "ops/packing/order.html", _form_context(order, user=request.user))
 
 
 @require_POST
@@ -152,7 +155,7 @@ def order_result(request, order_id):
     lines = list(order.lines.all())
     packed = all(line.packed_at for line in lines)
     return render(request, "ops/packing/result.html", {
-        "order": order, "lines": lines, "packed": packed,
+        "order": order, "customer": customer_fields_for(order, user=request.user), "lines": lines, "packed": packed,
         "actual_total": packing.order_actual_total(order=order, amounts=(
             line.actual_amount for line in lines if line.actual_amount is not None)) if packed else None,
         "refund": packing.packing_refund(order=order),
