@@ -18,6 +18,7 @@ Who locks what, in order:
 - purchasing: the PurchaseTask;
 - payment settlement: the Order, its Payment, then the Customer's ordering rhythm; cancelling or
   expiring an unpaid order and packing: the Order, then its Stock rows;
+- a refund notification (REFUND.*): the Order, then its Refund;
 - the cart: the CartLine alone; the dev WeChat Pay simulator: its own transaction row alone.
 
 An order's own rows (its Payment, its Refunds) are locked only by a transaction that already

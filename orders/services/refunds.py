@@ -3,7 +3,7 @@
 They arrive at the payment notify URL (refund_submit passes the same notify_url; the SDK would
 anyway), already verified and decrypted by the backend's one verify path: RSA signature, the
 timestamp window, AES-256-GCM. Here they are checked against our own refund (merchant, order,
-amounts, WeChat's refund id) and applied at once under the refund's row lock, once per
+amounts, WeChat's refund id) and applied at once under the order's and the refund's row locks, once per
 notification id. The 5-minute poll (orders.tasks.refunds_retry_unfinished) stays as the
 fallback, and both only ever move an open refund (pending/processing) to a final state.
 """
@@ -17,7 +17,7 @@ from core.money import to_fen
 from wechat.pay.crypto import Notification
 from wechat.pay.types import REFUND_EVENT_STATUSES, RefundNotice
 
-from ..models import PaymentNotification, Refund
+from ..models import Order, PaymentNotification, Refund
 from .payments import REFUND_OUTCOMES, PaymentRejected, _parse_success_time, payment_notification_receive
 
 logger = logging.getLogger(__name__)
@@ -51,11 +51,14 @@ def refund_notification_receive(*, notification: Notification) -> str:
     if notice.mchid != settings.WECHATPAY_MCHID:
         raise _refuse("商户号不匹配", notice)
     new_status, note = REFUND_OUTCOMES[notice.refund_status]
+    order_id = Refund.objects.filter(out_refund_no=notice.out_refund_no).values_list("order_id", flat=True).first()
+    if order_id is None:
+        raise _refuse("未知退款单", notice)
     with transaction.atomic():
+        # A refund is locked only under its order's lock (seafood_b2b.locks): the order, then the refund.
+        Order.objects.select_for_update().filter(pk=order_id).values_list("pk", flat=True).get()
         refund = (Refund.objects.select_for_update(of=("self",)).select_related("order__payment")
-                  .filter(out_refund_no=notice.out_refund_no).first())
-        if refund is None:
-            raise _refuse("未知退款单", notice)
+                  .get(out_refund_no=notice.out_refund_no))
         payment = refund.order.payment
         if notice.out_trade_no != payment.out_trade_no:
             raise _refuse("退款通知的订单号与退款单不一致", notice, out_trade_no=notice.out_trade_no)

@@ -103,6 +103,32 @@ def test_settling_a_payment_locks_the_order_its_payment_then_the_restaurant(plac
     assert_in_lock_order(taken)
 
 
+def test_a_refund_notification_locks_the_order_then_its_refund(placed, settings, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    from orders.models import Order, Refund
+    from orders.services import refund_create, wechatpay_notification_receive
+    from wechat.backends.dev_pay import dev_refund_resource
+    from wechat.pay.crypto import Notification
+
+    params = payment_prepare(order_id=placed.pk, notify_url="http://testserver/payments/wechatpay/notify")
+    get_backend().dev_pay_confirm(prepay_id=params["package"].removeprefix("prepay_id="))
+    payment_sync(order_id=placed.pk)
+    settings.WECHATPAY_DEV_DUPLICATE_NOTIFY = False
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        refund = refund_create(order=Order.objects.select_for_update().get(pk=placed.pk), amount=Decimal("45.50"),
+                               reason="少发一袋", actor="admin")
+    notification = Notification(id="lock-order-refund-1", event_type="REFUND.SUCCESS",
+                                resource_type="encrypt-resource", resource=dev_refund_resource(refund.out_refund_no))
+    with CaptureQueriesContext(connection) as queries:
+        assert wechatpay_notification_receive(notification=notification) == "refund_succeeded"
+
+    taken = locks_taken(queries.captured_queries)
+    assert taken[:2] == ["orders.Order", "orders.Refund"]
+    assert_in_lock_order(taken)
+    assert Refund.objects.get(pk=refund.pk).status == Refund.Status.SUCCEEDED
+
+
 def test_expiring_an_unpaid_order_locks_the_order_then_its_stock(placed):
     with time_machine.travel(placed.expires_at + timedelta(seconds=1)), \
             CaptureQueriesContext(connection) as queries:
