@@ -9,7 +9,7 @@ from django.utils import timezone
 from core.admin import ReadOnlyAdmin
 from core.errors import Conflict
 
-from .churn import churn_sweep
+from .churn import churn_status_counts, churn_sweep
 from .models import ChurnEvent, ChurnSettings, ChurnSnapshot, Customer, Visitor
 
 
@@ -130,5 +130,5 @@ class ChurnSnapshotAdmin(admin.ModelAdmin):
             "churned": [row.churned for row in rows], "reactivated": [row.reactivated for row in rows],
         }
         extra = {"chart_json": json.dumps(chart), "today": timezone.localdate(),
-                 "rules": ChurnSettings.current()}
+                 "rules": ChurnSettings.current(), "now_counts": churn_status_counts()}
         return super().changelist_view(request, extra_context={**(extra_context or {}), **extra})

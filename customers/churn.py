@@ -21,7 +21,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, DateTimeField, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery, Value
+from django.db.models import (
+    Count, DateTimeField, DurationField, ExpressionWrapper, F, Max, Min, OuterRef, Q, Subquery, Value,
+)
 from django.utils import timezone
 
 from core.errors import Conflict, ValidationFailed
@@ -158,14 +160,28 @@ def _reps(per_rep):
     return Rep.objects.filter(pk__in=list(per_rep))
 
 
+def churn_status_counts() -> dict[str, int]:
+    """Customers now, as the churn dashboard counts them: those with a paid order by status
+    (active, at_risk, churned), and those who never paid one (never_ordered: no rhythm, neither)."""
+    return Customer.objects.aggregate(
+        active=Count("pk", filter=Q(status=Status.ACTIVE, paid_order_count__gt=0)),
+        at_risk=Count("pk", filter=Q(status=Status.AT_RISK, paid_order_count__gt=0)),
+        churned=Count("pk", filter=Q(status=Status.CHURNED, paid_order_count__gt=0)),
+        never_ordered=Count("pk", filter=Q(paid_order_count=0)))
+
+
 def _snapshot(*, night) -> None:
-    counts = Customer.objects.filter(paid_order_count__gt=0).aggregate(
-        active=Count("pk", filter=Q(status=Status.ACTIVE)), at_risk=Count("pk", filter=Q(status=Status.AT_RISK)),
-        churned=Count("pk", filter=Q(status=Status.CHURNED)))
+    counts = churn_status_counts()
+    counts.pop("never_ordered")
     events = ChurnEvent.objects.filter(night=night).aggregate(
         new_at_risk=Count("pk", filter=Q(kind=Kind.AT_RISK)), new_churned=Count("pk", filter=Q(kind=Kind.CHURNED)),
         reactivated=Count("pk", filter=Q(kind=Kind.REACTIVATED)))
     ChurnSnapshot.objects.update_or_create(night=night, defaults={**counts, **events})
+
+
+def usual_interval(*, count: int, first: datetime | None, last: datetime | None) -> timedelta | None:
+    """A customer's usual time between paid orders: first to last divided by the gaps (None below 2)."""
+    return (last - first) / (count - 1) if count >= 2 and first is not None and last is not None else None
 
 
 def customer_record_payment(*, customer_id: int, paid_at: datetime) -> bool:
@@ -178,7 +194,7 @@ def customer_record_payment(*, customer_id: int, paid_at: datetime) -> bool:
     first = min(customer.first_order_at or paid_at, paid_at)
     last = max(customer.last_order_at or paid_at, paid_at)
     customer.paid_order_count, customer.first_order_at, customer.last_order_at = count, first, last
-    customer.usual_interval = (last - first) / (count - 1) if count >= 2 else None
+    customer.usual_interval = usual_interval(count=count, first=first, last=last)
     fields = ["paid_order_count", "first_order_at", "last_order_at", "usual_interval", "updated_at"]
     won_back = customer.status == Status.CHURNED
     if customer.status != Status.ACTIVE:
@@ -192,24 +208,54 @@ def customer_record_payment(*, customer_id: int, paid_at: datetime) -> bool:
     return won_back
 
 
-def customer_order_stats_drift() -> list[dict]:
-    """Nightly check of the denormalised rhythm columns against the orders themselves."""
-    from django.db.models import Max, Min
+STATS_FIELDS = ("paid_order_count", "first_order_at", "last_order_at", "usual_interval")
 
+
+def _stats_from_orders():
+    """Per customer with paid orders, what the rhythm columns must say: {customer_id: (count, first, last, interval)}."""
     from orders.models import Order
 
-    stats = (Order.objects.filter(paid_at__isnull=False).values("customer_id")
-             .annotate(n=Count("pk"), first=Min("paid_at"), last=Max("paid_at")))
-    stored = {row["pk"]: row for row in Customer.objects.filter(paid_order_count__gt=0).values(
-        "pk", "paid_order_count", "first_order_at", "last_order_at")}
+    rows = (Order.objects.filter(paid_at__isnull=False).values("customer_id")
+            .annotate(n=Count("pk"), first=Min("paid_at"), last=Max("paid_at")).order_by())
+    for row in rows.iterator(chunk_size=5000):
+        yield row["customer_id"], (row["n"], row["first"], row["last"],
+                                   usual_interval(count=row["n"], first=row["first"], last=row["last"]))
+
+
+def _stored_stats() -> dict[int, tuple]:
+    return {row[0]: row[1:] for row in Customer.objects.filter(paid_order_count__gt=0).values_list("pk", *STATS_FIELDS)}
+
+
+def customer_order_stats_drift() -> list[dict]:
+    """Nightly check of the denormalised rhythm columns against the orders themselves."""
+    stored = _stored_stats()
     drift = []
-    for row in stats.iterator(chunk_size=5000):
-        mine = stored.pop(row["customer_id"], None)
-        if mine is None or (mine["paid_order_count"], mine["first_order_at"], mine["last_order_at"]) != (
-                row["n"], row["first"], row["last"]):
-            drift.append({"customer_id": row["customer_id"], "orders": row["n"], "stored": mine})
-    drift.extend({"customer_id": pk, "orders": 0, "stored": mine} for pk, mine in stored.items())
+    for customer_id, wanted in _stats_from_orders():
+        mine = stored.pop(customer_id, None)
+        if mine != wanted:
+            drift.append({"customer_id": customer_id, "orders": wanted[0],
+                          "stored": dict(zip(STATS_FIELDS, mine, strict=True)) if mine else None})
+    drift.extend({"customer_id": pk, "orders": 0, "stored": dict(zip(STATS_FIELDS, mine, strict=True))}
+                 for pk, mine in stored.items())
     return drift
+
+
+def customer_order_stats_recompute() -> int:
+    """Rewrite the rhythm columns from the orders wherever they drift (what the nightly check
+    reports); customers without a paid order get none. Returns how many customers were corrected.
+
+    For data written around payment_settle (imports, the demo seeder); status is left to the sweep.
+    """
+    stored = _stored_stats()
+    changed = []
+    for customer_id, wanted in _stats_from_orders():
+        if stored.pop(customer_id, None) != wanted:
+            changed.append(Customer(pk=customer_id, **dict(zip(STATS_FIELDS, wanted, strict=True))))
+    changed.extend(Customer(pk=pk, paid_order_count=0, first_order_at=None, last_order_at=None, usual_interval=None)
+                   for pk in stored)
+    with transaction.atomic():
+        Customer.objects.bulk_update(changed, STATS_FIELDS, batch_size=1000)
+    return len(changed)
 
 
 # Nearby lapsing customers for a rep -------------------------------------------------------------

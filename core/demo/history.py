@@ -6,7 +6,8 @@ Each restaurant gets its own rhythm from a random stream keyed by its phone (the
 history of one restaurant does not depend on which others exist or were seeded before:
 - an ordering interval of 2-10 days (about 6 orders a month on average), jittered order to order,
   at most one order a day, at a habitual time of day in Asia/Shanghai business hours;
-- some restaurants churned (stopped ordering 1-3 months ago), some are new (first order recently);
+- some restaurants churned (stopped ordering 1-3 months ago), some are new (first order recently),
+  some are lapsing (silent for several of their intervals, under a month: at risk);
 - baskets of 3-12 lines, mostly from the restaurant's own favourites with its usual quantities,
   quantities always `min_quantity + k × step_quantity`; prices are today's prices (the catalogue
   keeps no price history); delivery fee and minimum order by `OrderSettings.current()`;
@@ -66,6 +67,11 @@ CHURNED_SHARE = 0.10
 CHURNED_DAYS_AGO = (30, 91)  # stopped ordering 1-3 months ago
 NEW_SHARE = 0.15
 NEW_DAYS_AGO = (3, 75)  # first order this long ago
+# Lapsing: kept their rhythm until recently, now silent for well over 4.5 times their interval
+# (the sweep's default is 3) but under a month: the 预警 (at-risk) customers a rep should call.
+LAPSING_SHARE = 0.06
+LAPSING_PATIENCE = 4.5
+LAPSING_MAX_SILENCE = 28
 UNPAID_SHARE = 0.02
 # Lines per order, 3..12: mean ~5.9.
 LINE_COUNTS = range(3, 13)
@@ -287,6 +293,10 @@ def _order_days(rng: random.Random, rules: Rules) -> list[int]:
         end = last_day - rng.randint(*CHURNED_DAYS_AGO)
     elif kind < CHURNED_SHARE + NEW_SHARE:
         first = last_day - rng.randint(*NEW_DAYS_AGO)
+    elif kind < CHURNED_SHARE + NEW_SHARE + LAPSING_SHARE:
+        silence = math.ceil(LAPSING_PATIENCE * interval) + 1
+        if silence <= LAPSING_MAX_SILENCE:
+            end = last_day - rng.randint(silence, LAPSING_MAX_SILENCE)
     first = min(max(first, 0), last_day)
     end = max(end, first)  # churned before the window began: its last order opens the window
     days = []
@@ -423,19 +433,18 @@ def _resolve_number_clashes(orders: list[SeedOrder], rng: random.Random) -> None
 
 
 def _backdate_people(customers: list[CustomerRow], histories: dict[int, list[SeedOrder]], rng) -> None:
-    """A restaurant became a customer just before its first order, its WeChat visitor a little earlier;
-    last_order_at is its latest payment (what payment_settle maintains)."""
+    """A restaurant became a customer just before its first order, its WeChat visitor a little earlier.
+    The ordering rhythm (last order, count, usual interval) is the next step's: the product's recompute."""
     customer_updates, visitor_updates = [], []
     for customer in customers:
         orders = histories[customer.pk]
         if not orders:
             continue
         joined = orders[0].created_at - timedelta(minutes=rng.uniform(1, 10))
-        paid = [order.paid_at for order in orders if order.paid_at is not None]
-        customer_updates.append((joined, max(paid) if paid else None, customer.pk))
+        customer_updates.append((joined, customer.pk))
         visitor_updates.append((joined - timedelta(hours=rng.uniform(0.1, 48)), orders[-1].created_at,
                                 customer.visitor_id))
-    RowUpdater(Customer, ["created_at", "last_order_at"]).write(customer_updates)
+    RowUpdater(Customer, ["created_at"]).write(customer_updates)
     RowUpdater(Visitor, ["created_at", "last_seen_at"]).write(visitor_updates)
 
 

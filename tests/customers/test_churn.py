@@ -7,8 +7,14 @@ import pytest
 from django.db import connections, transaction
 
 from core.errors import Conflict
-from customers.churn import churn_sweep, customer_order_stats_drift, customer_record_payment, distance_km, \
-    lapsing_customers_near
+from customers.churn import (
+    churn_sweep,
+    customer_order_stats_drift,
+    customer_order_stats_recompute,
+    customer_record_payment,
+    distance_km,
+    lapsing_customers_near,
+)
 from customers.models import ChurnEvent, ChurnSettings, ChurnSnapshot, Customer
 from notifications.models import Notification
 from tests.factories import CustomerFactory, RepFactory
@@ -193,6 +199,41 @@ def test_drift_check_finds_a_customer_whose_figures_were_changed_by_hand():
     assert customer_order_stats_drift() == []
     Customer.objects.filter(pk=customer.pk).update(paid_order_count=5)
     assert [row["customer_id"] for row in customer_order_stats_drift()] == [customer.pk]
+
+    Customer.objects.filter(pk=customer.pk).update(usual_interval=timedelta(days=9))  # the count right, the rhythm not
+    assert [row["customer_id"] for row in customer_order_stats_drift()] == [customer.pk]
+
+
+def test_recompute_rewrites_drifting_rhythm_columns_from_the_orders_and_only_those():
+    from orders.models import Order
+    from tests.factories import VisitorFactory
+
+    steady, drifting, never, lost = CustomerFactory(), CustomerFactory(), CustomerFactory(), CustomerFactory()
+    for n, (customer, days) in enumerate([(steady, 0), (steady, 4), (drifting, 0), (drifting, 2), (drifting, 6)]):
+        paid_at = NIGHT - timedelta(days=days)
+        Order.objects.create(
+            number=f"2611240000{n:04d}", customer=customer, visitor=VisitorFactory(customer=customer), status="paid",
+            idempotency_key=f"k-{n:08d}", delivery_date=NIGHT.date(), subtotal=Decimal("100"),
+            total=Decimal("100"), restaurant_name="x", contact_name="王", phone="1", address="x" * 6,
+            expires_at=paid_at, paid_at=paid_at)
+    Customer.objects.filter(pk=steady.pk).update(
+        paid_order_count=2, first_order_at=NIGHT - timedelta(days=4), last_order_at=NIGHT,
+        usual_interval=timedelta(days=4))
+    Customer.objects.filter(pk=lost.pk).update(paid_order_count=3, last_order_at=NIGHT)  # no order behind it
+    before = Customer.objects.get(pk=steady.pk).updated_at
+
+    assert customer_order_stats_recompute() == 2
+
+    assert customer_order_stats_drift() == []
+    drifting.refresh_from_db()
+    assert (drifting.paid_order_count, drifting.first_order_at, drifting.last_order_at, drifting.usual_interval) == (
+        3, NIGHT - timedelta(days=6), NIGHT, timedelta(days=3))
+    lost.refresh_from_db()
+    assert (lost.paid_order_count, lost.last_order_at, lost.usual_interval) == (0, None, None)
+    never.refresh_from_db()
+    assert never.paid_order_count == 0 and never.last_order_at is None
+    assert Customer.objects.get(pk=steady.pk).updated_at == before  # already right: not written
+    assert customer_order_stats_recompute() == 0
 
 
 # Distances and the nearby list
