@@ -211,3 +211,29 @@ def test_a_notification_that_does_not_match_our_refund_is_refused(client, refund
 def test_a_refund_id_other_than_the_one_wechatpay_gave_us_is_refused(client, refund):
     assert refund.refund_id
     _refused(client, refund, *_signed(_resource(refund, refund_id="50" + "9" * 28)), 400)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+def test_copies_of_a_notification_racing_the_poll_finish_the_refund_once(refund, settings):
+    from django.db import connection
+    from django.test import Client
+
+    from tests.concurrency import run_in_threads
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    headers, body = _signed(_resource(refund, "SUCCESS"))
+
+    def deliver_or_poll(index):
+        if index < 2:
+            return refund_submit(refund_id=refund.pk)  # the 5-minute poll, at the same moment
+        return _post(Client(), headers, body).status_code
+
+    results = run_in_threads(8, deliver_or_poll)
+
+    assert sorted(map(str, results)) == ["204"] * 6 + [Refund.Status.SUCCEEDED] * 2
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED
+    outcomes = list(PaymentNotification.objects.values_list("outcome", flat=True))
+    assert len(outcomes) == 1 and outcomes[0] in ("refund_succeeded", "already_succeeded")
