@@ -7,13 +7,14 @@ signature (an HMAC) and runs ONE indexed statement (orders_order (rep_id, paid_a
 checks the rep is still active with a working login — so a rep who left is turned away
 (403 not_a_rep) at the next poll.
 
-On PostgreSQL the statement is prepared once per database connection and builds the response's
-JSON itself: a poll costs one round trip with no planning, and Python only splices one text value
-into the body. The ORM path (SQLite, `make run`) answers with the same bytes.
+On PostgreSQL the statement is prepared once per database connection (core.sql.Prepared, the
+platform's one prepared-statement toolkit) and builds the response's JSON itself: a poll costs one
+round trip with no planning, and Python only splices one text value into the body. The ORM path (SQLite, `make run`) answers with the same bytes.
 """
 
 import json
 from datetime import UTC, timedelta
+from functools import lru_cache
 
 from django.contrib.auth import get_user_model
 from django.core import signing
@@ -22,6 +23,7 @@ from django.db import connection
 from django.http import HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.utils.dateparse import parse_datetime
 
+from core.sql import Prepared
 from orders.models import Order
 
 from .models import Rep
@@ -81,38 +83,27 @@ _FEED_SQL = """
                      ORDER BY o.paid_at DESC
                      LIMIT {limit}) j
            ) f ON TRUE
-     WHERE r.id = $1
+     WHERE r.id = %s
 """
-# Two statements rather than one with "($2 IS NULL OR paid_at > $2)", so the plan kept for the
-# prepared statement uses the index for `after` too.
-_STATEMENTS = {
-    name: (params, _FEED_SQL.format(
+# Two statements rather than one with "(%s IS NULL OR paid_at > %s)", so the plan kept for the
+# prepared statement uses the index for `after` too. Prepared once per connection (core.sql).
+@lru_cache(maxsize=None)
+def _statement(with_after: bool) -> Prepared:
+    sql = _FEED_SQL.format(
         rep_table=Rep._meta.db_table, user_table=get_user_model()._meta.db_table,
-        order_table=Order._meta.db_table, status_label=_STATUS_LABEL_SQL, limit=FEED_LIMIT, after=after))
-    for name, params, after in [
-        ("reps_feed_poll", "bigint", ""),
-        ("reps_feed_poll_after", "bigint, timestamptz", "AND o.paid_at > $2"),
-    ]
-}
-_PREPARE_ALL = "; ".join(f"PREPARE {name}({params}) AS {sql}" for name, (params, sql) in _STATEMENTS.items())
-# The raw connection the statements were prepared on is kept on Django's (thread-local) connection
-# wrapper: a new connection — after CONN_MAX_AGE, a restart of the database — prepares them again.
-_PREPARED_ON = "_reps_feed_prepared_on"
+        order_table=Order._meta.db_table, status_label=_STATUS_LABEL_SQL, limit=FEED_LIMIT,
+        after="AND o.paid_at > %s" if with_after else "")
+    # The `after` placeholder comes first in the text, so it is the first parameter.
+    if with_after:
+        return Prepared("reps_feed_poll_after", sql, ("timestamptz", "bigint"))
+    return Prepared("reps_feed_poll", sql, ("bigint",))
 
 
 def _execute_prepared(*, rep_id: int, after) -> tuple:
-    connection.ensure_connection()
-    raw = connection.connection
-    name = "reps_feed_poll_after" if after is not None else "reps_feed_poll"
-    execute = f"EXECUTE {name}(%s, %s)" if after is not None else f"EXECUTE {name}(%s)"
-    params = [rep_id, after] if after is not None else [rep_id]
-    # The first poll on a connection prepares both statements in the same round trip.
-    sql = execute if getattr(connection, _PREPARED_ON, None) is raw else f"{_PREPARE_ALL}; {execute}"
+    statement = _statement(after is not None)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    setattr(connection, _PREPARED_ON, raw)
-    return row
+        statement.execute(cursor, [after, rep_id] if after is not None else [rep_id])
+        return cursor.fetchone()
 
 
 def _feed_sql(*, rep_id: int, after) -> tuple[bool, str | None, str | None]:

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core import sql
 from orders.models import Order
 from reps import feed
 from reps.feed import FEED_SALT, feed_token_make
@@ -339,15 +340,22 @@ def test_feed_poll_prepares_its_statement_once_per_connection(client, rep_client
     token = feed_token_make(rep_client.rep)
     with connection.cursor() as cursor:  # as on a connection that has not polled yet
         cursor.execute("DEALLOCATE ALL")
-    setattr(connection, feed._PREPARED_ON, None)
+    sql._PREPARED.pop(connection.connection, None)
 
-    with CaptureQueriesContext(connection) as first:
-        client.get("/api/v1/rep/feed/poll", HTTP_X_FEED_TOKEN=token)
-    with CaptureQueriesContext(connection) as second:
-        client.get("/api/v1/rep/feed/poll", {"after": timezone.now().isoformat()}, HTTP_X_FEED_TOKEN=token)
+    def poll(**params):
+        with CaptureQueriesContext(connection) as sent:
+            assert client.get("/api/v1/rep/feed/poll", params, HTTP_X_FEED_TOKEN=token).status_code == 200
+        return [query["sql"] for query in sent]
 
-    assert len(first) == 1 and first[0]["sql"].startswith("PREPARE reps_feed_poll(bigint)")
-    assert len(second) == 1 and second[0]["sql"].startswith("EXECUTE reps_feed_poll_after(")
+    first, again = poll(), poll()
+    after = timezone.now().isoformat()
+    first_after, again_after = poll(after=after), poll(after=after)
+
+    assert len(first) == 2 and first[0].startswith("PREPARE reps_feed_poll (bigint)")
+    assert "EXECUTE reps_feed_poll (" in first[1]
+    assert len(again) == 1 and "EXECUTE reps_feed_poll (" in again[0]
+    assert first_after[0].startswith("PREPARE reps_feed_poll_after (timestamptz, bigint)")
+    assert len(again_after) == 1 and "EXECUTE reps_feed_poll_after (" in again_after[0]
 
 
 def test_feed_poll_refuses_other_methods(client, rep_client):
