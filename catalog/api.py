@@ -1,15 +1,16 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import NotAuthenticated, ValidationFailed
+from core.schema import VISITOR, VISITOR_OPTIONAL, error_response, errors, paginated
 from customers.models import Visitor
 
 from . import selectors, services
 from .models import Cart
 from .pricing import buyer_of
-from .serializers import CategorySerializer, ProductSerializer, cart_representation
+from .serializers import CartSerializer, CategorySerializer, ProductSerializer, cart_representation
 
 
 def current_visitor(request) -> Visitor:
@@ -19,6 +20,8 @@ def current_visitor(request) -> Visitor:
 
 
 class CategoryListApi(APIView):
+    api_auth = VISITOR_OPTIONAL
+
     @extend_schema(responses=CategorySerializer(many=True), summary="两级分类")
     def get(self, request):
         return Response(CategorySerializer(selectors.category_tree(), many=True).data)
@@ -34,14 +37,18 @@ def _int_param(request, name: str) -> int | None:
 
 
 class ProductListApi(APIView):
+    api_auth = VISITOR_OPTIONAL
+
     @extend_schema(
         parameters=[
             OpenApiParameter("category", int, description="分类 id（一级含其下全部二级）"),
             OpenApiParameter("q", str, description="名称、SKU 编码、全拼或拼音首字母，如 虾 / xr"),
-            OpenApiParameter("page", int),
+            OpenApiParameter("page", int, description="页码，从 1 起；超出范围为 404"),
             OpenApiParameter("page_size", int),
         ],
-        responses=ProductSerializer(many=True),
+        responses={200: paginated("ProductPage", ProductSerializer(many=True)),
+                   404: error_response(404, "分类不存在或已停用（category_not_found），或页码超出范围")},
+        operation_id="v1_catalog_products_list",
         summary="商品列表与搜索",
     )
     def get(self, request):
@@ -53,19 +60,14 @@ class ProductListApi(APIView):
 
 
 class ProductDetailApi(APIView):
+    api_auth = VISITOR_OPTIONAL
+
     @extend_schema(responses=ProductSerializer, summary="商品详情")
     def get(self, request, code: str):
         return Response(ProductSerializer(selectors.product_get(code=code)).data)
 
 
-_CartSchema = inline_serializer(
-    "Cart",
-    {
-        "lines": serializers.ListField(child=serializers.DictField()),
-        "total": serializers.DecimalField(max_digits=12, decimal_places=2),
-        "count": serializers.IntegerField(),
-    },
-)
+_CartSchema = CartSerializer
 
 
 class CartLineInput(serializers.Serializer):
@@ -83,19 +85,23 @@ def _cart_response(cart, visitor, status=200):
 
 
 class CartApi(APIView):
+    api_auth = VISITOR
+
     @extend_schema(responses=_CartSchema, summary="我的购物车")
     def get(self, request):
         visitor = current_visitor(request)
         return _cart_response(Cart.objects.filter(visitor=visitor).first(), visitor)
 
-    @extend_schema(request=None, responses=_CartSchema, summary="清空购物车")
+    @extend_schema(request=None, responses={200: _CartSchema}, summary="清空购物车")
     def delete(self, request):
         visitor = current_visitor(request)
         return _cart_response(services.cart_clear(visitor=visitor), visitor)
 
 
 class CartLineListApi(APIView):
-    @extend_schema(request=CartLineInput, responses=_CartSchema, summary="加入购物车（累加）")
+    api_auth = VISITOR
+
+    @extend_schema(request=CartLineInput, responses={200: _CartSchema, **errors(404, 409)}, summary="加入购物车（累加）")
     def post(self, request):
         visitor = current_visitor(request)
         data = CartLineInput(data=request.data)
@@ -107,7 +113,10 @@ class CartLineListApi(APIView):
 
 
 class CartLineDetailApi(APIView):
-    @extend_schema(request=CartQuantityInput, responses=_CartSchema, summary="修改数量（0 即删除）")
+    api_auth = VISITOR
+
+    @extend_schema(request=CartQuantityInput, responses={200: _CartSchema, **errors(409)},
+                   summary="修改数量（0 即删除）")
     def put(self, request, product_id: int):
         visitor = current_visitor(request)
         data = CartQuantityInput(data=request.data)
@@ -115,7 +124,7 @@ class CartLineDetailApi(APIView):
         cart = services.cart_line_set(visitor=visitor, product_id=product_id, quantity=data.validated_data["quantity"])
         return _cart_response(cart, visitor)
 
-    @extend_schema(request=None, responses=_CartSchema, summary="删除商品")
+    @extend_schema(request=None, responses={200: _CartSchema}, summary="删除商品")
     def delete(self, request, product_id: int):
         visitor = current_visitor(request)
         return _cart_response(services.cart_line_remove(visitor=visitor, product_id=product_id), visitor)

@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import Category, Product
@@ -50,9 +51,11 @@ class ProductSerializer(serializers.ModelSerializer):
     def get_image_url(self, product) -> str:
         return product.image.url if product.image else ""
 
-    def get_price(self, product) -> Decimal:
+    @extend_schema_field(serializers.DecimalField(max_digits=10, decimal_places=2))
+    def get_price(self, product) -> str:
         return str(unit_price_for(product=product, buyer=self.context.get("buyer")))
 
+    @extend_schema_field(serializers.DecimalField(max_digits=12, decimal_places=2))
     def get_available(self, product) -> str:
         return str(available_quantity(product))
 
@@ -61,6 +64,24 @@ class ProductSerializer(serializers.ModelSerializer):
 
     def get_stock_label(self, product) -> str:
         return stock_label(product)
+
+
+class CartLineSerializer(serializers.Serializer):
+    """One line of cart_representation (below), for the schema."""
+
+    product = ProductSerializer()
+    quantity = serializers.DecimalField(max_digits=12, decimal_places=3)
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    problem = serializers.CharField(help_text="不能下单的原因（已下架、缺货、库存不足……），可下单时为空")
+
+
+class CartSerializer(serializers.Serializer):
+    """cart_representation (below) for the schema: server prices, the orderable total and count."""
+
+    lines = CartLineSerializer(many=True)
+    total = serializers.DecimalField(max_digits=12, decimal_places=2, help_text="可下单商品的合计")
+    count = serializers.IntegerField(help_text="可下单的商品数")
 
 
 def cart_representation(*, lines, buyer: Buyer | None = None) -> dict:

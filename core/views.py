@@ -1,6 +1,7 @@
 from django.db import connection
 from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.templatetags.static import static
+from django.views import defaults
 
 
 def healthz(request):
@@ -14,3 +15,28 @@ def healthz(request):
 def favicon(request):
     """Browsers ask for /favicon.ico whatever the page says: send them to the static icon."""
     return HttpResponsePermanentRedirect(static("img/favicon.ico"))
+
+
+# Django's own error pages answer requests no view took (an unknown path, a path parameter the URL
+# pattern refuses, a malformed request). Under /api/ they answer in the API's error shape, so a
+# client (and the schema) sees one kind of error body; elsewhere the usual pages stay.
+def _api_error(request, *, status: int, code: str, message: str):
+    if not request.path.startswith("/api/"):
+        return None
+    return JsonResponse({"error": {"code": code, "message": message, "details": {}}}, status=status,
+                        json_dumps_params={"ensure_ascii": False})
+
+
+def bad_request(request, exception):
+    return _api_error(request, status=400, code="bad_request", message="请求格式错误") or defaults.bad_request(
+        request, exception)
+
+
+def page_not_found(request, exception):
+    return _api_error(request, status=404, code="not_found", message="找不到该对象") or defaults.page_not_found(
+        request, exception)
+
+
+def server_error(request):
+    return _api_error(request, status=500, code="server_error", message="服务器出错了，请稍后再试") or (
+        defaults.server_error(request))

@@ -5,6 +5,7 @@ from rest_framework.views import APIView
 
 from catalog.api import current_visitor
 from core.errors import ValidationFailed
+from core.schema import PUBLIC, VISITOR, errors
 from reps.services import LAUNCH_ID, entry_record, scene_validate
 
 from .services import visitor_login
@@ -69,8 +70,11 @@ class SessionApi(APIView):
     """
 
     authentication_classes = []
+    api_auth = PUBLIC
 
-    @extend_schema(request=SessionInput, responses=_SessionOutput, summary="静默登录（wx.login code 换访客凭证）")
+    @extend_schema(request=SessionInput, responses={201: _SessionOutput, 200: _SessionOutput, **errors(502)},
+                   summary="静默登录（wx.login code 换访客凭证）",
+                   description="新访客 201，已有访客 200；code 无效或已用过为 400。")
     def post(self, request):
         data = SessionInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -89,7 +93,9 @@ class SessionApi(APIView):
 
 
 class EntryApi(APIView):
-    @extend_schema(request=LaunchFields, responses=None, summary="记录一次进入（onLaunch/onShow 的场景值）")
+    api_auth = VISITOR
+
+    @extend_schema(request=LaunchFields, responses={204: None}, summary="记录一次进入（onLaunch/onShow 的场景值）")
     def post(self, request):
         visitor = current_visitor(request)
         data = LaunchFields(data=request.data)

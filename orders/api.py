@@ -8,7 +8,8 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +19,7 @@ from catalog.selectors import cart_lines
 from catalog.pricing import buyer_of
 from catalog.serializers import cart_representation
 from core.errors import ApplicationError, NotAuthenticated, ValidationFailed
+from core.schema import PUBLIC, VISITOR, documented_by, error_response, errors, paginated
 from customers.authentication import KEYWORD as VISITOR_KEYWORD
 from customers.services import customer_bind_phone
 from customers.tokens import visitor_token_read
@@ -29,9 +31,13 @@ from .models import OrderSettings
 from .serializers import (
     CheckoutInput,
     CheckoutOutput,
+    CheckoutPreviewSerializer,
     OrderDetailSerializer,
     OrderSummarySerializer,
+    PaymentOutput,
     PhoneInput,
+    PhoneOutput,
+    ReorderOutput,
     placed_order_data,
 )
 from .services.payments import PaymentRejected
@@ -63,7 +69,9 @@ def _customer_profile(visitor) -> dict | None:
 
 
 class PhoneApi(APIView):
-    @extend_schema(request=PhoneInput, summary="授权手机号与昵称（付款前）")
+    api_auth = VISITOR
+
+    @extend_schema(request=PhoneInput, responses={200: PhoneOutput, **errors(502)}, summary="授权手机号与昵称（付款前）")
     def post(self, request):
         visitor = current_visitor(request)
         data = PhoneInput(data=request.data)
@@ -74,7 +82,9 @@ class PhoneApi(APIView):
 
 
 class CheckoutApi(APIView):
-    @extend_schema(summary="结算预览：服务器计算的金额、配送费、起送额、送达日期")
+    api_auth = VISITOR
+
+    @extend_schema(responses=CheckoutPreviewSerializer, summary="结算预览：服务器计算的金额、配送费、起送额、送达日期")
     def get(self, request):
         visitor = current_visitor(request)
         quote = services.order_quote(visitor=visitor)
@@ -94,7 +104,12 @@ class OrderPagination(PageNumberPagination):
 
 
 class OrderListApi(APIView):
-    @extend_schema(responses=OrderSummarySerializer(many=True), summary="我的订单")
+    api_auth = VISITOR
+
+    @extend_schema(responses={200: paginated("OrderPage", OrderSummarySerializer(many=True)),
+                              404: error_response(404, "页码超出范围")}, summary="我的订单",
+                   parameters=[OpenApiParameter("page", int, description="页码，从 1 起；超出范围为 404")],
+                   operation_id="v1_orders_list")
     def get(self, request):
         visitor = current_visitor(request)
         if not visitor.customer_id:
@@ -110,7 +125,7 @@ class OrderListApi(APIView):
             return checkout_endpoint(request)
         return super().dispatch(request, *args, **kwargs)
 
-    @extend_schema(request=CheckoutInput, responses={201: CheckoutOutput, 200: CheckoutOutput},
+    @extend_schema(request=CheckoutInput, responses={201: CheckoutOutput, 200: CheckoutOutput, **errors(403, 409)},
                    summary="提交订单（幂等）并取得支付参数",
                    description="`lines` 为结算页上买家确认的商品与数量，订单即按此下单（价格、运费以服务器为准），"
                                "这些商品随后移出购物车；不传 `lines` 则结算整个购物车。同一 `idempotency_key` "
@@ -183,6 +198,8 @@ def checkout_endpoint(request) -> JsonResponse:
 
 
 class OrderDetailApi(APIView):
+    api_auth = VISITOR
+
     @extend_schema(responses=OrderDetailSerializer, summary="订单详情与时间线")
     def get(self, request, order_id):
         visitor = current_visitor(request)
@@ -191,7 +208,9 @@ class OrderDetailApi(APIView):
 
 
 class OrderPayApi(APIView):
-    @extend_schema(request=None, summary="重新取得支付参数（待付款订单）")
+    api_auth = VISITOR
+
+    @extend_schema(request=None, responses={200: PaymentOutput, **errors(409, 502)}, summary="重新取得支付参数（待付款订单）")
     def post(self, request, order_id):
         visitor = current_visitor(request)
         order = selectors.customer_order_get(customer_id=visitor.customer_id, order_id=order_id)
@@ -199,7 +218,10 @@ class OrderPayApi(APIView):
 
 
 class OrderSyncApi(APIView):
-    @extend_schema(request=None, summary="支付完成后向微信支付查询结果")
+    api_auth = VISITOR
+
+    @extend_schema(request=None, responses={200: OrderDetailSerializer, **errors(502)},
+                   summary="支付完成后向微信支付查询结果")
     def post(self, request, order_id):
         visitor = current_visitor(request)
         order = selectors.customer_order_get(customer_id=visitor.customer_id, order_id=order_id)
@@ -209,7 +231,9 @@ class OrderSyncApi(APIView):
 
 
 class OrderCancelApi(APIView):
-    @extend_schema(request=None, summary="取消待付款订单")
+    api_auth = VISITOR
+
+    @extend_schema(request=None, responses={200: OrderDetailSerializer, **errors(409)}, summary="取消待付款订单")
     def post(self, request, order_id):
         visitor = current_visitor(request)
         selectors.customer_order_get(customer_id=visitor.customer_id, order_id=order_id)
@@ -219,7 +243,9 @@ class OrderCancelApi(APIView):
 
 
 class OrderReorderApi(APIView):
-    @extend_schema(request=None, summary="再来一单：按今天的价格加入购物车")
+    api_auth = VISITOR
+
+    @extend_schema(request=None, responses={200: ReorderOutput}, summary="再来一单：按今天的价格加入购物车")
     def post(self, request, order_id):
         visitor = current_visitor(request)
         cart, notes = services.cart_refill_from_order(visitor=visitor, order_id=order_id)
@@ -231,6 +257,63 @@ def _fail(status: int) -> JsonResponse:
     return JsonResponse({"code": "FAIL", "message": "失败"}, status=status, json_dumps_params={"ensure_ascii": False})
 
 
+class WeChatPayNotificationResource(serializers.Serializer):
+    algorithm = serializers.CharField(help_text="AEAD_AES_256_GCM")
+    ciphertext = serializers.CharField()
+    associated_data = serializers.CharField(required=False, allow_blank=True)
+    original_type = serializers.CharField()
+    nonce = serializers.CharField()
+
+
+class WeChatPayNotification(serializers.Serializer):
+    """WeChat Pay's notification body (APIv3); the resource is decrypted with the APIv3 key."""
+
+    id = serializers.CharField()
+    create_time = serializers.CharField()
+    resource_type = serializers.CharField(help_text="encrypt-resource")
+    event_type = serializers.CharField(help_text="TRANSACTION.SUCCESS 等")
+    summary = serializers.CharField(required=False, allow_blank=True)
+    resource = WeChatPayNotificationResource()
+
+
+class WeChatPayFailure(serializers.Serializer):
+    """The answer WeChat Pay expects when a notification is not accepted (it retries later)."""
+
+    code = serializers.CharField(help_text="FAIL")
+    message = serializers.CharField()
+
+
+_WECHATPAY_HEADERS = [
+    OpenApiParameter(name, str, OpenApiParameter.HEADER, required=True, description=description)
+    for name, description in [
+        ("Wechatpay-Timestamp", "通知时间戳（秒）"), ("Wechatpay-Nonce", "随机串"),
+        ("Wechatpay-Signature", "微信支付平台证书/公钥对 时间戳\\n随机串\\n正文\\n 的签名"),
+        ("Wechatpay-Serial", "签名所用的平台证书序列号或公钥 ID"),
+    ]
+]
+
+
+class WeChatPayNotifySchema(APIView):
+    """Documents wechatpay_notify (below), which serves the requests without DRF."""
+
+    authentication_classes = []
+    api_auth = PUBLIC
+
+    @extend_schema(
+        request=WeChatPayNotification, parameters=_WECHATPAY_HEADERS, operation_id="wechatpay_notify",
+        summary="微信支付结果通知（由微信支付调用）",
+        description="验签、解密后入账；已处理过的通知同样 204。签名不对为 401，内容不可信为 400，均不改变任何数据。",
+        responses={
+            204: OpenApiResponse(description="已受理"),
+            400: OpenApiResponse(WeChatPayFailure, description="通知内容无法受理"),
+            401: OpenApiResponse(WeChatPayFailure, description="签名校验失败"),
+        },
+    )
+    def post(self, request):  # pragma: no cover - documentation only
+        raise NotImplementedError
+
+
+@documented_by(WeChatPayNotifySchema)
 @csrf_exempt
 @require_POST
 def wechatpay_notify(request):

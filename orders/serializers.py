@@ -3,6 +3,9 @@ from decimal import Decimal
 from django.utils import timezone
 from rest_framework import serializers
 
+from catalog.serializers import CartLineSerializer, CartSerializer
+from core.schema import ErrorSerializer
+
 from .models import Order, OrderEvent, OrderLine, Refund
 
 
@@ -69,23 +72,79 @@ class CheckoutLineInput(serializers.Serializer):
     quantity = serializers.DecimalField(max_digits=10, decimal_places=2, help_text="销售单位的数量，按起订量与步长")
 
 
+_COORDINATE = r"^-?[0-9]{1,3}(\.[0-9]{1,6})?$"
+
+
 class CheckoutInput(serializers.Serializer):
-    idempotency_key = serializers.CharField(max_length=64, help_text="客户端为这次结算生成的唯一键，重试时不变")
-    restaurant_name = serializers.CharField(max_length=80, allow_blank=True)
-    contact_name = serializers.CharField(max_length=40, allow_blank=True)
-    address = serializers.CharField(max_length=200, allow_blank=True)
+    """Documents the checkout's body; orders.services.DeliveryInput.parse and order_place check it."""
+
+    idempotency_key = serializers.RegexField(r"^[A-Za-z0-9_-]{8,64}$", max_length=64,
+                                             help_text="客户端为这次结算生成的唯一键（8-64 位字母数字 _ -），重试时不变")
+    restaurant_name = serializers.CharField(min_length=2, max_length=80)
+    contact_name = serializers.CharField(min_length=1, max_length=40)
+    address = serializers.CharField(min_length=5, max_length=200)
     district = serializers.CharField(max_length=20, required=False, allow_blank=True)
-    latitude = serializers.CharField(max_length=20, help_text="GCJ-02")
-    longitude = serializers.CharField(max_length=20, help_text="GCJ-02")
+    latitude = serializers.RegexField(_COORDINATE, max_length=20, help_text="GCJ-02 纬度，如 \"22.541234\"")
+    longitude = serializers.RegexField(_COORDINATE, max_length=20, help_text="GCJ-02 经度，如 \"114.061234\"")
     note = serializers.CharField(max_length=200, required=False, allow_blank=True)
     lines = CheckoutLineInput(many=True, required=False,
                               help_text="结算页上确认的商品与数量；不传则结算整个购物车")
 
 
+class PaymentParamsSerializer(serializers.Serializer):
+    """`wx.requestPayment`'s parameters, signed by the server (wechat.pay.crypto.request_payment_params)."""
+
+    appId = serializers.CharField()  # noqa: N815 - WeChat's own names, passed through as they are
+    timeStamp = serializers.CharField()  # noqa: N815
+    nonceStr = serializers.CharField()  # noqa: N815
+    package = serializers.CharField(help_text="prepay_id=…")
+    signType = serializers.CharField()  # noqa: N815
+    paySign = serializers.CharField()  # noqa: N815
+
+
 class CheckoutOutput(serializers.Serializer):
     order = OrderDetailSerializer()
-    payment = serializers.DictField(allow_null=True, help_text="wx.requestPayment 的参数（已签名）")
-    payment_error = serializers.DictField(allow_null=True, help_text="订单已生成但暂时无法发起支付时的原因")
+    payment = PaymentParamsSerializer(allow_null=True, help_text="wx.requestPayment 的参数（已签名）")
+    payment_error = ErrorSerializer(allow_null=True, help_text="订单已生成但暂时无法发起支付时的原因；可稍后在订单页支付")
+
+
+class PaymentOutput(serializers.Serializer):
+    payment = PaymentParamsSerializer()
+
+
+class CustomerProfileSerializer(serializers.Serializer):
+    """The restaurant the visitor orders for, as checkout pre-fills it (orders.api._customer_profile)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    contact_name = serializers.CharField()
+    phone = serializers.CharField()
+    address = serializers.CharField()
+    district = serializers.CharField()
+    latitude = serializers.DecimalField(max_digits=9, decimal_places=6, allow_null=True, help_text="GCJ-02")
+    longitude = serializers.DecimalField(max_digits=9, decimal_places=6, allow_null=True, help_text="GCJ-02")
+
+
+class PhoneOutput(serializers.Serializer):
+    customer = CustomerProfileSerializer(allow_null=True)
+
+
+class CheckoutPreviewSerializer(serializers.Serializer):
+    lines = CartLineSerializer(many=True)
+    subtotal = serializers.DecimalField(max_digits=12, decimal_places=2)
+    delivery_fee = serializers.DecimalField(max_digits=12, decimal_places=2)
+    total = serializers.DecimalField(max_digits=12, decimal_places=2)
+    min_order_amount = serializers.DecimalField(max_digits=12, decimal_places=2, help_text="起送额")
+    free_delivery_threshold = serializers.DecimalField(max_digits=12, decimal_places=2, help_text="免配送费门槛")
+    delivery_date = serializers.DateField(help_text="现在下单的送达日期")
+    cutoff_time = serializers.CharField(help_text="每日截单时间，HH:MM")
+    problems = serializers.ListField(child=serializers.CharField(), help_text="不能下单的原因（起送额、缺货……）")
+    customer = CustomerProfileSerializer(allow_null=True)
+
+
+class ReorderOutput(serializers.Serializer):
+    cart = CartSerializer()
+    notes = serializers.ListField(child=serializers.CharField(), help_text="未能按原单加入的商品及原因")
 
 
 class PhoneInput(serializers.Serializer):

@@ -13,14 +13,28 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ValidationFailed
+from core.schema import REP_SESSION, documented_by, error_response, errors, paginated
 
 from . import selectors, services
-from .feed import FEED_TOKEN_MAX_AGE, feed_token_make
+from .feed import FEED_TOKEN_MAX_AGE, feed_poll, feed_token_make
 from .qr import SHARE_SCENE, rep_entry_path
+from .serializers import (
+    CustomerDetailOutput,
+    CustomerRowSerializer,
+    FeedOutput,
+    InboxOutput,
+    MeOutput,
+    NearbyOutput,
+    SummaryOutput,
+    VisitNoteOutput,
+)
+
+_NOT_A_REP = errors(403)  # not logged in as an active rep (not_a_rep), or a write without the CSRF token
 
 
 class RepApiView(APIView):
     permission_classes = [IsAuthenticated]
+    api_auth = REP_SESSION
 
     def rep(self, request):
         return selectors.rep_for_user(request.user)
@@ -31,7 +45,8 @@ def _money(value) -> str:
 
 
 class MeApi(RepApiView):
-    @extend_schema(summary="业务员助手首页的启动数据：我是谁、二维码与名片地址、分享链接、订单动态令牌")
+    @extend_schema(responses={200: MeOutput, **_NOT_A_REP},
+                   summary="业务员助手首页的启动数据：我是谁、二维码与名片地址、分享链接、订单动态令牌")
     def get(self, request):
         """What the assistant's shell (the same page for every rep) needs to become this rep's page.
 
@@ -52,7 +67,7 @@ class MeApi(RepApiView):
 
 
 class SummaryApi(RepApiView):
-    @extend_schema(summary="业务员首页：今日/本周进入（按场景）、客户数、今日订单")
+    @extend_schema(responses={200: SummaryOutput, **_NOT_A_REP}, summary="业务员首页：今日/本周进入（按场景）、客户数、今日订单")
     def get(self, request):
         rep = self.rep(request)
         summary = selectors.rep_summary(rep=rep)
@@ -75,7 +90,10 @@ def _customer_row(customer) -> dict:
 
 
 class CustomerListApi(RepApiView):
-    @extend_schema(summary="我的客户（最新在前，含最近下单与累计消费）")
+    @extend_schema(responses={200: paginated("RepCustomerPage", CustomerRowSerializer(many=True)), **_NOT_A_REP,
+                              404: error_response(404, "页码超出范围")},
+                   parameters=[OpenApiParameter("page", int, description="页码，从 1 起；超出范围为 404")],
+                   operation_id="v1_rep_customers_list", summary="我的客户（最新在前，含最近下单与累计消费）")
     def get(self, request):
         rep = self.rep(request)
         paginator = CustomerPagination()
@@ -91,7 +109,7 @@ def _order_row(order) -> dict:
 
 
 class CustomerDetailApi(RepApiView):
-    @extend_schema(summary="客户详情：订单与拜访记录")
+    @extend_schema(responses={200: CustomerDetailOutput, **_NOT_A_REP}, summary="客户详情：订单与拜访记录")
     def get(self, request, customer_id: int):
         rep = self.rep(request)
         customer, orders, notes = selectors.rep_customer_detail(rep=rep, customer_id=customer_id)
@@ -113,7 +131,7 @@ class VisitNoteInput(serializers.Serializer):
 
 
 class VisitNoteApi(RepApiView):
-    @extend_schema(request=VisitNoteInput, summary="记录拜访")
+    @extend_schema(request=VisitNoteInput, responses={201: VisitNoteOutput, **_NOT_A_REP}, summary="记录拜访")
     def post(self, request, customer_id: int):
         rep = self.rep(request)
         data = VisitNoteInput(data=request.data)
@@ -124,7 +142,7 @@ class VisitNoteApi(RepApiView):
 
 class FeedApi(RepApiView):
     @extend_schema(parameters=[OpenApiParameter("after", str, description="上次收到的最新 paid_at (ISO 8601)")],
-                   summary="我的客户的新付款订单（轮询）")
+                   responses={200: FeedOutput, **_NOT_A_REP}, summary="我的客户的新付款订单（轮询）")
     def get(self, request):
         rep = self.rep(request)
         after: datetime | None = None
@@ -139,7 +157,7 @@ class FeedApi(RepApiView):
 
 
 class InboxApi(RepApiView):
-    @extend_schema(summary="我的消息（流失提醒等），最新在前")
+    @extend_schema(responses={200: InboxOutput, **_NOT_A_REP}, summary="我的消息（流失提醒等），最新在前")
     def get(self, request):
         from notifications.models import Notification
 
@@ -152,9 +170,11 @@ class InboxApi(RepApiView):
 
 
 class NearbyApi(RepApiView):
-    @extend_schema(parameters=[OpenApiParameter("latitude", float), OpenApiParameter("longitude", float),
-                               OpenApiParameter("radius_km", float), OpenApiParameter("limit", int)],
-                   summary="附近的流失/预警客户（由近到远，GCJ-02）")
+    @extend_schema(parameters=[OpenApiParameter("latitude", float, required=True),
+                               OpenApiParameter("longitude", float, required=True),
+                               OpenApiParameter("radius_km", float, description="默认 5"),
+                               OpenApiParameter("limit", int, description="默认 50")],
+                   responses={200: NearbyOutput, **_NOT_A_REP}, summary="附近的流失/预警客户（由近到远，GCJ-02）")
     def get(self, request):
         from customers.churn import lapsing_customers_near
 
@@ -171,3 +191,23 @@ class NearbyApi(RepApiView):
             {"id": r["pk"], "name": r["name"], "address": r["address"], "phone": r["phone"], "status": r["status"],
              "latitude": str(r["latitude"]), "longitude": str(r["longitude"]), "last_order_at": r["last_order_at"],
              "distance_km": r["distance_km"]} for r in rows]})
+
+
+class FeedPollSchema(APIView):
+    """Documents reps.feed.feed_poll, which serves the polls without DRF (see its module)."""
+
+    authentication_classes = []
+
+    @extend_schema(
+        parameters=[OpenApiParameter("after", str, description="上次收到的 latest（ISO 8601，带时区）"),
+                    OpenApiParameter("token", str, description="feed_token，也可放在 X-Feed-Token 头")],
+        responses={200: FeedOutput, **errors(400), 401: error_response(401, "feed_token 无效或过期（feed_token_invalid）"),
+                   403: error_response(403, "不是在职业务员（not_a_rep）")},
+        auth=[{"feedToken": []}], operation_id="v1_rep_feed_poll",
+        summary="订单动态轮询（轻量）：凭 /rep/me 的 feed_token，无需会话",
+    )
+    def get(self, request):  # pragma: no cover - documentation only
+        raise NotImplementedError
+
+
+feed_poll = documented_by(FeedPollSchema)(feed_poll)

@@ -6,7 +6,6 @@ from catalog import api as catalog_api
 from customers import api as customers_api
 from orders import api as orders_api
 from reps import api as reps_api
-from reps.feed import feed_poll
 
 urlpatterns = [
     path("auth/session", customers_api.SessionApi.as_view(), name="auth-session"),
@@ -31,7 +30,7 @@ urlpatterns = [
     path("rep/customers/<int:customer_id>", reps_api.CustomerDetailApi.as_view(), name="rep-customer"),
     path("rep/customers/<int:customer_id>/notes", reps_api.VisitNoteApi.as_view(), name="rep-customer-notes"),
     path("rep/feed", reps_api.FeedApi.as_view(), name="rep-feed"),
-    path("rep/feed/poll", feed_poll, name="rep-feed-poll"),
+    path("rep/feed/poll", reps_api.feed_poll, name="rep-feed-poll"),
     path("rep/inbox", reps_api.InboxApi.as_view(), name="rep-inbox"),
     path("rep/nearby", reps_api.NearbyApi.as_view(), name="rep-nearby"),
 ]

@@ -1,0 +1,147 @@
+"""Every operation of /api/schema/, fuzzed by schemathesis through the WSGI app: no input gives a
+server error, and every answer is what the schema says (status documented, content type, body).
+
+The schema is the one the mini-program team generates its client from, so an answer the schema
+does not describe is a bug here as much as a 500 is. Generation is derandomised (a fixed seed, no
+example database) and bounded, so the run is the same on every machine.
+"""
+
+import socket
+from decimal import Decimal
+
+import pytest
+import schemathesis
+from django.contrib.auth.models import User
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.core.wsgi import get_wsgi_application
+from django.middleware.csrf import _get_new_csrf_string
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from customers.tokens import visitor_token_make
+from orders.services import DeliveryInput, order_place
+from reps.feed import feed_token_make
+from tests.factories import CustomerFactory, RepFactory, VisitorFactory, product_with_stock
+
+pytestmark = pytest.mark.django_db
+
+MAX_EXAMPLES = 12
+SEED = 20261206
+
+app = get_wsgi_application()
+config = schemathesis.Config.from_dict({
+    "seed": SEED,
+    "generation": {
+        "mode": "all",
+        "max-examples": MAX_EXAMPLES,
+        "deterministic": True,
+        "database": "none",
+        # The test sends real credentials (below); generated ones would only ever be refused.
+        "with-security-parameters": False,
+    },
+})
+schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", app, config=config)
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+# The status of every answer, per operation (the closing note quotes the totals).
+CASES: dict[str, list[int]] = {}
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Nothing leaves the machine: only the local PostgreSQL and Redis may be reached."""
+    real_connect = socket.socket.connect
+
+    def connect(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1", "localhost"):
+            raise AssertionError(f"the API tried to reach {address} during the schemathesis run")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """The WSGI handler closes the database connection around each request (close_old_connections),
+    which would end the test's transaction; Django's own test client unhooks it the same way."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def world(settings, tmp_path_factory):
+    """A customer who has ordered through a rep, with products in stock, a cart and an order."""
+    settings.WECHATPAY_DEV_KEY_DIR = tmp_path_factory.getbasetemp() / "wechatpay-dev-keys"
+    settings.WECHATPAY_NOTIFY_URL = ""
+    user = User.objects.create_user(username="rep-schemathesis", password="rep12345")
+    rep = RepFactory(name="张三", user=user)
+    customer = CustomerFactory(name="湘味小馆", phone="13800138000", rep=rep, acquired_by=rep,
+                               latitude=Decimal("22.541234"), longitude=Decimal("114.061234"))
+    buyer = VisitorFactory(customer=customer, phone=customer.phone)
+    shrimp = product_with_stock(name="去皮虾仁", unit="袋", price="45.50", on_hand="100")
+    squid = product_with_stock(name="冻鱿鱼须", unit="斤", price="18.50", min_quantity="2", step_quantity="0.5",
+                               on_hand="500")
+    from catalog.services import cart_line_set
+
+    cart_line_set(visitor=buyer, product_id=shrimp.pk, quantity="3")
+    order, _ = order_place(visitor=buyer, idempotency_key="schemathesis-0001", delivery=DeliveryInput(
+        restaurant_name="湘味小馆", contact_name="王老板", address="深圳市福田区福华路 88 号",
+        latitude=Decimal("22.541234"), longitude=Decimal("114.061234"), district="福田"))
+    cart_line_set(visitor=buyer, product_id=squid.pk, quantity="4")
+
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(user)
+    csrf = _get_new_csrf_string()
+    return {
+        "visitor_headers": {"Authorization": f"Visitor {visitor_token_make(buyer.pk)}"},
+        "rep_headers": {"X-CSRFToken": csrf},
+        "rep_cookies": {"sessionid": browser.cookies["sessionid"].value, "csrftoken": csrf},
+        "feed_headers": {"X-Feed-Token": feed_token_make(rep)},
+        "known": {"order_id": str(order.pk), "product_id": squid.pk, "code": squid.code, "customer_id": customer.pk},
+    }
+
+
+def _credentials(case, world) -> dict:
+    path = case.operation.path
+    if path == "/api/v1/rep/feed/poll":
+        return {"headers": world["feed_headers"]}
+    if path.startswith("/api/v1/rep/"):
+        return {"headers": world["rep_headers"], "cookies": world["rep_cookies"]}
+    if path.startswith("/api/v1/"):
+        return {"headers": world["visitor_headers"]}
+    return {}
+
+
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
+          suppress_health_check=list(HealthCheck))
+def test_api_answers_every_input_as_documented(case, world):
+    # Valid data names the objects that exist half of the time, so the happy paths run too (a
+    # random id only ever reaches "not found").
+    if case.path_parameters and sum(map(len, CASES.values())) % 2 == 0:
+        for name, value in world["known"].items():
+            if name in case.path_parameters:
+                case.path_parameters[name] = value
+    response = case.call_and_validate(app=app, checks=CHECKS, **_credentials(case, world))
+    CASES.setdefault(case.operation.label, []).append(response.status_code)
+
+
+def test_zz_report_schemathesis_figures(capsys):
+    """Prints the figures (operations, cases) of the run above when the whole module runs."""
+    operations = sum(1 for _ in schema.get_all_operations())
+    with capsys.disabled():
+        print(f"\nschemathesis: {operations} operations, {len(CASES)} exercised, {sum(map(len, CASES.values()))} cases")
+        for label, statuses in CASES.items():
+            print(f"  {label}: {len(statuses)} cases, statuses {sorted(set(statuses))}")
