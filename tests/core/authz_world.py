@@ -211,7 +211,8 @@ def build_world() -> World:
     objects.update(
         rep=rep, other_rep=other_rep, purchasing=purchasing, delivery=delivery, ex_driver=ex_driver,
         customer=customer, other_customer=other_customer, supplier=supplier, product=product,
-        order=on_run, paid_order=paid, packing_order=packing, unpaid_order=unpaid, other_order=other_order, payment=payment,
+        order=on_run, paid_order=paid, packing_order=packing, unpaid_order=unpaid, other_order=other_order,
+        payment=payment,
         payment_notification=notification, refund=refund, note=note, entry=entry, message=message,
         handover=handover, churn_event=churn_event, churn_snapshot=churn_snapshot, task=task, task_line=task_line,
         receipt=receipt, batch=batch, run=run, stop=stop, ex_run=ex_run, inventory_snapshot=snapshot,

@@ -16,16 +16,44 @@ Admin is covered generically: every registered ModelAdmin's changelist, add, cha
 history pages against ADMIN_DESIGN (what staff holding every permission of the model may do).
 """
 
-import functools
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+import contextlib
 
 import pytest
-from django.conf import settings
 from django.contrib import admin
-from django.db import connection, transaction
-from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
+from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
+from django.db import transaction
+from django.test import override_settings
+from django.utils import timezone
 
+from tests.logistics.test_delivery import jpeg
+from wechat.backends import get_backend
+from wechat.backends.dev import new_dev_openid
+
+from .authz_support import (
+    ALLOWED,
+    BAD,
+    F403,
+    FORM,
+    LOGIN,
+    N404,
+    NOT_SIGNED_IN,
+    OK,
+    REDIRECT,
+    U401,
+    E,
+    Row,
+    V,
+    classify,
+    discovered_routes,
+    drf_methods,
+    leaks,
+    openapi_path,
+    response_text,
+    rows_written,
+    schema_operations,
+    url_for,
+)
 from .authz_world import (
     ADMIN,
     ANON,
@@ -38,57 +66,19 @@ from .authz_world import (
     PURCHASING,
     REP,
     ROLES,
-    SECRETS,
-    SESSION_ROLES,
     STAFF,
     SUPERUSER,
     VISITOR,
-    VISITOR_ROLES,
     build_world,
 )
-
-OK, REDIRECT, LOGIN, FORM, BAD = "ok", "redirect", "login", "form", "bad"
-U401, F403, N404 = "401", "403", "404"
-ALLOWED = {OK, REDIRECT}
-LOGIN_PATHS = {"/admin/login/", "/rep/login/", "/ops/login/"}
-V, S = VISITOR_ROLES, SESSION_ROLES
-NOT_SIGNED_IN = (ANON, *V)  # no session: a staff page sends them to its login
-
-
-def E(default, overrides=None) -> dict:
-    """{role: outcome} for every role: `default`, except `overrides` ({role or tuple of roles: outcome})."""
-    outcome = dict.fromkeys(ROLES, default)
-    for roles, value in (overrides or {}).items():
-        for role in (roles,) if isinstance(roles, str) else roles:
-            outcome[role] = value
-    return outcome
-
-
-@dataclass
-class Row:
-    expect: dict
-    kwargs: object = None        # world → URL kwargs
-    query: str = ""
-    body: object = None          # (world, role) → form/JSON data
-    json: bool = False
-    headers: object = None       # (world, role) → extra headers
-    login: bool = False          # a login form: the role posts its own credentials, from no session
-    optional: bool = False       # the URL exists only in some configurations (the dev WeChat backend)
-    extra: dict = field(default_factory=dict)
-
 
 # --- Bodies and headers ----------------------------------------------------------------------
 
 def _login_code(world, role):
-    from wechat.backends import get_backend
-    from wechat.backends.dev import new_dev_openid
-
     return {"code": get_backend().issue_login_code(new_dev_openid())}
 
 
 def _phone_code(world, role):
-    from wechat.backends import get_backend
-
     visitor = world.visitors.get(role) or world.visitors[VISITOR]
     phone = visitor.phone or "13800009999"
     return {"code": get_backend().issue_phone_code(openid=visitor.openid, phone=phone)}
@@ -121,10 +111,6 @@ def _pack(world, role):
 
 
 def _proof(world, role):
-    from django.utils import timezone
-
-    from tests.logistics.test_delivery import jpeg
-
     return {"proof_kind": "signed", "signed_by": "王", "photo": jpeg(taken_at=timezone.now())}
 
 
@@ -193,6 +179,7 @@ TABLE = {
     ("GET", "api-schema"): Row(E(OK)),
     ("GET", "api-docs"): Row(E(OK)),
     ("GET", "healthz"): Row(E(OK)),
+    ("GET", "favicon"): Row(E(REDIRECT)),
     # WeChat Pay's notifications are authenticated by signature, never by who sends them.
     ("POST", "wechatpay-notify"): Row(E(U401), body=lambda w, r: {"id": "forged"}, json=True),
     ("GET", "batch-trace"): Row(E(OK), kwargs=lambda w: {"code": w.batch.code}),
@@ -329,52 +316,6 @@ def _admin_rows() -> dict:
 ROWS = {**TABLE, **_admin_rows()}
 
 
-# --- Discovery: the resolver and the schema --------------------------------------------------
-
-def _walk(patterns, prefix="", namespace=""):
-    for pattern in patterns:
-        if isinstance(pattern, URLResolver):
-            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
-            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern), inner)
-        elif isinstance(pattern, URLPattern):
-            route = prefix + str(pattern.pattern)
-            yield (f"{namespace}{pattern.name}" if pattern.name else route), route, pattern.callback
-
-
-@functools.cache
-def discovered_routes() -> dict:
-    """{key: (route, callback)} for every URL: its name, or its pattern when it has none."""
-    routes = {}
-    for key, route, callback in _walk(get_resolver().url_patterns):
-        if route.startswith(settings.STATIC_URL.lstrip("/")) or route.startswith("^media/"):
-            continue
-        routes.setdefault(key, (route, callback))
-    return routes
-
-
-def _drf_methods(callback) -> set:
-    view = getattr(callback, "cls", None)
-    from rest_framework.views import APIView
-
-    if view is None or not issubclass(view, APIView):
-        return set()
-    return {m.upper() for m in ("get", "post", "put", "patch", "delete") if hasattr(view, m)}
-
-
-def schema_operations() -> set:
-    from drf_spectacular.generators import SchemaGenerator
-
-    schema = SchemaGenerator().get_schema(request=None, public=True)
-    return {(method.upper(), path) for path, item in schema["paths"].items() for method in item
-            if method in ("get", "post", "put", "patch", "delete")}
-
-
-def _openapi_path(route: str) -> str:
-    import re
-
-    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
-
-
 def test_every_url_and_operation_has_a_row():
     routes = discovered_routes()
     keys_with_rows = {key for _, key in ROWS}
@@ -382,10 +323,10 @@ def test_every_url_and_operation_has_a_row():
     for key, (route, callback) in routes.items():
         if key not in keys_with_rows:
             problems.append(f"no row for /{route} ({key}): add it to TABLE or ADMIN_DESIGN")
-        for method in _drf_methods(callback):
+        for method in drf_methods(callback):
             if (method, key) not in ROWS:
                 problems.append(f"no row for {method} /{route} ({key})")
-    by_path = {_openapi_path(route): key for key, (route, _) in routes.items()}
+    by_path = {openapi_path(route): key for key, (route, _) in routes.items()}
     for method, path in schema_operations():
         if (method, by_path.get(path)) not in ROWS:
             problems.append(f"no row for the schema's {method} {path}")
@@ -400,17 +341,23 @@ def test_every_url_and_operation_has_a_row():
 
 # --- Running the table -----------------------------------------------------------------------
 
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """Overrides conftest's per-test flush: the world's sessions stay in the cache across rows
+    (the module's first use flushes it, in `world`)."""
+    yield
+
+
 @pytest.fixture(scope="module")
-def world(django_db_setup, django_db_blocker):
-    """Built once for the module inside a transaction that is rolled back at its end; every
-    request of every case runs in a savepoint inside it."""
-    with django_db_blocker.unblock():
+def world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Built once for the module inside a transaction that is rolled back at its end; each
+    row runs in a savepoint inside it, each write of each role in one more."""
+    with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("authz-media")):
+        cache.clear()
         atomic = transaction.atomic()
         atomic.__enter__()
         try:
             world = build_world()
-            from django.contrib.contenttypes.models import ContentType
-
             world.objects["admin_objects"] = {model: model._default_manager.order_by("pk").first()
                                               for model in admin.site._registry}
             world.objects["view_on_site"] = {
@@ -422,55 +369,10 @@ def world(django_db_setup, django_db_blocker):
             atomic.__exit__(None, None, None)
 
 
-def _rows_written() -> int:
-    """Rows inserted, updated or deleted so far in this transaction (rolled-back savepoints
-    included): a refused request must not move it. Sessions and login-attempt logs aside."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_xact_user_tables"
-                       " WHERE relname <> 'django_session' AND relname NOT LIKE 'axes%%'")
-        return cursor.fetchone()[0]
-
-
-def _url(key, row, world) -> str:
-    kwargs = row.kwargs(world) if row.kwargs else {}
-    if "path" in row.extra:
-        return row.extra["path"]
-    if "/" in key or key == "":  # an unnamed pattern: fill its parameters in
-        import re
-
-        return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(kwargs[m.group(1)]), key)
-    url = reverse(key, kwargs=kwargs or None)
-    return f"{url}?{row.query}" if row.query else url
-
-
-def _classify(response, row) -> str:
-    status = response.status_code
-    if status in (301, 302, 303, 307, 308):
-        return LOGIN if urlsplit(response["Location"]).path in LOGIN_PATHS else REDIRECT
-    if 200 <= status < 300 or status == 304:
-        return FORM if row.login else OK
-    return {401: U401, 403: F403, 404: N404}.get(status, BAD if 400 <= status < 500 else str(status))
-
-
-def _text(response) -> str:
-    kind = response.get("Content-Type", "")
-    if not (kind.startswith("text/") or "json" in kind or "javascript" in kind):
-        return ""
-    content = b"".join(response.streaming_content) if response.streaming else response.content
-    return content.decode("utf-8", errors="replace")
-
-
-def _leaks(text: str, role: str) -> list:
-    import json
-
-    return [secret for secret, entitled in SECRETS.items()
-            if role not in entitled and (secret in text or json.dumps(secret)[1:-1] in text)]
-
-
 def _request(world, key, row, role):
     method = key[0]
     client = world.client(None if row.login else role)
-    url = _url(key[1], row, world)
+    url = url_for(key[1], row, world)
     data = row.body(world, role) if row.body else None
     headers = row.headers(world, role) if row.headers else {}
     send = getattr(client, method.lower())
@@ -481,34 +383,40 @@ def _request(world, key, row, role):
     return client, (send(url, data or {}, **headers) if method == "POST" else send(url, **headers))
 
 
+def _try(world, key, row, role, write) -> list:
+    expected = row.expect[role]
+    before = rows_written() if write else None
+    try:
+        client, response = _request(world, key, row, role)
+    except Exception as error:  # a 500: as wrong as a hole
+        return [f"{role}: raised {error!r}"]
+    wrong = []
+    got = classify(response, row)
+    if got != expected:
+        body = response_text(response)[:160]
+        wrong.append(f"{role}: expected {expected}, got {got} ({response.status_code} {body!r})")
+    leaked = leaks(response_text(response), role)
+    if leaked:
+        wrong.append(f"{role}: the response shows {leaked}")
+    if row.login and got == FORM and "_auth_user_id" in client.session:
+        wrong.append(f"{role}: refused at the login form but signed in")
+    if write and expected not in ALLOWED and rows_written() != before:
+        wrong.append(f"{role}: refused ({got}) but the database changed")
+    return wrong
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("key", sorted(ROWS, key=lambda k: (k[1], k[0])), ids=lambda k: f"{k[0]} {k[1] or '/'}")
-def test_authorisation_table(world, key, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path  # a delivery's proof photo
+def test_authorisation_table(world, key):
     row = ROWS[key]
     if key[1] not in discovered_routes():
         pytest.skip(f"{key[1]} is not mounted in this configuration")
     write = key[0] in ("POST", "PUT", "PATCH", "DELETE")
     wrong = []
     for role in ROLES:
-        expected = row.expect[role]
-        with transaction.atomic():
-            before = _rows_written() if write else None
-            try:
-                client, response = _request(world, key, row, role)
-            except Exception as error:  # a 500: as wrong as a hole
-                wrong.append(f"{role}: raised {error!r}")
+        # A write runs in a savepoint rolled back after it; reads share the row's savepoint.
+        with transaction.atomic() if write else contextlib.nullcontext():
+            wrong += _try(world, key, row, role, write)
+            if write:
                 transaction.set_rollback(True)
-                continue
-            got = _classify(response, row)
-            if got != expected:
-                wrong.append(f"{role}: expected {expected}, got {got} ({response.status_code} {_text(response)[:160]!r})")
-            leaked = _leaks(_text(response), role)
-            if leaked:
-                wrong.append(f"{role}: the response shows {leaked}")
-            if row.login and got == FORM and "_auth_user_id" in client.session:
-                wrong.append(f"{role}: refused at the login form but signed in")
-            if write and expected not in ALLOWED and _rows_written() != before:
-                wrong.append(f"{role}: refused ({got}) but the database changed")
-            transaction.set_rollback(True)
     assert not wrong, f"{key[0]} {key[1]}:\n" + "\n".join(wrong)
