@@ -1,0 +1,189 @@
+"""Admin of delivery runs, stops and drivers."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db.models import Count, Q
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from core.admin import ReadOnlyAdmin, SaveOnlyWhenEditableMixin
+from core.errors import ApplicationError
+
+from ..dispatch import runs_build
+from ..models import DeliveryRun, Driver, Stop
+
+
+class RunBuildForm(forms.Form):
+    delivery_date = forms.DateField(label="送货日期", widget=forms.DateInput(attrs={"type": "date"}))
+    drivers = forms.ModelMultipleChoiceField(
+        label="送货司机", required=False, widget=forms.CheckboxSelectMultiple,
+        queryset=Driver.objects.filter(kind=Driver.Kind.DELIVERY, is_active=True, user__is_active=True),
+        help_text="不选则为全部在职送货司机",
+    )
+    time_limit_s = forms.IntegerField(label="优化时长(秒)", min_value=1, max_value=60, initial=5,
+                                      help_text="OR-Tools 搜索时间上限；找不到解时按就近顺序排线")
+
+
+def _run_build_messages(admin_obj, request, result) -> None:
+    level = messages.WARNING if result.dropped or result.without_location else messages.SUCCESS
+    admin_obj.message_user(request, result.summary(), level)
+
+
+class StopInline(admin.TabularInline):
+    """Stops are planned by 排线 and completed by the driver with proof: shown, never typed here."""
+
+    model = Stop
+    fields = ("sequence", "order_link", "restaurant", "status", "proof", "photo_link", "photo_taken_at",
+              "completed_at", "failure_reason")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("sequence",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order")
+
+    @admin.display(description="订单")
+    def order_link(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[obj.order_id]),
+                           obj.order.number)
+
+    @admin.display(description="餐厅")
+    def restaurant(self, obj):
+        return obj.order.restaurant_name
+
+    @admin.display(description="签收")
+    def proof(self, obj):
+        if obj.proof_kind == Stop.Proof.SIGNED:
+            return f"{obj.signed_by} 签收"
+        if obj.proof_kind == Stop.Proof.LEFT:
+            return f"放在{obj.left_at}"
+        return "-"
+
+    @admin.display(description="照片")
+    def photo_link(self, obj):
+        return format_html('<a href="{}" target="_blank">查看</a>', obj.photo.url) if obj.photo else "-"
+
+
+@admin.register(DeliveryRun)
+class DeliveryRunAdmin(SaveOnlyWhenEditableMixin, admin.ModelAdmin):
+    change_list_template = "admin/logistics/deliveryrun/change_list.html"
+    list_display = ("delivery_date", "driver", "status", "stop_count", "delivered_count", "planned_by",
+                    "total_distance_km")
+    list_filter = ("status", "delivery_date", "driver")
+    list_select_related = ("driver",)
+    search_fields = ("driver__name", "stops__order__number")
+    date_hierarchy = "delivery_date"
+    fields = ("driver", "delivery_date", "status", "planned_by", "total_distance_km", "created_at", "updated_at")
+    readonly_fields = fields
+    inlines = (StopInline,)
+    actions = ("build_for_dates",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            stop_count=Count("stops"), delivered_count=Count("stops", filter=Q(stops__status=Stop.Status.DELIVERED)))
+
+    @admin.display(description="站点数", ordering="stop_count")
+    def stop_count(self, obj):
+        return obj.stop_count
+
+    @admin.display(description="已送达", ordering="delivered_count")
+    def delivered_count(self, obj):
+        return obj.delivered_count
+
+    def has_add_permission(self, request):
+        return False  # runs come from 排线
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a run's stops are its history; never wiped
+
+    @admin.action(description="为所选日期排线", permissions=["change"])
+    def build_for_dates(self, request, queryset):
+        for day in sorted(set(queryset.values_list("delivery_date", flat=True))):
+            try:
+                _run_build_messages(self, request, runs_build(delivery_date=day))
+            except ApplicationError as error:
+                self.message_user(request, f"{day}：{error.message}", messages.ERROR)
+
+    def get_urls(self):
+        return [
+            path("build/", self.admin_site.admin_view(self.build_view), name="logistics_deliveryrun_build"),
+            *super().get_urls(),
+        ]
+
+    def build_view(self, request):
+        if not self.has_change_permission(request):
+            raise DjangoPermissionDenied
+        form = RunBuildForm(request.POST or None, initial={"delivery_date": timezone.localdate()})
+        if request.method == "POST" and form.is_valid():
+            drivers = form.cleaned_data["drivers"]
+            try:
+                result = runs_build(delivery_date=form.cleaned_data["delivery_date"],
+                                    driver_ids=[driver.pk for driver in drivers] or None,
+                                    time_limit_s=form.cleaned_data["time_limit_s"])
+            except ApplicationError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                _run_build_messages(self, request, result)
+                return redirect(reverse("admin:logistics_deliveryrun_changelist")
+                                + f"?delivery_date={result.delivery_date.isoformat()}")
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "排线", "form": form}
+        return TemplateResponse(request, "admin/logistics/deliveryrun/build.html", context)
+
+
+@admin.register(Stop)
+class StopAdmin(ReadOnlyAdmin):
+    list_display = ("delivery_date", "driver", "sequence", "order_number", "restaurant", "status", "proof_kind",
+                    "photo_taken_at", "completed_at")
+    list_filter = ("status", "proof_kind", "run__delivery_date")
+    list_select_related = ("run__driver", "order")
+    search_fields = ("order__number", "order__restaurant_name", "run__driver__name")
+    search_help_text = "按订单号、餐厅或司机搜索"
+    fields = ("run", "order", "sequence", "status", "proof_kind", "signed_by", "left_at", "photo", "photo_taken_at",
+              "failure_reason", "completed_at")
+    readonly_fields = fields
+
+    @admin.display(description="送货日期", ordering="run__delivery_date")
+    def delivery_date(self, obj):
+        return obj.run.delivery_date
+
+    @admin.display(description="司机")
+    def driver(self, obj):
+        return obj.run.driver.name
+
+    @admin.display(description="订单号", ordering="order__number")
+    def order_number(self, obj):
+        return obj.order.number
+
+    @admin.display(description="餐厅")
+    def restaurant(self, obj):
+        return obj.order.restaurant_name
+
+
+@admin.register(Driver)
+class DriverAdmin(admin.ModelAdmin):
+    """Purchasing and delivery drivers. The login (User) is created first in 用户, then linked here;
+    putting it in the group 进货司机 / 送货司机 is done on save."""
+
+    list_display = ("name", "kind", "phone", "vehicle_plate", "max_stops", "max_weight_kg", "user", "is_active")
+    list_filter = ("kind", "is_active")
+    search_fields = ("name", "phone", "vehicle_plate", "user__username")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+
+    def save_model(self, request, obj, form, change):
+        from django.contrib.auth.models import Group
+
+        from ..roles import DELIVERY_GROUP, PURCHASING_GROUP
+
+        super().save_model(request, obj, form, change)
+        name = DELIVERY_GROUP if obj.kind == Driver.Kind.DELIVERY else PURCHASING_GROUP
+        group, _ = Group.objects.get_or_create(name=name)
+        obj.user.groups.add(group)
