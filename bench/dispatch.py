@@ -6,7 +6,7 @@
 Generates seeded random stops inside Shenzhen (GCJ-02, lat 22.45-22.85, lng 113.75-114.50) with
 a weight each, and drivers with a stop and a weight capacity, then routes them from the
 warehouse (settings.WAREHOUSE_LATITUDE/LONGITUDE) with the very functions `runs_build` uses
-(logistics.dispatch.route_ortools / route_nearest), in memory: no database is touched. Prints, per
+(logistics.routing.route_ortools / route_nearest), in memory: no database is touched. Prints, per
 method, the total distance, the ratio to the baseline measured in the same run, stops dropped,
 stops per driver and wall time. See bench/README.md.
 """
@@ -45,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def make_problem(args):
-    from logistics.dispatch import Job, Vehicle
+    from logistics.routing import Job, Vehicle
 
     rng = random.Random(args.seed)
     low, high = (float(x) for x in args.weight_kg.split(","))
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     import django
 
     django.setup()
-    from logistics.dispatch import _Nodes, route_nearest, route_ortools, warehouse_location
+    from logistics.routing import _Nodes, route_nearest, route_ortools, warehouse_location
 
     limits = [float(x) for x in args.time_limits.split(",") if x.strip()]
     depot = warehouse_location()

@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 
 from core.errors import ValidationFailed
-from logistics import dispatch
-from logistics.dispatch import Job, Vehicle, route_nearest, route_ortools, route_plan, runs_build
+from logistics import dispatch, routing
+from logistics.dispatch import runs_build
+from logistics.routing import Job, Vehicle, route_nearest, route_ortools, route_plan
 from logistics.models import DeliveryRun, Driver, Stop
 from orders.models import Order
 from tests.concurrency import run_in_threads
@@ -169,7 +170,7 @@ def test_when_the_solver_finds_nothing_the_runs_are_nearest_neighbour(force, mon
     if force == "time_limit_zero":
         limit = 0
     else:
-        monkeypatch.setattr(dispatch, "route_ortools", lambda **kwargs: None)
+        monkeypatch.setattr(routing, "route_ortools", lambda **kwargs: None)
 
     result = runs_build(delivery_date=DAY, time_limit_s=limit)
 
