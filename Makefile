@@ -1,4 +1,5 @@
-# Two commands matter: `make run` (the product on SQLite with demo data) and `make test`
+# Two commands matter: `make run` (the product on SQLite with demo data: web, Celery worker and beat
+# under honcho, Procfile.dev) and `make test`
 # (the whole suite against PostgreSQL and Redis on 127.0.0.1). Everything else is a helper.
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -35,7 +36,10 @@ run: seed
 	@echo ""
 	@$(PY) manage.py demo_links --host $(HOST):$(PORT)
 	@echo ""
-	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+	@echo "  同时运行：web、Celery worker 与 beat（周期任务：超时未付款订单取消并释放库存、流失扫描、采购汇总、通知重发…），"
+	@echo "  消息经 var/celery/ 下的文件传递，无需 Redis。Ctrl-C 全部停止。"
+	@echo ""
+	CELERY_BROKER_URL=filesystem:// WEB_ADDRESS=$(HOST):$(PORT) $(VENV)/bin/honcho -f Procfile.dev start
 
 test: deps
 	DJANGO_SETTINGS_MODULE=seafood_b2b.settings_test DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \

@@ -102,8 +102,13 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The embedded default is for one person trying the product; keep writers from failing fast.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The embedded default is for one person trying the product, but `make run` has three processes
+    # on the file (web, Celery worker, beat): writers wait for each other instead of failing fast
+    # (timeout; IMMEDIATE takes the write lock at BEGIN, so a transaction never fails upgrading its
+    # read lock), and readers never wait for a writer (WAL, a property of the file, kept once set).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;",
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = ["core.auth.UserWithRoleBackend"]
@@ -193,16 +198,33 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
 }
 
-# Celery: Redis broker when REDIS_URL is set; otherwise tasks run eagerly in-process.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
+# Celery. The broker is CELERY_BROKER_URL, else REDIS_URL; a broker means a worker runs the tasks.
+# With neither, tasks run eagerly in the calling process (a shell, a script). `make run` sets
+# CELERY_BROKER_URL=filesystem:// — kombu's filesystem transport, messages as files under
+# CELERY_FILESYSTEM_DIR, no server — and starts a worker and beat beside the web server (Procfile.dev).
+_broker = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+CELERY_BROKER_URL = _broker or "memory://"
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not _broker)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Longer than the longest task and than any countdown we use, or Redis re-delivers (kombu #337).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_FILESYSTEM_DIR = Path(os.environ.get("CELERY_FILESYSTEM_DIR", BASE_DIR / "var" / "celery"))
+    for _folder in ("queue", "processed", "control"):
+        (CELERY_FILESYSTEM_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # One folder both ways: web, worker and beat all send to it, the worker reads from it.
+        "data_folder_in": str(CELERY_FILESYSTEM_DIR / "queue"),
+        "data_folder_out": str(CELERY_FILESYSTEM_DIR / "queue"),
+        "processed_folder": str(CELERY_FILESYSTEM_DIR / "processed"),
+        "control_folder": str(CELERY_FILESYSTEM_DIR / "control"),
+        "polling_interval": 0.5,  # how long a queued task may wait for the worker to look
+    }
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False  # no broadcast mailboxes on a folder
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The one place the periodic schedule is defined; django-celery-beat copies it into the
@@ -210,7 +232,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "orders-expire-unpaid": {
         "task": "orders.tasks.orders_expire_unpaid",
-        "schedule": 60.0,
+        "schedule": float(env_int("ORDERS_EXPIRY_SWEEP_SECONDS", 60)),
     },
     "notifications-send-due": {
         "task": "notifications.tasks.notifications_send_due",

@@ -6,9 +6,11 @@ own services rather than a second copy of their rules:
   finds nothing and the churn sweep has the columns it reads;
 - one churn sweep at the seeding moment (customers.churn.churn_sweep): churned and at-risk (预警)
   customers, their reps' alerts, and the churn dashboard's first snapshot;
-- today's inventory value snapshot (logistics.reports.inventory_value_snapshot) for the turnover report.
+- today's inventory value snapshot (logistics.reports.inventory_value_snapshot) for the turnover report;
+- the beat schedule's rows in admin › 周期性任务 (django-celery-beat), so they are there before beat starts.
 
-All three are idempotent: a rerun corrects nothing, finds nobody new and overwrites today's values.
+All are idempotent: a rerun corrects nothing, finds nobody new, overwrites today's values and
+leaves existing periodic tasks as they are.
 """
 
 from django.utils import timezone
@@ -37,3 +39,21 @@ def inventory_snapshot_seed(plan: DemoPlan) -> StepResult:
     existing = InventoryValueSnapshot.objects.filter(day=day).count()
     written = inventory_value_snapshot(day=day)
     return StepResult("库存金额快照", written - existing, existing)
+
+
+def periodic_tasks_seed(plan: DemoPlan) -> StepResult:
+    """The beat schedule (settings.CELERY_BEAT_SCHEDULE) as rows of admin › 周期性任务, written the way
+    django-celery-beat's DatabaseScheduler writes them when beat starts; rows already there (perhaps
+    edited in admin) are left alone."""
+    from django.conf import settings
+    from django_celery_beat.models import PeriodicTask
+    from django_celery_beat.schedulers import ModelEntry
+
+    from seafood_b2b.celery import app
+
+    present = set(PeriodicTask.objects.filter(name__in=list(settings.CELERY_BEAT_SCHEDULE)).values_list("name",
+                                                                                                      flat=True))
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        if name not in present:
+            ModelEntry.from_entry(name, app=app, **entry)
+    return StepResult("周期任务", len(settings.CELERY_BEAT_SCHEDULE) - len(present), len(present))

@@ -2,6 +2,7 @@
 dashboard, the stock ledger and the turnover report, on a freshly seeded database."""
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -136,3 +137,24 @@ def test_a_rerun_corrects_nothing_ships_nothing_twice_and_sweeps_nobody_new():
     assert dict(Customer.objects.values_list("pk", "status")) == statuses
     assert list(Customer.objects.order_by("pk").values_list(
         "paid_order_count", "last_order_at", "usual_interval")) == rhythm
+
+
+@pytest.mark.django_db
+def test_the_beat_schedule_is_in_the_database_and_an_admins_edit_survives_a_rerun():
+    from django.conf import settings
+    from django_celery_beat.models import PeriodicTask
+
+    demo_seed(plan=replace(PLAN, customers=20, products=40, history_months=0))
+
+    rows = {task.name: task for task in PeriodicTask.objects.all()}
+    assert set(settings.CELERY_BEAT_SCHEDULE) <= set(rows)
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert rows[name].task == entry["task"] and rows[name].enabled
+    assert rows["orders-expire-unpaid"].interval.every == 60 and rows["churn-sweep"].crontab.hour == "2"
+    PeriodicTask.objects.filter(name="churn-sweep").update(enabled=False)
+
+    results = {result.label: result for result in demo_seed(plan=replace(PLAN, customers=20, products=40,
+                                                                          history_months=0))}
+
+    assert (results["周期任务"].created, results["周期任务"].existing) == (0, len(settings.CELERY_BEAT_SCHEDULE))
+    assert not PeriodicTask.objects.get(name="churn-sweep").enabled
