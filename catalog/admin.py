@@ -9,6 +9,7 @@ from django.urls import path
 from django.utils import timezone
 
 from core.errors import ApplicationError
+from core.inputs import id_from_text
 
 from .csv_io import COLUMNS, MAX_FILE_BYTES, MAX_ROWS, product_export_csv, product_import_csv
 from .forms import ProductImportForm
@@ -48,9 +49,9 @@ class TopCategoryFilter(admin.SimpleListFilter):
         if not self.value():
             return queryset
         # The admin stores filter values as strings; a non-number would be a 500 inside the ORM.
-        if not self.value().isdigit():
+        top_id = id_from_text(self.value())
+        if top_id is None:
             return queryset.none()
-        top_id = int(self.value())
         if queryset.model is Category:
             return queryset.filter(Q(pk=top_id) | Q(parent_id=top_id))
         return queryset.filter(Q(category_id=top_id) | Q(category__parent_id=top_id))

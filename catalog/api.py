@@ -4,6 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import NotAuthenticated, ValidationFailed
+from core.inputs import id_from_text
 from core.schema import VISITOR, VISITOR_OPTIONAL, error_response, errors, paginated
 from customers.models import Visitor
 
@@ -31,9 +32,10 @@ def _int_param(request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return None
-    if not raw.isdigit():
+    value = id_from_text(raw)
+    if value is None:
         raise ValidationFailed(f"参数 {name} 必须是正整数", code="invalid_parameter")
-    return int(raw)
+    return value
 
 
 class ProductListApi(APIView):

@@ -12,6 +12,9 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 100
+# Beyond any catalogue (30,000 SKUs are 300 pages of 100): a larger page is simply out of range,
+# answered before its offset (page 99999999999999999999) overflows PostgreSQL's bigint.
+MAX_PAGE = 100_000
 
 
 def _positive_int(raw, default: int, *, cap: int | None = None) -> int:
@@ -28,6 +31,8 @@ def paginate_ids(queryset, request) -> dict:
     """{"ids", "count", "next", "previous"} for the requested page of `queryset` (ordered)."""
     size = _positive_int(request.query_params.get("page_size"), DEFAULT_PAGE_SIZE, cap=MAX_PAGE_SIZE)
     page = _positive_int(request.query_params.get("page"), 1)
+    if page > MAX_PAGE:
+        raise NotFound("页码超出范围")
     offset = (page - 1) * size
     rows = list(queryset.annotate(_total=Window(Count("pk"))).values_list("pk", "_total")[offset:offset + size])
     if rows:

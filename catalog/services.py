@@ -1,12 +1,13 @@
 """Writes to the catalogue and the cart. Prices never come from the client."""
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import InsufficientStock, NotFound, ProductUnavailable, ValidationFailed
+from core.inputs import decimal_parse
 
 from .cache import catalog_changed
 from .models import Cart, CartLine, Product
@@ -21,16 +22,16 @@ def product_set_active(*, product_ids, active: bool) -> int:
     return count
 
 
+# Far above any cart line (CART_MAX_QUANTITY is checked per product afterwards) and far below
+# what the decimal context can quantize to cents: 1e26, 1e400 or forty 9s are refused here.
+QUANTITY_LIMIT = Decimal("100000000")
+
+
 def parse_quantity(raw) -> Decimal:
     """A quantity from outside: a number with at most 2 decimals, strictly positive."""
     if isinstance(raw, bool) or raw is None or raw == "":
         raise ValidationFailed("请填写数量", code="invalid_quantity")
-    try:
-        quantity = Decimal(str(raw).strip())
-    except (InvalidOperation, ValueError):
-        raise ValidationFailed("数量格式不正确", code="invalid_quantity")
-    if not quantity.is_finite():
-        raise ValidationFailed("数量格式不正确", code="invalid_quantity")
+    quantity = decimal_parse(raw, label="数量", limit=QUANTITY_LIMIT, code="invalid_quantity")
     if quantity != quantity.quantize(Decimal("0.01")):
         raise ValidationFailed("数量最多两位小数", code="invalid_quantity")
     return quantity.quantize(Decimal("0.01"))
@@ -86,17 +87,18 @@ def cart_line_set(*, visitor, product_id: int, quantity) -> Cart:
 
 def cart_line_add(*, visitor, product_id: int, quantity=None) -> Cart:
     """Add to what is already in the cart; without a quantity, one step (or the minimum)."""
+    asked = None if quantity is None else parse_quantity(quantity)  # refused before the cart is made
+    if asked is not None and asked <= 0:
+        raise ValidationFailed("数量必须大于 0", code="invalid_quantity")
     product = _orderable_product(product_id)
     cart = cart_get_or_create(visitor=visitor)
     with transaction.atomic():
         line = CartLine.objects.select_for_update().filter(cart=cart, product=product).first()
         current = line.quantity if line else Decimal("0")
-        if quantity is None:
+        if asked is None:
             increment = product.step_quantity if line else product.min_quantity
         else:
-            increment = parse_quantity(quantity)
-            if increment <= 0:
-                raise ValidationFailed("数量必须大于 0", code="invalid_quantity")
+            increment = asked
         new_quantity = current + increment
         quantity_validate(product=product, quantity=new_quantity)
         _stock_check(product=product, quantity=new_quantity)

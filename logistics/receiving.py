@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from catalog.models import Product
 from core.errors import NotFound, ValidationFailed
+from core.inputs import id_from_text
 
 from .models import Batch, PurchaseTask, Receipt, Supplier
 from .purchasing import parse_decimal
@@ -85,11 +86,7 @@ def _check_line(raw: ReceiptLineInput, product: Product | None, today: date) -> 
 
 
 def _to_int(raw) -> int | None:
-    try:
-        value = int(str(raw).strip())
-    except (TypeError, ValueError):
-        return None
-    return value if value > 0 else None
+    return id_from_text(str(raw))
 
 
 def receipt_check(*, supplier_id, lines: list[ReceiptLineInput], purchase_task_id=None, today: date | None = None,

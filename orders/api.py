@@ -1,4 +1,3 @@
-import json
 import logging
 from functools import lru_cache
 
@@ -19,6 +18,7 @@ from catalog.selectors import cart_lines
 from catalog.pricing import buyer_of
 from catalog.serializers import cart_representation
 from core.errors import ApplicationError, NotAuthenticated, ValidationFailed
+from core.inputs import json_parse
 from core.schema import PUBLIC, VISITOR, documented_by, error_response, errors, paginated
 from customers.authentication import KEYWORD as VISITOR_KEYWORD
 from customers.services import customer_bind_phone
@@ -169,10 +169,7 @@ def checkout_endpoint(request) -> JsonResponse:
     try:
         if request.content_type != "application/json":
             raise UnsupportedMediaType()
-        try:
-            data = json.loads(request.body or b"null")
-        except ValueError:
-            raise ValidationFailed("请求格式错误", code="parse_error")
+        data = json_parse(request.body or b"null")
         if not isinstance(data, dict):
             raise ValidationFailed("请求格式错误", code="parse_error")
         key = data.get("idempotency_key")

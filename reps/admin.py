@@ -12,6 +12,7 @@ from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdminMixin
 from core.errors import ApplicationError
+from core.inputs import id_from_text
 from customers.models import Customer
 
 from . import dashboard
@@ -207,7 +208,7 @@ class RepAdmin(admin.ModelAdmin):
             raise PermissionDenied
         from_rep = self._rep_or_404(request, object_id)
         initial = {}
-        preselected = [int(pk) for pk in request.GET.get("customers", "").split(",") if pk.strip().isdigit()]
+        preselected = [pk for pk in map(id_from_text, request.GET.get("customers", "").split(",")) if pk]
         if preselected:  # e.g. from a customer list: ?customers=3,5,8
             initial = {"scope": HandoverForm.SCOPE_SELECTED, "customers": preselected}
         form = HandoverForm(request.POST or None, from_rep=from_rep, initial=initial)

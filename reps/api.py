@@ -4,7 +4,6 @@ from datetime import datetime
 
 from django.middleware.csrf import get_token
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
@@ -13,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ValidationFailed
+from core.inputs import aware_datetime_param
 from core.schema import REP_SESSION, documented_by, error_response, errors, paginated
 
 from . import selectors, services
@@ -148,9 +148,7 @@ class FeedApi(RepApiView):
         after: datetime | None = None
         raw = request.query_params.get("after")
         if raw:
-            after = parse_datetime(raw)
-            if after is None or after.tzinfo is None:
-                raise ValidationFailed("after 须为带时区的 ISO 8601 时间", code="invalid_parameter")
+            after = aware_datetime_param(raw, name="after")
         orders = selectors.rep_order_feed(rep=rep, after=after)
         return Response({"orders": [_order_row(o) for o in orders],
                          "latest": orders[0].paid_at if orders else raw or None})

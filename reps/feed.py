@@ -21,8 +21,9 @@ from django.core import signing
 from django.db import Error as DatabaseError
 from django.db import connection
 from django.http import HttpResponse, HttpResponseNotAllowed, JsonResponse
-from django.utils.dateparse import parse_datetime
 
+from core.errors import ValidationFailed
+from core.inputs import aware_datetime_param
 from core.sql import Prepared
 from orders.models import Order
 
@@ -165,9 +166,10 @@ def feed_poll(request):
     after = None
     after_raw = request.GET.get("after")
     if after_raw:
-        after = parse_datetime(after_raw)
-        if after is None or after.tzinfo is None:
-            return _error("after 须为带时区的 ISO 8601 时间", "invalid_parameter", 400)
+        try:
+            after = aware_datetime_param(after_raw, name="after")
+        except ValidationFailed as error:
+            return _error(error.message, error.code, error.status_code)
     active, orders, latest = feed_orders(rep_id=rep_id, after=after)
     if not active:
         return _error("仅限在职业务员使用", "not_a_rep", 403)

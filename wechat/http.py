@@ -130,7 +130,7 @@ def parse_json(response: requests.Response, *, api: str) -> dict:
     """The body as a JSON object, whatever Content-Type says (WeChat is not consistent about it)."""
     try:
         data = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         logger.warning("WeChat %s answered a body that is not JSON (%s bytes)", api, len(response.content))
         raise external_error(api=api, reason="bad_response") from None
     if not isinstance(data, dict):

@@ -1,13 +1,15 @@
 """Pages and endpoints that exist only with the `dev` backend: they play the WeChat client."""
 
-import json
 import re
+from functools import wraps
 
 from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from core.errors import ApplicationError, ValidationFailed
+from core.inputs import json_parse
 from core.money import from_fen
 
 from .backends import get_backend
@@ -52,15 +54,32 @@ def dev_login(request):
 
 
 def _json_body(request) -> dict:
-    try:
-        data = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    """The JSON object posted (core.inputs.json_parse's rules); anything else, a multipart form
+    included, is refused as the JSON API refuses it."""
+    if request.content_type != "application/json":
+        raise ValidationFailed("请以 JSON 提交", code="unsupported_media_type")
+    data = json_parse(request.body or b"{}")
+    if not isinstance(data, dict):
+        raise ValidationFailed("请求格式错误，请以 JSON 提交", code="parse_error")
+    return data
+
+
+def _refusing_bad_input(view):
+    """A dev endpoint's bad input answered in the usual error shape, never a 500."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except ApplicationError as error:
+            return _error(error.message, error.code, error.status_code)
+
+    return wrapped
 
 
 @never_cache
 @require_POST
+@_refusing_bad_input
 def dev_phone_code(request):
     """The getPhoneNumber button: WeChat shows the user's number; here the user types it once."""
     backend = _dev_backend()
@@ -88,6 +107,7 @@ def dev_pay_sheet(request, prepay_id: str):
 
 @never_cache
 @require_POST
+@_refusing_bad_input
 def dev_pay_confirm(request):
     """`wx.requestPayment` confirmed: the client checks paySign as WeChat does, then pays."""
     backend = _dev_backend()

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from catalog.models import Product
 from core.errors import ApplicationError, NotFound
+from core.inputs import id_from_text
 
 from ..labels import MAX_COPIES, labels_pdf
 from ..receiving import (
@@ -51,11 +52,11 @@ def _lines_from_post(post) -> list[dict]:
 
 def _form_state(rows: list[dict]) -> list[dict]:
     """Rows as the page's script rebuilds them after a refused submit: typed text plus the product."""
-    ids = [int(row["product"]) for row in rows if row["product"].isdigit()]
+    ids = [pk for pk in (id_from_text(row["product"]) for row in rows) if pk]
     products = Product.objects.in_bulk(ids) if ids else {}
     state = []
     for row in rows:
-        product = products.get(int(row["product"])) if row["product"].isdigit() else None
+        product = products.get(id_from_text(row["product"]))
         state.append({**{name: row[name] for name in LINE_FIELDS if name != "product"},
                       "product": product_scan_payload(product) if product else None})
     return state
@@ -116,7 +117,7 @@ def receipt_labels(request, clerk, receipt_id: int):
     except NotFound as error:
         return render(request, "ops/receiving/not_found.html", {"message": error.message}, status=404)
     raw = request.GET.get("copies", "1")
-    copies = int(raw) if raw.isdigit() else 0
+    copies = id_from_text(raw) or 0
     if not 1 <= copies <= MAX_COPIES:
         return HttpResponse(f"份数应为 1 到 {MAX_COPIES}", status=400, content_type="text/plain; charset=utf-8")
     response = HttpResponse(labels_pdf(receipt_batches(receipt=receipt), copies=copies),

@@ -22,6 +22,7 @@ from catalog.pricing import buyer_of, cart_totals
 from catalog.selectors import cart_lines
 from catalog.services import parse_quantity
 from core.errors import ApplicationError, InsufficientStock, ValidationFailed
+from core.inputs import has_control_characters
 from core.money import money
 from core.sql import PreparedStatementLost, Transaction
 from customers.models import Visitor
@@ -58,7 +59,9 @@ class DeliveryInput(DeliveryDetails):
                 errors[name] = f"{label}格式不正确"
                 return ""
             value = (raw or "").strip()
-            if required and not value:
+            if has_control_characters(value):
+                errors[name] = f"{label}含有不可见的控制字符，请删除后重试"
+            elif required and not value:
                 errors[name] = f"请填写{label}"
             elif len(value) > high or (value and len(value) < low):
                 errors[name] = f"{label}须为 {low}-{high} 个字符"
@@ -74,7 +77,9 @@ class DeliveryInput(DeliveryDetails):
                 errors[name] = f"请在地图上标记收货位置（{label}无效）"
                 return Decimal("0")
             if not bounds[0] <= value <= bounds[1]:
+                # Refused before quantizing: 1e30 to 6 places would overflow the decimal context.
                 errors[name] = f"{label}超出范围，请重新标记收货位置"
+                return Decimal("0")
             return value.quantize(Decimal("0.000001"))
 
         parsed = cls(

@@ -208,7 +208,7 @@ def _body_text(body: Any) -> str:
 def _parse_object(text: str) -> dict | None:
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 

@@ -175,7 +175,7 @@ def verify_notification(
     public_key = public_keys.get(serial)
     if public_key is None:
         raise NotificationRejected(f"unknown platform key serial {serial!r}")
-    if not timestamp.isdigit():
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise NotificationRejected("malformed timestamp")
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
@@ -200,5 +200,5 @@ def verify_notification(
         raise
     except InvalidTag:
         raise NotificationRejected("ciphertext failed authentication")
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise NotificationRejected("malformed notification body")
