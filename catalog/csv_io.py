@@ -235,7 +235,7 @@ def _code(raw: str) -> str:
 
 
 def _sort_order(raw: str) -> int:
-    if not raw.isdigit() or int(raw) > 2_147_483_647:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > 2_147_483_647:  # "²".isdigit() is true
         raise _CellError("排序应为非负整数")
     return int(raw)
 
