@@ -73,9 +73,10 @@ class AutoSchema(SpectacularAutoSchema):
 
     - the security is the view's `api_auth` (see above), not every authenticator DRF would try;
     - every DRF operation documents the errors it can answer in the one error shape: 400 when it takes
-      input, 401 when it authenticates (a stale or malformed token is refused on any of them),
-      404 when its path names an object, 415 when it takes a body, 429 when it is throttled; any
-      other (403, 409, 502…) is listed on the view with `errors(...)`.
+      input (a body, a query or a path parameter), 401 when it authenticates (a stale or malformed
+      token is refused on any of them), 404 when its path names an object, 415 when it takes a
+      body, 429 when it is throttled; any other (403, 409, 502…) is listed on the view with
+      `errors(...)`.
     """
 
     def get_auth(self):
@@ -89,7 +90,9 @@ class AutoSchema(SpectacularAutoSchema):
         statuses = []
         has_body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
         has_query = any(p.get("in") == "query" for p in self._get_parameters())
-        if has_body or has_query:
+        # A path parameter is input too: a control character in any URL is refused with a 400
+        # (core.middleware) before the path is even resolved.
+        if has_body or has_query or "{" in self.path:
             statuses.append(400)
         if self.view.get_authenticators():
             statuses.append(401)
