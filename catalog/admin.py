@@ -14,6 +14,7 @@ from core.inputs import id_from_text
 from .csv_io import COLUMNS, MAX_FILE_BYTES, MAX_ROWS, product_export_csv, product_import_csv
 from .forms import ProductImportForm
 from .models import Cart, CartLine, Category, Product
+from .pictures import product_thumbnail_refresh
 from .selectors import available_quantity
 from .services import product_set_active
 
@@ -145,6 +146,11 @@ class ProductAdmin(admin.ModelAdmin):
         ("上架", {"fields": ("is_active", "sort_order")}),
         ("其他", {"fields": ("stock_figures", "search_key", "created_at", "updated_at"), "classes": ("collapse",)}),
     )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "image" in form.changed_data:
+            product_thumbnail_refresh(product=obj)
 
     def get_queryset(self, request):
         # Here as well as for the changelist (which skips list_select_related once a queryset has

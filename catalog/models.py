@@ -99,6 +99,8 @@ class Product(BaseModel):
     storage = models.CharField("储存方式", max_length=8, choices=Storage.choices, default=Storage.FROZEN)
     origin = models.CharField("产地", max_length=40, blank=True)
     image = models.ImageField("图片", upload_to="products/", blank=True)
+    # 160×160, derived from `image` (catalog.pictures): what the shop's lists load.
+    thumbnail = models.ImageField("缩略图", upload_to="products/thumbs/", blank=True, editable=False)
     default_supplier = models.ForeignKey(
         "logistics.Supplier", verbose_name="默认供应商", null=True, blank=True,
         on_delete=models.SET_NULL, related_name="products",

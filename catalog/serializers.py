@@ -29,6 +29,7 @@ class ProductSerializer(serializers.ModelSerializer):
     storage_label = serializers.SerializerMethodField()
     category_name = serializers.CharField(source="category.name")
     image_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
     price = serializers.SerializerMethodField()
     available = serializers.SerializerMethodField()
     in_stock = serializers.SerializerMethodField()
@@ -38,7 +39,7 @@ class ProductSerializer(serializers.ModelSerializer):
         model = Product
         fields = [
             "id", "code", "name", "spec", "unit", "unit_label", "price", "catch_weight", "nominal_weight",
-            "storage", "storage_label", "origin", "image_url", "category", "category_name",
+            "storage", "storage_label", "origin", "image_url", "thumbnail_url", "category", "category_name",
             "min_quantity", "step_quantity", "available", "in_stock", "stock_label",
         ]
 
@@ -50,6 +51,10 @@ class ProductSerializer(serializers.ModelSerializer):
 
     def get_image_url(self, product) -> str:
         return product.image.url if product.image else ""
+
+    def get_thumbnail_url(self, product) -> str:
+        """160×160 for lists; the picture itself when no thumbnail was derived."""
+        return product.thumbnail.url if product.thumbnail else self.get_image_url(product)
 
     @extend_schema_field(serializers.DecimalField(max_digits=10, decimal_places=2))
     def get_price(self, product) -> str:

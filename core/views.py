@@ -1,7 +1,9 @@
+from django.conf import settings
 from django.db import connection
 from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.templatetags.static import static
 from django.views import defaults
+from django.views.static import serve
 
 
 def healthz(request):
@@ -40,3 +42,8 @@ def page_not_found(request, exception):
 def server_error(request):
     return _api_error(request, status=500, code="server_error", message="服务器出错了，请稍后再试") or (
         defaults.server_error(request))
+
+
+def media(request, path):
+    """Uploaded and seeded files, when Django serves them itself (settings.SERVE_MEDIA)."""
+    return serve(request, path, document_root=settings.MEDIA_ROOT)

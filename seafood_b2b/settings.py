@@ -145,6 +145,9 @@ STORAGES = {
 }
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+# Django serves /media/ itself only for `make run` (DEBUG) and the browser tests; in production the
+# web server in front does.
+SERVE_MEDIA = DEBUG
 
 LOGIN_URL = "/admin/login/"
 

@@ -1,10 +1,10 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from core.views import favicon, healthz
+from core.views import favicon, healthz, media
 from logistics.views.receiving import batch_trace
 from orders.api import wechatpay_notify
 
@@ -28,10 +28,8 @@ urlpatterns = [
     path("wechat-dev/", include("wechat.urls")),
 ]
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+if settings.SERVE_MEDIA:
+    urlpatterns += [re_path(r"^media/(?P<path>.*)$", media, name="media")]
 
 handler400 = "core.views.bad_request"
 handler404 = "core.views.page_not_found"

@@ -20,22 +20,24 @@ from .figures import churn_seed, customer_stats_seed, inventory_snapshot_seed, p
 from .history import orders_history_seed
 from .logistics import purchase_tasks_seed, receipts_seed, runs_seed, staff_seed
 from .people import admin_seed, customers_seed, reps_seed, visitors_seed
+from .pictures import product_pictures_seed
 from .stock import shipments_seed, stock_seed
 
 Step = Callable[[DemoPlan], StepResult]
 
-# Order matters: products need categories and suppliers, stock needs products, customers need reps,
-# visitors need customers, order history needs all of them, entries lead up to the orders. Then the
-# warehouse: staff first (a clerk receives, drivers take tasks and runs), receipts before purchase tasks
-# (tomorrow's needs are net of the stock just received), runs from the history's packed orders.
+# Order matters: products need categories and suppliers, pictures and stock need products, customers
+# need reps, visitors need customers, order history needs all of them, entries lead up to the orders.
+# Then the warehouse: staff first (a clerk receives, drivers take tasks and runs), receipts before
+# purchase tasks (tomorrow's needs are net of the stock just received), runs from the history's packed
+# orders.
 # The history's figures follow it: the customers' ordering rhythm right after it (the product's
 # recompute), its shipments on the stock ledger before yesterday's receipts; last, one churn sweep
 # over the finished data and today's inventory value snapshot (the turnover report's figures);
 # the periodic tasks' rows, so admin › 周期性任务 lists them before beat first starts.
 STEPS: list[Step] = [
-    admin_seed, categories_seed, suppliers_seed, products_seed, stock_seed, reps_seed, customers_seed, visitors_seed,
-    orders_history_seed, customer_stats_seed, shipments_seed, entries_seed, staff_seed, receipts_seed,
-    purchase_tasks_seed, runs_seed, churn_seed, inventory_snapshot_seed, periodic_tasks_seed,
+    admin_seed, categories_seed, suppliers_seed, products_seed, product_pictures_seed, stock_seed, reps_seed,
+    customers_seed, visitors_seed, orders_history_seed, customer_stats_seed, shipments_seed, entries_seed, staff_seed,
+    receipts_seed, purchase_tasks_seed, runs_seed, churn_seed, inventory_snapshot_seed, periodic_tasks_seed,
 ]
 
 
