@@ -42,6 +42,13 @@ def refund_submit_task(self, refund_id: int) -> str:
     try:
         return services.refund_submit(refund_id=refund_id)
     except ExternalServiceError as error:
+        if self.request.is_eager:
+            # Run in the caller's process (no worker): a retry would call WeChat Pay again and
+            # again inside the caller's request, then raise into it. The refund stays pending
+            # with its error; refunds_retry_unfinished sends it again.
+            logger.warning("refund %s not submitted now (%s); the periodic resend retries", refund_id,
+                           error.message)
+            return "retry_later"
         raise self.retry(countdown=min(60 * 2 ** self.request.retries, 3600), exc=error)
 
 

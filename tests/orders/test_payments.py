@@ -245,6 +245,47 @@ def test_late_payment_for_an_expired_order_is_refunded_in_full(client, prepaid, 
     assert Refund.objects.filter(order=order).count() == 1
 
 
+def test_late_payment_is_acknowledged_when_the_refund_cannot_be_sent_yet(
+        client, prepaid, monkeypatch, django_capture_on_commit_callbacks):
+    """WeChat Pay is down when the late payment's refund is sent: the notification still gets its
+    2xx (the order's state is right and committed), the refund stays recorded as pending with the
+    reason, and the periodic resend submits it once WeChat Pay answers again. With tasks run
+    eagerly the task's retry used to escape into the notification's answer as a 500."""
+    order, _ = prepaid
+    resource = _paid_at_wechat(prepaid)
+    from orders.services import order_cancel_unpaid
+    from orders.tasks import refunds_retry_unfinished
+    from wechat.pay.types import WeChatPayError
+
+    order_cancel_unpaid(order_id=order.pk, reason="超时未支付，已自动取消", actor="system")
+    backend_class = type(get_backend())
+    working_refund = backend_class.pay_refund
+    calls = []
+
+    def wechatpay_down(self, **kwargs):
+        calls.append(kwargs["out_refund_no"])
+        raise WeChatPayError("系统繁忙，请稍后再试", code="SYSTEM_ERROR")
+
+    monkeypatch.setattr(backend_class, "pay_refund", wechatpay_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _notify(client, resource)
+
+    assert response.status_code == 204
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+    refund = Refund.objects.get(order=order)
+    assert (refund.amount, refund.status, refund.last_error) == (
+        Decimal("192.00"), Refund.Status.PENDING, "系统繁忙，请稍后再试")
+    assert len(calls) == 1  # tried once, not retried in a loop inside WeChat's request
+    assert not DevRefund.objects.exists()
+
+    monkeypatch.setattr(backend_class, "pay_refund", working_refund)
+    assert refunds_retry_unfinished() == 1
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.PROCESSING
+    assert DevRefund.objects.get(out_refund_no=refund.out_refund_no).amount_fen == 19200
+
+
 def test_refund_never_exceeds_what_was_paid(client, prepaid):
     from core.errors import Conflict
     from orders.services import refund_create
