@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from core.admin import ReadOnlyInline
 from core.errors import ApplicationError
 from core.inputs import id_from_text
 
@@ -241,15 +242,10 @@ class ProductAdmin(admin.ModelAdmin):
         return response
 
 
-class CartLineInline(admin.TabularInline):
+class CartLineInline(ReadOnlyInline):
     model = CartLine
     fields = ("product", "quantity", "updated_at")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("product")

@@ -2,27 +2,21 @@ import json
 
 from django.contrib import admin, messages
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, ReadOnlyInline
 from core.errors import Conflict
 
 from .churn import churn_status_counts, churn_sweep
 from .models import ChurnEvent, ChurnSettings, ChurnSnapshot, Customer, Visitor
 
 
-class VisitorInline(admin.TabularInline):
+class VisitorInline(ReadOnlyInline):
     model = Visitor
     fields = ("openid", "nickname", "phone", "last_seen_at")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Customer)

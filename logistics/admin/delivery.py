@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from core.admin import ReadOnlyAdmin, SaveOnlyWhenEditableMixin
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, SaveOnlyWhenEditableMixin
 from core.errors import ApplicationError
 
 from ..dispatch import runs_build
@@ -33,19 +33,14 @@ def _run_build_messages(admin_obj, request, result) -> None:
     admin_obj.message_user(request, result.summary(), level)
 
 
-class StopInline(admin.TabularInline):
+class StopInline(ReadOnlyInline):
     """Stops are planned by 排线 and completed by the driver with proof: shown, never typed here."""
 
     model = Stop
     fields = ("sequence", "order_link", "restaurant", "status", "proof", "photo_link", "photo_taken_at",
               "completed_at", "failure_reason")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("sequence",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("order")

@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, ReadOnlyInline
 from core.errors import ApplicationError
 
 from ..models import (
@@ -90,18 +90,13 @@ class PurchaseBuildForm(forms.Form):
     for_date = forms.DateField(label="送达日期", widget=forms.DateInput(attrs={"type": "date"}))
 
 
-class PurchaseTaskLineInline(admin.TabularInline):
+class PurchaseTaskLineInline(ReadOnlyInline):
     """Lines are computed from orders (and filled in by the driver): shown, never typed here."""
 
     model = PurchaseTaskLine
     fields = ("product", "ordered_quantity", "available_quantity", "net_quantity", "purchase_quantity",
               "purchase_unit", "collected_quantity", "collected_weight", "shortfall_reason")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("product")
@@ -182,15 +177,10 @@ class PurchaseTaskAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/logistics/purchasetask/build.html", context)
 
 
-class BatchInline(admin.TabularInline):
+class BatchInline(ReadOnlyInline):
     model = Batch
     fields = ("code", "product", "quantity", "weight", "production_date", "expiry_date", "unit_cost", "trace")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("product")
