@@ -265,7 +265,7 @@ MAX_RESULTS = 200
 
 
 def distance_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Great-circle distance; on GCJ-02 coordinates this is what a short walk needs (WECHAT.md §6)."""
+    """Great-circle distance; on GCJ-02 coordinates this is what a short walk needs (docs/wechat.md, Location)."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lng2 - lng1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2

@@ -7,7 +7,7 @@ Two layers:
   (the solver may search for seconds), then writes the stops in one short transaction that first
   checks nothing it planned on has changed meanwhile.
 
-Rules kept (DESIGN.md §6, pitfalls of other systems):
+Rules kept (docs/design.md §9, pitfalls of other systems):
 - existing stops are never wiped or reordered: a driver's PLANNED run gets new stops after its
   own; a run in progress or done is never touched, and its driver gets no second run that day;
 - only packed orders that are on no live stop are taken, so delivered, cancelled or already

@@ -347,7 +347,7 @@ WAREHOUSE_LATITUDE = float(os.environ.get("WAREHOUSE_LATITUDE", "22.608900"))
 WAREHOUSE_LONGITUDE = float(os.environ.get("WAREHOUSE_LONGITUDE", "114.113600"))
 
 # Map tiles for the rep's "nearby churned customers" map (Leaflet). Empty: no map, the list alone
-# (it needs no tiles and no network). Tiles must be GCJ-02, like our coordinates (WECHAT.md §6):
+# (it needs no tiles and no network). Tiles must be GCJ-02, like our coordinates (docs/wechat.md, Location):
 # AutoNavi's, e.g. "https://webrd01.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
 # or Tencent's; never plain OpenStreetMap tiles, which are WGS-84 and put every marker a few
 # hundred metres off in China.

@@ -15,7 +15,7 @@ from .names_data import GIVEN_CHARS, SURNAMES
 DEFAULT_SEED = 20261123
 BATCH_SIZE = 2000
 
-# Volumes at scale 1: the distributor of the story (DESIGN.md section 4).
+# Volumes at scale 1: the distributor of the story (docs/design.md §8).
 BASE_PRODUCTS = 3000
 BASE_SUPPLIERS = 30
 BASE_REPS = 10

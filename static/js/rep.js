@@ -139,7 +139,7 @@
   const STATUS_LABELS = { churned: '已流失', at_risk: '预警' };
 
   // AutoNavi's URI API opens the Amap app (or its web page) with a pin; coordinate=gaode says
-  // the position is GCJ-02, which is what we store (WECHAT.md §6).
+  // the position is GCJ-02, which is what we store (docs/wechat.md, Location).
   function navUrl(customer) {
     const params = new URLSearchParams({
       position: `${customer.longitude},${customer.latitude}`, name: customer.name,

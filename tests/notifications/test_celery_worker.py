@@ -1,4 +1,4 @@
-"""Celery for real: a worker in this process against the real Redis broker (TESTING.md)."""
+"""Celery for real: a worker in this process against the real Redis broker (docs/conventions.md, Tests)."""
 
 import time
 
