@@ -116,6 +116,7 @@ AUTHENTICATION_BACKENDS = ["core.auth.UserWithRoleBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "core.auth.DemoPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "zh-hans"

@@ -26,6 +26,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from catalog.models import Product
+from core.demo_passwords import CLERK_PASSWORD, DRIVER_PASSWORD
 from logistics.dispatch import runs_build
 from logistics.models import Batch, DeliveryRun, Driver, PurchaseTask, Receipt, StockMove, Supplier
 from logistics.purchasing import purchase_tasks_build
@@ -36,8 +37,6 @@ from orders.models import Order
 from .base import BASE_CUSTOMERS, DemoPlan, StepResult, decimal_2, person_name, phone_numbers
 from .catalog import supplier_specs
 
-DRIVER_PASSWORD = "driver12345"
-CLERK_PASSWORD = "clerk12345"
 # Per unit of scale.
 CLERKS, PURCHASING_DRIVERS, DELIVERY_DRIVERS, RECEIPTS = 1, 2, 5, 5
 BATCHES_PER_RECEIPT = (10, 20)

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 
+from core.demo_passwords import ADMIN_PASSWORD, REP_PASSWORD
 from customers.models import Customer, Visitor
 from reps.models import KEY_ALPHABET, Rep
 
@@ -18,8 +19,7 @@ from .base import BATCH_SIZE, DemoPlan, StepResult, batched, decimal_6, person_n
 from .names_data import CONTACT_TITLES, RESTAURANT_PREFIXES, RESTAURANT_TYPES, SURNAMES
 from .places_data import DISTRICTS, LAT_MAX, LAT_MIN, LNG_MAX, LNG_MIN, TERRITORY_CYCLE
 
-ADMIN_USERNAME, ADMIN_PASSWORD = "admin", "admin12345"
-REP_PASSWORD = "rep12345"
+ADMIN_USERNAME = "admin"
 REP_GROUP = "业务员"
 
 
