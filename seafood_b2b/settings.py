@@ -12,6 +12,8 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from seafood_b2b import production
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -27,14 +29,13 @@ def env_int(name: str, default: int) -> int:
     return default if value in (None, "") else int(value)
 
 
-DEBUG = env_bool("DEBUG", False)
-_DEFAULT_SECRET = "dev-only-insecure-secret-key-change-me"
-SECRET_KEY = os.environ.get("SECRET_KEY", _DEFAULT_SECRET)
+# ENVIRONMENT=production: the process refuses to start while any setting is still a development
+# default (the rule and its enforcement: seafood_b2b/production.py; README "Running it for real").
 ENVIRONMENT = os.environ.get("ENVIRONMENT", "development")
-if ENVIRONMENT == "production" and SECRET_KEY == _DEFAULT_SECRET:
-    raise ImproperlyConfigured("SECRET_KEY must be set in production")
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = os.environ.get("SECRET_KEY", production.DEV_SECRET_KEY)
 
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", ",".join(production.DEV_ALLOWED_HOSTS)).split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
+    "csp",
     "core",
     "wechat",
     "catalog",
@@ -64,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ControlCharactersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.csp.SeafoodCSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -85,6 +88,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "core.context_processors.wechat",
             ],
         },
     },
@@ -274,7 +278,7 @@ CELERY_IMPORTS = ["logistics.tasks_purchasing"]
 
 # WeChat: `dev` plays WeChat locally (default); `real` talks to the documented HTTP APIs.
 WECHAT_BACKEND = os.environ.get("WECHAT_BACKEND", "dev")
-WECHAT_APPID = os.environ.get("WECHAT_APPID", "wxdev0000000000000")
+WECHAT_APPID = os.environ.get("WECHAT_APPID", production.DEV_WECHAT_APPID)
 WECHAT_SECRET = os.environ.get("WECHAT_SECRET", "")
 WECHAT_API_BASE = os.environ.get("WECHAT_API_BASE", "https://api.weixin.qq.com")
 WECHAT_HTTP_TIMEOUT = float(os.environ.get("WECHAT_HTTP_TIMEOUT", "5"))
@@ -293,14 +297,55 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# HTTPS. Behind a proxy that terminates TLS, SECURE_PROXY_SSL_HEADER names the header it sets
+# (HTTP_X_FORWARDED_PROTO, or "HTTP_X_FORWARDED_PROTO,https" to give the value): without it every
+# request looks like plain http and SECURE_SSL_REDIRECT would redirect forever. Only set it when the
+# proxy overwrites that header on every request, or a client could claim https.
+_proxy_ssl_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header:
+    _header, _, _value = _proxy_ssl_header.partition(",")
+    if not _header.strip().startswith("HTTP_"):
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must name a request.META key, e.g. HTTP_X_FORWARDED_PROTO")
+    SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip() or "https")
 if ENVIRONMENT == "production":
     STORAGES["staticfiles"]["BACKEND"] = "whitenoise.storage.CompressedManifestStaticFilesStorage"
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # Off only when the proxy in front already redirects http to https itself.
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # A load balancer's health probe may speak plain http inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+
+# Content-Security-Policy on every page (core/csp.py adds 'unsafe-eval' on the Alpine.js pages and
+# the map tiles' host). Inline <script> runs only with the request's nonce
+# (`nonce="{{ request.csp_nonce }}"`); inline styles are allowed: the templates and Leaflet use them.
+# CSP_REPORT_URI: where browsers post violation reports (optional).
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        # data:/blob: for Leaflet's and WeUI's inline icons and the scanner's camera frames.
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "media-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        **({"report-uri": [os.environ["CSP_REPORT_URI"]]} if os.environ.get("CSP_REPORT_URI") else {}),
+    },
+}
 
 # WeChat Pay API v3. Amounts cross this boundary in fen; everything inside is Decimal yuan.
-WECHATPAY_MCHID = os.environ.get("WECHATPAY_MCHID", "1900000109")
-WECHATPAY_APIV3_KEY = os.environ.get("WECHATPAY_APIV3_KEY", "devapiv3key0000devapiv3key000032")
+WECHATPAY_MCHID = os.environ.get("WECHATPAY_MCHID", production.DEV_WECHATPAY_MCHID)
+WECHATPAY_APIV3_KEY = os.environ.get("WECHATPAY_APIV3_KEY", production.DEV_WECHATPAY_APIV3_KEY)
 WECHATPAY_MERCHANT_KEY_PATH = os.environ.get("WECHATPAY_MERCHANT_KEY_PATH", "")
 WECHATPAY_MERCHANT_CERT_SERIAL = os.environ.get("WECHATPAY_MERCHANT_CERT_SERIAL", "")
 WECHATPAY_PUBLIC_KEY_PATH = os.environ.get("WECHATPAY_PUBLIC_KEY_PATH", "")
@@ -317,12 +362,12 @@ if len(WECHATPAY_APIV3_KEY) != 32:
 # Subscribe-message templates: our name → the template id chosen in the mini program's console.
 # With the dev backend any id works; set the real ids with WECHAT_TEMPLATE_<NAME>.
 WECHAT_SUBSCRIBE_TEMPLATES = {
-    name: os.environ.get(f"WECHAT_TEMPLATE_{name.upper()}", f"dev-template-{name}")
+    name: os.environ.get(f"WECHAT_TEMPLATE_{name.upper()}", f"{production.DEV_TEMPLATE_PREFIX}{name}")
     for name in ("order_paid", "delivery_done", "refund_done", "welcome")
 }
 
 # Where this site is reached from outside (a phone's camera): dev mini-program codes point here.
-SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+SITE_URL = os.environ.get("SITE_URL", production.DEV_SITE_URL)
 
 # WeCom (企业微信) customer contact: the corp id and the secret of the app holding 客户联系 rights.
 WECOM_CORP_ID = os.environ.get("WECOM_CORP_ID", "")

@@ -54,6 +54,7 @@
           ({ code } = await wx.login());
           response = await wx.request({ url: BASE + '/auth/session', method: 'POST', data: { code, ...launch } });
         } catch (e) {
+          if (e && e.outsideWeChat) throw new ApiError({ status: 0, code: 'outside_wechat', message: e.errMsg.replace(/^login:fail /, '') });
           throw new ApiError({ status: 0, code: 'login_failed', message: '登录失败，请检查网络后重试' });
         }
         if (response.statusCode >= 400) throw errorFrom(response);

@@ -7,6 +7,10 @@
  * WeChat itself answers them: `wx.login` (`/wechat-dev/login`, the "WeChat user" lives in an
  * httponly cookie), `wx.getPhoneNumber` (what the getPhoneNumber button hands the page) and
  * `wx.requestPayment` (the WeChat Pay sheet). Everything else maps 1:1 onto a browser feature.
+ *
+ * Those three exist only while the server runs the dev backend, which says so on the page
+ * (`<html data-wechat-dev="1">`, base_mobile.html); with the real backend /wechat-dev/ is not
+ * there, so they fail at once with "请在微信中打开" instead of calling it.
  */
 (function () {
   'use strict';
@@ -96,6 +100,13 @@
     return { statusCode: response.status, data: body, header: Object.fromEntries(response.headers) };
   }
 
+  const WECHAT_PLAYED_HERE = document.documentElement.dataset.wechatDev === '1';
+  const OUTSIDE_WECHAT = '请在微信中打开小程序';
+
+  function requireDevWeChat(api) {
+    if (!WECHAT_PLAYED_HERE) throw { errMsg: api + ':fail ' + OUTSIDE_WECHAT, outsideWeChat: true };
+  }
+
   // The dev backend's endpoints are plain Django views: same origin, CSRF token from the cookie.
   function devPost(url, data) {
     return request({ url, method: 'POST', data, header: { 'X-CSRFToken': cookie('csrftoken') } });
@@ -109,6 +120,7 @@
   /* wx.login: the dev backend issues a one-use code for the "WeChat user" of this browser; in
    * a mini program WeChat itself returns {code}. */
   async function login() {
+    requireDevWeChat('login');
     const response = await devPost('/wechat-dev/login');
     if (response.statusCode !== 200 || !response.data || !response.data.code) {
       throw { errMsg: 'login:fail ' + response.statusCode };
@@ -120,6 +132,7 @@
    * handler: {code} to exchange on the server, or errMsg "getPhoneNumber:fail …". WeChat lists
    * the user's verified numbers; here the user types one and the dev backend issues the code. */
   async function getPhoneNumber({ phoneNumber }) {
+    requireDevWeChat('getPhoneNumber');
     let response;
     try {
       response = await devPost('/wechat-dev/phone-code', { phone: phoneNumber });
@@ -240,8 +253,8 @@
         '<div data-testid="modal"><div class="weui-mask"></div><div class="weui-dialog" role="dialog" aria-modal="true">' +
           '<div class="weui-dialog__hd"><strong class="weui-dialog__title"></strong></div>' +
           '<div class="weui-dialog__bd"></div><div class="weui-dialog__ft">' +
-          '<a href="javascript:" role="button" class="weui-dialog__btn weui-dialog__btn_default" data-testid="modal-cancel"></a>' +
-          '<a href="javascript:" role="button" class="weui-dialog__btn weui-dialog__btn_primary" data-testid="modal-confirm"></a>' +
+          '<a href="#" role="button" class="weui-dialog__btn weui-dialog__btn_default" data-testid="modal-cancel"></a>' +
+          '<a href="#" role="button" class="weui-dialog__btn weui-dialog__btn_primary" data-testid="modal-confirm"></a>' +
           '</div></div></div>'
       );
       node.querySelector('.weui-dialog__title').textContent = title;
@@ -255,8 +268,9 @@
         node.remove();
         resolve({ confirm: confirmed, cancel: !confirmed, errMsg: 'showModal:ok' });
       };
-      cancel.addEventListener('click', () => close(false));
-      confirm.addEventListener('click', () => close(true));
+      // href="#" with the default prevented: a javascript: URL is script the CSP refuses to run.
+      cancel.addEventListener('click', (event) => { event.preventDefault(); close(false); });
+      confirm.addEventListener('click', (event) => { event.preventDefault(); close(true); });
       document.body.appendChild(node);
     });
   }
@@ -287,6 +301,7 @@
    * it shows what the prepay order says and, on 确认支付, checks paySign as the WeChat client
    * does, pays, and sends the merchant its signed notification. */
   async function requestPayment(params) {
+    requireDevWeChat('requestPayment');
     const prepayId = String((params && params.package) || '').replace(/^prepay_id=/, '');
     let sheet;
     try {

@@ -50,14 +50,27 @@ def browser():
         browser.close()
 
 
+def watch_csp(context, violations: list[str]):
+    """Collect what the Content-Security-Policy blocked in this context (Chromium reports each
+    blocked script, eval, style or image on the console)."""
+    def on_console(message):
+        if "Content Security Policy" in message.text:
+            violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
+
+    context.on("console", on_console)
+
+
 @pytest.fixture
 def new_phone(browser):
-    """Open a phone: a fresh browser context is a different handset with its own WeChat user."""
+    """Open a phone: a fresh browser context is a different handset with its own WeChat user.
+    Every journey also proves the CSP blocks nothing the pages need."""
     contexts = []
+    violations = []
 
     def open_phone(**options):
         context = browser.new_context(**PHONE, **options)
         context.set_default_timeout(10_000)
+        watch_csp(context, violations)
         contexts.append(context)
         return context
 
@@ -67,6 +80,7 @@ def new_phone(browser):
             context.close()
         except Exception:  # already closed by the test
             pass
+    assert violations == [], "the Content-Security-Policy blocked:\n" + "\n".join(violations)
 
 
 @pytest.fixture
