@@ -1,6 +1,7 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from core.errors import NotAuthenticated, ValidationFailed
@@ -10,6 +11,7 @@ from customers.models import Visitor
 
 from . import selectors, services
 from .models import Cart
+from .pagination import page_numbers
 from .pricing import buyer_of
 from .serializers import CartSerializer, CategorySerializer, ProductSerializer, cart_representation
 
@@ -56,9 +58,24 @@ class ProductListApi(APIView):
     def get(self, request):
         category_id = _int_param(request, "category")
         query = request.query_params.get("q")
-        page = selectors.product_page(category_id=category_id, query=query, request=request)
-        products = selectors.products_by_ids(page.pop("ids"))
-        return Response({**page, "results": ProductSerializer(products, many=True).data})
+        number, size = page_numbers(page=request.query_params.get("page"),
+                                    page_size=request.query_params.get("page_size"))
+        page = selectors.product_page(category_id=category_id, query=query, page=number, size=size)
+        products = selectors.products_by_ids(page["ids"])
+        return Response({"count": page["count"], **_page_links(request, number, page["has_next"]),
+                         "results": ProductSerializer(products, many=True).data})
+
+
+def _page_links(request, number: int, has_next: bool) -> dict:
+    """next/previous as this request's own URL with another page number."""
+    url = request.build_absolute_uri()
+    if number <= 1:
+        previous = None
+    elif number == 2:
+        previous = remove_query_param(url, "page")
+    else:
+        previous = replace_query_param(url, "page", number - 1)
+    return {"next": replace_query_param(url, "page", number + 1) if has_next else None, "previous": previous}
 
 
 class ProductDetailApi(APIView):

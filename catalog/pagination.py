@@ -7,8 +7,8 @@ On 30,000 SKUs this keeps a category page or a search to one scan instead of two
 """
 
 from django.db.models import Count, Window
-from rest_framework.exceptions import NotFound
-from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+from core.errors import NotFound
 
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 100
@@ -27,12 +27,18 @@ def _positive_int(raw, default: int, *, cap: int | None = None) -> int:
     return min(value, cap) if cap else value
 
 
-def paginate_ids(queryset, request) -> dict:
-    """{"ids", "count", "next", "previous"} for the requested page of `queryset` (ordered)."""
-    size = _positive_int(request.query_params.get("page_size"), DEFAULT_PAGE_SIZE, cap=MAX_PAGE_SIZE)
-    page = _positive_int(request.query_params.get("page"), 1)
-    if page > MAX_PAGE:
+def page_numbers(*, page, page_size) -> tuple[int, int]:
+    """(page, size) from what the client sent: missing or unreadable values take the defaults,
+    the size is capped; a page beyond any catalogue is out of range."""
+    size = _positive_int(page_size, DEFAULT_PAGE_SIZE, cap=MAX_PAGE_SIZE)
+    number = _positive_int(page, 1)
+    if number > MAX_PAGE:
         raise NotFound("页码超出范围")
+    return number, size
+
+
+def paginate_ids(queryset, *, page: int, size: int) -> dict:
+    """{"ids", "count", "page", "has_next"} for that page of `queryset` (ordered)."""
     offset = (page - 1) * size
     rows = list(queryset.annotate(_total=Window(Count("pk"))).values_list("pk", "_total")[offset:offset + size])
     if rows:
@@ -41,12 +47,4 @@ def paginate_ids(queryset, request) -> dict:
         count = 0
     else:
         raise NotFound("页码超出范围")
-    url = request.build_absolute_uri()
-    next_url = replace_query_param(url, "page", page + 1) if offset + size < count else None
-    if page <= 1:
-        previous_url = None
-    elif page == 2:
-        previous_url = remove_query_param(url, "page")
-    else:
-        previous_url = replace_query_param(url, "page", page - 1)
-    return {"ids": [pk for pk, _ in rows], "count": count, "next": next_url, "previous": previous_url}
+    return {"ids": [pk for pk, _ in rows], "count": count, "page": page, "has_next": offset + size < count}

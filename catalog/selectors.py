@@ -88,27 +88,13 @@ def product_list(*, category_id: int | None = None, query: str | None = None) ->
     return products.order_by(*ordering)
 
 
-def product_page(*, category_id: int | None, query: str | None, request) -> dict:
-    """One page of a listing or search: {"ids", "count", "next", "previous"}, cached briefly per
+def product_page(*, category_id: int | None, query: str | None, page: int, size: int) -> dict:
+    """One page of a listing or search: {"ids", "count", "page", "has_next"}, cached briefly per
     catalogue version (see catalog.cache); the rows themselves are loaded fresh by the caller."""
-    params = request.query_params
     key = "|".join(str(part) for part in (category_id, normalize_query(query) if query is not None else None,
-                                           params.get("page", ""), params.get("page_size", "")))
-    page = cached_listing(key, lambda: paginate_ids(product_list(category_id=category_id, query=query), request))
-    # next/previous were built from the first caller's URL; rebuild them for this one.
-    return {**page, "next": _same_url_page(request, page["next"]), "previous": _same_url_page(request, page["previous"])}
-
-
-def _same_url_page(request, url: str | None) -> str | None:
-    if url is None:
-        return None
-    from urllib.parse import parse_qs, urlsplit
-
-    from rest_framework.utils.urls import remove_query_param, replace_query_param
-
-    page = parse_qs(urlsplit(url).query).get("page")
-    here = request.build_absolute_uri()
-    return replace_query_param(here, "page", page[0]) if page else remove_query_param(here, "page")
+                                           page, size))
+    return cached_listing(key, lambda: paginate_ids(product_list(category_id=category_id, query=query),
+                                                    page=page, size=size))
 
 
 def products_by_ids(ids: list[int]) -> list[Product]:
