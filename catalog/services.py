@@ -92,6 +92,19 @@ def cart_line_add(*, visitor, product_id: int, quantity=None) -> Cart:
         raise ValidationFailed("数量必须大于 0", code="invalid_quantity")
     product = _orderable_product(product_id)
     cart = cart_get_or_create(visitor=visitor)
+    try:
+        _line_add(cart=cart, product=product, asked=asked)
+    except IntegrityError:
+        # Two first adds of one product at once (a double tap, two devices): both found no line,
+        # the other's insert won the unique (cart, product) key. Add to its line, as if this add
+        # had come second: the quantities sum (an add without a quantity adds one step).
+        if not CartLine.objects.filter(cart=cart, product=product).exists():
+            raise
+        _line_add(cart=cart, product=product, asked=asked)
+    return cart
+
+
+def _line_add(*, cart: Cart, product: Product, asked: Decimal | None) -> None:
     with transaction.atomic():
         line = CartLine.objects.select_for_update().filter(cart=cart, product=product).first()
         current = line.quantity if line else Decimal("0")
@@ -110,7 +123,6 @@ def cart_line_add(*, visitor, product_id: int, quantity=None) -> Cart:
                 raise ValidationFailed(f"购物车最多 {settings.CART_MAX_LINES} 种商品", code="cart_full")
             CartLine.objects.create(cart=cart, product=product, quantity=new_quantity)
         cart.save(update_fields=["updated_at"])
-    return cart
 
 
 def cart_line_remove(*, visitor, product_id) -> Cart:
