@@ -1,6 +1,12 @@
-"""What every admin of the project shares."""
+"""What every admin of the project shares; and login lockouts (django-axes): who is locked, 解除锁定."""
 
-from django.contrib import admin
+from axes.admin import AccessAttemptAdmin, AccessLogAdmin
+from axes.models import AccessLog
+from django.conf import settings
+from django.contrib import admin, messages
+
+from .lockouts import login_locks_clear
+from .models import LoginLock
 
 
 class SaveOnlyWhenEditableMixin:
@@ -53,3 +59,23 @@ class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
+
+
+# --- Login lockouts (django-axes; settings in one block of seafood_b2b/settings.py) -------------
+
+@admin.register(LoginLock)
+class LoginLockAdmin(AccessAttemptAdmin):
+    list_display = ["username", "failures_since_start", "locked", "attempt_time", "ip_address", "path_info"]
+    actions = ["clear_lock"]
+
+    @admin.display(description="状态", boolean=False)
+    def locked(self, obj):
+        return "已锁定" if obj.failures_since_start >= settings.AXES_FAILURE_LIMIT else "未锁定"
+
+    @admin.action(description="解除锁定", permissions=["delete"])
+    def clear_lock(self, request, queryset):
+        cleared = login_locks_clear(usernames=list(queryset.values_list("username", flat=True)))
+        self.message_user(request, f"已解除 {cleared} 个账号的登录锁定，可以立即用正确密码登录", messages.SUCCESS)
+
+
+admin.site.register(AccessLog, AccessLogAdmin)

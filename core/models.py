@@ -1,3 +1,4 @@
+from axes.models import AccessAttempt
 from django.db import models
 
 
@@ -7,3 +8,12 @@ class BaseModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class LoginLock(AccessAttempt):
+    """django-axes' failed-login record under a name staff read: the admin's 登录锁定 page."""
+
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "登录锁定"
+        ordering = ["-attempt_time"]

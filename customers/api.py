@@ -9,6 +9,7 @@ from core.schema import PUBLIC, VISITOR, errors
 from reps.services import LAUNCH_ID, entry_record, scene_validate
 
 from .services import visitor_login
+from .throttling import SessionIpThrottle
 
 
 class LaunchFields(serializers.Serializer):
@@ -71,6 +72,7 @@ class SessionApi(APIView):
 
     authentication_classes = []
     api_auth = PUBLIC
+    throttle_classes = [SessionIpThrottle]
 
     @extend_schema(request=SessionInput, responses={201: _SessionOutput, 200: _SessionOutput, **errors(502)},
                    summary="静默登录（wx.login code 换访客凭证）",

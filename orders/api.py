@@ -22,6 +22,7 @@ from core.inputs import json_parse
 from core.schema import PUBLIC, VISITOR, documented_by, error_response, errors, paginated
 from customers.authentication import KEYWORD as VISITOR_KEYWORD
 from customers.services import customer_bind_phone
+from customers.throttling import PhoneIpThrottle, PhoneVisitorThrottle
 from customers.tokens import visitor_token_read
 from wechat.backends import get_backend
 from wechat.pay.crypto import NotificationRejected
@@ -70,6 +71,7 @@ def _customer_profile(visitor) -> dict | None:
 
 class PhoneApi(APIView):
     api_auth = VISITOR
+    throttle_classes = [PhoneVisitorThrottle, PhoneIpThrottle]
 
     @extend_schema(request=PhoneInput, responses={200: PhoneOutput, **errors(502)}, summary="授权手机号与昵称（付款前）")
     def post(self, request):

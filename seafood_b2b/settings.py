@@ -412,3 +412,42 @@ except _InvalidOperation:
     raise ImproperlyConfigured("CATCH_WEIGHT_REFUND_TOLERANCE must be a number of yuan, e.g. 0.10")
 if not CATCH_WEIGHT_REFUND_TOLERANCE.is_finite() or CATCH_WEIGHT_REFUND_TOLERANCE < 0:
     raise ImproperlyConfigured("CATCH_WEIGHT_REFUND_TOLERANCE must be 0 or more yuan")
+
+
+# --- Logins lock out; phone authorisation and session creation are rate-limited --------------
+# (Kept together in one block: core/lockouts.py and core/throttling.py read it.)
+# Behind a reverse proxy, how many proxies append to X-Forwarded-For: the client's address is the
+# one that many entries from the right. 0 (default): REMOTE_ADDR, and X-Forwarded-For is ignored,
+# since a client can write anything there.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# Staff, rep, clerk and driver logins (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for
+# one username (from any address) the account is locked for LOGIN_LOCKOUT_MINUTES (0: until an
+# admin clears it under 登录锁定); each failure during the lockout starts the wait again, and a
+# successful login clears the count.
+INSTALLED_APPS += ["axes"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", *AUTHENTICATION_BACKENDS]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as axes requires
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+_lockout_minutes = env_int("LOGIN_LOCKOUT_MINUTES", 30)
+AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes) if _lockout_minutes > 0 else None
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "core.lockouts.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "core.net.client_ip"
+AXES_ENABLE_ADMIN = False  # core/admin.py registers the attempts with a 解除锁定 action
+AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]
+# axes.W006 warns that locking without the address lets User-Agent or cookie rotation dodge the
+# count; counting by username, neither changes anything. Per address, a warehouse's or a carrier's
+# shared address would lock every colleague out after one person's typos.
+SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "axes.W006"]
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT must be 1 or more")
+
+# The mini program's identity endpoints (core/throttling.py): "<requests>/<second|minute|hour|day>".
+# Per address the limits are generous: a mobile carrier puts many phones behind one address.
+API_RATE_LIMITS = {
+    "auth_session_ip": os.environ.get("RATE_LIMIT_AUTH_SESSION_IP", "60/minute"),
+    "auth_phone_ip": os.environ.get("RATE_LIMIT_AUTH_PHONE_IP", "30/minute"),
+    "auth_phone_visitor": os.environ.get("RATE_LIMIT_AUTH_PHONE_VISITOR", "10/hour"),
+}
