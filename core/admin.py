@@ -65,8 +65,13 @@ class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(LoginLock)
 class LoginLockAdmin(AccessAttemptAdmin):
+    """Read and cleared (解除锁定, or delete the row), never edited."""
+
     list_display = ["username", "failures_since_start", "locked", "attempt_time", "ip_address", "path_info"]
     actions = ["clear_lock"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
     @admin.display(description="状态", boolean=False)
     def locked(self, obj):
@@ -78,4 +83,6 @@ class LoginLockAdmin(AccessAttemptAdmin):
         self.message_user(request, f"已解除 {cleared} 个账号的登录锁定，可以立即用正确密码登录", messages.SUCCESS)
 
 
-admin.site.register(AccessLog, AccessLogAdmin)
+@admin.register(AccessLog)
+class LoginLogAdmin(ReadOnlyAdminMixin, AccessLogAdmin):
+    pass

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+from axes.models import AccessAttempt, AccessLog
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
@@ -207,6 +208,12 @@ def build_world() -> World:
     stop = Stop.objects.create(run=run, order=on_run, sequence=1)
     ex_run = DeliveryRun.objects.create(driver=ex_driver, delivery_date=today)
     snapshot = InventoryValueSnapshot.objects.create(day=today - timedelta(days=1), value=Decimal("100.00"))
+    # A locked-out login (登录锁定) and a login in axes' access log.
+    AccessAttempt.objects.create(username="authz-locked", ip_address="10.0.0.9", user_agent="authz",
+                                 path_info="/rep/login/", failures_since_start=settings.AXES_FAILURE_LIMIT,
+                                 get_data="", post_data="", http_accept="")
+    AccessLog.objects.create(username="authz-signed-in", ip_address="10.0.0.9", user_agent="authz",
+                             path_info="/rep/login/", http_accept="")
 
     objects.update(
         rep=rep, other_rep=other_rep, purchasing=purchasing, delivery=delivery, ex_driver=ex_driver,

@@ -277,6 +277,7 @@ ADMIN_DESIGN = {
     "logistics.receipt": "v", "logistics.batch": "v", "logistics.deliveryrun": "vc", "logistics.stop": "v",
     "logistics.driver": "vacd", "logistics.inventoryvaluesnapshot": "v",
     "notifications.notification": "vc",
+    "core.loginlock": "vd", "axes.accesslog": "v",
 }
 # Staff hold every permission of the product's apps but none of user and group management.
 STAFF_HAS_NO_PERMISSIONS_IN = {"auth"}
