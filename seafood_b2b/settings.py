@@ -441,6 +441,7 @@ AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]
 # count; counting by username, neither changes anything. Per address, a warehouse's or a carrier's
 # shared address would lock every colleague out after one person's typos.
 SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "axes.W006"]
+LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}  # not axes' banner at every process start
 if AXES_FAILURE_LIMIT < 1:
     raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT must be 1 or more")
 

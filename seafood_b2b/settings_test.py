@@ -13,3 +13,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = BASE_DIR / "test-artifacts" / "media"  # noqa: F405
 SERVE_MEDIA = True  # the browser tests show product pictures
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+# The test client's login() authenticates without a request, which axes' backend refuses (tests/auth.py).
+AUTHENTICATION_BACKENDS = [  # noqa: F405
+    "tests.auth.AxesStandaloneBackendForTests" if backend == "axes.backends.AxesStandaloneBackend" else backend
+    for backend in AUTHENTICATION_BACKENDS  # noqa: F405
+]

@@ -128,10 +128,17 @@ def test_the_client_address_ignores_forwarded_for_unless_proxies_are_trusted(set
     assert client_ip(request) == "6.6.6.6"
 
 
-def test_the_test_clients_login_works_given_a_request(client):
-    """axes' backend needs the request; tests sign in with force_login, or pass one to login()."""
-    from django.http import HttpRequest
-
+def test_the_test_clients_login_still_works(client):
+    """The test client's login() carries no request; settings_test lets only that through axes."""
     user, _, landing = rep_account()
-    assert client.login(request=HttpRequest(), username=user.username, password=PASSWORD)
+    assert client.login(username=user.username, password=PASSWORD)
     assert client.get("/rep/login/")["Location"] == landing
+
+
+def test_production_refuses_an_authenticate_without_a_request(rf):
+    """The real backend: a login path that forgot the request fails loudly, never skips the lock."""
+    from axes.backends import AxesStandaloneBackend
+    from axes.exceptions import AxesBackendRequestParameterRequired
+
+    with pytest.raises(AxesBackendRequestParameterRequired):
+        AxesStandaloneBackend().authenticate(None, username="rep-zhang", password=PASSWORD)

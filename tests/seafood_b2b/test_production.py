@@ -214,7 +214,9 @@ def test_manage_py_check_deploy_is_clean_with_real_looking_settings(tmp_path):
                   real_looking_env(tmp_path))
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "System check identified no issues (0 silenced)."
+    # The one silenced check is axes.W006 (lockout by username without the address), for the
+    # reason written beside it in settings.py.
+    assert result.stdout.strip() == "System check identified no issues (1 silenced)."
     assert result.stderr == ""
 
 
