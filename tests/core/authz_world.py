@@ -7,6 +7,7 @@ role with no business seeing them.
 """
 
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from datetime import timedelta
 from decimal import Decimal
 
@@ -71,7 +72,8 @@ SECRETS = {
     SECRET_CONTACT: {CUSTOMER, REP, CLERK, DELIVERY, *ADMIN},
     SECRET_ADDRESS: {CUSTOMER, REP, CLERK, DELIVERY, *ADMIN},
     SECRET_ORDER_NUMBER: {CUSTOMER, REP, CLERK, DELIVERY, *ADMIN},
-    SECRET_PHONE: {CUSTOMER, REP, CLERK, *ADMIN},  # never a driver (masked on their pages)
+    # Drivers and clerks see it masked; staff with the order role (orders.view_order) in full.
+    SECRET_PHONE: {CUSTOMER, REP, *ADMIN},
     SECRET_NOTE: {REP, *ADMIN},
     SECRET_COST: {CLERK, *ADMIN},
 }
@@ -84,6 +86,7 @@ class World:
     visitors: dict = field(default_factory=dict)   # role → Visitor (visitor roles)
     sessions: dict = field(default_factory=dict)   # role → session key
     objects: dict = field(default_factory=dict)    # name → object a URL can name
+    clients: dict = field(default_factory=dict)    # role → Client
 
     def __getattr__(self, name):
         try:
@@ -92,10 +95,14 @@ class World:
             raise AttributeError(name) from None
 
     def client(self, role) -> Client:
-        """A fresh client signed in as `role`: a visitor token header or a saved session."""
-        client = Client(HTTP_HOST="testserver")
-        if role in self.visitors:
-            client.defaults["HTTP_AUTHORIZATION"] = f"Visitor {visitor_token_make(self.visitors[role].pk)}"
+        """The client of `role` (a visitor token header, or a saved session), its cookies reset:
+        one client per role for the whole module, so Django's handler is built once each."""
+        client = self.clients.get(role)
+        if client is None:
+            client = self.clients[role] = Client(HTTP_HOST="testserver")
+            if role in self.visitors:
+                client.defaults["HTTP_AUTHORIZATION"] = f"Visitor {visitor_token_make(self.visitors[role].pk)}"
+        client.cookies = SimpleCookie()
         if role in self.sessions:
             client.cookies[settings.SESSION_COOKIE_NAME] = self.sessions[role]
         return client
