@@ -47,3 +47,16 @@ def server_error(request):
 def media(request, path):
     """Uploaded and seeded files, when Django serves them itself (settings.SERVE_MEDIA)."""
     return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
+def permission_denied(request, exception):
+    return _api_error(request, status=403, code="permission_denied", message="没有权限") or (
+        defaults.permission_denied(request, exception))
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: a write without the CSRF token (a session's page must send X-CSRFToken)."""
+    from django.views.csrf import csrf_failure as default_csrf_failure
+
+    return _api_error(request, status=403, code="csrf_failed", message="页面已过期，请刷新后重试") or (
+        default_csrf_failure(request, reason))

@@ -37,6 +37,8 @@ SECRET_KEY = os.environ.get("SECRET_KEY", production.DEV_SECRET_KEY)
 
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", ",".join(production.DEV_ALLOWED_HOSTS)).split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# Under /api/ a refused CSRF check answers in the API's error shape (core.views); elsewhere Django's page.
+CSRF_FAILURE_VIEW = "core.views.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -39,3 +39,4 @@ if settings.SERVE_MEDIA:
 handler400 = "core.views.bad_request"
 handler404 = "core.views.page_not_found"
 handler500 = "core.views.server_error"
+handler403 = "core.views.permission_denied"
