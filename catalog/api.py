@@ -120,7 +120,8 @@ class CartApi(APIView):
 class CartLineListApi(APIView):
     api_auth = VISITOR
 
-    @extend_schema(request=CartLineInput, responses={200: _CartSchema, **errors(404, 409)}, summary="加入购物车（累加）")
+    @extend_schema(request=CartLineInput, responses={200: _CartSchema, **errors(404, 409)},
+                   summary="加入购物车（累加）")
     def post(self, request):
         visitor = current_visitor(request)
         data = CartLineInput(data=request.data)

@@ -73,7 +73,8 @@ class PhoneApi(APIView):
     api_auth = VISITOR
     throttle_classes = [PhoneVisitorThrottle, PhoneIpThrottle]
 
-    @extend_schema(request=PhoneInput, responses={200: PhoneOutput, **errors(502)}, summary="授权手机号与昵称（付款前）")
+    @extend_schema(request=PhoneInput, responses={200: PhoneOutput, **errors(502)},
+                   summary="授权手机号与昵称（付款前）")
     def post(self, request):
         visitor = current_visitor(request)
         data = PhoneInput(data=request.data)
@@ -209,7 +210,8 @@ class OrderDetailApi(APIView):
 class OrderPayApi(APIView):
     api_auth = VISITOR
 
-    @extend_schema(request=None, responses={200: PaymentOutput, **errors(409, 502)}, summary="重新取得支付参数（待付款订单）")
+    @extend_schema(request=None, responses={200: PaymentOutput, **errors(409, 502)},
+                   summary="重新取得支付参数（待付款订单）")
     def post(self, request, order_id):
         visitor = current_visitor(request)
         order = selectors.customer_order_get(customer_id=visitor.customer_id, order_id=order_id)

@@ -78,8 +78,9 @@ _COORDINATE = r"^-?[0-9]{1,3}(\.[0-9]{1,6})?$"
 class CheckoutInput(serializers.Serializer):
     """Documents the checkout's body; orders.services.DeliveryInput.parse and order_place check it."""
 
-    idempotency_key = serializers.RegexField(r"^[A-Za-z0-9_-]{8,64}$", max_length=64,
-                                             help_text="客户端为这次结算生成的唯一键（8-64 位字母数字 _ -），重试时不变")
+    idempotency_key = serializers.RegexField(
+        r"^[A-Za-z0-9_-]{8,64}$", max_length=64,
+        help_text="客户端为这次结算生成的唯一键（8-64 位字母数字 _ -），重试时不变")
     restaurant_name = serializers.CharField(min_length=2, max_length=80)
     contact_name = serializers.CharField(min_length=1, max_length=40)
     address = serializers.CharField(min_length=5, max_length=200)
@@ -105,7 +106,8 @@ class PaymentParamsSerializer(serializers.Serializer):
 class CheckoutOutput(serializers.Serializer):
     order = OrderDetailSerializer()
     payment = PaymentParamsSerializer(allow_null=True, help_text="wx.requestPayment 的参数（已签名）")
-    payment_error = ErrorSerializer(allow_null=True, help_text="订单已生成但暂时无法发起支付时的原因；可稍后在订单页支付")
+    payment_error = ErrorSerializer(allow_null=True,
+                                    help_text="订单已生成但暂时无法发起支付时的原因；可稍后在订单页支付")
 
 
 class PaymentOutput(serializers.Serializer):

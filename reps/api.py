@@ -67,7 +67,8 @@ class MeApi(RepApiView):
 
 
 class SummaryApi(RepApiView):
-    @extend_schema(responses={200: SummaryOutput, **_NOT_A_REP}, summary="业务员首页：今日/本周进入（按场景）、客户数、今日订单")
+    @extend_schema(responses={200: SummaryOutput, **_NOT_A_REP},
+                   summary="业务员首页：今日/本周进入（按场景）、客户数、今日订单")
     def get(self, request):
         rep = self.rep(request)
         summary = selectors.rep_summary(rep=rep)
@@ -199,7 +200,8 @@ class FeedPollSchema(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("after", str, description="上次收到的 latest（ISO 8601，带时区）"),
                     OpenApiParameter("token", str, description="feed_token，也可放在 X-Feed-Token 头")],
-        responses={200: FeedOutput, **errors(400), 401: error_response(401, "feed_token 无效或过期（feed_token_invalid）"),
+        responses={200: FeedOutput, **errors(400),
+                   401: error_response(401, "feed_token 无效或过期（feed_token_invalid）"),
                    403: error_response(403, "不是在职业务员（not_a_rep）")},
         auth=[{"feedToken": []}], operation_id="v1_rep_feed_poll",
         summary="订单动态轮询（轻量）：凭 /rep/me 的 feed_token，无需会话",

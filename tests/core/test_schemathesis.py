@@ -13,9 +13,10 @@ import pytest
 import schemathesis
 from django.contrib.auth.models import User
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from django.middleware.csrf import _get_new_csrf_string
+from django.test import Client
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -24,11 +25,12 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from catalog.services import cart_line_set
 from customers.tokens import visitor_token_make
 from orders.services import DeliveryInput, order_place
 from reps.feed import feed_token_make
-from wechat.backends import get_backend
 from tests.factories import CustomerFactory, RepFactory, VisitorFactory, product_with_stock
+from wechat.backends import get_backend
 
 pytestmark = pytest.mark.django_db
 
@@ -94,15 +96,11 @@ def world(settings, tmp_path_factory):
     shrimp = product_with_stock(name="去皮虾仁", unit="袋", price="45.50", on_hand="100")
     squid = product_with_stock(name="冻鱿鱼须", unit="斤", price="18.50", min_quantity="2", step_quantity="0.5",
                                on_hand="500")
-    from catalog.services import cart_line_set
-
     cart_line_set(visitor=buyer, product_id=shrimp.pk, quantity="3")
     order, _ = order_place(visitor=buyer, idempotency_key="schemathesis-0001", delivery=DeliveryInput(
         restaurant_name="湘味小馆", contact_name="王老板", address="深圳市福田区福华路 88 号",
         latitude=Decimal("22.541234"), longitude=Decimal("114.061234"), district="福田"))
     cart_line_set(visitor=buyer, product_id=squid.pk, quantity="4")
-
-    from django.test import Client
 
     browser = Client()
     browser.force_login(user)
