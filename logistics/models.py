@@ -70,6 +70,7 @@ class StockMove(models.Model):
         RESERVATION = "reservation", "下单预留"
         RELEASE = "release", "释放预留"
         SHIPMENT = "shipment", "出库"
+        RETURN = "return", "售后退回"
 
     stock = models.ForeignKey(Stock, verbose_name="库存", on_delete=models.PROTECT, related_name="moves",
                               db_index=False)  # stockmove_stock_time_idx

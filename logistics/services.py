@@ -19,7 +19,7 @@ def stock_adjust(
 
     A conditional UPDATE keeps on-hand from going below what is reserved, whatever runs beside it.
     """
-    if kind not in {StockMove.Kind.OPENING, StockMove.Kind.RECEIPT, StockMove.Kind.ADJUSTMENT}:
+    if kind not in {StockMove.Kind.OPENING, StockMove.Kind.RECEIPT, StockMove.Kind.ADJUSTMENT, StockMove.Kind.RETURN}:
         raise ValidationFailed("该类型不能直接调整在库数量", code="invalid_stock_move")
     delta = Decimal(on_hand_delta)
     if delta == 0:

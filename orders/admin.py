@@ -8,7 +8,9 @@ import csv
 
 from django.contrib import admin, messages
 from django.http import StreamingHttpResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdmin, ReadOnlyInline, SaveOnlyWhenEditableMixin
 from core.csv_safe import csv_text
@@ -89,10 +91,18 @@ class OrderAdmin(SaveOnlyWhenEditableMixin, admin.ModelAdmin):
         ("收货信息", {"fields": ["restaurant_name", "contact_name", "phone", "address", "district", "latitude",
                               "longitude", "note"]}),
         ("时间", {"fields": ["created_at", "expires_at", "paid_at", "cancelled_at", "cancel_reason"]}),
+        ("售后与退款", {"fields": ["aftersales"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Order._meta.fields] + ["created_at"]
+        return [f.name for f in Order._meta.fields] + ["created_at", "aftersales"]
+
+    @admin.display(description="售后")
+    def aftersales(self, obj):
+        requests = reverse("admin:aftersales_aftersalesrequest_changelist") + f"?q={obj.number}"
+        goodwill = reverse("admin:aftersales_aftersalesrequest_goodwill", args=[obj.pk])
+        return format_html('<a href="{}">售后申请</a> · <a href="{}" data-testid="goodwill-link">补偿退款</a>'
+                           '（每笔退款见下方「退款」）', requests, goodwill)
 
     def has_add_permission(self, request):
         return False

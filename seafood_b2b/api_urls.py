@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from aftersales import api as aftersales_api
 from catalog import api as catalog_api
 from customers import api as customers_api
 from orders import api as orders_api
@@ -24,6 +25,10 @@ urlpatterns = [
     path("orders/<uuid:order_id>/sync", orders_api.OrderSyncApi.as_view(), name="order-sync"),
     path("orders/<uuid:order_id>/cancel", orders_api.OrderCancelApi.as_view(), name="order-cancel"),
     path("orders/<uuid:order_id>/reorder", orders_api.OrderReorderApi.as_view(), name="order-reorder"),
+    path("orders/<uuid:order_id>/aftersales", aftersales_api.OrderAfterSalesApi.as_view(), name="order-aftersales"),
+    path("aftersales", aftersales_api.AfterSalesListApi.as_view(), name="aftersales-list"),
+    path("aftersales/<int:request_id>", aftersales_api.AfterSalesDetailApi.as_view(), name="aftersales-detail"),
+    path("aftersales/<int:request_id>/photos", aftersales_api.AfterSalesPhotosApi.as_view(), name="aftersales-photos"),
     path("rep/me", reps_api.MeApi.as_view(), name="rep-me"),
     path("rep/summary", reps_api.SummaryApi.as_view(), name="rep-summary"),
     path("rep/customers", reps_api.CustomerListApi.as_view(), name="rep-customers"),

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "orders",
     "logistics",
     "notifications",
+    "aftersales",
 ]
 
 MIDDLEWARE = [
@@ -365,7 +366,7 @@ if len(WECHATPAY_APIV3_KEY) != 32:
 # With the dev backend any id works; set the real ids with WECHAT_TEMPLATE_<NAME>.
 WECHAT_SUBSCRIBE_TEMPLATES = {
     name: os.environ.get(f"WECHAT_TEMPLATE_{name.upper()}", f"{production.DEV_TEMPLATE_PREFIX}{name}")
-    for name in ("order_paid", "delivery_done", "refund_done", "welcome")
+    for name in ("order_paid", "delivery_done", "refund_done", "welcome", "aftersales_result")
 }
 
 # Where this site is reached from outside (a phone's camera): dev mini-program codes point here.

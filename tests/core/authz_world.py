@@ -33,8 +33,9 @@ from logistics.models import (
 )
 from logistics.services import stock_reserve
 from logistics.roles import WAREHOUSE_GROUP, ensure_groups
+from aftersales.models import AfterSalesDecision, AfterSalesLine, AfterSalesRequest, AfterSalesSettings
 from notifications.models import Notification
-from orders.models import Order, OrderLine, OrderSettings, Payment, PaymentNotification, Refund
+from orders.models import Order, OrderEvent, OrderLine, OrderSettings, Payment, PaymentNotification, Refund
 from reps.feed import feed_token_make
 from reps.models import EntryEvent, Handover, VisitNote
 from tests.factories import (
@@ -191,6 +192,25 @@ def build_world() -> World:
                                                       out_trade_no=on_run.number, outcome="paid")
     refund = Refund.objects.create(order=on_run, out_refund_no="authz-r1", amount=Decimal("1.00"), reason="少称")
 
+    # After-sales: two delivered orders of customer A, one free to claim, one with a request
+    # waiting for more photos (staff asked).
+    AfterSalesSettings.current()
+    delivered, claimed = (
+        _order(number=number, customer=customer, visitor=owner, rep=rep, status=Order.Status.DELIVERED,
+               product=product, delivery_date=today) for number in ("AZ20261206005", "AZ20261206006"))
+    for done in (delivered, claimed):
+        Payment.objects.create(order=done, out_trade_no=done.number, amount_fen=int(done.total * 100),
+                               status=Payment.Status.SUCCEEDED, succeeded_at=timezone.now())
+        OrderEvent.objects.create(order=done, from_status=Order.Status.OUT_FOR_DELIVERY,
+                                  to_status=Order.Status.DELIVERED, actor="driver")
+    aftersales_request = AfterSalesRequest.objects.create(
+        order=claimed, customer=customer, status=AfterSalesRequest.Status.NEEDS_MORE_INFO, reason="damaged",
+        claimed_amount=product.price)
+    AfterSalesLine.objects.create(request=aftersales_request, order_line=claimed.lines.get(), quantity=Decimal("1"),
+                                  claimed_amount=product.price)
+    AfterSalesDecision.objects.create(order=claimed, request=aftersales_request, kind="more_info",
+                                      actor="authz-staff", message="请补充外箱照片")
+
     # The rep's side: a visit note, an entry through the rep's code, an inbox message, a handover.
     note = VisitNote.objects.create(rep=rep, customer=customer, note=SECRET_NOTE)
     entry = EntryEvent.objects.create(visitor=owner, customer=customer, rep=rep, scene_kind="in_person",
@@ -225,7 +245,7 @@ def build_world() -> World:
     objects.update(
         rep=rep, other_rep=other_rep, purchasing=purchasing, delivery=delivery, ex_driver=ex_driver,
         customer=customer, other_customer=other_customer, supplier=supplier, product=product,
-        order=on_run, paid_order=paid, packing_order=packing, unpaid_order=unpaid, other_order=other_order,
+        order=on_run, paid_order=paid, delivered_order=delivered, aftersales_request=aftersales_request, packing_order=packing, unpaid_order=unpaid, other_order=other_order,
         payment=payment,
         payment_notification=notification, refund=refund, note=note, entry=entry, message=message,
         handover=handover, churn_event=churn_event, churn_snapshot=churn_snapshot, task=task, task_line=task_line,

@@ -114,6 +114,14 @@ def _proof(world, role):
     return {"proof_kind": "signed", "signed_by": "王", "photo": jpeg(taken_at=timezone.now())}
 
 
+def _aftersales(world, role):
+    import json
+
+    line = world.delivered_order.lines.get()
+    return {"order_id": str(world.delivered_order.pk), "reason": "short_weight", "note": "少了一斤",
+            "lines": json.dumps([{"line_id": line.pk, "quantity": "1"}]), "photos": jpeg()}
+
+
 def _collect(world, role):
     line = world.task_line
     return {f"quantity-{line.pk}": str(line.purchase_quantity)}
@@ -163,6 +171,13 @@ TABLE = {
     ("POST", "api:order-sync"): Row(OWNER_ONLY, kwargs=_order("unpaid_order")),
     ("POST", "api:order-cancel"): Row(OWNER_ONLY, kwargs=_order("unpaid_order")),
     ("POST", "api:order-reorder"): Row(OWNER_ONLY, kwargs=_order()),
+    ("GET", "api:order-aftersales"): Row(OWNER_ONLY, kwargs=_order("delivered_order")),
+    # After-sales: a customer's own requests only (multipart bodies, photos included).
+    ("GET", "api:aftersales-list"): Row(VISITOR_ONLY),
+    ("POST", "api:aftersales-list"): Row(OWNER_ONLY, body=_aftersales),
+    ("GET", "api:aftersales-detail"): Row(OWNER_ONLY, kwargs=lambda w: {"request_id": w.aftersales_request.pk}),
+    ("POST", "api:aftersales-photos"): Row(OWNER_ONLY, kwargs=lambda w: {"request_id": w.aftersales_request.pk},
+                                           body=lambda w, r: {"photos": jpeg()}),
     # The rep assistant's API (session) and its feed poll (a signed token from /rep/me).
     ("GET", "api:rep-me"): Row(REP_API),
     ("GET", "api:rep-summary"): Row(REP_API),
@@ -255,6 +270,9 @@ TABLE = {
     ("GET", "admin:logistics_deliveryrun_build"): Row(ADMIN_PAGE),
     ("POST", "admin:logistics_inventoryvaluesnapshot_record"): Row(E(LOGIN, {ADMIN: REDIRECT})),
     ("GET", "admin:reps_rep_dashboard"): Row(ADMIN_PAGE),
+    ("GET", "admin:aftersales_aftersalesrequest_decide"): Row(
+        ADMIN_PAGE, kwargs=lambda w: {"object_id": w.aftersales_request.pk}),
+    ("GET", "admin:aftersales_aftersalesrequest_goodwill"): Row(ADMIN_PAGE, kwargs=lambda w: {"order_id": w.order.pk}),
     ("GET", "admin:reps_rep_qr"): Row(ADMIN_PAGE, kwargs=lambda w: {"object_id": w.rep.pk}),
     ("GET", "admin:reps_rep_handover"): Row(ADMIN_PAGE, kwargs=lambda w: {"object_id": w.rep.pk}),
 }
@@ -278,6 +296,7 @@ ADMIN_DESIGN = {
     "logistics.driver": "vacd", "logistics.inventoryvaluesnapshot": "v",
     "notifications.notification": "vc",
     "core.loginlock": "vd", "axes.accesslog": "v",
+    "aftersales.aftersalessettings": "vc", "aftersales.aftersalesrequest": "vc", "aftersales.aftersalesdecision": "v",
 }
 # Staff hold every permission of the product's apps but none of user and group management.
 STAFF_HAS_NO_PERMISSIONS_IN = {"auth"}

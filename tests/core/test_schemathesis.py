@@ -6,6 +6,7 @@ does not describe is a bug here as much as a 500 is. Generation is derandomised 
 example database) and bounded, so the run is the same on every machine.
 """
 
+import json
 import socket
 from decimal import Decimal
 
@@ -25,10 +26,13 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from aftersales.models import AfterSalesRequest
+from aftersales.services import request_create
 from catalog.services import cart_line_set
 from customers.tokens import visitor_token_make
 from orders.services import DeliveryInput, order_place
 from reps.feed import feed_token_make
+from tests.aftersales.conftest import jpeg_bytes, make_delivered_order
 from tests.factories import CustomerFactory, RepFactory, VisitorFactory, product_with_stock
 from wechat.backends import get_backend
 
@@ -102,6 +106,8 @@ def world(settings, tmp_path_factory):
         latitude=Decimal("22.541234"), longitude=Decimal("114.061234"), district="福田"))
     cart_line_set(visitor=buyer, product_id=squid.pk, quantity="4")
 
+    claim = _delivered_order_with_a_request(buyer, customer)
+
     browser = Client()
     browser.force_login(user)
     csrf = _get_new_csrf_string()
@@ -114,8 +120,32 @@ def world(settings, tmp_path_factory):
                      "latitude": "22.541234", "longitude": "114.061234",
                      "lines": [{"product_id": squid.pk, "quantity": "6"}]},
         "phone": {"openid": buyer.openid, "phone": customer.phone},
-        "known": {"order_id": str(order.pk), "product_id": squid.pk, "code": squid.code, "customer_id": customer.pk},
+        "known": {"order_id": str(order.pk), "product_id": squid.pk, "code": squid.code, "customer_id": customer.pk,
+                  "request_id": claim["request_id"]},
+        "aftersales": claim,
     }
+
+
+def _delivered_order_with_a_request(buyer, customer) -> dict:
+    """A delivered order whose lines can be claimed, and a request on another waiting for photos."""
+    free = make_delivered_order(customer=customer, visitor=buyer)
+    waiting = make_delivered_order(customer=customer, visitor=buyer)
+    request = request_create(customer_id=customer.pk, order_id=waiting.order.pk, reason="damaged",
+                             lines=[{"line_id": waiting.shrimp_line.pk, "quantity": "1"}])
+    AfterSalesRequest.objects.filter(pk=request.pk).update(status=AfterSalesRequest.Status.NEEDS_MORE_INFO)
+    lines = [free.shrimp_line.pk, free.fish_line.pk, free.scallop_line.pk]
+    return {"request_id": request.pk, "order_id": str(free.order.pk), "lines": lines}
+
+
+def _aftersales_body(world, n):
+    claim = world["aftersales"]
+    line = claim["lines"][n % len(claim["lines"])]
+    return {"order_id": claim["order_id"], "reason": "quality", "note": "",
+            "lines": json.dumps([{"line_id": line, "quantity": "1"}])}
+
+
+def _photos_body(world, n):
+    return {"photos": [jpeg_bytes()]}
 
 
 def _credentials(case, world) -> dict:
@@ -134,6 +164,8 @@ VALID_BODIES = {
     "POST /api/v1/auth/phone": lambda world, n: {"code": get_backend().issue_phone_code(**world["phone"])},
     "POST /api/v1/cart/lines": lambda world, n: {"product": world["known"]["product_id"], "quantity": "2"},
     "POST /api/v1/orders": lambda world, n: {**world["delivery"], "idempotency_key": f"fuzz-order-{n:04d}"},
+    "POST /api/v1/aftersales": _aftersales_body,
+    "POST /api/v1/aftersales/{request_id}/photos": _photos_body,
 }
 
 

@@ -157,3 +157,24 @@ def test_a_handover_locks_the_reps_then_their_customers():
 def test_the_order_itself_is_checked(labels):
     with pytest.raises(AssertionError):
         assert_in_lock_order(labels)
+
+
+def test_an_aftersales_decision_locks_the_order_its_request_its_lines_then_stock(settings, tmp_path):
+    from django.contrib.auth.models import User
+
+    from aftersales.decisions import APPROVE, Decision, request_decide
+    from aftersales.services import request_create
+    from tests.aftersales.conftest import make_delivered_order
+
+    settings.MEDIA_ROOT = tmp_path
+    world = make_delivered_order()
+    request = request_create(customer_id=world.customer.pk, order_id=world.order.pk, reason="damaged",
+                             lines=[{"line_id": world.shrimp_line.pk, "quantity": "1"}])
+    with CaptureQueriesContext(connection) as queries:
+        request_decide(request_id=request.pk, user=User.objects.create_user("lock-kefu"),
+                       decision=Decision(kind=APPROVE, goods="returned"))
+
+    taken = locks_taken(queries.captured_queries)
+    assert taken == ["orders.Order", "aftersales.AfterSalesRequest", "aftersales.AfterSalesLine",
+                     "logistics.Stock"]
+    assert_in_lock_order(taken)

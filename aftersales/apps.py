@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AfterSalesConfig(AppConfig):
+    name = "aftersales"
+    verbose_name = "售后"
