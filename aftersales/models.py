@@ -81,7 +81,7 @@ class AfterSalesRequest(BaseModel):
         ]
 
     def __str__(self):
-        return f"售后 #{self.pk} {self.order_id and self.order.number}"
+        return f"售后 #{self.pk}"
 
     @property
     def is_open(self) -> bool:

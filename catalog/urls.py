@@ -1,5 +1,7 @@
 from django.urls import path
 
+from aftersales import views as aftersales_views
+
 from . import views
 
 app_name = "catalog"
@@ -10,4 +12,6 @@ urlpatterns = [
     path("checkout/", views.checkout, name="checkout"),
     path("orders/", views.orders, name="orders"),
     path("orders/<uuid:order_id>/", views.order_detail, name="order"),
+    path("orders/<uuid:order_id>/aftersales/", aftersales_views.aftersales_new, name="aftersales-new"),
+    path("aftersales/<int:request_id>/", aftersales_views.aftersales_detail, name="aftersales"),
 ]

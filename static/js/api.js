@@ -105,8 +105,34 @@
     return response.data;
   }
 
+  /* A multipart POST (FormData: fields and photo files), with the same token and 401 retry. A mini
+   * program would send each photo with wx.uploadFile; the browser sends them in one request. */
+  async function postForm(path, formData, { retried = false } = {}) {
+    const token = wx.getStorageSync(TOKEN_KEY) || (await login());
+    let response;
+    try {
+      response = await fetch(BASE + path, { method: 'POST', body: formData, credentials: 'same-origin',
+        headers: { Accept: 'application/json', Authorization: 'Visitor ' + token } });
+    } catch (e) {
+      throw new ApiError({ status: 0, code: 'network', message: '网络不给力，请检查网络后重试' });
+    }
+    if (response.status === 401 && !retried) {
+      if (wx.getStorageSync(TOKEN_KEY) === token) wx.removeStorageSync(TOKEN_KEY);
+      return postForm(path, formData, { retried: true });
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (e) {
+      /* not JSON */
+    }
+    if (response.status >= 400) throw errorFrom({ statusCode: response.status, data });
+    return data;
+  }
+
   window.api = {
     ApiError,
+    postForm,
     login,
     get: (path, params) => call('GET', path, params),
     post: (path, data) => call('POST', path, data),

@@ -205,6 +205,8 @@ TABLE = {
     ("GET", "catalog:checkout"): Row(E(OK)),
     ("GET", "catalog:orders"): Row(E(OK)),
     ("GET", "catalog:order"): Row(E(OK), kwargs=_order()),
+    ("GET", "catalog:aftersales-new"): Row(E(OK), kwargs=_order("delivered_order")),
+    ("GET", "catalog:aftersales"): Row(E(OK), kwargs=lambda w: {"request_id": w.aftersales_request.pk}),
     # The rep assistant's pages.
     ("GET", "rep:assistant"): Row(E(OK)),
     ("GET", "rep:login"): Row(E(OK, {(REP, OTHER_REP): REDIRECT})),
