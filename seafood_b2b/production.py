@@ -97,12 +97,15 @@ def production_problems(settings) -> list[str]:
     for name in REQUIRED:
         if _blank(_value(settings, name)):
             problems.append(f"{name} is unset")
+    dev_key_dir = _value(settings, "WECHATPAY_DEV_KEY_DIR")
     for name in KEY_FILES:
         path = _value(settings, name)
         if _blank(path):
             problems.append(f"{name} is unset")
         elif not Path(str(path)).is_file():
             problems.append(f"{name} is {str(path)!r}, which is not a readable file")
+        elif dev_key_dir and Path(str(path)).resolve().is_relative_to(Path(str(dev_key_dir)).resolve()):
+            problems.append(f"{name} is a key the dev backend generated ({dev_key_dir}): set WeChat Pay's key file")
     templates = _value(settings, "WECHAT_SUBSCRIBE_TEMPLATES") or {}
     for name, template_id in sorted(templates.items()):
         if _blank(template_id) or str(template_id).startswith(DEV_TEMPLATE_PREFIX):

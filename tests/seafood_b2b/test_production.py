@@ -156,12 +156,20 @@ def test_every_development_default_is_named_at_once():
         ({"WECHATPAY_MERCHANT_KEY_PATH": ""}, "WECHATPAY_MERCHANT_KEY_PATH is unset"),
         ({"WECHATPAY_PUBLIC_KEY_PATH": "/nowhere/pub_key.pem"},
          "WECHATPAY_PUBLIC_KEY_PATH is '/nowhere/pub_key.pem', which is not a readable file"),
+        ({"WECHATPAY_DEV_KEY_DIR": "{keys}"}, "WECHATPAY_MERCHANT_KEY_PATH is a key the dev backend generated"),
         ({"WECHAT_SUBSCRIBE_TEMPLATES": {"order_paid": "dev-template-order_paid"}},
          "WECHAT_TEMPLATE_ORDER_PAID is the development default"),
     ],
 )
 def test_each_problem_alone_is_named(tmp_path, override, named):
-    problems = production_problems(_settings_from(real_looking_env(tmp_path), **override))
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    env = real_looking_env(keys)
+    env["WECHATPAY_PUBLIC_KEY_PATH"] = str(tmp_path / "pub_key.pem")  # outside `keys`
+    Path(env["WECHATPAY_PUBLIC_KEY_PATH"]).write_bytes(Path(keys / "pub_key.pem").read_bytes())
+    override = {name: str(keys) if value == "{keys}" else value for name, value in override.items()}
+
+    problems = production_problems(_settings_from(env, **override))
 
     assert len(problems) == 1
     assert problems[0].startswith(named)
