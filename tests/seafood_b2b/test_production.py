@@ -18,6 +18,7 @@ from seafood_b2b.celery import _refuse_unsafe_production
 from seafood_b2b.production import UnsafeProductionSettings, production_problems, refuse_unsafe_production
 
 BASE_DIR = Path(__file__).resolve().parents[2]
+TEMPLATES = sorted(django_settings.WECHAT_SUBSCRIBE_TEMPLATES)  # every subscribe message's template
 
 
 def _key_files(directory: Path) -> tuple[Path, Path]:
@@ -54,10 +55,7 @@ def real_looking_env(directory: Path) -> dict[str, str]:
         "WECOM_CORP_ID": "ww1a2b3c4d5e6f7a8b",
         "WECOM_SECRET": "wecom-app-secret-0123456789",
         "WECOM_AGENT_ID": "1000002",
-        "WECHAT_TEMPLATE_ORDER_PAID": "tmpl-order-paid-real",
-        "WECHAT_TEMPLATE_DELIVERY_DONE": "tmpl-delivery-done-real",
-        "WECHAT_TEMPLATE_REFUND_DONE": "tmpl-refund-done-real",
-        "WECHAT_TEMPLATE_WELCOME": "tmpl-welcome-real",
+        **{f"WECHAT_TEMPLATE_{name.upper()}": f"tmpl-{name}-real" for name in TEMPLATES},
     }
 
 
@@ -73,8 +71,7 @@ def _settings_from(env: dict[str, str], **overrides) -> SimpleNamespace:
         WECHATPAY_MERCHANT_CERT_SERIAL=env["WECHATPAY_MERCHANT_CERT_SERIAL"],
         WECHATPAY_PUBLIC_KEY_PATH=env["WECHATPAY_PUBLIC_KEY_PATH"], WECHATPAY_PUBLIC_KEY_ID=env["WECHATPAY_PUBLIC_KEY_ID"],
         WECOM_CORP_ID=env["WECOM_CORP_ID"], WECOM_SECRET=env["WECOM_SECRET"], WECOM_AGENT_ID=int(env["WECOM_AGENT_ID"]),
-        WECHAT_SUBSCRIBE_TEMPLATES={name: env[f"WECHAT_TEMPLATE_{name.upper()}"]
-                                    for name in ("order_paid", "delivery_done", "refund_done", "welcome")},
+        WECHAT_SUBSCRIBE_TEMPLATES={name: env[f"WECHAT_TEMPLATE_{name.upper()}"] for name in TEMPLATES},
     )
     values.update(overrides)
     return SimpleNamespace(**values)
@@ -120,8 +117,8 @@ def test_every_development_default_is_named_at_once():
              "WECHAT_APPID", "WECHATPAY_MCHID", "WECHATPAY_APIV3_KEY", "WECHAT_SECRET",
              "WECHATPAY_MERCHANT_CERT_SERIAL", "WECHATPAY_PUBLIC_KEY_ID", "WECOM_CORP_ID", "WECOM_SECRET",
              "WECOM_AGENT_ID", "WECHATPAY_MERCHANT_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH",
-             "WECHAT_TEMPLATE_DELIVERY_DONE", "WECHAT_TEMPLATE_ORDER_PAID", "WECHAT_TEMPLATE_REFUND_DONE",
-             "WECHAT_TEMPLATE_WELCOME"]
+             *[f"WECHAT_TEMPLATE_{name.upper()}" for name in TEMPLATES]]
+    assert len(TEMPLATES) >= 4
     assert [p.split(" ", 1)[0] for p in problems] == named
     assert problems[0] == (
         "WECHAT_BACKEND is 'dev': production needs WECHAT_BACKEND=real (the dev backend plays WeChat: "
@@ -214,7 +211,7 @@ def test_manage_py_check_refuses_the_dev_backend_in_production():
     assert "(seafood_b2b.E001) WECHAT_BACKEND is 'dev': production needs WECHAT_BACKEND=real" in result.stderr
     assert "(seafood_b2b.E001) WECHATPAY_APIV3_KEY is the development default" in result.stderr
     assert "SECRET_KEY" not in result.stderr  # "x" is not the default: only the defaults are named
-    assert "System check identified 20 issues" in result.stderr
+    assert f"System check identified {16 + len(TEMPLATES)} issues" in result.stderr
 
 
 def test_manage_py_check_deploy_is_clean_with_real_looking_settings(tmp_path):
