@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 
 from core.csv_safe import csv_text, csv_text_read
 from core.errors import Conflict, ValidationFailed
+from core.inputs import has_control_characters
 from logistics.models import Supplier
 
 from .cache import catalog_changed
@@ -32,8 +33,6 @@ HEADER_ROW = 1  # row numbers are those Excel shows: the header is row 1
 
 CENT = Decimal("0.01")
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-# Control characters never occur in a text file; they mean a binary file that happened to decode.
-CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 TRUE_WORDS = {"1", "true", "是", "y", "yes"}
 FALSE_WORDS = {"0", "false", "否", "n", "no"}
 BOOLEAN_DOC = "是/否（也可写 1/0、true/false、Y/N）"
@@ -139,7 +138,7 @@ def _read_text(file) -> str:
             continue
     else:
         _refuse("无法识别文件编码，请保存为 UTF-8 或 GBK 编码的 CSV", "csv_encoding")
-    if CONTROL_CHARS.search(text):
+    if has_control_characters(text):  # never in a text file: a binary file that happened to decode
         _refuse(not_text, "csv_not_text")
     if not text.strip():
         _refuse("文件为空", "csv_empty")

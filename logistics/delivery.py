@@ -30,6 +30,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.inputs import text_check
 from notifications.services import notify
 from wechat.messages import fit_field
 
@@ -299,7 +300,8 @@ def stop_complete(*, driver: Driver, stop_id: int, proof_kind: str, signed_by: s
     from orders.models import Order
     from orders.services import order_transition
 
-    signed_by, left_at = (signed_by or "").strip(), (left_at or "").strip()
+    signed_by = text_check((signed_by or "").strip(), label="签收人", field="signed_by")
+    left_at = text_check((left_at or "").strip(), label="放置位置", field="left_at")
     if proof_kind == Stop.Proof.SIGNED:
         if not signed_by:
             raise ValidationFailed("请填写签收人", code="signed_by_required")
@@ -347,7 +349,7 @@ def stop_fail(*, driver: Driver, stop_id: int, reason: str, now: datetime | None
     from orders.models import Order
     from orders.services import order_transition
 
-    reason = (reason or "").strip()
+    reason = text_check((reason or "").strip(), label="未送达原因", field="reason")
     if not reason:
         raise ValidationFailed("请填写未送达原因", code="failure_reason_required")
     if len(reason) > 100:

@@ -220,6 +220,25 @@ def test_completing_without_proof_is_refused_and_changes_nothing(started, driver
     assert _snapshot(stop) == before == ("pending", "", "", "", False, "out_for_delivery", 1, 0)
 
 
+def test_a_control_character_in_the_proof_or_the_reason_is_refused_and_changes_nothing(started, driver_client):
+    """The stop form is multipart (its photo), so its text is checked by the service, not the
+    middleware: a NUL would be refused by PostgreSQL with a 500 (tests/core/test_no_server_errors.py)."""
+    stop = _first_stop(started)
+    before = _snapshot(stop)
+
+    signed = driver_client.post(f"/ops/delivery/stops/{stop.pk}/complete/", {
+        "proof_kind": "signed", "signed_by": "王\x00老板", "photo": jpeg(taken_at=NOW - timedelta(minutes=1))})
+    left = driver_client.post(f"/ops/delivery/stops/{stop.pk}/complete/", {
+        "proof_kind": "left", "left_at": "门口\x00", "photo": jpeg(taken_at=NOW - timedelta(minutes=1))})
+    failed = driver_client.post(f"/ops/delivery/stops/{stop.pk}/fail/", {"reason": "关门\x00"})
+
+    assert [signed.status_code, left.status_code, failed.status_code] == [400, 400, 400]
+    assert "签收人含有不可见的控制字符" in signed.content.decode()
+    assert "放置位置含有不可见的控制字符" in left.content.decode()
+    assert "未送达原因含有不可见的控制字符" in failed.content.decode()
+    assert _snapshot(stop) == before
+
+
 def test_an_old_photo_is_refused_and_changes_nothing(started, driver):
     stop = _first_stop(started)
     before = _snapshot(stop)
