@@ -16,11 +16,13 @@ Chinese message, and must change nothing stored. The cases, in order of the issu
 - an impossible date in `?after=` on the rep feed and on the feed poll;
 - a multipart body on the dev WeChat pages.
 
-Two more live beside the code they exercise:
+Three more live beside the code they exercise:
 - a late payment notification for a cancelled order whose refund cannot be sent yet:
   tests/orders/test_payments.py::test_late_payment_is_acknowledged_when_the_refund_cannot_be_sent_yet;
 - two simultaneous first adds of one product to a cart:
-  tests/catalog/test_cart_concurrency.py::test_simultaneous_first_adds_of_one_product_merge.
+  tests/catalog/test_cart_concurrency.py::test_simultaneous_first_adds_of_one_product_merge;
+- a NUL in the delivery proof or failure reason (a multipart form, checked by the service):
+  tests/logistics/test_delivery.py::test_a_control_character_in_the_proof_or_the_reason_is_refused_and_changes_nothing.
 """
 
 import json
