@@ -12,7 +12,8 @@ Chinese message, and must change nothing stored. The cases, in order of the issu
   set and checkout lines (catalog.services.parse_quantity); latitude/longitude 1e30/-1e40 at
   checkout;
 - JSON nested a thousand levels deep on every endpoint that takes a JSON body, the session,
-  the checkout fast path, the dev WeChat pages and the (signed) payment notification included;
+  the checkout fast path, the dev WeChat pages, the (signed) payment notification and the JSON
+  field of the after-sales form included;
 - an impossible date in `?after=` on the rep feed and on the feed poll;
 - a multipart body on the dev WeChat pages.
 
@@ -33,6 +34,7 @@ import uuid
 import pytest
 from django.contrib.auth.models import Group, User
 
+from aftersales.models import AfterSalesRequest
 from catalog.models import Cart, CartLine, Product
 from customers.models import Customer, Visitor
 from customers.tokens import visitor_token_make
@@ -52,7 +54,7 @@ HUGE_QUANTITIES = ["1e26", "1e30", "1e400", "9" * 40]
 DEEP = "[" * 1000 + "]" * 1000
 DEEP_OBJECT = '{"a":' * 1000 + "1" + "}" * 1000
 MODELS = (Order, OrderLine, OrderEvent, Payment, PaymentNotification, Refund, Cart, CartLine, Customer, Visitor,
-          EntryEvent, VisitNote, Batch, Receipt, StockMove, DevPayTransaction, Product)
+          EntryEvent, VisitNote, Batch, Receipt, StockMove, DevPayTransaction, Product, AfterSalesRequest)
 
 
 @pytest.fixture(autouse=True)
@@ -181,6 +183,12 @@ CASES = {
     "deep JSON on the dev phone page": lambda w: w.as_device("POST", "/wechat-dev/phone-code", DEEP),
     "deep JSON on the dev pay confirm": lambda w: w.as_device("POST", "/wechat-dev/pay/confirm", DEEP_OBJECT),
     "deep JSON in a signed payment notification": lambda w: _signed_notification(w, DEEP_OBJECT),
+    "deep JSON in an after-sales request's lines (multipart)": lambda w: w.client.post(
+        "/api/v1/aftersales", {"order_id": str(uuid.uuid4()), "reason": "quality", "lines": DEEP},
+        HTTP_AUTHORIZATION=w.token),
+    "NUL in an after-sales request's note (multipart)": lambda w: w.client.post(
+        "/api/v1/aftersales", {"order_id": str(uuid.uuid4()), "reason": "quality", "note": f"坏了{NUL}",
+                               "lines": "[]"}, HTTP_AUTHORIZATION=w.token),
     # --- dates in ?after= ------------------------------------------------------------------------
     **{f"rep feed after={value}": (lambda value: lambda w: w.as_rep("GET", f"/api/v1/rep/feed?after={value}"))(value)
        for value in ("2026-02-30T10:00:00%2B08:00", "2026-13-45T25:61:00Z", "0001-01-01T00:00:00%2B14:00")},
