@@ -139,7 +139,8 @@ def receipt_check(*, supplier_id, lines: list[ReceiptLineInput], purchase_task_i
     return supplier, task, checked
 
 
-def _next_codes(day: date, count: int) -> list[str]:
+def batch_codes_next(day: date, count: int) -> list[str]:
+    """The next `count` batch codes of `day` (B + yymmdd + 4 digits), after the last one used."""
     prefix = "B" + day.strftime("%y%m%d")
     last = (Batch.objects.filter(code__startswith=prefix).order_by("-code").values_list("code", flat=True).first())
     start = int(last[len(prefix):]) + 1 if last and last[len(prefix):].isdigit() else 1
@@ -163,7 +164,7 @@ def receipt_create(*, received_by, supplier_id, lines: list[ReceiptLineInput], p
     supplier, task, checked = receipt_check(supplier_id=supplier_id, lines=lines, purchase_task_id=purchase_task_id)
     day = timezone.localdate()
     for _attempt in range(CODE_ATTEMPTS):
-        codes = _next_codes(day, len(checked))
+        codes = batch_codes_next(day, len(checked))
         try:
             with transaction.atomic():
                 return _receipt_write(received_by=received_by, supplier=supplier, task=task, checked=checked,

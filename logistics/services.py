@@ -44,8 +44,9 @@ def _lock_stocks(product_ids) -> list[Stock]:
 def stock_reserve(*, items: dict[int, Decimal], reference: str, labels: dict[int, str] | None = None) -> None:
     """Reserve stock for an order: all lines or none. Call inside the order's transaction.
 
-    Rows are locked (in product order) before they are read, so concurrent checkouts can never
-    reserve the same unit twice; the ledger gets one row per SKU.
+    Rows are locked (in product order) before they are read, so concurrent reservations can never
+    take the same unit twice; the writes are `stock_reservation_statements`, the ones checkout's
+    SQLite path runs (its PostgreSQL path runs the same as `stock_reservation_ctes`).
     """
     if not items:
         return
@@ -60,15 +61,11 @@ def stock_reserve(*, items: dict[int, Decimal], reference: str, labels: dict[int
         labels = labels or {}
         names = "、".join(labels.get(row["product_id"], str(row["product_id"])) for row in short)
         raise InsufficientStock(f"库存不足：{names}", details={"lines": short})
-    now = timezone.now()
-    for product_id, stock in stocks.items():
-        stock.reserved += items[product_id]
-        stock.updated_at = now
-    Stock.objects.bulk_update(list(stocks.values()), ["reserved", "updated_at"])
-    StockMove.objects.bulk_create(
-        StockMove(stock=stock, kind=StockMove.Kind.RESERVATION, reserved_delta=items[product_id], reference=reference)
-        for product_id, stock in stocks.items()
-    )
+    reservations = {stock.pk: items[product_id] for product_id, stock in stocks.items()}
+    with connection.cursor() as cursor:
+        for sql, params in stock_reservation_statements(reservations=reservations, reference=reference,
+                                                        now=timezone.now()):
+            cursor.execute(sql, params)
 
 
 @lru_cache(maxsize=256)
@@ -83,8 +80,9 @@ def stock_reservation_statements(*, reservations: dict[int, Decimal], reference:
     """The writes of a reservation whose stock rows the caller has locked and checked: (sql, params).
 
     `reservations` maps stock row id -> units. Checkout runs these with its other writes in one
-    round trip (core.sql.StatementBatch); the effect is exactly `stock_reserve`'s: reserved up,
-    one ledger row per SKU. The table's CHECK constraints still refuse reserved > on hand.
+    round trip (core.sql.StatementBatch); `stock_reserve` runs them after its own locks and
+    checks. Reserved up, one ledger row per SKU. The table's CHECK constraints still refuse
+    reserved > on hand.
     """
     if not reservations:
         return []

@@ -12,8 +12,8 @@ from django.db.models import F
 from playwright.sync_api import expect
 
 from catalog.models import Product
-from core.demo import DemoPlan, demo_seed
-from core.demo.people import REP_PASSWORD
+from demo.seed import DemoPlan, demo_seed
+from demo.people import REP_PASSWORD
 from orders.models import Order, OrderSettings
 from reps.models import Rep
 

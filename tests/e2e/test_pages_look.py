@@ -10,10 +10,10 @@ from django.db import transaction
 from playwright.sync_api import expect
 
 from catalog.services import cart_line_set
-from core.demo import DemoPlan
-from core.demo.catalog import categories_seed, products_seed, suppliers_seed
-from core.demo.pictures import product_pictures_seed
-from core.demo.stock import stock_seed
+from demo.seed import DemoPlan
+from demo.catalog import categories_seed, products_seed, suppliers_seed
+from demo.pictures import product_pictures_seed
+from demo.stock import stock_seed
 from orders.models import Order
 from orders.services import DeliveryInput, order_place
 from orders.services.transitions import order_transition

@@ -122,7 +122,7 @@ def test_batch_numbers_count_per_local_day(clerk, supplier, fish):
 def test_a_clash_of_batch_numbers_is_retried_with_fresh_ones(clerk, supplier, fish, monkeypatch):
     with time_machine.travel(datetime(2025, 6, 18, 9, 0, tzinfo=SHANGHAI), tick=False):
         receipt_create(received_by=clerk, supplier_id=supplier.pk, lines=[good_line(fish)])
-        real_next_codes = receiving._next_codes
+        real_next_codes = receiving.batch_codes_next
         calls = []
 
         def stale_then_real(day, count):
@@ -130,7 +130,7 @@ def test_a_clash_of_batch_numbers_is_retried_with_fresh_ones(clerk, supplier, fi
             calls.append(day)
             return ["B2506180001"] if len(calls) == 1 else real_next_codes(day, count)
 
-        monkeypatch.setattr(receiving, "_next_codes", stale_then_real)
+        monkeypatch.setattr(receiving, "batch_codes_next", stale_then_real)
         receipt = receipt_create(received_by=clerk, supplier_id=supplier.pk, lines=[good_line(fish)])
 
     assert len(calls) == 2
@@ -399,7 +399,7 @@ def test_two_clerks_receiving_at_once_get_distinct_batch_numbers(monkeypatch):
     clerk_user = User.objects.create_user("clerk-a")
     supplier = SupplierFactory()
     product = ProductFactory()
-    real_next_codes = receiving._next_codes
+    real_next_codes = receiving.batch_codes_next
     barrier = threading.Barrier(2, timeout=10)
     first_reads = set()
 
@@ -410,7 +410,7 @@ def test_two_clerks_receiving_at_once_get_distinct_batch_numbers(monkeypatch):
             barrier.wait()  # both hold the same numbers now
         return codes
 
-    monkeypatch.setattr(receiving, "_next_codes", next_codes_in_step)
+    monkeypatch.setattr(receiving, "batch_codes_next", next_codes_in_step)
     errors = []
 
     def receive():

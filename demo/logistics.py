@@ -30,7 +30,7 @@ from core.demo_passwords import CLERK_PASSWORD, DRIVER_PASSWORD
 from logistics.dispatch import runs_build
 from logistics.models import Batch, DeliveryRun, Driver, PurchaseTask, Receipt, StockMove, Supplier
 from logistics.purchasing import purchase_tasks_build
-from logistics.receiving import ReceiptLineInput, _next_codes, receipt_create
+from logistics.receiving import ReceiptLineInput, batch_codes_next, receipt_create
 from logistics.roles import DELIVERY_GROUP, PURCHASING_GROUP, WAREHOUSE_GROUP, ensure_groups
 from orders.models import Order
 
@@ -167,7 +167,7 @@ def _backdate(receipt: Receipt, *, received_at: datetime, day: date) -> None:
     """receipt_create stamps the real moment and numbers batches by the real day; the demo receipt
     arrived yesterday morning, so its times and batch codes (and the ledger rows naming them) say so."""
     batches = list(receipt.batches.order_by("pk"))
-    renamed = dict(zip((b.code for b in batches), _next_codes(day, len(batches)), strict=True))
+    renamed = dict(zip((b.code for b in batches), batch_codes_next(day, len(batches)), strict=True))
     moves = list(StockMove.objects.filter(kind=StockMove.Kind.RECEIPT, reference__in=list(renamed)))
     for batch in batches:
         batch.code, batch.created_at = renamed[batch.code], received_at

@@ -102,7 +102,7 @@ def shipments_seed(plan: DemoPlan) -> StepResult:
     existing = StockMove.objects.filter(kind=StockMove.Kind.SHIPMENT, reference__startswith="seed-shipment-").count()
     if existing:
         return StepResult("历史出库", 0, existing)
-    from .history import SEED_KEY_PREFIX
+    from .history_plan import SEED_KEY_PREFIX
 
     shipped = (OrderLine.objects.filter(order__status__in=SHIPPED, order__idempotency_key__startswith=SEED_KEY_PREFIX)
                .values_list("product_id", "order__delivery_date").annotate(quantity=Sum("quantity"))

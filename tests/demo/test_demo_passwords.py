@@ -7,8 +7,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from core.demo import people
-from core.demo.logistics import CLERK_PASSWORD, DRIVER_PASSWORD
+from demo import people
+from demo.logistics import CLERK_PASSWORD, DRIVER_PASSWORD
 from core.demo_passwords import DEMO_PASSWORDS
 from core.errors import ValidationFailed
 from reps.accounts import rep_login_check

@@ -1,4 +1,4 @@
-"""The demo data generator behind `manage.py seed_demo`.
+"""The demo data generator behind `manage.py seed_demo`: its steps, in order.
 
 Seeding is a list of steps run in order. Each step regenerates its rows from the seed and inserts
 only those whose natural key (category name, SKU code, supplier name, rep key, customer phone, a

@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-import core.demo.logistics as demo_logistics
-from core.demo import DemoPlan, demo_seed
+import demo.logistics as demo_logistics
+from demo.seed import DemoPlan, demo_seed
 from customers.churn import churn_status_counts, churn_sweep, customer_order_stats_drift
 from customers.models import ChurnEvent, ChurnSnapshot, Customer
 from logistics.models import InventoryValueSnapshot, Stock, StockMove

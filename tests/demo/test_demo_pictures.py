@@ -7,12 +7,12 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-import core.demo.pictures as pictures
+import demo.pictures as pictures
 from catalog.models import Product
 from catalog.serializers import ProductSerializer
-from core.demo import DemoPlan, demo_seed
-from core.demo.catalog_data import AISLES
-from core.demo.pictures import picture_draw, picture_subject, shelf_subjects
+from demo.seed import DemoPlan, demo_seed
+from demo.catalog_data import AISLES
+from demo.pictures import picture_draw, picture_subject, shelf_subjects
 from tests.factories import ProductFactory
 
 PLAN = DemoPlan(products=240, suppliers=5, reps=1, customers=10, history_months=0)

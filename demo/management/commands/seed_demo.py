@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from core.demo import DEFAULT_HISTORY_MONTHS, DEFAULT_SEED, DemoPlan, demo_has_products, demo_seed
+from demo.seed import DEFAULT_HISTORY_MONTHS, DEFAULT_SEED, DemoPlan, demo_has_products, demo_seed
 
 
 class Command(BaseCommand):

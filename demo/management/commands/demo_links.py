@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from core.demo.links import (
+from demo.links import (
     admin_url,
     api_docs_url,
     demo_reps,
@@ -9,7 +9,7 @@ from core.demo.links import (
     rep_assistant_url,
     rep_entry_url,
 )
-from core.demo.people import ADMIN_PASSWORD, ADMIN_USERNAME, REP_PASSWORD
+from demo.people import ADMIN_PASSWORD, ADMIN_USERNAME, REP_PASSWORD
 
 
 class Command(BaseCommand):

@@ -39,7 +39,7 @@ from orders.models import Order
 from reps.models import EntryEvent, Rep, Scene
 
 from .base import DemoPlan, StepResult
-from .history import EARLIEST
+from .history_plan import EARLIEST
 from .rows import RowUpdater, RowWriter
 
 CUSTOMERS_PER_BATCH = 1000  # ~35,000 orders read and ~20,000 entries written a batch

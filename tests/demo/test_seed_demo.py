@@ -17,11 +17,11 @@ from django.utils import timezone
 
 from catalog.models import Category, Product
 from catalog.search import build_search_key
-from core.demo import DemoPlan, demo_seed
-from core.demo.catalog import product_specs
-from core.demo.catalog_data import AISLES
-from core.demo.entries import EntryCustomer, customer_entries, forwarding_rep_keys
-from core.demo.history import (
+from demo.seed import DemoPlan, demo_seed
+from demo.catalog import product_specs
+from demo.catalog_data import AISLES
+from demo.entries import EntryCustomer, customer_entries, forwarding_rep_keys
+from demo.history_plan import (
     DAYS_PER_MONTH,
     ORDER_FIELDS,
     Catalogue,
@@ -30,11 +30,11 @@ from core.demo.history import (
     Rules,
     customer_history,
 )
-from core.demo.people import customer_specs, rep_specs
-from core.demo.places_data import DISTRICTS, LAT_MAX, LAT_MIN, LNG_MAX, LNG_MIN
+from demo.people import customer_specs, rep_specs
+from demo.places_data import DISTRICTS, LAT_MAX, LAT_MIN, LNG_MAX, LNG_MIN
 from customers.models import Customer, Visitor
-import core.demo.logistics as demo_logistics
-from core.demo.logistics import staff_specs
+import demo.logistics as demo_logistics
+from demo.logistics import staff_specs
 from logistics.models import Batch, DeliveryRun, Driver, PurchaseTask, Receipt, Stock, StockMove, Stop, Supplier
 from logistics.dispatch import order_weights_kg
 from logistics.roles import driver_for_user, is_warehouse_clerk
@@ -646,7 +646,7 @@ def test_sqlite_fast_path_converts_values_as_django_does():
     """`make run` seeds SQLite through RowWriter's own conversions: they must match the fields' own."""
     from django.db.backends.sqlite3.base import DatabaseWrapper
 
-    from core.demo.rows import _sqlite_converter
+    from demo.rows import _sqlite_converter
 
     sqlite = DatabaseWrapper({
         "ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:", "TIME_ZONE": None, "OPTIONS": {},
