@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/seafood
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run test deps migrate seed worker beat bench bench-catalog bench-checkout bench-churn bench-dispatch clean
+.PHONY: run serve test deps migrate seed worker beat bench bench-catalog bench-checkout bench-churn bench-dispatch clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -40,6 +40,17 @@ run: seed
 	@echo "  消息经 var/celery/ 下的文件传递，无需 Redis。Ctrl-C 全部停止。"
 	@echo ""
 	CELERY_BROKER_URL=filesystem:// WEB_ADDRESS=$(HOST):$(PORT) $(VENV)/bin/honcho -f Procfile.dev start
+
+# The production processes (Procfile: gunicorn, Celery worker with acks late, beat) on this machine
+# against PostgreSQL and Redis: migrations, collectstatic, then honcho. Not ENVIRONMENT=production
+# (that needs the real WeChat settings); set it and them to run exactly as deployed.
+SERVE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/seafood
+SERVE_REDIS_URL ?= redis://127.0.0.1:6379/0
+serve: deps
+	export DATABASE_URL=$${DATABASE_URL:-$(SERVE_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(SERVE_REDIS_URL)} \
+		WEB_BIND=$${WEB_BIND:-$(HOST):$(PORT)} PATH=$(CURDIR)/$(VENV)/bin:$$PATH && \
+	$(PY) manage.py migrate --noinput && $(PY) manage.py collectstatic --noinput -v 0 && \
+	$(VENV)/bin/honcho -f Procfile start
 
 test: deps
 	DJANGO_SETTINGS_MODULE=seafood_b2b.settings_test DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \

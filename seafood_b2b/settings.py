@@ -136,7 +136,8 @@ USE_TZ = True
 LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` puts the files whitenoise serves in production (compressed, hashed names).
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 # Front-end packages come from npm (package.json); they are served straight from node_modules
 # under their own prefix, never copied into the repository.
 STATICFILES_DIRS = [
