@@ -5,6 +5,8 @@ from django.db.models import F, Q
 
 from core.models import BaseModel
 
+from .storage import proof_storage
+
 
 class Supplier(BaseModel):
     name = models.CharField("名称", max_length=80, unique=True)
@@ -255,7 +257,7 @@ class Stop(models.Model):
     proof_kind = models.CharField("签收方式", max_length=8, choices=Proof.choices, blank=True)
     signed_by = models.CharField("签收人", max_length=40, blank=True)
     left_at = models.CharField("放置位置", max_length=100, blank=True)
-    photo = models.ImageField("现场照片", upload_to="proofs/%Y/%m/%d/", blank=True)
+    photo = models.ImageField("现场照片", upload_to="proofs/%Y/%m/%d/", blank=True, storage=proof_storage)
     photo_taken_at = models.DateTimeField("拍摄时间", null=True, blank=True)
     failure_reason = models.CharField("未送达原因", max_length=100, blank=True)
     completed_at = models.DateTimeField("完成时间", null=True, blank=True)

@@ -155,6 +155,9 @@ STORAGES = {
 }
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+# Files nobody may fetch by address (delivery proof photos): never under MEDIA_ROOT, never served by
+# the web server; admin hands them out to staff (logistics.storage).
+PRIVATE_MEDIA_ROOT = Path(os.environ.get("PRIVATE_MEDIA_ROOT", BASE_DIR / "private-media"))
 # Django serves /media/ itself only for `make run` (DEBUG) and the browser tests; in production the
 # web server in front does.
 SERVE_MEDIA = DEBUG

@@ -11,6 +11,7 @@ from .settings import *  # noqa: E402,F401,F403
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = BASE_DIR / "test-artifacts" / "media"  # noqa: F405
+PRIVATE_MEDIA_ROOT = BASE_DIR / "test-artifacts" / "private-media"  # noqa: F405
 SERVE_MEDIA = True  # the browser tests show product pictures
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 # The test client's login() authenticates without a request, which axes' backend refuses (tests/auth.py).

@@ -62,7 +62,7 @@ def discovered_routes() -> dict:
     """{key: (route, callback)} for every URL: its name, or its pattern when it has none."""
     routes = {}
     for key, route, callback in walk_urls(get_resolver().url_patterns):
-        if route.startswith(settings.STATIC_URL.lstrip("/")) or route.startswith("^media/"):
+        if route.startswith(settings.STATIC_URL.lstrip("/")):  # static files, under DEBUG only
             continue
         routes.setdefault(key, (route, callback))
     return routes

@@ -47,6 +47,7 @@ from tests.factories import (
     VisitorFactory,
     product_with_stock,
 )
+from tests.logistics.test_delivery import jpeg
 
 PASSWORD = "authz-pw-2026"
 
@@ -233,6 +234,12 @@ def build_world() -> World:
                                  unit_cost=Decimal(SECRET_COST))
     run = DeliveryRun.objects.create(driver=delivery, delivery_date=today, status=DeliveryRun.Status.IN_PROGRESS)
     stop = Stop.objects.create(run=run, order=on_run, sequence=1)
+    proved = _order(number="AZ20261206007", customer=customer, visitor=owner, rep=rep,
+                    status=Order.Status.DELIVERED, product=product, delivery_date=today)
+    proof = Stop(run=run, order=proved, sequence=2, status=Stop.Status.DELIVERED, proof_kind=Stop.Proof.SIGNED,
+                 signed_by=SECRET_CONTACT, photo_taken_at=timezone.now(), completed_at=timezone.now())
+    proof.photo.save("stop-proof.jpg", jpeg(taken_at=timezone.now()), save=False)
+    proof.save()
     ex_run = DeliveryRun.objects.create(driver=ex_driver, delivery_date=today)
     snapshot = InventoryValueSnapshot.objects.create(day=today - timedelta(days=1), value=Decimal("100.00"))
     # A locked-out login (登录锁定) and a login in axes' access log.
@@ -245,11 +252,11 @@ def build_world() -> World:
     objects.update(
         rep=rep, other_rep=other_rep, purchasing=purchasing, delivery=delivery, ex_driver=ex_driver,
         customer=customer, other_customer=other_customer, supplier=supplier, product=product,
-        order=on_run, paid_order=paid, delivered_order=delivered, aftersales_request=aftersales_request, packing_order=packing, unpaid_order=unpaid, other_order=other_order,
-        payment=payment,
+        order=on_run, paid_order=paid, delivered_order=delivered, aftersales_request=aftersales_request,
+        packing_order=packing, unpaid_order=unpaid, other_order=other_order, payment=payment,
         payment_notification=notification, refund=refund, note=note, entry=entry, message=message,
         handover=handover, churn_event=churn_event, churn_snapshot=churn_snapshot, task=task, task_line=task_line,
-        receipt=receipt, batch=batch, run=run, stop=stop, ex_run=ex_run, inventory_snapshot=snapshot,
+        receipt=receipt, batch=batch, run=run, stop=stop, proof_stop=proof, ex_run=ex_run, inventory_snapshot=snapshot,
         cart_line=CartLine.objects.filter(cart__visitor=owner).first(),
         feed_tokens={REP: feed_token_make(rep), OTHER_REP: feed_token_make(other_rep)},
     )

@@ -198,6 +198,9 @@ TABLE = {
     # WeChat Pay's notifications are authenticated by signature, never by who sends them.
     ("POST", "wechatpay-notify"): Row(E(U401), body=lambda w, r: {"id": "forged"}, json=True),
     ("GET", "batch-trace"): Row(E(OK), kwargs=lambda w: {"code": w.batch.code}),
+    # Uploaded files (served by Django only with SERVE_MEDIA): public pictures; a delivery's proof
+    # photo is not among them, whoever asks (admin's photo view hands it to staff).
+    ("GET", "media"): Row(E(N404), kwargs=lambda w: {"path": w.proof_stop.photo.name}, optional=True),
     # The mini-site: shells; their data comes from the API above.
     ("GET", "catalog:shop"): Row(E(OK)),
     ("GET", "catalog:product"): Row(E(OK), kwargs=lambda w: {"code": w.product.code}),
@@ -271,6 +274,7 @@ TABLE = {
     ("GET", "admin:logistics_purchasetask_build"): Row(ADMIN_PAGE),
     ("GET", "admin:logistics_deliveryrun_build"): Row(ADMIN_PAGE),
     ("POST", "admin:logistics_inventoryvaluesnapshot_record"): Row(E(LOGIN, {ADMIN: REDIRECT})),
+    ("GET", "admin:logistics_stop_photo"): Row(ADMIN_PAGE, kwargs=lambda w: {"object_id": w.proof_stop.pk}),
     ("GET", "admin:reps_rep_dashboard"): Row(ADMIN_PAGE),
     ("GET", "admin:aftersales_aftersalesrequest_decide"): Row(
         ADMIN_PAGE, kwargs=lambda w: {"object_id": w.aftersales_request.pk}),
@@ -374,7 +378,9 @@ def _clean_cache():
 def world(django_db_setup, django_db_blocker, tmp_path_factory):
     """Built once for the module inside a transaction that is rolled back at its end; each
     row runs in a savepoint inside it, each write of each role in one more."""
-    with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("authz-media")):
+    files = tmp_path_factory.mktemp("authz-files")
+    with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=files / "media",
+                                                        PRIVATE_MEDIA_ROOT=files / "private-media"):
         cache.clear()
         atomic = transaction.atomic()
         atomic.__enter__()

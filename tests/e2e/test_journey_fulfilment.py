@@ -64,7 +64,8 @@ _keys = itertools.count(1)
 def _wechatpay_and_media(settings, tmp_path_factory, tmp_path):
     settings.WECHATPAY_DEV_KEY_DIR = tmp_path_factory.getbasetemp() / "wechatpay-dev-keys"
     settings.WECHATPAY_NOTIFY_URL = ""
-    settings.MEDIA_ROOT = tmp_path / "media"  # proof photos
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private-media"  # proof photos
 
 
 def eventually(check, timeout=10.0):

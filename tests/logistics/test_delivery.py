@@ -30,7 +30,7 @@ PHONE = "13812341234"
 
 @pytest.fixture(autouse=True)
 def _frozen_clock_and_media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+    settings.MEDIA_ROOT = settings.PRIVATE_MEDIA_ROOT = tmp_path  # proof photos are private files
     with time_machine.travel(NOW, tick=False):
         yield
 
