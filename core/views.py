@@ -14,6 +14,19 @@ def healthz(request):
     return JsonResponse({"ok": value == 1})
 
 
+def readyz(request):
+    """200 when this process can serve: database (with every migration applied), cache and Celery
+    broker answer (core/readiness.py); 503 naming each check otherwise. /healthz asks none of them."""
+    from core.readiness import readiness
+
+    checks = readiness()
+    if all(outcome == "ok" for outcome in checks.values()):
+        return JsonResponse({"ok": True, "checks": checks})
+    failed = "、".join(name for name, outcome in checks.items() if outcome != "ok")
+    return JsonResponse({"error": {"code": "not_ready", "message": f"服务未就绪：{failed}", "details": checks}},
+                        status=503, json_dumps_params={"ensure_ascii": False})
+
+
 def favicon(request):
     """Browsers ask for /favicon.ico whatever the page says: send them to the static icon."""
     return HttpResponsePermanentRedirect(static("img/favicon.ico"))

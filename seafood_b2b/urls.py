@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from core.views import favicon, healthz, media
+from core.views import favicon, healthz, media, readyz
 from logistics.views.receiving import batch_trace
 from orders.api import wechatpay_notify
 
@@ -20,6 +20,7 @@ urlpatterns = [
     # The split view serves Swagger UI's start-up script as a file: no inline script for the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("favicon.ico", favicon, name="favicon"),
     path("payments/wechatpay/notify", wechatpay_notify, name="wechatpay-notify"),
     path("shop/", include("catalog.urls")),

@@ -194,6 +194,7 @@ TABLE = {
     ("GET", "api-schema"): Row(E(OK)),
     ("GET", "api-docs"): Row(E(OK)),
     ("GET", "healthz"): Row(E(OK)),
+    ("GET", "readyz"): Row(E(OK)),
     ("GET", "favicon"): Row(E(REDIRECT)),
     # WeChat Pay's notifications are authenticated by signature, never by who sends them.
     ("POST", "wechatpay-notify"): Row(E(U401), body=lambda w, r: {"id": "forged"}, json=True),

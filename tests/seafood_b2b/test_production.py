@@ -269,5 +269,5 @@ def test_production_turns_on_https_behind_the_proxy(tmp_path):
         "('HTTP_X_FORWARDED_PROTO', 'https') True 31536000 True True",
         "301 https://shop.example.cn/shop/",
         "404 max-age=31536000; includeSubDomains; preload",
-        "['^healthz$']",
+        "['^healthz$', '^readyz$']",
     ]
