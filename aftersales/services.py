@@ -5,6 +5,7 @@ and the writes happen under the order's row lock, so two requests racing for one
 leave one open request on it (the partial unique constraint is the last word).
 """
 
+import secrets
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -50,10 +51,12 @@ def _lines_input(lines) -> list[dict]:
 
 
 def _save_photos(request: AfterSalesRequest, photos) -> None:
-    for number, photo in enumerate(photos, start=request.photos.count() + 1):
+    # A random name: the photo's /media/ address is its only lock (the web server serves it to
+    # whoever has it), so it must not be guessable from the request's number and a counter.
+    for photo in photos:
         row = AfterSalesPhoto(request=request, width=photo.width, height=photo.height)
         extension = photo.content.name.rsplit(".", 1)[-1]
-        row.image.save(f"{number}.{extension}", photo.content, save=False)
+        row.image.save(f"{secrets.token_urlsafe(16)}.{extension}", photo.content, save=False)
         row.save()
 
 

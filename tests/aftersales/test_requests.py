@@ -68,6 +68,9 @@ def test_a_request_with_photos_is_stored_with_its_lines_and_the_photos_without_e
     assert data["claimed_amount"] == "83.50"
     assert [reply["kind"] for reply in data["replies"]] == ["submitted"]
     assert len(data["photos"]) == 2
+    # Their addresses cannot be guessed from the request's number: 128 random bits each.
+    names = [stored.image.name.rsplit("/", 1)[-1].split(".")[0] for stored in AfterSalesPhoto.objects.all()]
+    assert len(set(names)) == 2 and all(len(name) >= 22 and not name.isdigit() for name in names)
     for stored in AfterSalesPhoto.objects.all():
         with Image.open(stored.image.path) as image:
             assert not image.getexif()  # re-encoded: the camera's EXIF is gone
