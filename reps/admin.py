@@ -17,7 +17,7 @@ from customers.models import Customer
 
 from . import dashboard
 from .accounts import REP_GROUP, rep_login_check, rep_login_create
-from .models import EntryEvent, Handover, HandoverItem, Rep, VisitNote
+from .models import EntryEvent, Handover, HandoverItem, Rep, VisitNote, WeComContact, WeComContactEvent
 from .qr import rep_entry_path, rep_qr_png
 from .services import customers_handover
 
@@ -313,3 +313,28 @@ class VisitNoteAdmin(admin.ModelAdmin):
         if obj.latitude is None:
             return "—"
         return f"{obj.latitude}, {obj.longitude}"
+
+
+@admin.register(WeComContact)
+class WeComContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each rep's WeCom contacts as WeCom's callbacks reported them (filter by rep)."""
+
+    list_display = ("added_at", "rep", "external_userid", "state", "status", "removed_at", "customer")
+    list_filter = ("rep", "status", ("added_at", admin.DateFieldListFilter))
+    list_select_related = ("rep", "customer")
+    search_fields = ("rep__name", "rep__key", "external_userid", "state", "customer__name")
+    fields = ("rep", "external_userid", "state", "status", "added_at", "removed_at", "transfer_fail_reason",
+              "customer")
+    readonly_fields = fields
+
+
+@admin.register(WeComContactEvent)
+class WeComContactEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("received_at", "change_type", "rep", "user_id", "external_userid", "state", "fail_reason")
+    list_filter = ("change_type", "rep", ("received_at", admin.DateFieldListFilter))
+    list_select_related = ("rep",)
+    search_fields = ("external_userid", "user_id", "state")
+    fields = ("received_at", "event_time", "change_type", "rep", "user_id", "external_userid", "state",
+              "fail_reason", "has_welcome_code", "contact", "dedupe_key")
+    readonly_fields = fields
+    show_full_result_count = False

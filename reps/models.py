@@ -171,3 +171,63 @@ class HandoverItem(models.Model):
         verbose_name = verbose_name_plural = "移交明细"
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["handover", "customer"], name="handoveritem_unique")]
+
+
+class WeComContact(models.Model):
+    """A restaurant in a rep's WeCom contacts (企业微信客户), as WeCom's callbacks told it.
+
+    One row per rep and WeCom customer (`external_userid` is per corp); adding again after a
+    removal reopens the same row. `customer` is the restaurant when it is known to be this
+    contact; the callback carries no phone or unionid, so it stays empty until linked.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "已添加"
+        REMOVED_BY_REP = "removed_by_rep", "业务员已删除客户"
+        REMOVED_BY_CUSTOMER = "removed_by_customer", "客户已删除业务员"
+
+    rep = models.ForeignKey(Rep, verbose_name="业务员", on_delete=models.PROTECT, related_name="wecom_contacts")
+    external_userid = models.CharField("外部联系人 ID", max_length=64)
+    state = models.CharField("渠道参数(State)", max_length=30, blank=True)
+    status = models.CharField("状态", max_length=24, choices=Status.choices, default=Status.ACTIVE)
+    added_at = models.DateTimeField("添加时间")
+    removed_at = models.DateTimeField("删除时间", null=True, blank=True)
+    transfer_fail_reason = models.CharField("最近一次转接失败原因", max_length=64, blank=True)
+    customer = models.ForeignKey("customers.Customer", verbose_name="客户", null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="wecom_contacts")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "企业微信客户"
+        ordering = ["-added_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rep", "external_userid"], name="wecomcontact_unique_rep_external"),
+        ]
+        indexes = [models.Index(fields=["rep", "added_at"], name="wecomcontact_rep_added_idx")]
+
+    def __str__(self):
+        return f"{self.rep} · {self.external_userid}"
+
+
+class WeComContactEvent(models.Model):
+    """Each accepted `change_external_contact` callback, once (`dedupe_key` is unique)."""
+
+    dedupe_key = models.CharField("去重键", max_length=200, unique=True)
+    change_type = models.CharField("变更类型", max_length=64)
+    user_id = models.CharField("成员 UserID", max_length=64, blank=True)
+    external_userid = models.CharField("外部联系人 ID", max_length=64, blank=True)
+    state = models.CharField("State", max_length=30, blank=True)
+    fail_reason = models.CharField("失败原因", max_length=64, blank=True)
+    has_welcome_code = models.BooleanField("带欢迎语 code", default=False)
+    event_time = models.DateTimeField("事件时间")
+    rep = models.ForeignKey(Rep, verbose_name="业务员", null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="+")
+    contact = models.ForeignKey(WeComContact, verbose_name="企业微信客户", null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="events")
+    received_at = models.DateTimeField("接收时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "企业微信客户事件"
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self):
+        return f"{self.change_type} {self.external_userid}"

@@ -26,6 +26,8 @@ DEV_WECHAT_APPID = "wxdev0000000000000"
 DEV_WECHATPAY_MCHID = "1900000109"
 DEV_WECHATPAY_APIV3_KEY = "devapiv3key0000devapiv3key000032"
 DEV_TEMPLATE_PREFIX = "dev-template-"
+DEV_WECOM_CALLBACK_TOKEN = "devwecomtoken"
+DEV_WECOM_CALLBACK_AES_KEY = "ZGV2d2Vjb21jYWxsYmFja2Flc2tleTAwMDAwMDAwMDA"
 DEV_SITE_URL = "http://127.0.0.1:8000"
 DEV_ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
@@ -94,6 +96,10 @@ def production_problems(settings) -> list[str]:
         problems.append("WECHATPAY_MCHID is the development default: set the WeChat Pay merchant id")
     if _value(settings, "WECHATPAY_APIV3_KEY") in (None, "", DEV_WECHATPAY_APIV3_KEY):
         problems.append("WECHATPAY_APIV3_KEY is the development default: set the merchant's APIv3 key")
+    if _value(settings, "WECOM_CALLBACK_TOKEN") in (None, "", DEV_WECOM_CALLBACK_TOKEN):
+        problems.append("WECOM_CALLBACK_TOKEN is the development default: set the WeCom callback's Token")
+    if _value(settings, "WECOM_CALLBACK_AES_KEY") in (None, "", DEV_WECOM_CALLBACK_AES_KEY):
+        problems.append("WECOM_CALLBACK_AES_KEY is the development default: set the callback's EncodingAESKey")
     for name in REQUIRED:
         if _blank(_value(settings, name)):
             problems.append(f"{name} is unset")

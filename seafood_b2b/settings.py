@@ -381,6 +381,13 @@ SITE_URL = os.environ.get("SITE_URL", production.DEV_SITE_URL)
 WECOM_CORP_ID = os.environ.get("WECOM_CORP_ID", "")
 WECOM_SECRET = os.environ.get("WECOM_SECRET", "")
 WECOM_API_BASE = os.environ.get("WECOM_API_BASE", "https://qyapi.weixin.qq.com")
+# The callback URL's Token and EncodingAESKey (应用管理 → 接收消息 → 设置API接收), /wecom/callback.
+WECOM_CALLBACK_TOKEN = os.environ.get("WECOM_CALLBACK_TOKEN", production.DEV_WECOM_CALLBACK_TOKEN)
+WECOM_CALLBACK_AES_KEY = os.environ.get("WECOM_CALLBACK_AES_KEY", production.DEV_WECOM_CALLBACK_AES_KEY)
+if len(WECOM_CALLBACK_AES_KEY) != 43:
+    raise ImproperlyConfigured("WECOM_CALLBACK_AES_KEY must be the 43-character EncodingAESKey")
+# A callback whose timestamp is further than this from now is refused (replay defence).
+WECOM_CALLBACK_MAX_AGE_SECONDS = int(os.environ.get("WECOM_CALLBACK_MAX_AGE_SECONDS", "300"))
 # WeCom app messages to staff (send_staff_message): the agentid of the self-built app whose secret
 # is WECOM_SECRET (message/send wants that app's token; give the same app 客户联系 rights).
 _wecom_agent_id = os.environ.get("WECOM_AGENT_ID", "").strip()

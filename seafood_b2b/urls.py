@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from core.views import favicon, healthz, media, readyz
 from logistics.views.receiving import batch_trace
 from orders.api import wechatpay_notify
+from reps.wecom_views import wecom_callback
 
 admin.site.site_header = "海鲜批发 · 运营后台"
 admin.site.site_title = "海鲜批发后台"
@@ -23,6 +24,7 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("favicon.ico", favicon, name="favicon"),
     path("payments/wechatpay/notify", wechatpay_notify, name="wechatpay-notify"),
+    path("wecom/callback", wecom_callback, name="wecom-callback"),
     path("shop/", include("catalog.urls")),
     path("rep/", include("reps.urls")),
     path("ops/", include("logistics.urls")),

@@ -37,7 +37,7 @@ from aftersales.models import AfterSalesDecision, AfterSalesLine, AfterSalesRequ
 from notifications.models import Notification
 from orders.models import Order, OrderEvent, OrderLine, OrderSettings, Payment, PaymentNotification, Refund
 from reps.feed import feed_token_make
-from reps.models import EntryEvent, Handover, VisitNote
+from reps.models import EntryEvent, Handover, VisitNote, WeComContact, WeComContactEvent
 from tests.factories import (
     CustomerFactory,
     DeliveryDriverFactory,
@@ -214,6 +214,11 @@ def build_world() -> World:
 
     # The rep's side: a visit note, an entry through the rep's code, an inbox message, a handover.
     note = VisitNote.objects.create(rep=rep, customer=customer, note=SECRET_NOTE)
+    wecom_contact = WeComContact.objects.create(rep=rep, external_userid="wmAUTHZ", state=rep.key,
+                                                added_at=timezone.now(), customer=customer)
+    WeComContactEvent.objects.create(dedupe_key="evt:authz", change_type="add_external_contact",
+                                     external_userid="wmAUTHZ", event_time=timezone.now(), rep=rep,
+                                     contact=wecom_contact)
     entry = EntryEvent.objects.create(visitor=owner, customer=customer, rep=rep, scene_kind="in_person",
                                   visit_kind=EntryEvent.Visit.FIRST)
     message = Notification.objects.create(

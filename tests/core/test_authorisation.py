@@ -198,6 +198,10 @@ TABLE = {
     ("GET", "favicon"): Row(E(REDIRECT)),
     # WeChat Pay's notifications are authenticated by signature, never by who sends them.
     ("POST", "wechatpay-notify"): Row(E(U401), body=lambda w, r: {"id": "forged"}, json=True),
+    # WeCom's callback likewise: a forged verification or event is refused (400) to everyone.
+    ("GET", "wecom-callback"): Row(E(BAD), query="msg_signature=00&timestamp=1&nonce=1&echostr=AAAA"),
+    ("POST", "wecom-callback"): Row(E(BAD), query="msg_signature=00&timestamp=1&nonce=1",
+                                    body=lambda w, r: {"Encrypt": "forged"}),
     ("GET", "batch-trace"): Row(E(OK), kwargs=lambda w: {"code": w.batch.code}),
     # Uploaded files (served by Django only with SERVE_MEDIA): public pictures; a delivery's proof
     # photo is not among them, whoever asks (admin's photo view hands it to staff).
@@ -296,6 +300,7 @@ ADMIN_DESIGN = {
     "customers.customer": "vacd", "customers.visitor": "vd", "customers.churnsettings": "vc",
     "customers.churnevent": "v", "customers.churnsnapshot": "vd",
     "reps.rep": "vacd", "reps.handover": "v", "reps.entryevent": "v", "reps.visitnote": "vd",
+    "reps.wecomcontact": "v", "reps.wecomcontactevent": "v",
     "orders.order": "vc", "orders.ordersettings": "vc", "orders.payment": "v", "orders.paymentnotification": "v",
     "orders.refund": "v",
     "logistics.supplier": "vacd", "logistics.stock": "v", "logistics.stockmove": "v", "logistics.purchasetask": "vcd",

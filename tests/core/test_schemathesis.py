@@ -191,8 +191,8 @@ def test_api_answers_every_input_as_documented(case, world):
         ACCEPTED.add(case.operation.label)
 
 
-# WeChat Pay's notifications are signed with WeChat's key: fuzzed ones can only ever be refused.
-NEVER_ACCEPTED = {"POST /payments/wechatpay/notify"}
+# WeChat Pay's notifications and WeCom's callbacks are signed: fuzzed ones can only ever be refused.
+NEVER_ACCEPTED = {"POST /payments/wechatpay/notify", "GET /wecom/callback", "POST /wecom/callback"}
 
 
 def test_zz_every_operation_was_reached_and_answered_yes_at_least_once(capsys):

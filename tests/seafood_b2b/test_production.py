@@ -55,6 +55,8 @@ def real_looking_env(directory: Path) -> dict[str, str]:
         "WECOM_CORP_ID": "ww1a2b3c4d5e6f7a8b",
         "WECOM_SECRET": "wecom-app-secret-0123456789",
         "WECOM_AGENT_ID": "1000002",
+        "WECOM_CALLBACK_TOKEN": "cbToken7Kq2",
+        "WECOM_CALLBACK_AES_KEY": "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aQ",
         **{f"WECHAT_TEMPLATE_{name.upper()}": f"tmpl-{name}-real" for name in TEMPLATES},
     }
 
@@ -71,6 +73,7 @@ def _settings_from(env: dict[str, str], **overrides) -> SimpleNamespace:
         WECHATPAY_MERCHANT_CERT_SERIAL=env["WECHATPAY_MERCHANT_CERT_SERIAL"],
         WECHATPAY_PUBLIC_KEY_PATH=env["WECHATPAY_PUBLIC_KEY_PATH"], WECHATPAY_PUBLIC_KEY_ID=env["WECHATPAY_PUBLIC_KEY_ID"],
         WECOM_CORP_ID=env["WECOM_CORP_ID"], WECOM_SECRET=env["WECOM_SECRET"], WECOM_AGENT_ID=int(env["WECOM_AGENT_ID"]),
+        WECOM_CALLBACK_TOKEN=env["WECOM_CALLBACK_TOKEN"], WECOM_CALLBACK_AES_KEY=env["WECOM_CALLBACK_AES_KEY"],
         WECHAT_SUBSCRIBE_TEMPLATES={name: env[f"WECHAT_TEMPLATE_{name.upper()}"] for name in TEMPLATES},
     )
     values.update(overrides)
@@ -114,8 +117,9 @@ def test_every_development_default_is_named_at_once():
     problems = production_problems(dev)
 
     named = ["WECHAT_BACKEND", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL", "DATABASE_URL", "REDIS_URL",
-             "WECHAT_APPID", "WECHATPAY_MCHID", "WECHATPAY_APIV3_KEY", "WECHAT_SECRET",
-             "WECHATPAY_MERCHANT_CERT_SERIAL", "WECHATPAY_PUBLIC_KEY_ID", "WECOM_CORP_ID", "WECOM_SECRET",
+             "WECHAT_APPID", "WECHATPAY_MCHID", "WECHATPAY_APIV3_KEY", "WECOM_CALLBACK_TOKEN",
+             "WECOM_CALLBACK_AES_KEY", "WECHAT_SECRET", "WECHATPAY_MERCHANT_CERT_SERIAL", "WECHATPAY_PUBLIC_KEY_ID",
+             "WECOM_CORP_ID", "WECOM_SECRET",
              "WECOM_AGENT_ID", "WECHATPAY_MERCHANT_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH",
              *[f"WECHAT_TEMPLATE_{name.upper()}" for name in TEMPLATES]]
     assert len(TEMPLATES) >= 4
@@ -144,6 +148,9 @@ def test_every_development_default_is_named_at_once():
         ({"WECHAT_APPID": production.DEV_WECHAT_APPID}, "WECHAT_APPID is the development default"),
         ({"WECHATPAY_MCHID": production.DEV_WECHATPAY_MCHID}, "WECHATPAY_MCHID is the development default"),
         ({"WECHATPAY_APIV3_KEY": production.DEV_WECHATPAY_APIV3_KEY}, "WECHATPAY_APIV3_KEY is the development default"),
+        ({"WECOM_CALLBACK_TOKEN": production.DEV_WECOM_CALLBACK_TOKEN}, "WECOM_CALLBACK_TOKEN is the development default"),
+        ({"WECOM_CALLBACK_AES_KEY": production.DEV_WECOM_CALLBACK_AES_KEY},
+         "WECOM_CALLBACK_AES_KEY is the development default"),
         ({"WECHAT_SECRET": ""}, "WECHAT_SECRET is unset"),
         ({"WECHATPAY_MERCHANT_CERT_SERIAL": ""}, "WECHATPAY_MERCHANT_CERT_SERIAL is unset"),
         ({"WECHATPAY_PUBLIC_KEY_ID": ""}, "WECHATPAY_PUBLIC_KEY_ID is unset"),
@@ -211,7 +218,7 @@ def test_manage_py_check_refuses_the_dev_backend_in_production():
     assert "(seafood_b2b.E001) WECHAT_BACKEND is 'dev': production needs WECHAT_BACKEND=real" in result.stderr
     assert "(seafood_b2b.E001) WECHATPAY_APIV3_KEY is the development default" in result.stderr
     assert "SECRET_KEY" not in result.stderr  # "x" is not the default: only the defaults are named
-    assert f"System check identified {16 + len(TEMPLATES)} issues" in result.stderr
+    assert f"System check identified {18 + len(TEMPLATES)} issues" in result.stderr
 
 
 def test_manage_py_check_deploy_is_clean_with_real_looking_settings(tmp_path):
