@@ -102,6 +102,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="also print the SQL of one checkout with its timings, and (if pyinstrument is "
                              "installed) an in-process profile of 50 checkouts")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--price-list", action="store_true",
+                        help="the bench restaurants buy at a price list covering every pool SKU (product and "
+                             "category entries; bench/checkout_price_list.py); without it they have none")
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.clients < 1 or args.repeat < 1 or (args.hot_orders or 1) < 1:
         parser.error("--duration, --clients, --repeat and --hot-orders must be positive")
@@ -259,6 +262,11 @@ def prepare_bench_data(args) -> BenchData:
     pool, hot = chosen[:POOL_SIZE], chosen[POOL_SIZE:]
     for sku in pool:
         set_available(sku, PLENTY)
+    from bench.checkout_price_list import assign_price_list
+
+    entries = assign_price_list(customer_ids=[c[0] for c in customers], pool_product_ids=[sku.pk for sku in pool],
+                                enabled=args.price_list)
+    print(f"  price list: {f'{entries} entries, every pool SKU covered' if args.price_list else 'none'}", flush=True)
     return BenchData(
         visitors=visitors, pool=pool, hot=hot, orders=Order.objects.count(), lines=OrderLine.objects.count(),
         customers=Customer.objects.count(), products=Product.objects.count(),

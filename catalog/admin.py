@@ -11,10 +11,11 @@ from django.utils import timezone
 from core.admin import ReadOnlyInline
 from core.errors import ApplicationError
 from core.inputs import id_from_text
+from customers.models import Customer
 
 from .csv_io import COLUMNS, MAX_FILE_BYTES, MAX_ROWS, product_export_csv, product_import_csv
 from .forms import ProductImportForm
-from .models import Cart, CartLine, Category, Product
+from .models import Cart, CartLine, Category, PriceList, PriceListEntry, Product
 from .pictures import product_thumbnail_refresh
 from .selectors import available_quantity
 from .services import product_set_active
@@ -272,3 +273,46 @@ class CartAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class PriceListEntryInline(admin.TabularInline):
+    """A fixed price for a product, or a percentage off a category (its shelves included)."""
+
+    model = PriceListEntry
+    extra = 1
+    fields = ("product", "price", "category", "percent_off")
+    autocomplete_fields = ("product", "category")
+
+
+class PriceListCustomerInline(ReadOnlyInline):
+    """Who this list prices for; assign a customer on the customer's own page (价目表)."""
+
+    model = Customer
+    fields = ("name", "phone", "district", "rep")
+    readonly_fields = fields
+    verbose_name_plural = "使用此价目表的客户（在客户页面设置）"
+
+
+@admin.register(PriceList)
+class PriceListAdmin(admin.ModelAdmin):
+    """价目表: which price applies is catalog.pricing.list_price_rule (product entry, then the
+    nearest category's, then the catalogue price; only while active and within its dates)."""
+
+    list_display = ("name", "is_active", "valid_from", "valid_to", "entry_count", "customer_count")
+    list_filter = ("is_active",)
+    search_fields = ("name",)
+    fields = ("name", "is_active", "valid_from", "valid_to", "note")
+    inlines = (PriceListEntryInline, PriceListCustomerInline)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            entries_n=Count("entries", distinct=True), customers_n=Count("customers", distinct=True))
+
+    @admin.display(description="条目数", ordering="entries_n")
+    def entry_count(self, price_list):
+        return price_list.entries_n
+
+    @admin.display(description="客户数", ordering="customers_n")
+    def customer_count(self, price_list):
+        return price_list.customers_n
+

@@ -12,7 +12,7 @@ from customers.models import Visitor
 from . import selectors, services
 from .models import Cart
 from .pagination import page_numbers
-from .pricing import buyer_of
+from .pricing import buyer_of, price_book
 from .serializers import CartSerializer, CategorySerializer, ProductSerializer, cart_representation
 
 
@@ -20,6 +20,11 @@ def current_visitor(request) -> Visitor:
     if not isinstance(request.auth, Visitor):
         raise NotAuthenticated("请先进入小程序（缺少访客凭证）")
     return request.auth
+
+
+def optional_buyer(request):
+    """The Buyer of a request whose visitor token is optional (None: anonymous or no restaurant)."""
+    return buyer_of(request.auth.customer_id) if isinstance(request.auth, Visitor) else None
 
 
 class CategoryListApi(APIView):
@@ -62,8 +67,10 @@ class ProductListApi(APIView):
                                     page_size=request.query_params.get("page_size"))
         page = selectors.product_page(category_id=category_id, query=query, page=number, size=size)
         products = selectors.products_by_ids(page["ids"])
+        buyer = optional_buyer(request)
+        context = {"buyer": buyer, "book": price_book(products, buyer)}
         return Response({"count": page["count"], **_page_links(request, number, page["has_next"]),
-                         "results": ProductSerializer(products, many=True).data})
+                         "results": ProductSerializer(products, many=True, context=context).data})
 
 
 def _page_links(request, number: int, has_next: bool) -> dict:
@@ -83,7 +90,8 @@ class ProductDetailApi(APIView):
 
     @extend_schema(responses=ProductSerializer, summary="商品详情")
     def get(self, request, code: str):
-        return Response(ProductSerializer(selectors.product_get(code=code)).data)
+        return Response(ProductSerializer(selectors.product_get(code=code),
+                                          context={"buyer": optional_buyer(request)}).data)
 
 
 _CartSchema = CartSerializer

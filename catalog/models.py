@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -196,3 +196,77 @@ class CartLine(BaseModel):
 
 
 
+
+
+class PriceList(BaseModel):
+    """价目表: a price for a group of customers (大客户价, 新客价, 连锁店价).
+
+    A customer has at most one (customers.Customer.price_list). The rule that turns a list into
+    a price is catalog.pricing.list_price_rule; the list applies from `valid_from` to `valid_to`
+    inclusive, as dates in Shanghai time, and only while active.
+    """
+
+    name = models.CharField("名称", max_length=40, unique=True)
+    is_active = models.BooleanField("启用", default=True)
+    valid_from = models.DateField("生效日期", null=True, blank=True, help_text="留空：立即生效（上海时间，含当天）")
+    valid_to = models.DateField("截止日期", null=True, blank=True, help_text="留空：长期有效（上海时间，含当天）")
+    note = models.CharField("备注", max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "价目表"
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True) | Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                name="pricelist_valid_dates_ordered",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class PriceListEntry(models.Model):
+    """One line of a price list: a fixed price for a product, or a percentage off a category."""
+
+    price_list = models.ForeignKey(PriceList, verbose_name="价目表", on_delete=models.CASCADE, related_name="entries",
+                                   db_index=False)  # covered by the two unique constraints
+    product = models.ForeignKey(Product, verbose_name="商品", null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="price_entries")
+    category = models.ForeignKey(Category, verbose_name="分类", null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="price_entries")
+    price = models.DecimalField("固定单价(元)", max_digits=10, decimal_places=2, null=True, blank=True,
+                                validators=[MinValueValidator(Decimal("0.01"))])
+    percent_off = models.DecimalField("折扣(%)", max_digits=5, decimal_places=2, null=True, blank=True,
+                                      validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+                                      help_text="如 5 表示 95 折")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "价目表条目"
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["price_list", "product"], name="pricelistentry_unique_product"),
+            models.UniqueConstraint(fields=["price_list", "category"], name="pricelistentry_unique_category"),
+            # A product gets a fixed price; a category gets a percentage off: exactly one of each pair.
+            models.CheckConstraint(
+                condition=(Q(product__isnull=False, category__isnull=True, price__gt=0, percent_off__isnull=True)
+                           | Q(product__isnull=True, category__isnull=False, price__isnull=True,
+                               percent_off__gte=0, percent_off__lte=100)),
+                name="pricelistentry_product_price_or_category_percent",
+            ),
+        ]
+
+    def __str__(self):
+        if self.product_id:
+            return f"{self.product} ¥{self.price}"
+        return f"{self.category} -{self.percent_off}%"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if bool(self.product_id) == bool(self.category_id):
+            raise ValidationError("请选择商品或分类（二选一）")
+        if self.product_id and (self.price is None or self.percent_off is not None):
+            raise ValidationError({"price": "商品条目须填写固定单价，不填折扣"})
+        if self.category_id and (self.percent_off is None or self.price is not None):
+            raise ValidationError({"percent_off": "分类条目须填写折扣，不填固定单价"})

@@ -1,42 +1,179 @@
 """Where a price comes from. Every price a buyer sees or pays is computed here, on the server.
 
 One function, `unit_price_for`, prices a product for a buyer: the listing, the product page,
-the cart, the checkout confirmation, checkout itself and reorder all call it. The buyer is a
-`Buyer`, not a Customer row: it holds exactly what a price rule may read, and every path builds
-it from the customer's own columns (`buyer_of` for a loaded Customer; checkout from the same
-columns in its one read, tested to agree). A rule that needs another fact about the customer
-adds it here first, and each path is then made to supply it: none can silently price with a
-half-filled customer.
+the cart, the checkout confirmation, checkout itself, reorder and 我的常购 all call it. The buyer
+is a `Buyer`, not a Customer row: it holds exactly what a price rule may read, and every path
+builds it from the customer's own columns (`buyer_of` for a loaded Customer; checkout from the
+same columns in its one read, tested to agree). A rule that needs another fact about the
+customer adds it here first, and each path is then made to supply it: none can silently price
+with a half-filled customer.
+
+Price lists (catalog.models.PriceList): a buyer's list is read per request, for a page of
+products at once, into a `PriceBook` (`price_book(products, buyer)`: one query; checkout reads
+the same rows inside its one prepared read and builds the book from them). The rule that turns
+a book into a price is `list_price_rule`, pure.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
-from core.money import money
+from django.utils import timezone
+
+from core.money import CENT, money
 
 from .selectors import line_problem
+
+HUNDRED = Decimal("100")
 
 
 @dataclass(frozen=True)
 class Buyer:
-    """What pricing may know about who is buying. An anonymous visitor is `None`, not a Buyer."""
+    """What pricing may know about who is buying. An anonymous visitor is `None`, not a Buyer.
+
+    `price_list_id`: the customer's price list (None: list prices). Tags, once they exist, resolve
+    into this same field in `buyer_of` and checkout's read (the customer's own list first)."""
 
     customer_id: int
+    price_list_id: int | None = None
 
 
 def buyer_of(customer) -> Buyer | None:
-    """The Buyer for a Customer or a customer id (None: a visitor without a restaurant yet)."""
+    """The Buyer for a Customer or a customer id (None: a visitor without a restaurant yet).
+
+    A Customer row reads its own columns (no query); an id costs one query for its price list."""
     if customer is None:
         return None
-    return Buyer(customer_id=customer if isinstance(customer, int) else customer.pk)
+    if isinstance(customer, int):
+        from customers.models import Customer
+
+        price_list_id = Customer.objects.filter(pk=customer).values_list("price_list_id", flat=True).first()
+        return Buyer(customer_id=customer, price_list_id=price_list_id)
+    return Buyer(customer_id=customer.pk, price_list_id=customer.price_list_id)
 
 
-def unit_price_for(*, product, buyer: Buyer | None = None) -> Decimal:
-    """The price per sale unit this buyer pays for this product today (`product.price` today:
-    the catalogue's list price for everyone)."""
-    return money(product.price)
+@dataclass(frozen=True)
+class PriceBook:
+    """A price list's header and its entries that matter for some products."""
+
+    price_list_id: int
+    name: str
+    is_active: bool
+    valid_from: date | None
+    valid_to: date | None
+    product_prices: dict[int, Decimal] = field(default_factory=dict)  # product id -> fixed price
+    category_percents: dict[int, Decimal] = field(default_factory=dict)  # category id -> percent off
+
+    def applies_on(self, day: date) -> bool:
+        return (self.is_active and (self.valid_from is None or self.valid_from <= day)
+                and (self.valid_to is None or day <= self.valid_to))
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A unit price and where it came from: `price_list_id`/`price_list_name` empty for the list price."""
+
+    price: Decimal
+    list_price: Decimal
+    price_list_id: int | None = None
+    price_list_name: str = ""
+
+
+def list_price_rule(*, base: Decimal, fixed: Decimal | None, percents_nearest_first: list[Decimal | None],
+                    applies: bool) -> tuple[Decimal, bool]:
+    """THE precedence rule of price lists, pure. Returns (price, whether the list made it).
+
+    1. A list that does not apply today (inactive, before valid_from or after valid_to, in
+       Shanghai dates, both ends inclusive) gives the base (catalogue) price.
+    2. A product's own entry (a fixed price) beats any category entry.
+    3. Otherwise the nearest category's entry (the product's shelf, then its aisle) takes its
+       percentage off the base price.
+    4. No entry: the base price.
+    The result is rounded half up to the fen and never below ¥0.01.
+    """
+    base = money(base)
+    if not applies:
+        return base, False
+    if fixed is not None:
+        return max(money(fixed), CENT), True
+    for percent in percents_nearest_first:
+        if percent is not None:
+            return max(money(base * (HUNDRED - percent) / HUNDRED), CENT), True
+    return base, False
+
+
+def category_chain(product) -> tuple[int, ...]:
+    """The product's category, then its parent: nearest first. Checkout's snapshot carries it;
+    a Product needs its category loaded (select_related), as every listing query does."""
+    chain = getattr(product, "category_chain", None)
+    if chain is not None:
+        return chain
+    category = product.category
+    return (category.pk, category.parent_id) if category.parent_id else (category.pk,)
+
+
+def price_book(products, buyer: Buyer | None) -> PriceBook | None:
+    """The buyer's price list with its entries for these products: one query (none without a list).
+
+    Entries for the products themselves and for their categories and the categories' parents."""
+    if buyer is None or buyer.price_list_id is None:
+        return None
+    from django.db.models import FilteredRelation, Q
+
+    from .models import PriceList
+
+    products = list(products)
+    product_ids = {product.pk if hasattr(product, "pk") else product.id for product in products}
+    category_ids = {pk for product in products for pk in category_chain(product)}
+    # One query: the header LEFT JOINed to the matching entries (a list without entries still comes back).
+    header = None
+    product_prices, category_percents = {}, {}
+    matching = Q(entries__product_id__in=product_ids) | Q(entries__category_id__in=category_ids)
+    query = (PriceList.objects.filter(pk=buyer.price_list_id)
+             .annotate(matched=FilteredRelation("entries", condition=matching))
+             .values_list("id", "name", "is_active", "valid_from", "valid_to", "matched__product_id",
+                          "matched__category_id", "matched__price", "matched__percent_off"))
+    for pk, name, is_active, valid_from, valid_to, product_id, category_id, price, percent in query:
+        header = (pk, name, is_active, valid_from, valid_to)
+        if product_id is not None:
+            product_prices[product_id] = price
+        elif category_id is not None:
+            category_percents[category_id] = percent
+    if header is None:
+        return None
+    return PriceBook(*header, product_prices=product_prices, category_percents=category_percents)
+
+
+def price_quote(*, product, buyer: Buyer | None = None, book: PriceBook | None = None,
+                today: date | None = None) -> Quote:
+    """The price this buyer pays for this product today, and which list made it.
+
+    `book`: the buyer's price book for a set of products including this one (`price_book`);
+    without one it is read for this product alone (one query: a product page)."""
+    base = money(product.price)
+    if buyer is None or buyer.price_list_id is None:
+        return Quote(price=base, list_price=base)
+    if book is None or book.price_list_id != buyer.price_list_id:
+        book = price_book([product], buyer)
+        if book is None:
+            return Quote(price=base, list_price=base)
+    pk = product.pk if hasattr(product, "pk") else product.id
+    price, from_list = list_price_rule(
+        base=base, fixed=book.product_prices.get(pk),
+        percents_nearest_first=[book.category_percents.get(category) for category in category_chain(product)],
+        applies=book.applies_on(today or timezone.localdate()),
+    )
+    if not from_list:
+        return Quote(price=base, list_price=base)
+    return Quote(price=price, list_price=base, price_list_id=book.price_list_id, price_list_name=book.name)
+
+
+def unit_price_for(*, product, buyer: Buyer | None = None, book: PriceBook | None = None,
+                   today: date | None = None) -> Decimal:
+    """The price per sale unit this buyer pays for this product today (see `price_quote`)."""
+    return price_quote(product=product, buyer=buyer, book=book, today=today).price
 
 
 def line_total(*, unit_price: Decimal, quantity: Decimal) -> Decimal:
@@ -45,6 +182,8 @@ def line_total(*, unit_price: Decimal, quantity: Decimal) -> Decimal:
 
 def cart_totals(*, lines, buyer: Buyer | None = None) -> tuple[Decimal, list[str]]:
     """The orderable total of cart lines and the problems ("名称：缺货"), at this buyer's prices."""
+    lines = list(lines)
+    book = price_book([line.product for line in lines], buyer)
     total = Decimal("0.00")
     problems = []
     for line in lines:
@@ -52,5 +191,6 @@ def cart_totals(*, lines, buyer: Buyer | None = None) -> tuple[Decimal, list[str
         if problem:
             problems.append(f"{line.product.name}：{problem}")
         else:
-            total += line_total(unit_price=unit_price_for(product=line.product, buyer=buyer), quantity=line.quantity)
+            price = unit_price_for(product=line.product, buyer=buyer, book=book)
+            total += line_total(unit_price=price, quantity=line.quantity)
     return total, problems

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import Category, Product
-from .pricing import Buyer, line_total, unit_price_for
+from .pricing import Buyer, line_total, price_book, unit_price_for
 from .selectors import available_quantity, line_problem, stock_label
 
 
@@ -58,7 +58,8 @@ class ProductSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.DecimalField(max_digits=10, decimal_places=2))
     def get_price(self, product) -> str:
-        return str(unit_price_for(product=product, buyer=self.context.get("buyer")))
+        # context: "buyer" (catalog.pricing.Buyer) and "book", its price book for these products.
+        return str(unit_price_for(product=product, buyer=self.context.get("buyer"), book=self.context.get("book")))
 
     @extend_schema_field(serializers.DecimalField(max_digits=12, decimal_places=2))
     def get_available(self, product) -> str:
@@ -94,9 +95,11 @@ def cart_representation(*, lines, buyer: Buyer | None = None) -> dict:
     items = []
     total = Decimal("0.00")
     count = 0
+    lines = list(lines)
+    book = price_book([line.product for line in lines], buyer)
     for line in lines:
         product = line.product
-        price = unit_price_for(product=product, buyer=buyer)
+        price = unit_price_for(product=product, buyer=buyer, book=book)
         amount = line_total(unit_price=price, quantity=line.quantity)
         problem = line_problem(line)
         if not problem:
@@ -104,7 +107,7 @@ def cart_representation(*, lines, buyer: Buyer | None = None) -> dict:
             count += 1
         items.append(
             {
-                "product": ProductSerializer(product, context={"buyer": buyer}).data,
+                "product": ProductSerializer(product, context={"buyer": buyer, "book": book}).data,
                 "quantity": str(line.quantity),
                 "unit_price": str(price),
                 "amount": str(amount),

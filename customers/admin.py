@@ -21,18 +21,19 @@ class VisitorInline(ReadOnlyInline):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ("name", "contact_name", "phone", "district", "rep", "status", "last_order_at", "created_at")
-    list_filter = ("status", "district", "rep")
+    list_display = ("name", "contact_name", "phone", "district", "rep", "price_list", "status", "last_order_at",
+                    "created_at")
+    list_filter = ("status", "district", "rep", "price_list")
     search_fields = ("name", "phone", "address", "contact_name")
-    list_select_related = ("rep",)
-    autocomplete_fields = ("rep",)
+    list_select_related = ("rep", "price_list")
+    autocomplete_fields = ("rep", "price_list")
     readonly_fields = ("last_order_at", "first_order_at", "paid_order_count", "usual_interval", "status",
                        "status_changed_at", "acquired_by", "acquired_at", "created_at", "updated_at")
     date_hierarchy = "created_at"
     inlines = (VisitorInline,)
     actions = ("handover_to_another_rep",)
     fieldsets = (
-        (None, {"fields": ("name", "contact_name", "phone", "rep")}),
+        (None, {"fields": ("name", "contact_name", "phone", "rep", "price_list")}),
         ("地址", {"fields": ("district", "address", "latitude", "longitude")}),
         ("下单节奏与流失", {"fields": ("status", "status_changed_at", "last_order_at", "first_order_at",
                                    "paid_order_count", "usual_interval")}),

@@ -91,6 +91,10 @@ class Customer(BaseModel):
     acquired_by = models.ForeignKey("reps.Rep", verbose_name="开发业务员", null=True, blank=True,
                                     on_delete=models.SET_NULL, related_name="acquired_customers")
     acquired_at = models.DateTimeField("开发时间", null=True, blank=True)
+    # The customer's own price list (catalog.pricing). Hook for tags: once tags exist, a tag's list
+    # applies when this is empty; catalog.pricing.buyer_of is the one place that resolves it.
+    price_list = models.ForeignKey("catalog.PriceList", verbose_name="价目表", null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="customers")
 
     class Meta:
         verbose_name = verbose_name_plural = "客户"

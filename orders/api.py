@@ -92,7 +92,7 @@ class CheckoutApi(APIView):
         visitor = current_visitor(request)
         quote = services.order_quote(visitor=visitor)
         rules = OrderSettings.current()
-        view = cart_representation(lines=quote.lines, buyer=buyer_of(visitor.customer_id))
+        view = cart_representation(lines=quote.lines, buyer=buyer_of(visitor.customer))
         return Response({
             "lines": view["lines"], "subtotal": str(quote.subtotal), "delivery_fee": str(quote.delivery_fee),
             "total": str(quote.total), "min_order_amount": str(quote.min_order_amount),

@@ -132,6 +132,11 @@ class OrderLine(models.Model):
     spec = models.CharField("规格", max_length=40, blank=True)
     unit = models.CharField("单位", max_length=4)
     unit_price = models.DecimalField("单价", max_digits=10, decimal_places=2)
+    # The catalogue's list price when ordered, and the price list that made unit_price (none: list price).
+    list_price = models.DecimalField("目录价", max_digits=10, decimal_places=2, null=True, blank=True)
+    price_list = models.ForeignKey("catalog.PriceList", verbose_name="价目表", null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="order_lines", db_index=False)
+    price_list_name = models.CharField("价目表名称", max_length=40, blank=True, default="")
     quantity = models.DecimalField("数量", max_digits=10, decimal_places=2)
     amount = models.DecimalField("金额", max_digits=12, decimal_places=2)
     catch_weight = models.BooleanField("按实重计价", default=False)

@@ -13,8 +13,10 @@ each product with its price, flags and stock left, the ordering rules and the mo
    raised at once); a quantity above the stock left is a shortfall.
 4. Any problem refuses the whole basket (CartNotReady, every problem named, shortfalls after
    them); shortfalls alone refuse it as InsufficientStock, naming what is left of each.
-5. Each line is priced for this buyer (catalog.pricing.unit_price_for), amounts rounded to fen;
-   the subtotal must reach the minimum order (BelowMinimumOrder says how much is missing).
+5. Each line is priced for this buyer (catalog.pricing.price_quote: the customer's price list as
+   read under the locks, on the day of `now` in Shanghai), amounts rounded to fen; each line keeps
+   the list price and the price list that made its price. The subtotal must reach the minimum
+   order (BelowMinimumOrder says how much is missing).
 6. Delivery is free from the threshold up, otherwise the fee; the total is subtotal + fee.
 7. Delivery date: the next day when ordered before the cut-off in Shanghai time, else the day
    after (`delivery_date_for`); payment is due `payment_timeout_minutes` after now.
@@ -31,7 +33,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from catalog.models import Product
-from catalog.pricing import Buyer, line_total, unit_price_for
+from catalog.pricing import Buyer, PriceBook, line_total, price_quote
 from catalog.rules import orderable, quantity_validate, stock_left_label
 from core.errors import ApplicationError, InsufficientStock, ValidationFailed
 from core.money import money
@@ -88,10 +90,11 @@ class CustomerSnapshot:
     district: str
     latitude: Decimal | None
     longitude: Decimal | None
+    price_list_id: int | None = None
 
     @property
     def buyer(self) -> Buyer:
-        return Buyer(customer_id=self.id)
+        return Buyer(customer_id=self.id, price_list_id=self.price_list_id)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class ProductSnapshot:
     parent_active: bool | None  # None: a top-level category
     stock_id: int
     available: Decimal
+    category_chain: tuple[int, ...] = ()  # its category, then the category's parent (pricing)
 
     @property
     def orderable(self) -> bool:
@@ -145,6 +149,7 @@ class CheckoutSnapshot:
     unstocked: dict[int, str | None]  # basket ids without a stock row -> product name (None: no such product)
     rules: OrderRules
     now: datetime
+    prices: PriceBook | None = None  # the customer's price list and its entries for the basket
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,9 @@ class PlannedLine:
     quantity: Decimal
     unit_price: Decimal
     amount: Decimal
+    list_price: Decimal | None = None
+    price_list_id: int | None = None
+    price_list_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -226,12 +234,15 @@ def checkout_decide(snapshot: CheckoutSnapshot, delivery: DeliveryDetails) -> Pl
     _check_basket(snapshot)
 
     buyer, rules = customer.buyer, snapshot.rules
+    today = timezone.localdate(snapshot.now)
     lines = []
     for line in snapshot.basket:
         product = snapshot.products[line.product_id]
-        price = unit_price_for(product=product, buyer=buyer)
-        lines.append(PlannedLine(product=product, quantity=line.quantity, unit_price=price,
-                                 amount=line_total(unit_price=price, quantity=line.quantity)))
+        quote = price_quote(product=product, buyer=buyer, book=snapshot.prices, today=today)
+        lines.append(PlannedLine(product=product, quantity=line.quantity, unit_price=quote.price,
+                                 amount=line_total(unit_price=quote.price, quantity=line.quantity),
+                                 list_price=quote.list_price, price_list_id=quote.price_list_id,
+                                 price_list_name=quote.price_list_name))
     subtotal = money(sum((line.amount for line in lines), Decimal("0")))
     minimum = money(rules.min_order_amount)
     if subtotal < minimum:

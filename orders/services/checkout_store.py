@@ -10,18 +10,23 @@ same reads and writes the same rows statement by statement.
 
 Rows are decoded by column name (every selected column has an alias), and a failed write is
 classified by the constraint it broke (`unique_violation`), never by an error message's text.
+
+Prices: the customer's price list (its header joined to the visitor's row) and, per basket
+product, the list's entries for the product, its category and the category's parent (joined to
+the product rows) come back in the same read; `checkout_prices.price_book_from_rows` makes them the `PriceBook` that
+checkout_rules prices with (catalog.pricing), so a price list costs no extra round trip.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
 
 from django.db import IntegrityError, OperationalError, connection
 
-from catalog.models import Cart, CartLine, Category, Product
+from catalog.models import Cart, CartLine, Category, PriceList, Product
 from core.errors import NotAuthenticated
 from core.money import to_fen
 from core.sql import (
@@ -40,6 +45,7 @@ from logistics.models import Stock
 from logistics.services import stock_reservation_ctes, stock_reservation_statements
 
 from ..models import Order, OrderEvent, OrderLine, OrderSettings, Payment
+from .checkout_prices import entry_columns, entry_joins, price_book_from_rows
 from .checkout_rules import (
     BasketLine,
     CheckoutSnapshot,
@@ -68,7 +74,7 @@ def _aliased(pairs) -> str:
 
 @lru_cache(maxsize=None)
 def _visitor_sql(vendor: str, nowait: bool) -> str:
-    v, c, o, r = table(Visitor), table(Customer), table(Order), table(OrderSettings)
+    v, c, o, r, pl = table(Visitor), table(Customer), table(Order), table(OrderSettings), table(PriceList)
     lock = ""
     if connection.features.has_select_for_update_of:
         lock = " FOR UPDATE OF v" + (" NOWAIT" if nowait and connection.features.has_select_for_update_nowait else "")
@@ -76,7 +82,10 @@ def _visitor_sql(vendor: str, nowait: bool) -> str:
         ("visitor_openid", f"v.{column(Visitor, 'openid')}"),
         ("existing_order_id", f"o.{column(Order, 'id')}"),
         *((f"customer_{name}", f"c.{column(Customer, name)}") for name in (
-            "id", "rep_id", "phone", "name", "contact_name", "address", "district", "latitude", "longitude")),
+            "id", "rep_id", "phone", "name", "contact_name", "address", "district", "latitude", "longitude",
+            "price_list_id")),
+        *((f"price_list_{name}", f"pl.{column(PriceList, name)}") for name in (
+            "name", "is_active", "valid_from", "valid_to")),
         *((f"rules_{name}", f"r.{column(OrderSettings, name)}") for name in (
             "id", "cutoff_time", "min_order_amount", "delivery_fee", "free_delivery_threshold",
             "payment_timeout_minutes")),
@@ -87,6 +96,7 @@ def _visitor_sql(vendor: str, nowait: bool) -> str:
         f"LEFT JOIN {o} o ON o.{column(Order, 'visitor_id')} = v.{column(Visitor, 'id')} "
         f"AND o.{column(Order, 'idempotency_key')} = %s "
         f"LEFT JOIN {r} r ON r.{column(OrderSettings, 'id')} = 1 "
+        f"LEFT JOIN {pl} pl ON pl.{column(PriceList, 'id')} = c.{column(Customer, 'price_list_id')} "
         f"WHERE v.{column(Visitor, 'id')} = %s{lock}"
     )
 
@@ -108,6 +118,8 @@ def _product_sql(vendor: str, ids_condition: str) -> str:
         ("product_active", f"p.{column(Product, 'is_active')}"),
         ("category_active", f"c.{active}"),
         ("parent_active", f"pc.{active}"),
+        ("product_category_id", f"p.{column(Product, 'category_id')}"),
+        ("parent_category_id", f"c.{column(Category, 'parent_id')}"),
         ("stock_id", f"s.{column(Stock, 'id')}"),
         ("stock_available", f"s.{column(Stock, 'on_hand')} - s.{column(Stock, 'reserved')}"),
     ])
@@ -121,6 +133,12 @@ def _product_sql(vendor: str, ids_condition: str) -> str:
     )
 
 
+@lru_cache(maxsize=512)
+def _products_priced_sql(vendor: str, ids_condition: str) -> str:
+    """The basket's products (stock rows locked) with the entries of the list given after the ids."""
+    return f"SELECT pq.*, {entry_columns()} FROM ({_product_sql(vendor, ids_condition)}) pq {entry_joins('%s')}"
+
+
 @lru_cache(maxsize=None)
 def _visitor_statement(vendor: str, nowait: bool) -> Prepared:
     return Prepared(f"checkout_visitor_{'nowait' if nowait else 'wait'}", _visitor_sql(vendor, nowait),
@@ -129,7 +147,8 @@ def _visitor_statement(vendor: str, nowait: bool) -> Prepared:
 
 @lru_cache(maxsize=None)
 def _product_statement(vendor: str) -> Prepared:
-    return Prepared("checkout_products", _product_sql(vendor, "= ANY(%s)"), ("bigint[]",))
+    return Prepared("checkout_products", _products_priced_sql(vendor, "= ANY(%s)"),
+                    ("bigint[]", "bigint", "bigint", "bigint"))
 
 
 @lru_cache(maxsize=None)
@@ -138,7 +157,8 @@ def _visitor_and_products_statement(vendor: str) -> Prepared:
     in one round trip: one row per product found, or one row with empty product columns."""
     return Prepared(
         "checkout_visitor_products",
-        f"SELECT * FROM ({_visitor_sql(vendor, True)}) vq LEFT JOIN ({_product_sql(vendor, '= ANY(%s)')}) pq ON TRUE",
+        f"SELECT vq.*, pq.*, {entry_columns()} FROM ({_visitor_sql(vendor, True)}) vq "
+        f"LEFT JOIN ({_product_sql(vendor, '= ANY(%s)')}) pq ON TRUE {entry_joins('vq.customer_price_list_id')}",
         ("varchar", "bigint", "bigint[]"),
     )
 
@@ -176,6 +196,7 @@ def _products_from(rows: list[dict]) -> dict[int, ProductSnapshot]:
             product_active=bool(row["product_active"]), category_active=bool(row["category_active"]),
             parent_active=_flag(row["parent_active"]), stock_id=row["stock_id"],
             available=_decimal(row["stock_available"]),
+            category_chain=tuple(pk for pk in (row["product_category_id"], row["parent_category_id"]) if pk),
         )
     return products
 
@@ -187,7 +208,7 @@ def _customer_from(row: dict) -> CustomerSnapshot | None:
         id=row["customer_id"], rep_id=row["customer_rep_id"], phone=row["customer_phone"], name=row["customer_name"],
         contact_name=row["customer_contact_name"], address=row["customer_address"],
         district=row["customer_district"], latitude=_decimal6(row["customer_latitude"]),
-        longitude=_decimal6(row["customer_longitude"]),
+        longitude=_decimal6(row["customer_longitude"]), price_list_id=row["customer_price_list_id"],
     )
 
 
@@ -218,14 +239,22 @@ def _cart_basket(tx: Transaction, visitor_id: int) -> tuple[BasketLine, ...]:
                  for row in _rows(tx.cursor))
 
 
-def products_lock(tx: Transaction, product_ids: list[int]) -> dict[int, ProductSnapshot]:
+def products_lock(tx: Transaction, product_ids: list[int], price_list_id: int | None = None
+                  ) -> dict[int, ProductSnapshot]:
     """Products with their available stock, stock rows locked in product order (no deadlocks)."""
+    return _products_from(_products_locked_rows(tx, product_ids, price_list_id))
+
+
+def _products_locked_rows(tx: Transaction, product_ids: list[int], price_list_id: int | None) -> list[dict]:
+    """Rows of products with their available stock and the entries of this price list, stock
+    rows locked in product order (no deadlocks); `_products_from` / `price_book_from_rows` read them."""
     ids = sorted(product_ids)
     if connection.vendor == "postgresql":  # one plan for every basket size
-        tx.execute_prepared(_product_statement(connection.vendor), [ids])
+        tx.execute_prepared(_product_statement(connection.vendor), [ids, *[price_list_id] * 3])
     else:
-        tx.execute(_product_sql(connection.vendor, f"IN ({', '.join(['%s'] * len(ids))})"), ids)
-    return _products_from(_rows(tx.cursor))
+        tx.execute(_products_priced_sql(connection.vendor, f"IN ({', '.join(['%s'] * len(ids))})"),
+                   [*ids, *[price_list_id] * 3])
+    return _rows(tx.cursor)
 
 
 def _unstocked(basket, products) -> dict[int, str | None]:
@@ -273,19 +302,23 @@ def snapshot_read(tx: Transaction, *, visitor_id: int, idempotency_key: str, bas
     customer, rules = _customer_from(row), _rules_from(row)
     explicit = basket is not None
     products: dict[int, ProductSnapshot] = {}
+    prices = None
     if customer is not None:  # without a restaurant nothing more is read: checkout refuses
+        product_rows = []
         if together:
-            products = _products_from(rows)
+            product_rows = rows
         else:
             if not explicit:
                 basket = _cart_basket(tx, visitor_id)
             if basket:
-                products = products_lock(tx, [line.product_id for line in basket])
+                product_rows = _products_locked_rows(tx, [line.product_id for line in basket],
+                                                     customer.price_list_id)
+        products, prices = _products_from(product_rows), price_book_from_rows(row, product_rows)
     basket = tuple(basket or ())
     return CheckoutSnapshot(
         visitor_id=visitor_id, openid=row["visitor_openid"], customer=customer, basket=basket, explicit=explicit,
         products=products, unstocked=_unstocked(basket, products) if customer is not None else {}, rules=rules,
-        now=now,
+        now=now, prices=prices,
     )
 
 
@@ -322,7 +355,7 @@ _ORDER_FIELDS = (
     "latitude", "longitude", "note", "expires_at", "cancel_reason", "created_at", "updated_at",
 )
 _LINE_FIELDS = ("order_id", "product_id", "product_code", "product_name", "spec", "unit", "unit_price", "quantity",
-                "amount", "catch_weight", "nominal_weight")
+                "amount", "catch_weight", "nominal_weight", "list_price", "price_list_id", "price_list_name")
 _PAYMENT_FIELDS = ("order_id", "out_trade_no", "amount_fen", "status", "payer_openid", "created_at", "updated_at")
 _EVENT_FIELDS = ("order_id", "from_status", "to_status", "note", "actor", "created_at")
 # The order row's own values, named as its fields; "now" stands for created_at and updated_at.
@@ -410,7 +443,8 @@ def order_write(tx: Transaction, *, snapshot: CheckoutSnapshot, plan: Plan, numb
             order_id=order.id, product_id=line.product.id, product_code=line.product.code,
             product_name=line.product.name, spec=line.product.spec, unit=line.product.unit,
             unit_price=line.unit_price, quantity=line.quantity, amount=line.amount,
-            catch_weight=line.product.catch_weight, nominal_weight=line.product.nominal_weight))
+            catch_weight=line.product.catch_weight, nominal_weight=line.product.nominal_weight,
+            list_price=line.list_price, price_list_id=line.price_list_id, price_list_name=line.price_list_name))
         for line in plan.lines
     ]
     payment = written_instance(Payment, dict(

@@ -57,3 +57,33 @@ def test_checkout_prices_for_the_same_buyer_as_every_other_path():
                                  contended=False, now=None)
     assert snapshot.customer.buyer == buyer_of(customer) == buyer_of(customer.pk)
     assert product.pk not in snapshot.products  # the cart is empty
+
+
+@pytest.mark.parametrize("together", [False, True])
+def test_checkout_reads_the_same_price_list_and_book_as_every_other_path(together):
+    from catalog.models import PriceList, PriceListEntry, Product
+    from catalog.pricing import price_book
+    from orders.services.checkout_rules import BasketLine
+
+    price_list = PriceList.objects.create(name="连锁店价")
+    customer = CustomerFactory(price_list=price_list)
+    visitor = VisitorFactory(customer=customer)
+    product = product_with_stock(price="50.00")
+    other = product_with_stock(price="30.00")
+    PriceListEntry.objects.create(price_list=price_list, product=product, price="44.00")
+    PriceListEntry.objects.create(price_list=price_list, category=other.category, percent_off="10")
+    PriceListEntry.objects.create(price_list=price_list, category=other.category.parent, percent_off="3")
+    basket = [BasketLine(product_id=product.pk, quantity=1), BasketLine(product_id=other.pk, quantity=1)]
+    if not together:  # the cart's lines, read after the visitor (two statements)
+        from catalog.services import cart_line_set
+
+        for line in basket:
+            cart_line_set(visitor=visitor, product_id=line.product_id, quantity="1")
+    with Transaction() as tx:
+        snapshot = snapshot_read(tx, visitor_id=visitor.pk, idempotency_key="key-buyer-2",
+                                 basket=basket if together else None, contended=False, now=None)
+    book = snapshot.prices
+    assert snapshot.customer.buyer == buyer_of(customer) == buyer_of(customer.pk)
+    loaded = Product.objects.select_related("category").filter(pk__in=[product.pk, other.pk])
+    orm_book = price_book(loaded, buyer_of(customer))
+    assert book == orm_book

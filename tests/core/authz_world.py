@@ -18,9 +18,9 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from catalog.models import CartLine
+from catalog.models import CartLine, PriceList, PriceListEntry
 from catalog.services import cart_line_add
-from customers.models import ChurnEvent, ChurnSettings, ChurnSnapshot
+from customers.models import ChurnEvent, ChurnSettings, ChurnSnapshot, Customer
 from customers.tokens import visitor_token_make
 from logistics.models import (
     Batch,
@@ -167,6 +167,9 @@ def build_world() -> World:
     product = product_with_stock(on_hand="500", code="AZFISH01", name="冻带鱼段权限", default_supplier=supplier)
     for visitor in world.visitors.values():
         cart_line_add(visitor=visitor, product_id=product.pk, quantity="5")  # above the minimum order
+    price_list = PriceList.objects.create(name="大客户价")  # customer A's: 5% off the fish's shelf
+    PriceListEntry.objects.create(price_list=price_list, category=product.category, percent_off="5")
+    Customer.objects.filter(pk=customer.pk).update(price_list=price_list)
 
     # Customer A's orders: delivered today on the driver's run, paid for tomorrow (packing), unpaid.
     owner = world.visitors[CUSTOMER]

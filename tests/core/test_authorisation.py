@@ -296,7 +296,7 @@ ADMIN_DESIGN = {
     "django_celery_beat.periodictask": "vacd", "django_celery_beat.clockedschedule": "vacd",
     "django_celery_beat.crontabschedule": "vacd", "django_celery_beat.solarschedule": "vacd",
     "django_celery_beat.intervalschedule": "vacd",
-    "catalog.category": "vacd", "catalog.product": "vacd", "catalog.cart": "vd",
+    "catalog.category": "vacd", "catalog.product": "vacd", "catalog.cart": "vd", "catalog.pricelist": "vacd",
     "customers.customer": "vacd", "customers.visitor": "vd", "customers.churnsettings": "vc",
     "customers.churnevent": "v", "customers.churnsnapshot": "vd",
     "reps.rep": "vacd", "reps.handover": "v", "reps.entryevent": "v", "reps.visitnote": "vd",
