@@ -136,7 +136,7 @@ class OrderLine(models.Model):
     list_price = models.DecimalField("目录价", max_digits=10, decimal_places=2, null=True, blank=True)
     price_list = models.ForeignKey("catalog.PriceList", verbose_name="价目表", null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="order_lines", db_index=False)
-    price_list_name = models.CharField("价目表名称", max_length=40, blank=True, default="")
+    price_list_name = models.CharField("价目表名称", max_length=40, blank=True, default="", db_default="")
     quantity = models.DecimalField("数量", max_digits=10, decimal_places=2)
     amount = models.DecimalField("金额", max_digits=12, decimal_places=2)
     catch_weight = models.BooleanField("按实重计价", default=False)

@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='orderline',
             name='price_list_name',
-            field=models.CharField(blank=True, default='', max_length=40, verbose_name='价目表名称'),
+            field=models.CharField(blank=True, db_default='', default='', max_length=40, verbose_name='价目表名称'),
         ),
         migrations.RunPython(_list_price_was_the_price, migrations.RunPython.noop),
     ]
