@@ -194,3 +194,46 @@ def cart_totals(*, lines, buyer: Buyer | None = None) -> tuple[Decimal, list[str
             price = unit_price_for(product=line.product, buyer=buyer, book=book)
             total += line_total(unit_price=price, quantity=line.quantity)
     return total, problems
+
+
+_HEADER = ("name", "is_active", "valid_from", "valid_to")
+
+
+def with_price_list(products, price_list_id: int | None):
+    """A Product queryset annotated with this price list's header and its entries for each row
+    (the product's, its category's, the category's parent's): the book comes with the rows, in
+    the same statement (`price_book_of_annotated`). Unchanged without a list."""
+    if price_list_id is None:
+        return products
+    from django.db.models import OuterRef, Subquery
+
+    from .models import PriceList, PriceListEntry
+
+    entries = PriceListEntry.objects.filter(price_list_id=price_list_id)
+    header = PriceList.objects.filter(pk=price_list_id)
+    return products.annotate(
+        pl_entry_price=Subquery(entries.filter(product_id=OuterRef("pk")).values("price")[:1]),
+        pl_category_percent=Subquery(entries.filter(category_id=OuterRef("category_id")).values("percent_off")[:1]),
+        pl_parent_percent=Subquery(entries.filter(category_id=OuterRef("category__parent_id"))
+                                   .values("percent_off")[:1]),
+        **{f"pl_{name}": Subquery(header.values(name)[:1]) for name in _HEADER},
+    )
+
+
+def price_book_of_annotated(products, price_list_id: int | None) -> PriceBook | None:
+    """The PriceBook of products read through `with_price_list` (None: no list, or no rows)."""
+    products = list(products)
+    if price_list_id is None or not products or products[0].pl_name is None:
+        return None
+    first = products[0]
+    product_prices, category_percents = {}, {}
+    for product in products:
+        if product.pl_entry_price is not None:
+            product_prices[product.pk] = product.pl_entry_price
+        chain = category_chain(product)
+        for category, percent in zip(chain, (product.pl_category_percent, product.pl_parent_percent)):
+            if percent is not None:
+                category_percents[category] = percent
+    return PriceBook(price_list_id=price_list_id, name=first.pl_name, is_active=first.pl_is_active,
+                     valid_from=first.pl_valid_from, valid_to=first.pl_valid_to,
+                     product_prices=product_prices, category_percents=category_percents)

@@ -137,3 +137,41 @@ def cart_clear(*, visitor) -> Cart:
     cart = cart_get_or_create(visitor=visitor)
     cart.lines.all().delete()
     return cart
+
+
+def cart_lines_fill(*, visitor, wanted) -> tuple[Cart, list[dict]]:
+    """Put products in the cart at (at least) the wanted quantities: 再来一单 and 我的常购.
+
+    `wanted`: (product loaded with stock and category__parent, quantity, name shown) in order.
+    Lines already in the cart keep the larger quantity. What cannot be bought now is skipped
+    (reason "off_sale" or "out_of_stock"); a line larger than the stock left is cut down to what
+    can be ordered ("reduced"). Returns the cart and one note per such line: product_id, name,
+    reason and the message the buyer reads.
+    """
+    from .rules import fit_to_steps
+
+    cart = cart_get_or_create(visitor=visitor)
+    existing = {line.product_id: line for line in CartLine.objects.filter(cart=cart)}
+    notes, to_create, to_update = [], [], []
+    for product, quantity, name in wanted:
+        if not product_orderable(product):
+            notes.append({"product_id": product.pk, "name": name, "reason": "off_sale", "message": f"{name} 已下架，未加入"})
+            continue
+        line = existing.get(product.pk)
+        asked = max(quantity, line.quantity if line else Decimal("0"))
+        fitted = fit_to_steps(min(asked, available_quantity(product)), minimum=product.min_quantity,
+                              step=product.step_quantity)
+        if fitted <= 0:
+            notes.append({"product_id": product.pk, "name": name, "reason": "out_of_stock", "message": f"{name} 缺货，未加入"})
+            continue
+        if fitted < asked:
+            notes.append({"product_id": product.pk, "name": name, "reason": "reduced",
+                          "message": f"{name} 库存不足，已加入 {fitted.normalize():f}{product.get_unit_display()}"})
+        if line is not None:
+            line.quantity = fitted
+            to_update.append(line)
+        else:
+            to_create.append(CartLine(cart=cart, product=product, quantity=fitted))
+    CartLine.objects.bulk_create(to_create)
+    CartLine.objects.bulk_update(to_update, ["quantity"])
+    return cart, notes

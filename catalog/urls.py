@@ -1,6 +1,7 @@
 from django.urls import path
 
 from aftersales import views as aftersales_views
+from usuals import views as usuals_views
 
 from . import views
 
@@ -11,6 +12,7 @@ urlpatterns = [
     path("cart/", views.cart, name="cart"),
     path("checkout/", views.checkout, name="checkout"),
     path("orders/", views.orders, name="orders"),
+    path("usuals/", usuals_views.usuals, name="usuals"),
     path("orders/<uuid:order_id>/", views.order_detail, name="order"),
     path("orders/<uuid:order_id>/aftersales/", aftersales_views.aftersales_new, name="aftersales-new"),
     path("aftersales/<int:request_id>/", aftersales_views.aftersales_detail, name="aftersales"),

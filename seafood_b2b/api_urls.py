@@ -7,6 +7,7 @@ from catalog import api as catalog_api
 from customers import api as customers_api
 from orders import api as orders_api
 from reps import api as reps_api
+from usuals import api as usuals_api
 
 urlpatterns = [
     path("auth/session", customers_api.SessionApi.as_view(), name="auth-session"),
@@ -25,6 +26,9 @@ urlpatterns = [
     path("orders/<uuid:order_id>/sync", orders_api.OrderSyncApi.as_view(), name="order-sync"),
     path("orders/<uuid:order_id>/cancel", orders_api.OrderCancelApi.as_view(), name="order-cancel"),
     path("orders/<uuid:order_id>/reorder", orders_api.OrderReorderApi.as_view(), name="order-reorder"),
+    path("usuals", usuals_api.UsualListApi.as_view(), name="usual-list"),
+    path("usuals/add", usuals_api.UsualAddApi.as_view(), name="usual-add"),
+    path("usuals/<int:product_id>", usuals_api.UsualMarkApi.as_view(), name="usual-mark"),
     path("orders/<uuid:order_id>/aftersales", aftersales_api.OrderAfterSalesApi.as_view(), name="order-aftersales"),
     path("aftersales", aftersales_api.AfterSalesListApi.as_view(), name="aftersales-list"),
     path("aftersales/<int:request_id>", aftersales_api.AfterSalesDetailApi.as_view(), name="aftersales-detail"),

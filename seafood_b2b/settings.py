@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "logistics",
     "notifications",
     "aftersales",
+    "usuals",
     "demo",  # the demo data seeder: at the top of the layers, it may import every app
 ]
 

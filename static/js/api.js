@@ -137,6 +137,7 @@
     get: (path, params) => call('GET', path, params),
     post: (path, data) => call('POST', path, data),
     put: (path, data) => call('PUT', path, data),
+    patch: (path, data) => call('PATCH', path, data),
     del: (path) => call('DELETE', path),
   };
 })();

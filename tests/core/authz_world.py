@@ -48,6 +48,7 @@ from tests.factories import (
     product_with_stock,
 )
 from tests.logistics.test_delivery import jpeg
+from usuals.models import UsualSettings
 
 PASSWORD = "authz-pw-2026"
 
@@ -135,6 +136,7 @@ def build_world() -> World:
     objects = world.objects
     ensure_groups()
     OrderSettings.current()
+    UsualSettings.current()
     ChurnSettings.current()
 
     # People.

@@ -1,0 +1,82 @@
+/*
+ * 我的常购: the customer's usual products (the server ranks them from paid orders and prices them),
+ * pin or hide a line, and add the usual quantities of all lines or the ticked ones to the cart.
+ * The server skips what is off sale or out of stock and says why; the page shows it.
+ */
+(function () {
+  'use strict';
+
+  const { showError } = window.shopHelpers;
+
+  document.addEventListener('alpine:init', () => {
+    Alpine.data('usualsPage', () => ({
+      items: [],
+      picked: {},
+      loading: false,
+      loaded: false,
+      busy: false,
+      error: '',
+
+      init() {
+        this.$store.cart.load(); // the tab bar's badge
+        this.fetch();
+      },
+
+      async fetch() {
+        this.loading = true;
+        this.error = '';
+        try {
+          this.items = (await api.get('/usuals')).items;
+          this.loaded = true;
+        } catch (error) {
+          this.error = error.message;
+        } finally {
+          this.loading = false;
+        }
+      },
+
+      toggle(item) {
+        this.picked = { ...this.picked, [item.product.id]: !this.picked[item.product.id] };
+      },
+
+      pickedIds() {
+        return Object.keys(this.picked).filter((id) => this.picked[id]).map(Number);
+      },
+
+      pickedCount() {
+        return this.pickedIds().length;
+      },
+
+      async mark(item, state) {
+        try {
+          await api.patch('/usuals/' + item.product.id, { state });
+          await this.fetch();
+        } catch (error) {
+          showError(error);
+        }
+      },
+
+      async addToCart() {
+        if (this.busy) return;
+        this.busy = true;
+        const ids = this.pickedIds();
+        let result;
+        try {
+          result = await api.post('/usuals/add', ids.length ? { product_ids: ids } : {});
+        } catch (error) {
+          showError(error);
+          return;
+        } finally {
+          this.busy = false;
+        }
+        if (result.notes.length) {
+          await wx.showModal({ title: '部分商品未按常购数量加入', content: result.notes.map((note) => note.message).join('\n'),
+            showCancel: false, confirmText: '去购物车' });
+        } else {
+          wx.showToast({ title: '已加入购物车', icon: 'success', duration: 800 });
+        }
+        wx.navigateTo({ url: '/shop/cart/' });
+      },
+    }));
+  });
+})();

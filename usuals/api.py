@@ -1,0 +1,105 @@
+"""我的常购 over the API: GET the list, POST add (all or chosen), PATCH a product's mark."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.api import current_visitor
+from catalog.selectors import cart_lines
+from catalog.serializers import CartSerializer, ProductSerializer, cart_representation
+from catalog.pricing import unit_price_for
+from core.schema import VISITOR, errors
+
+from . import services
+from .selectors import usual_list
+
+
+class UsualItemSerializer(serializers.Serializer):
+    product = ProductSerializer(help_text="商品（price 为该客户的价格，含价目表）")
+    usual_quantity = serializers.DecimalField(max_digits=12, decimal_places=2,
+                                              help_text="常购数量：窗口内购买数量的中位数，按起订量与步长取整")
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    times = serializers.IntegerField(help_text="统计窗口内购买的订单数")
+    last_bought = serializers.DateTimeField(allow_null=True, help_text="最近一次购买（付款时间）")
+    pinned = serializers.BooleanField()
+    problem = serializers.CharField(help_text="不能下单的原因（已下架、缺货），可下单时为空")
+
+
+class UsualListSerializer(serializers.Serializer):
+    items = UsualItemSerializer(many=True)
+
+
+class UsualAddInput(serializers.Serializer):
+    product_ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+                                        required=False, max_length=200,
+                                        help_text="要加入的商品 id；不传则加入整个常购清单")
+
+
+class UsualNoteSerializer(serializers.Serializer):
+    product_id = serializers.IntegerField()
+    name = serializers.CharField()
+    reason = serializers.CharField(help_text="off_sale 已下架 / out_of_stock 缺货 / reduced 库存不足已减量 / not_usual 不在常购清单")
+    message = serializers.CharField()
+
+
+class UsualAddOutput(serializers.Serializer):
+    cart = CartSerializer()
+    notes = UsualNoteSerializer(many=True, help_text="未加入或减量加入的商品及原因")
+
+
+class UsualMarkInput(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["pinned", "hidden", "normal"], help_text="置顶 / 隐藏 / 恢复")
+
+
+class UsualMarkOutput(serializers.Serializer):
+    product_id = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=["pinned", "hidden", "normal"])
+
+
+class UsualListApi(APIView):
+    api_auth = VISITOR
+
+    @extend_schema(responses=UsualListSerializer, summary="我的常购：按近期已付款订单的频次与最近购买排序",
+                   operation_id="v1_usuals_list")
+    def get(self, request):
+        visitor = current_visitor(request)
+        usuals, buyer, book = usual_list(customer_id=visitor.customer_id)
+        context = {"buyer": buyer, "book": book}
+        return Response({"items": [{
+            "product": ProductSerializer(usual.product, context=context).data,
+            "usual_quantity": str(usual.usual_quantity),
+            "unit_price": str(unit_price_for(product=usual.product, buyer=buyer, book=book)),
+            "times": usual.times,
+            "last_bought": usual.last_bought.isoformat() if usual.last_bought else None,
+            "pinned": usual.pinned, "problem": usual.problem,
+        } for usual in usuals]})
+
+
+class UsualAddApi(APIView):
+    api_auth = VISITOR
+
+    @extend_schema(request=UsualAddInput, responses={200: UsualAddOutput, **errors(403)},
+                   summary="把常购数量加入购物车（全部或所选；跳过下架、缺货并说明原因）")
+    def post(self, request):
+        visitor = current_visitor(request)
+        data = UsualAddInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        cart, notes = services.usuals_add_to_cart(visitor=visitor, product_ids=data.validated_data.get("product_ids"))
+        from catalog.pricing import buyer_of
+
+        view = cart_representation(lines=cart_lines(cart=cart), buyer=buyer_of(visitor.customer_id))
+        return Response({"cart": view, "notes": notes})
+
+
+class UsualMarkApi(APIView):
+    api_auth = VISITOR
+
+    @extend_schema(request=UsualMarkInput, responses={200: UsualMarkOutput, **errors(403)},
+                   summary="置顶、隐藏或恢复常购商品")
+    def patch(self, request, product_id: int):
+        visitor = current_visitor(request)
+        data = UsualMarkInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        state = services.usual_mark_set(visitor=visitor, product_id=product_id, state=data.validated_data["state"])
+        return Response({"product_id": product_id, "state": state})
