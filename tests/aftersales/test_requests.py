@@ -224,3 +224,12 @@ def test_a_visitor_without_a_restaurant_or_anonymous_is_refused(world, visitor_c
     _refused(_post(world, client=visitor_client), 404, "order_not_found")
     assert api_client.get(URL).status_code == 401
     assert AfterSalesRequest.objects.count() == 0
+
+
+def test_a_body_larger_than_six_photos_is_refused_before_it_is_read(world):
+    from aftersales.api import MAX_BODY_BYTES
+
+    response = world.client.post(URL, data=b"x", content_type="multipart/form-data; boundary=zz",
+                                 CONTENT_LENGTH=str(MAX_BODY_BYTES + 1))
+    _refused(response, 400, "photo_too_large")
+    assert AfterSalesRequest.objects.count() == 0
