@@ -27,8 +27,12 @@ Goods = AfterSalesDecision.Goods
 class AfterSalesSettingsAdmin(admin.ModelAdmin):
     list_display = ["__str__", "frozen_window_hours", "chilled_window_hours", "ambient_window_hours"]
 
+    def changelist_view(self, request, extra_context=None):
+        AfterSalesSettings.current()  # the one row exists from the first look: edit it, never add one
+        return super().changelist_view(request, extra_context)
+
     def has_add_permission(self, request):
-        return not AfterSalesSettings.objects.exists()
+        return False  # no query here: admin asks on every page's sidebar
 
     def has_delete_permission(self, request, obj=None):
         return False
