@@ -218,6 +218,8 @@ class WeComContactEvent(models.Model):
     state = models.CharField("State", max_length=30, blank=True)
     fail_reason = models.CharField("失败原因", max_length=64, blank=True)
     has_welcome_code = models.BooleanField("带欢迎语 code", default=False)
+    welcome_result = models.CharField("欢迎语发送结果", max_length=16, blank=True,
+                                      help_text="sent 已发送；already 已发过或已开始聊天(41051)；failed 发送失败")
     event_time = models.DateTimeField("事件时间")
     rep = models.ForeignKey(Rep, verbose_name="业务员", null=True, blank=True, on_delete=models.SET_NULL,
                             related_name="+")

@@ -12,6 +12,10 @@ accepted event changes (README "WeCom callback"):
   An event older than the contact's last change (WeCom retries arrive late) is logged only.
 - Each event is stored once under its dedupe key (MsgId, else member + customer + change +
   CreateTime): a duplicate changes nothing. Concurrent duplicates meet on the unique key.
+- Welcome: an add carrying a `WelcomeCode` that was recorded (never a duplicate) sends the
+  configured welcome through WeCom with `welcome_send`, called by the callback view right after
+  the recording commits (WeCom allows 20 seconds; no network inside the transaction); 41051 is
+  a success. The result is kept on the event row.
 - `customer` (the restaurant) is not linked here: WeCom's event carries neither phone nor unionid.
 """
 
@@ -20,8 +24,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from core.errors import ApplicationError
+from wechat.backends import get_backend
 from wechat.wecom_callback import CHANGE_TYPES, WeComEvent
 
 from .models import Rep, WeComContact, WeComContactEvent
@@ -102,3 +109,21 @@ def wecom_event_record(event: WeComEvent) -> tuple[str, WeComContact | None]:
         log.contact = contact
         log.save(update_fields=["contact"])
     return outcome, contact
+
+
+def welcome_text(rep: Rep) -> str:
+    return settings.WECOM_WELCOME_TEXT.replace("{rep_name}", rep.name)
+
+
+def welcome_send(event: WeComEvent, contact: WeComContact) -> str:
+    """Send the welcome for a just-recorded add (outside any transaction); "sent", "already" or "failed"."""
+    try:
+        result = get_backend().send_welcome_msg(welcome_code=event.welcome_code,
+                                                external_userid=event.external_userid,
+                                                text=welcome_text(contact.rep))
+    except ApplicationError as error:
+        # Past 20 seconds the code is void: no retry would help; the mini-program welcome covers it.
+        logger.warning("WeCom welcome for %s not sent: %s %s", contact.pk, error.code, error.details)
+        result = "failed"
+    WeComContactEvent.objects.filter(dedupe_key=event.dedupe_key[:200]).update(welcome_result=result)
+    return result

@@ -85,6 +85,10 @@ def wecom_callback(request):
     except CallbackRejected as error:
         logger.warning("WeCom callback refused: %s", error.reason)
         return _refuse(error.reason)
-    outcome, _contact = wecom.wecom_event_record(event)
+    outcome, contact = wecom.wecom_event_record(event)
     logger.info("WeCom callback %s/%s: %s", event.event, event.change_type, outcome)
+    if (outcome == wecom.RECORDED and event.change_type == "add_external_contact" and event.welcome_code
+            and contact is not None):
+        # Committed above; WeCom accepts the welcome only within 20 s of the event, so it goes now.
+        wecom.welcome_send(event, contact)
     return HttpResponse("", content_type="text/plain; charset=utf-8")

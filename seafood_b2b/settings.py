@@ -387,6 +387,8 @@ WECOM_CALLBACK_TOKEN = os.environ.get("WECOM_CALLBACK_TOKEN", production.DEV_WEC
 WECOM_CALLBACK_AES_KEY = os.environ.get("WECOM_CALLBACK_AES_KEY", production.DEV_WECOM_CALLBACK_AES_KEY)
 if len(WECOM_CALLBACK_AES_KEY) != 43:
     raise ImproperlyConfigured("WECOM_CALLBACK_AES_KEY must be the 43-character EncodingAESKey")
+# Sent through WeCom (send_welcome_msg) when a customer adds a rep; {rep_name} is the rep's name.
+WECOM_WELCOME_TEXT = os.environ.get("WECOM_WELCOME_TEXT", "您好，我是{rep_name}，以后订货、配送和售后有任何问题随时找我。")
 # A callback whose timestamp is further than this from now is refused (replay defence).
 WECOM_CALLBACK_MAX_AGE_SECONDS = int(os.environ.get("WECOM_CALLBACK_MAX_AGE_SECONDS", "300"))
 # WeCom app messages to staff (send_staff_message): the agentid of the self-built app whose secret

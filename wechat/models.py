@@ -65,8 +65,9 @@ class DevMessage(models.Model):
     class Kind(models.TextChoices):
         SUBSCRIBE = "subscribe", "订阅消息"
         WECOM = "wecom", "企业微信消息"
+        WECOM_WELCOME = "wecom_welcome", "企业微信欢迎语"
 
-    kind = models.CharField(max_length=12, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
     to = models.CharField(max_length=64, db_index=True)
     template_id = models.CharField(max_length=64, blank=True)
     page = models.CharField(max_length=255, blank=True)

@@ -11,6 +11,9 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from reps.models import Rep, WeComContact, WeComContactEvent
+from tests.wechat.fake_server import (  # noqa: F401  (fixtures)
+    fake_wechat, fake_wechat_server, wechat_real, wecom_real,
+)
 from wechat import wecom_callback
 
 pytestmark = pytest.mark.django_db
@@ -234,3 +237,57 @@ def test_inner_xml_with_an_entity_is_refused(client, rep):
 
 def test_other_methods_are_refused(client):
     assert client.put(URL).status_code == 405
+
+
+# -- welcome through WeCom ------------------------------------------------------------------------------
+
+
+def test_dev_welcome_is_sent_once_with_the_rep_name(client, rep, settings):
+    from wechat.models import DevMessage
+
+    settings.WECHAT_BACKEND = "dev"
+    inner = _event_xml("add_external_contact", state="ZHANG7", welcome="WELCOMECODE1")
+    assert _post(client, inner).status_code == 200
+    message = DevMessage.objects.get(kind=DevMessage.Kind.WECOM_WELCOME)
+    assert (message.to, message.data) == ("wmEXT001", {"welcome_code": "WELCOMECODE1"})
+    assert "张三" in message.text
+    assert WeComContactEvent.objects.get().welcome_result == "sent"
+    # WeCom's retry of the same event: no second welcome.
+    assert _post(client, inner).status_code == 200
+    assert DevMessage.objects.filter(kind=DevMessage.Kind.WECOM_WELCOME).count() == 1
+
+
+def test_no_welcome_code_no_welcome(client, rep, settings):
+    from wechat.models import DevMessage
+
+    settings.WECHAT_BACKEND = "dev"
+    _post(client, _event_xml("add_external_contact"))
+    assert not DevMessage.objects.filter(kind=DevMessage.Kind.WECOM_WELCOME).exists()
+    assert WeComContactEvent.objects.get().welcome_result == ""
+
+
+def test_real_welcome_through_the_fake_wecom_and_41051_is_success(client, rep, settings, wecom_real):
+    wecom_real.corp_id = CORP
+    settings.WECOM_CORP_ID = CORP
+    wecom_real.welcome_codes.add("WCODE-REAL-1")
+    assert _post(client, _event_xml("add_external_contact", welcome="WCODE-REAL-1")).status_code == 200
+    assert len(wecom_real.welcome_messages) == 1
+    sent = wecom_real.welcome_messages[0]
+    assert sent["welcome_code"] == "WCODE-REAL-1" and "张三" in sent["text"]["content"]
+    assert WeComContactEvent.objects.get().welcome_result == "sent"
+    # Removed and added again with the (now used) code: WeCom answers 41051, a success, not a failure.
+    _post(client, _event_xml("del_follow_user", create_time=1700000100))
+    assert _post(client, _event_xml("add_external_contact", welcome="WCODE-REAL-1",
+                                    create_time=1700000200)).status_code == 200
+    assert len(wecom_real.welcome_messages) == 1
+    assert WeComContactEvent.objects.filter(change_type="add_external_contact").order_by("id").last(
+    ).welcome_result == "already"
+
+
+def test_a_failed_welcome_still_accepts_the_callback(client, rep, settings, wecom_real):
+    wecom_real.corp_id = CORP
+    settings.WECOM_CORP_ID = CORP
+    # A code WeCom never issued: refused (40058); the contact is recorded all the same.
+    assert _post(client, _event_xml("add_external_contact", welcome="UNKNOWN")).status_code == 200
+    assert WeComContact.objects.count() == 1
+    assert WeComContactEvent.objects.get().welcome_result == "failed"

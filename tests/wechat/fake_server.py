@@ -194,6 +194,10 @@ class FakeWeChat:
     # WeCom app messages: the agentid of the app whose secret is `corp_secret`.
     wecom_agent_id: int = 1000002
     wecom_messages: list[dict] = field(default_factory=list)
+    # send_welcome_msg: welcome codes WeCom issued (each works once; 41051 after) and what was sent.
+    welcome_codes: set[str] = field(default_factory=set)
+    used_welcome_codes: set[str] = field(default_factory=set)
+    welcome_messages: list[dict] = field(default_factory=list)
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -363,6 +367,7 @@ class FakeWeChat:
         self.route("POST", "/cgi-bin/externalcontact/add_contact_way")(_add_contact_way)
         self.route("POST", "/cgi-bin/message/subscribe/send")(_subscribe_send)
         self.route("POST", "/cgi-bin/message/send")(_wecom_message_send)
+        self.route("POST", "/cgi-bin/externalcontact/send_welcome_msg")(_send_welcome_msg)
 
 
 def _json_response(data: Any, *, status: int = 200, content_type: str = "application/json") -> Response:
@@ -526,6 +531,27 @@ def _add_contact_way(fake: FakeWeChat, request: Request):
         fake.contact_ways[config_id] = body
     return {"errcode": 0, "errmsg": "ok", "config_id": config_id,
             "qr_code": f"https://wework.qq.com/q/fake{config_id[:12]}"}
+
+
+def _send_welcome_msg(fake: FakeWeChat, request: Request):
+    if (refused := fake.check_wecom_token(request)) is not None:
+        return refused
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return ERR_BAD_JSON
+    code, text = body.get("welcome_code"), body.get("text")
+    if (not isinstance(code, str) or not code or not isinstance(text, dict)
+            or not isinstance(text.get("content"), str) or len(text["content"].encode()) > 4000):
+        return ERR_WECOM_INVALID_PARAM
+    with fake._lock:
+        if code not in fake.welcome_codes:
+            if code in fake.used_welcome_codes:
+                return {"errcode": 41051, "errmsg": "externaluser has started chatting, hint: [fake]"}
+            return ERR_WECOM_INVALID_PARAM
+        fake.welcome_codes.discard(code)
+        fake.used_welcome_codes.add(code)
+        fake.welcome_messages.append(body)
+    return {"errcode": 0, "errmsg": "ok"}
 
 
 _OPENID = re.compile(r"^o[0-9A-Za-z_-]{27}\Z")

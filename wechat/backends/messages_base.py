@@ -18,3 +18,9 @@ class MessagesMixin:
     def send_staff_message(self, *, user_id: str, text: str) -> None:
         """A text message to a member of staff through the WeCom app."""
         raise NotImplementedError
+
+    def send_welcome_msg(self, *, welcome_code: str, external_userid: str, text: str) -> str:
+        """WeCom's welcome to a new customer (externalcontact/send_welcome_msg), within 20 s of the
+        add_external_contact event that carried `welcome_code`; "sent", or "already" when WeCom says
+        41051 (the welcome was sent or the chat has started: a success, not a retry)."""
+        raise NotImplementedError

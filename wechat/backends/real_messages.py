@@ -32,6 +32,10 @@ SUBSCRIBE_API = "subscribe_send"
 SUBSCRIBE_PATH = "/cgi-bin/message/subscribe/send"
 STAFF_API = "wecom.message_send"
 STAFF_PATH = "/cgi-bin/message/send"
+WELCOME_API = "wecom.send_welcome_msg"
+WELCOME_PATH = "/cgi-bin/externalcontact/send_welcome_msg"
+_ERR_WELCOME_ALREADY = 41051  # already sent, or the customer and the member have started chatting
+WELCOME_TEXT_MAX_BYTES = 4000
 
 MINIPROGRAM_STATES = ("formal", "trial", "developer")
 LANGS = ("zh_CN", "en_US", "zh_HK", "zh_TW")
@@ -204,3 +208,16 @@ class RealMessagesMixin:
             answer = wecom.request_json("POST", STAFF_PATH, api=STAFF_API, params={"access_token": token},
                                         json_body=body)
         return answer
+
+    def send_welcome_msg(self, *, welcome_code, external_userid, text):
+        if not isinstance(welcome_code, str) or not welcome_code:
+            raise MessageRefused("缺少欢迎语 code", code="41050")
+        body = {"welcome_code": welcome_code, "text": {"content": cut_to_bytes(text, WELCOME_TEXT_MAX_BYTES)}}
+        answer = wecom.request_with_token(WELCOME_PATH, api=WELCOME_API, json_body=body)
+        errcode = http.errcode_of(answer)
+        if not errcode:
+            return "sent"
+        if errcode == _ERR_WELCOME_ALREADY:
+            logger.info("WeCom %s: already sent or the chat has started (41051)", WELCOME_API)
+            return "already"
+        raise http.errcode_error(api=WELCOME_API, data=answer)
