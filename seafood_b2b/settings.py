@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.logs.RequestIdMiddleware",  # first: the request id covers everything below
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ControlCharactersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -228,6 +229,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The worker and beat log through LOGGING above (LOG_FORMAT, the request id), not Celery's own handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Longer than the longest task and than any countdown we use, or Redis re-delivers (kombu #337).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -297,11 +300,20 @@ VISITOR_TOKEN_MAX_AGE = timedelta(days=env_int("VISITOR_TOKEN_MAX_AGE_DAYS", 30)
 CART_MAX_QUANTITY = env_int("CART_MAX_QUANTITY", 9999)
 CART_MAX_LINES = env_int("CART_MAX_LINES", 200)
 
+# LOG_FORMAT=json: one JSON object per line (core/logs.py), for production's log collector; plain
+# for people. Every record carries the request id (X-Request-ID), in requests and in the tasks they send.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "core.logs.JsonFormatter"},
+    },
+    "filters": {"request_id": {"()": "core.logs.RequestIdFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
