@@ -14,7 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
-from core.schema import PUBLIC, documented_by
+from core.schema import PUBLIC, documented_by, error_response
 from wechat.wecom_callback import CallbackRejected, parse_event, verify_url
 
 from . import wecom
@@ -29,6 +29,9 @@ _QUERY = [
     OpenApiParameter("nonce", str, OpenApiParameter.QUERY, required=True),
 ]
 _TEXT = "text/plain"
+_JSON = "application/json"
+# A URL with a control character is refused before any view runs (core.middleware), in the error shape.
+_URL_REFUSED = error_response(400, "URL 中含控制字符，在到达回调前即被拒绝（错误格式）")
 
 
 def _refuse(reason: str) -> HttpResponse:
@@ -48,6 +51,7 @@ class WeComCallbackSchema(APIView):
         responses={
             (200, _TEXT): OpenApiResponse(OpenApiTypes.STR, description="解密后的 echostr 明文"),
             (400, _TEXT): OpenApiResponse(OpenApiTypes.STR, description="签名、时间戳或解密校验失败，正文为 error"),
+            (400, _JSON): _URL_REFUSED,
         },
     )
     def get(self, request):  # pragma: no cover - documentation only
@@ -63,6 +67,7 @@ class WeComCallbackSchema(APIView):
         responses={
             (200, _TEXT): OpenApiResponse(OpenApiTypes.STR, description="已受理（空正文）"),
             (400, _TEXT): OpenApiResponse(OpenApiTypes.STR, description="签名、时间戳、解密、接收方或 XML 校验失败，正文为 error"),
+            (400, _JSON): _URL_REFUSED,
         },
     )
     def post(self, request):  # pragma: no cover - documentation only
