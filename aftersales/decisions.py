@@ -19,9 +19,10 @@ from core.money import money
 from logistics.models import StockMove
 from logistics.services import stock_adjust
 from notifications.services import notify
+from orders.rules import line_refundable
 
 from .models import AfterSalesDecision, AfterSalesLine, AfterSalesRequest
-from .rules import QUANTITY_LIMIT, approved_before, claim_value, line_charged
+from .rules import QUANTITY_LIMIT, approved_before, claim_value
 
 Kind = AfterSalesDecision.Kind
 Goods = AfterSalesDecision.Goods
@@ -173,7 +174,7 @@ def request_decide(*, request_id, user, decision: Decision) -> AfterSalesDecisio
             if approving:
                 before = approved_before(line.order_line_id for line in lines)
                 caps = {line.pk: max(min(line.claimed_amount,
-                                         line_charged(line.order_line) - before.get(line.order_line_id, 0)),
+                                         line_refundable(line.order_line) - before.get(line.order_line_id, 0)),
                                      Decimal("0")) for line in lines}
                 amounts, returned = _approved_amounts(decision, lines, caps)
                 total = sum(amounts.values(), Decimal("0"))

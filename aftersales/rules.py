@@ -11,6 +11,7 @@ from django.utils import timezone
 from core.errors import ValidationFailed
 from core.inputs import decimal_parse
 from core.money import money
+from orders.rules import line_refundable
 
 from .models import AfterSalesLine, AfterSalesSettings
 
@@ -35,11 +36,6 @@ def line_window_end(*, delivered: datetime, storage: str, rules: AfterSalesSetti
 def local_text(moment: datetime) -> str:
     local = timezone.localtime(moment)  # Asia/Shanghai
     return f"{local.month}月{local.day}日 {local:%H:%M}"
-
-
-def line_charged(line) -> Decimal:
-    """What the customer paid for the line: the packed (catch-weight) amount once packed."""
-    return line.actual_amount if line.actual_amount is not None else line.amount
 
 
 def line_delivered_quantity(line) -> Decimal:
@@ -91,8 +87,9 @@ def claim_parse(*, line, quantity=None, weight=None, label: str) -> Claim:
 
 
 def claim_value(*, line, quantity: Decimal | None = None, weight: Decimal | None = None) -> Decimal:
-    """The money a claim is worth at what the line was charged: never more than the line's amount."""
-    charged = line_charged(line)
+    """The money a claim is worth, prorated from what the customer paid for the line
+    (orders.rules.line_refundable: charged less the line's discount): never more than that."""
+    charged = line_refundable(line)
     if weight is not None:
         value = charged * weight / line.actual_weight
     else:

@@ -4,12 +4,12 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from core.errors import NotFound
+from orders.rules import line_refundable
 
 from .models import AfterSalesDecision, AfterSalesLine, AfterSalesRequest, AfterSalesSettings
 from .rules import (
     approved_before,
     delivered_at,
-    line_charged,
     line_delivered_quantity,
     line_weighs,
     line_window_end,
@@ -57,7 +57,7 @@ def order_aftersales(*, customer_id, order_id, now=None) -> dict:
     rows = []
     for line in lines:
         ends = line_window_end(delivered=delivered, storage=line.product.storage, rules=rules) if delivered else None
-        remaining = line_charged(line) - given_back.get(line.pk, 0)
+        remaining = line_refundable(line) - given_back.get(line.pk, 0)
         problem = ""
         if ends is None:
             problem = "订单送达后才能申请售后"
@@ -70,7 +70,7 @@ def order_aftersales(*, customer_id, order_id, now=None) -> dict:
         rows.append({
             "line_id": line.pk, "product_name": line.product_name, "spec": line.spec, "unit": line.unit,
             "delivered_quantity": line_delivered_quantity(line), "weighs": line_weighs(line),
-            "actual_weight": line.actual_weight, "charged_amount": line_charged(line),
+            "actual_weight": line.actual_weight, "charged_amount": line_refundable(line),
             "refundable_amount": max(remaining, 0), "window_end": ends, "claimable": not problem,
             "problem": problem,
         })

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.inputs import text_check, id_from_text
+from orders.rules import line_refundable
 
 from .models import AfterSalesDecision, AfterSalesLine, AfterSalesPhoto, AfterSalesRequest, AfterSalesSettings
 from .photos import photos_clean, photos_count_check
@@ -21,7 +22,6 @@ from .rules import (
     claim_parse,
     claim_value,
     delivered_at,
-    line_charged,
     line_window_end,
     local_text,
 )
@@ -110,7 +110,7 @@ def request_create(*, customer_id, order_id, reason: str, note: str = "", lines,
             if line.pk in open_lines:
                 raise Conflict(f"{label}已有处理中的售后申请", code="line_has_open_request",
                                details={"line_id": line.pk})
-            remaining = line_charged(line) - given_back.get(line.pk, 0)
+            remaining = line_refundable(line) - given_back.get(line.pk, 0)
             if remaining <= 0:
                 raise Conflict(f"{label}已全额退款", code="line_fully_refunded", details={"line_id": line.pk})
             claim = claim_parse(line=line, quantity=item["quantity"], weight=item["weight"], label=label)

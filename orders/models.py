@@ -139,6 +139,10 @@ class OrderLine(models.Model):
     price_list_name = models.CharField("价目表名称", max_length=40, blank=True, default="", db_default="")
     quantity = models.DecimalField("数量", max_digits=10, decimal_places=2)
     amount = models.DecimalField("金额", max_digits=12, decimal_places=2)
+    # The line's share of the order's discount (a coupon), allocated at checkout; refunds of the
+    # line are prorated from amount − discount (orders.rules.line_refundable).
+    discount = models.DecimalField("优惠分摊", max_digits=12, decimal_places=2, default=Decimal("0"),
+                                   db_default=Decimal("0"))
     catch_weight = models.BooleanField("按实重计价", default=False)
     nominal_weight = models.DecimalField("标称重量(斤)", max_digits=8, decimal_places=2, null=True, blank=True)
     # Filled at packing: what actually went into the box, and what it costs at that weight.
@@ -153,6 +157,8 @@ class OrderLine(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="orderline_quantity_positive"),
             models.CheckConstraint(condition=Q(unit_price__gt=0), name="orderline_price_positive"),
+            models.CheckConstraint(condition=Q(discount__gte=0) & Q(discount__lte=models.F("amount")),
+                                   name="orderline_discount_within_amount"),
             models.UniqueConstraint(fields=["order", "product"], name="orderline_unique_product"),
         ]
 
