@@ -6,6 +6,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from core.admin import ReadOnlyAdmin, ReadOnlyInline
+from crm.admin import AutoCustomerTagInline, ManualCustomerTagInline
 from core.errors import Conflict
 
 from .churn import churn_status_counts, churn_sweep
@@ -30,7 +31,7 @@ class CustomerAdmin(admin.ModelAdmin):
     readonly_fields = ("last_order_at", "first_order_at", "paid_order_count", "usual_interval", "status",
                        "status_changed_at", "acquired_by", "acquired_at", "created_at", "updated_at")
     date_hierarchy = "created_at"
-    inlines = (VisitorInline,)
+    inlines = (ManualCustomerTagInline, AutoCustomerTagInline, VisitorInline)
     actions = ("handover_to_another_rep",)
     fieldsets = (
         (None, {"fields": ("name", "contact_name", "phone", "rep", "price_list")}),

@@ -57,30 +57,37 @@ def customer_bind_phone(*, visitor: Visitor, phone_code: str, nickname: str = ""
     phone = phone_normalize(get_backend().get_phone_number(code=phone_code, openid=visitor.openid))
     with transaction.atomic():
         locked = Visitor.objects.select_for_update().get(pk=visitor.pk)
-        customer = locked.customer
+        customer, created = locked.customer, False
         if customer is None:
-            customer = Customer.objects.filter(phone=phone).first() or _customer_create_or_join(
-                phone=phone, nickname=nickname, rep_id=locked.first_rep_id)
+            customer = Customer.objects.filter(phone=phone).first()
+            if customer is None:
+                customer, created = _customer_create_or_join(phone=phone, nickname=nickname,
+                                                             rep_id=locked.first_rep_id)
         locked.customer = customer
         locked.phone = phone
         if nickname:
             locked.nickname = nickname
         locked.save(update_fields=["customer", "phone", "nickname", "updated_at"])
+        if created:  # the restaurant's first authorisation: its welcome, once (crm.welcome)
+            from crm.welcome import welcome_send
+
+            welcome_send(customer=customer, visitor=locked)
     visitor.customer, visitor.phone, visitor.nickname = customer, phone, locked.nickname
     return customer
 
 
-def _customer_create_or_join(*, phone: str, nickname: str, rep_id: int | None) -> Customer:
+def _customer_create_or_join(*, phone: str, nickname: str, rep_id: int | None) -> tuple[Customer, bool]:
     """A new restaurant for this phone, credited to the rep whose code first brought this user in;
-    or, if another first authorisation of the number committed since we looked, that restaurant."""
+    or, if another first authorisation of the number committed since we looked, that restaurant.
+    Returns (customer, created)."""
     try:
         with transaction.atomic():  # a savepoint: losing the race leaves the caller's transaction usable
             return Customer.objects.create(
                 name=nickname or "微信用户", contact_name=nickname, phone=phone, rep_id=rep_id,
                 acquired_by_id=rep_id, acquired_at=timezone.now() if rep_id else None,
-            )
+            ), True
     except IntegrityError as error:
         if violated_constraint(error) != CUSTOMER_PHONE_UNIQUE:
             raise
     # The insert waited for the winner's commit, so this read (a new snapshot) sees its row.
-    return Customer.objects.get(phone=phone)
+    return Customer.objects.get(phone=phone), False

@@ -4,6 +4,7 @@ from django.urls import path
 
 from aftersales import api as aftersales_api
 from catalog import api as catalog_api
+from crm import api as crm_api
 from customers import api as customers_api
 from orders import api as orders_api
 from reps import api as reps_api
@@ -38,6 +39,7 @@ urlpatterns = [
     path("rep/customers", reps_api.CustomerListApi.as_view(), name="rep-customers"),
     path("rep/customers/<int:customer_id>", reps_api.CustomerDetailApi.as_view(), name="rep-customer"),
     path("rep/customers/<int:customer_id>/notes", reps_api.VisitNoteApi.as_view(), name="rep-customer-notes"),
+    path("rep/customers/<int:customer_id>/tags", crm_api.RepCustomerTagsApi.as_view(), name="rep-customer-tags"),
     path("rep/feed", reps_api.FeedApi.as_view(), name="rep-feed"),
     path("rep/feed/poll", reps_api.feed_poll, name="rep-feed-poll"),
     path("rep/inbox", reps_api.InboxApi.as_view(), name="rep-inbox"),

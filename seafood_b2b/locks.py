@@ -10,6 +10,8 @@ locks several tables and checks the statements it sends against this order.
 
 Who locks what, in order:
 - the nightly churn sweep: ChurnSettings (NOWAIT: one sweep at a time), then customers;
+- the nightly automatic tags: AutoTagSettings (NOWAIT) alone (it writes tag rows, locks no customer);
+- a customer's manual tags (admin, a rep): the Customer;
 - rep handover: both Reps, then their Customers; a rep's login: the Rep;
 - phone binding, entries and checkout: the Visitor (checkout NOWAIT first, then waiting), then the
   basket's Stock rows, then the Customer's delivery details;
@@ -32,6 +34,7 @@ outside any transaction (refund_submit), locks nothing else.
 
 LOCK_ORDER = (
     "customers.ChurnSettings",
+    "crm.AutoTagSettings",
     "reps.Rep",
     "customers.Visitor",
     "logistics.Driver",

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "notifications",
     "aftersales",
     "usuals",
+    "crm",
     "demo",  # the demo data seeder: at the top of the layers, it may import every app
 ]
 
@@ -266,6 +267,11 @@ CELERY_BEAT_SCHEDULE = {
     "churn-sweep": {
         "task": "customers.tasks.churn_sweep_task",
         "schedule": crontab(hour=2, minute=0),
+    },
+    # After the churn sweep: the automatic tags (category shares, RFM) from the paid orders.
+    "crm-auto-tags": {
+        "task": "crm.tasks.auto_tags_task",
+        "schedule": crontab(hour=2, minute=30),
     },
     "customer-stats-check": {
         "task": "customers.tasks.customer_stats_check",

@@ -77,6 +77,7 @@
   const api = {
     get: (path, params) => request('GET', path, { params }),
     post: (path, body) => request('POST', path, { body }),
+    put: (path, body) => request('PUT', path, { body }),
     // Who the rep is, and a fresh feed token.
     async me() {
       const data = await request('GET', '/me');
@@ -400,6 +401,12 @@
       withLocation: Boolean(navigator.geolocation),
       locationStatus: '',
       saving: false,
+      tags: [], // the customer's tags, manual and automatic
+      tagGroups: [], // the manual groups a rep may pick from
+      editingTags: false,
+      picked: [],
+      tagError: '',
+      savingTags: false,
 
       formatTime,
 
@@ -414,9 +421,43 @@
         } finally {
           this.loading = false;
         }
+        if (!this.error) this.loadTags();
         if (this.highlighted) {
           await this.$nextTick();
           this.scrollToHighlight();
+        }
+      },
+
+      async loadTags() {
+        try {
+          this.showTags(await api.get('/customers/' + customerId + '/tags'));
+        } catch (error) {
+          this.tagError = error.message;
+        }
+      },
+
+      showTags(data) {
+        this.tags = data.tags;
+        this.tagGroups = data.groups;
+        this.picked = data.tags.filter((tag) => tag.source === 'manual').map((tag) => tag.id);
+      },
+
+      togglePick(id) {
+        this.picked = this.picked.includes(id) ? this.picked.filter((x) => x !== id) : [...this.picked, id];
+      },
+
+      async saveTags() {
+        if (this.savingTags) return;
+        this.savingTags = true;
+        this.tagError = '';
+        try {
+          this.showTags(await api.put('/customers/' + customerId + '/tags', { tag_ids: this.picked }));
+          this.editingTags = false;
+          toast('标签已保存');
+        } catch (error) {
+          this.tagError = error.message;
+        } finally {
+          this.savingTags = false;
         }
       },
 

@@ -20,6 +20,15 @@ from django.utils import timezone
 
 from catalog.models import CartLine, PriceList, PriceListEntry
 from catalog.services import cart_line_add
+from crm.models import (
+    AutoTagSettings,
+    CategoryShareRule,
+    CustomerTag,
+    Segment,
+    Tag,
+    TagGroup,
+    WelcomeSettings,
+)
 from customers.models import ChurnEvent, ChurnSettings, ChurnSnapshot, Customer
 from customers.tokens import visitor_token_make
 from logistics.models import (
@@ -234,6 +243,18 @@ def build_world() -> World:
     churn_snapshot = ChurnSnapshot.objects.create(night=today, active=1, at_risk=0, churned=1, new_at_risk=0,
                                                   new_churned=1, reactivated=0)
 
+    # Customer operations: a manual and an automatic tag on customer A, a rule, a segment, the welcome.
+    business = TagGroup.objects.create(name="业态")
+    hotpot = Tag.objects.create(group=business, name="火锅")
+    preference = TagGroup.objects.create(name="购买偏好", kind=TagGroup.Kind.AUTO)
+    shrimp = Tag.objects.create(group=preference, name="买鱼")
+    CustomerTag.objects.create(customer=customer, tag=hotpot)
+    CustomerTag.objects.create(customer=customer, tag=shrimp, source=CustomerTag.Source.AUTO)
+    CategoryShareRule.objects.create(category=product.category, threshold_percent=Decimal("30"), tag=shrimp)
+    AutoTagSettings.current()
+    WelcomeSettings.current()
+    Segment.objects.create(name="火锅客户").tags.set([hotpot])
+
     # Purchasing, receiving and delivery.
     task = PurchaseTask.objects.create(supplier=supplier, for_date=today, driver=purchasing)
     task_line = PurchaseTaskLine.objects.create(
@@ -265,7 +286,7 @@ def build_world() -> World:
         order=on_run, paid_order=paid, delivered_order=delivered, aftersales_request=aftersales_request,
         packing_order=packing, unpaid_order=unpaid, other_order=other_order, payment=payment,
         payment_notification=notification, refund=refund, note=note, entry=entry, message=message,
-        handover=handover, churn_event=churn_event, churn_snapshot=churn_snapshot, task=task, task_line=task_line,
+        tag=hotpot, handover=handover, churn_event=churn_event, churn_snapshot=churn_snapshot, task=task, task_line=task_line,
         receipt=receipt, batch=batch, run=run, stop=stop, proof_stop=proof, ex_run=ex_run, inventory_snapshot=snapshot,
         cart_line=CartLine.objects.filter(cart__visitor=owner).first(),
         feed_tokens={REP: feed_token_make(rep), OTHER_REP: feed_token_make(other_rep)},

@@ -191,6 +191,9 @@ TABLE = {
     ("GET", "api:rep-customer"): Row(REP_OWN_CUSTOMER, kwargs=lambda w: {"customer_id": w.customer.pk}),
     ("POST", "api:rep-customer-notes"): Row(REP_OWN_CUSTOMER, kwargs=lambda w: {"customer_id": w.customer.pk},
                                             body=lambda w, r: {"note": "又去了一次"}, json=True),
+    ("GET", "api:rep-customer-tags"): Row(REP_OWN_CUSTOMER, kwargs=lambda w: {"customer_id": w.customer.pk}),
+    ("PUT", "api:rep-customer-tags"): Row(REP_OWN_CUSTOMER, kwargs=lambda w: {"customer_id": w.customer.pk},
+                                          body=lambda w, r: {"tag_ids": [w.tag.pk]}, json=True),
     ("GET", "api:rep-feed"): Row(REP_API),
     ("GET", "api:rep-feed-poll"): Row(E(U401, {(REP, OTHER_REP): OK}), headers=_feed_token),
     ("GET", "api:rep-inbox"): Row(REP_API),
@@ -288,6 +291,10 @@ TABLE = {
     ("POST", "admin:logistics_inventoryvaluesnapshot_record"): Row(E(LOGIN, {ADMIN: REDIRECT})),
     ("GET", "admin:logistics_stop_photo"): Row(ADMIN_PAGE, kwargs=lambda w: {"object_id": w.proof_stop.pk}),
     ("GET", "admin:reps_rep_dashboard"): Row(ADMIN_PAGE),
+    # The segment form's live count (JSON; POST only, a GET is 405 to staff).
+    ("POST", "admin:crm_segment_count"): Row(ADMIN_PAGE, body=lambda w, r: {"tags": [str(w.tag.pk)],
+                                                                            "spend_days": "90", "category_days": "90",
+                                                                            "category_mode": "bought"}),
     ("GET", "admin:aftersales_aftersalesrequest_decide"): Row(
         ADMIN_PAGE, kwargs=lambda w: {"object_id": w.aftersales_request.pk}),
     ("GET", "admin:aftersales_aftersalesrequest_goodwill"): Row(ADMIN_PAGE, kwargs=lambda w: {"order_id": w.order.pk}),
@@ -315,6 +322,8 @@ ADMIN_DESIGN = {
     "logistics.driver": "vacd", "logistics.inventoryvaluesnapshot": "v",
     "notifications.notification": "vc",
     "core.loginlock": "vd", "axes.accesslog": "v",
+    "crm.taggroup": "vacd", "crm.tag": "vacd", "crm.autotagsettings": "vc", "crm.categorysharerule": "vacd",
+    "crm.segment": "vacd", "crm.welcomesettings": "vc",
     "aftersales.aftersalessettings": "vc", "aftersales.aftersalesrequest": "vc", "aftersales.aftersalesdecision": "v",
 }
 # Staff hold every permission of the product's apps but none of user and group management.

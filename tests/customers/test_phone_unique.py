@@ -57,8 +57,8 @@ def test_admin_refuses_a_second_restaurant_for_the_same_number_typed_differently
 def test_a_bind_that_lost_the_race_joins_the_winners_restaurant():
     winner = CustomerFactory(name="先到的餐厅", phone="13912345678")
     # As a loser sees it: its first look found no restaurant, its insert then hits the winner's row.
-    joined = _customer_create_or_join(phone="13912345678", nickname="后到", rep_id=None)
-    assert joined == winner
+    joined, created = _customer_create_or_join(phone="13912345678", nickname="后到", rep_id=None)
+    assert joined == winner and not created
     assert list(Customer.objects.values_list("name", flat=True)) == ["先到的餐厅"]
 
 

@@ -1,0 +1,166 @@
+"""Segments: which customers a set of filters selects, evaluated in SQL each time it is used.
+
+The filters (a saved Segment, or SegmentFilters built from an admin form before saving). Every
+filter left empty is ignored; those set all apply (AND):
+
+- tags: AND between tag groups, OR within a group — as WeCom's tag_filter (customers carrying 火锅
+  or 烧烤, and 大; manual and automatic tags alike);
+- reps: the customer's current rep is one of them;
+- districts: the customer's district is one of them;
+- distance: within `radius_km` of (near_latitude, near_longitude), great-circle on GCJ-02
+  (customers without a location are out);
+- churn statuses: the customer's status is one of them (活跃 / 流失预警 / 已流失);
+- last order between two Shanghai dates, both ends included (customers who never ordered are out);
+- spend range: the totals of paid, not cancelled orders of the last `spend_days` days lie within
+  [spend_min, spend_max] (a customer without such orders has spent 0);
+- category: has (or has not) a paid, not cancelled order with a line of the category (an aisle
+  includes its shelves) in the last `category_days` days.
+
+`segment_customer_ids` returns a lazy queryset of ids (usable as a subquery: `pk__in=`), and
+`segment_count` counts the same queryset, so a count and the ids it promises always agree.
+"""
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Exists, FloatField, OuterRef, Q, Sum
+from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
+from django.utils import timezone
+
+from core.errors import ValidationFailed
+
+from .models import CustomerTag, Segment
+
+EARTH_RADIUS_KM = 6371.0088
+MAX_RADIUS_KM = 200
+
+
+@dataclass(frozen=True)
+class SegmentFilters:
+    tag_ids_by_group: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    rep_ids: tuple[int, ...] = ()
+    districts: tuple[str, ...] = ()
+    near: tuple[float, float, float] | None = None  # latitude, longitude, radius in km
+    churn_statuses: tuple[str, ...] = ()
+    last_order_from: date | None = None
+    last_order_to: date | None = None
+    spend_days: int = 90
+    spend_min: Decimal | None = None
+    spend_max: Decimal | None = None
+    category_id: int | None = None
+    category_bought: bool = True
+    category_days: int = 90
+
+
+def split_words(text: str) -> tuple[str, ...]:
+    """"福田, 南山 罗湖" → ("福田", "南山", "罗湖")."""
+    return tuple(word for word in text.replace("，", ",").replace(",", " ").split() if word)
+
+
+def segment_filters(segment: Segment, *, tags=None, reps=None) -> SegmentFilters:
+    """The filters of a saved segment (or of an unsaved one with its tags and reps given)."""
+    tag_rows = tags if tags is not None else segment.tags.all()
+    by_group: dict[int, list[int]] = {}
+    for tag in tag_rows:
+        by_group.setdefault(tag.group_id, []).append(tag.pk)
+    rep_ids = tuple(rep.pk for rep in (reps if reps is not None else segment.reps.all()))
+    near = None
+    if segment.near_latitude is not None and segment.near_longitude is not None and segment.radius_km:
+        near = (float(segment.near_latitude), float(segment.near_longitude), float(segment.radius_km))
+    return SegmentFilters(
+        tag_ids_by_group={group: tuple(sorted(ids)) for group, ids in by_group.items()}, rep_ids=rep_ids,
+        districts=split_words(segment.districts), near=near, churn_statuses=split_words(segment.churn_statuses),
+        last_order_from=segment.last_order_from, last_order_to=segment.last_order_to,
+        spend_days=segment.spend_days or 90, spend_min=segment.spend_min, spend_max=segment.spend_max,
+        category_id=segment.category_id, category_bought=segment.category_mode == Segment.CategoryMode.BOUGHT,
+        category_days=segment.category_days or 90)
+
+
+def _local_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()))
+
+
+def _paid_orders(since: datetime):
+    from orders.models import Order
+
+    return Order.objects.filter(paid_at__isnull=False, paid_at__gt=since).exclude(status=Order.Status.CANCELLED)
+
+
+def _distance_km(lat: float, lng: float):
+    """Haversine distance of each customer from (lat, lng) as an SQL expression."""
+    lat0, lng0 = math.radians(lat), math.radians(lng)
+    phi = Radians(Cast("latitude", FloatField()))
+    lam = Radians(Cast("longitude", FloatField()))
+    a = Power(Sin((phi - lat0) / 2), 2) + math.cos(lat0) * Cos(phi) * Power(Sin((lam - lng0) / 2), 2)
+    return 2 * EARTH_RADIUS_KM * ASin(Sqrt(a))
+
+
+def segment_queryset(filters: SegmentFilters, *, now: datetime | None = None):
+    """The customers the filters select (a Customer queryset, unordered)."""
+    from customers.models import Customer
+    from orders.models import OrderLine
+
+    now = now or timezone.now()
+    customers = Customer.objects.order_by()
+    for tag_ids in filters.tag_ids_by_group.values():
+        customers = customers.filter(Exists(CustomerTag.objects.filter(customer=OuterRef("pk"), tag_id__in=tag_ids)))
+    if filters.rep_ids:
+        customers = customers.filter(rep_id__in=filters.rep_ids)
+    if filters.districts:
+        customers = customers.filter(district__in=filters.districts)
+    if filters.near is not None:
+        lat, lng, radius = filters.near
+        if not (-90 <= lat <= 90 and -180 <= lng <= 180 and 0 < radius <= MAX_RADIUS_KM):
+            raise ValidationFailed("位置或半径无效", code="invalid_location")
+        dlat = radius / 111.0
+        dlng = radius / (111.0 * max(math.cos(math.radians(lat)), 0.01))
+        customers = (customers.filter(
+            latitude__gte=Decimal(f"{lat - dlat:.6f}"), latitude__lte=Decimal(f"{lat + dlat:.6f}"),
+            longitude__gte=Decimal(f"{lng - dlng:.6f}"), longitude__lte=Decimal(f"{lng + dlng:.6f}"))
+            .alias(distance=_distance_km(lat, lng)).filter(distance__lte=radius))
+    if filters.churn_statuses:
+        customers = customers.filter(status__in=filters.churn_statuses)
+    if filters.last_order_from:
+        customers = customers.filter(last_order_at__gte=_local_start(filters.last_order_from))
+    if filters.last_order_to:
+        customers = customers.filter(last_order_at__lt=_local_start(filters.last_order_to + timedelta(days=1)))
+    if filters.spend_min or filters.spend_max is not None:
+        spend = (_paid_orders(now - timedelta(days=filters.spend_days)).values("customer_id")
+                 .annotate(spent=Sum("total")).order_by())
+        if filters.spend_min:  # above zero: only customers with orders can reach it
+            customers = customers.filter(pk__in=spend.filter(spent__gte=filters.spend_min).values("customer_id"))
+        if filters.spend_max is not None:
+            customers = customers.exclude(pk__in=spend.filter(spent__gt=filters.spend_max).values("customer_id"))
+    if filters.category_id:
+        lines = OrderLine.objects.filter(
+            Q(product__category_id=filters.category_id) | Q(product__category__parent_id=filters.category_id),
+            order__in=_paid_orders(now - timedelta(days=filters.category_days)))
+        bought = lines.values("order__customer_id")
+        customers = customers.filter(pk__in=bought) if filters.category_bought else customers.exclude(pk__in=bought)
+    return customers
+
+
+def _filters_of(segment_or_filters) -> SegmentFilters:
+    return segment_or_filters if isinstance(segment_or_filters, SegmentFilters) else segment_filters(segment_or_filters)
+
+
+def segment_customer_ids(segment_or_filters, *, now: datetime | None = None):
+    """The ids of the customers in the segment, now: a lazy queryset (iterate it, or use it as
+    `Customer.objects.filter(pk__in=segment_customer_ids(segment))`)."""
+    return segment_queryset(_filters_of(segment_or_filters), now=now).values_list("pk", flat=True)
+
+
+def segment_count(segment_or_filters, *, now: datetime | None = None) -> int:
+    """How many customers the segment holds now (one COUNT of the same query)."""
+    return segment_queryset(_filters_of(segment_or_filters), now=now).count()
+
+
+def segment_funnel(segment_or_filters, *, now: datetime | None = None) -> dict:
+    """What the admin shows before saving: all customers, and how many the filters keep
+    ("500 位客户 → 50 位")."""
+    from customers.models import Customer
+
+    return {"total": Customer.objects.count(), "count": segment_count(segment_or_filters, now=now)}
+
