@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/seafood
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run serve test deps migrate seed worker beat bench bench-catalog bench-checkout bench-churn bench-dispatch clean
+.PHONY: run serve test deps migrate seed worker beat bench bench-catalog bench-checkout bench-churn bench-crm bench-dispatch clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -73,11 +73,16 @@ bench-checkout: deps
 bench-churn: deps
 	$(PY) bench/churn_sweep.py --reuse $(CHURN_ARGS)
 
+# Nightly automatic tags vs the raw SQL of their rules, and segment counts, on 500,000 customers /
+# ~10M orders in their own database (seafood_bench_crm); CRM_ARGS="--customers 50000" for a quick run.
+bench-crm: deps
+	$(PY) bench/crm_segments.py --reuse $(CRM_ARGS)
+
 # 1,000 stops and 10 drivers in memory: OR-Tools against nearest neighbour (bench/README.md).
 bench-dispatch: deps
 	$(PY) bench/dispatch.py $(DISPATCH_ARGS)
 
-bench: bench-catalog bench-checkout bench-churn bench-dispatch
+bench: bench-catalog bench-checkout bench-churn bench-crm bench-dispatch
 
 clean:
 	rm -rf $(VENV) node_modules db.sqlite3 test-artifacts

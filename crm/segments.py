@@ -100,7 +100,7 @@ def _distance_km(lat: float, lng: float):
 def segment_queryset(filters: SegmentFilters, *, now: datetime | None = None):
     """The customers the filters select (a Customer queryset, unordered)."""
     from customers.models import Customer
-    from orders.models import OrderLine
+    from orders.models import Order, OrderLine
 
     now = now or timezone.now()
     customers = Customer.objects.order_by()
@@ -134,9 +134,11 @@ def segment_queryset(filters: SegmentFilters, *, now: datetime | None = None):
         if filters.spend_max is not None:
             customers = customers.exclude(pk__in=spend.filter(spent__gt=filters.spend_max).values("customer_id"))
     if filters.category_id:
-        lines = OrderLine.objects.filter(
+        # One join of lines to their orders (not an IN over a second scan of the orders).
+        lines = (OrderLine.objects.filter(
             Q(product__category_id=filters.category_id) | Q(product__category__parent_id=filters.category_id),
-            order__in=_paid_orders(now - timedelta(days=filters.category_days)))
+            order__paid_at__isnull=False, order__paid_at__gt=now - timedelta(days=filters.category_days))
+            .exclude(order__status=Order.Status.CANCELLED))
         bought = lines.values("order__customer_id")
         customers = customers.filter(pk__in=bought) if filters.category_bought else customers.exclude(pk__in=bought)
     return customers
