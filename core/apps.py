@@ -10,3 +10,11 @@ class CoreConfig(AppConfig):
         from seafood_b2b.production import check_production_settings
 
         checks.register(check_production_settings)
+
+        from celery.signals import task_prerun
+        from django.core.signals import request_started
+
+        from core.db import drop_dead_connections
+
+        request_started.connect(drop_dead_connections, dispatch_uid="core.drop_dead_connections")
+        task_prerun.connect(drop_dead_connections, dispatch_uid="core.drop_dead_connections", weak=False)

@@ -1,4 +1,6 @@
-"""Refusals that hold for every URL, before any view runs."""
+"""Refusals that hold for every URL, before any view runs; and the answer when the database fails."""
+
+import logging
 
 from django.http import JsonResponse
 
@@ -6,6 +8,8 @@ from .errors import ApplicationError
 from .inputs import has_control_characters, text_check
 
 FORM = "application/x-www-form-urlencoded"
+
+logger = logging.getLogger(__name__)
 
 
 class ControlCharactersMiddleware:
@@ -42,3 +46,40 @@ def _check_fields(fields, *, label: str) -> None:
             if has_control_characters(text):
                 field = "" if has_control_characters(key) else key
                 text_check(text, label=f"{label} {field}".strip(), field=field)
+
+
+class DatabaseUnavailableMiddleware:
+    """A request whose database connection failed answers 503 "retry", not 500 "bug".
+
+    PostgreSQL restarting, failing over or cutting a connection raises OperationalError or
+    InterfaceError in whatever query was running; the transaction is rolled back by the server,
+    Django discards the broken connection at the end of the request, and the next request opens a
+    fresh one (and core.db.drop_dead_connections drops idle ones the server hung up on). So the
+    honest answer is "not now": 503 with Retry-After, in the API's error shape under /api/. A
+    WeChat Pay notification answered 503 is sent again by WeChat, as it should be.
+    """
+
+    RETRY_AFTER_SECONDS = 1
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.db import InterfaceError, OperationalError
+        from django.http import HttpResponse
+
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        logger.warning("database unavailable for %s %s: %s", request.method, request.path,
+                       str(exception).strip().splitlines()[0] if str(exception).strip() else type(exception).__name__)
+        message = "服务暂时不可用，请稍后重试"
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"error": {"code": "service_unavailable", "message": message, "details": {}}},
+                                    status=503, json_dumps_params={"ensure_ascii": False})
+        else:
+            response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
+        return response

@@ -41,6 +41,8 @@ def check_migrations() -> str | None:
 
 def check_cache() -> str | None:
     try:
+        if hasattr(cache, "ping"):  # Redis (core/cache.py) hides its outages from callers, not from us
+            cache.ping()
         cache.set("readyz", "1", timeout=10)
         if cache.get("readyz") != "1":
             return "failed: the value written was not read back"

@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "core.logs.RequestIdMiddleware",  # first: the request id covers everything below
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ControlCharactersMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",  # a lost database connection: 503, not 500
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.csp.SeafoodCSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -167,10 +168,11 @@ SERVE_MEDIA = DEBUG
 
 LOGIN_URL = "/admin/login/"
 
-# Cache: Redis when configured (shared by every process), local memory otherwise.
+# Cache: Redis when configured (shared by every process), local memory otherwise. Redis going away
+# turns the cache into misses and no-ops, never errors (core/cache.py): orders are still taken.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "core.cache.ResilientRedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Staff sessions (reps, drivers, admins) read from Redis, written through to the database: one
