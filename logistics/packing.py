@@ -28,15 +28,15 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
 from catalog.models import Product
 from catalog.pricing import line_total
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.money import from_fen, money
-from orders.models import Order, OrderEvent, OrderLine, Payment, Refund
-from orders.services import order_transition, refund_create
+from core.money import money
+from orders.models import Order, OrderEvent, OrderLine, Refund
+from orders.services import order_refundable, order_transition, refund_create
 
 from .roles import require_warehouse_clerk
 from .services import stock_ship
@@ -296,9 +296,7 @@ def order_pack(*, order_id, lines: list[dict], user) -> PackingResult:
 
         actual_total = order_actual_total(order=order, amounts=(plan.actual_amount for plan in plans))
         difference = money(order.total - actual_total)
-        paid = (from_fen(order.payment.amount_fen) if order.payment.status == Payment.Status.SUCCEEDED
-                else Decimal("0.00"))
-        refunded = order.refunds.exclude(status=Refund.Status.FAILED).aggregate(s=Sum("amount"))["s"] or 0
+        paid, refunded = order_refundable(order=order)
         # Earlier refunds (after-sales before packing) already gave some money back: never exceed what is left.
         refund_amount = min(difference, money(paid - refunded))
         tolerance = refund_tolerance()

@@ -34,6 +34,7 @@ from .serializers import (
     CheckoutOutput,
     CheckoutPreviewSerializer,
     OrderDetailSerializer,
+    OrderLinesChangeInput,
     OrderSummarySerializer,
     PaymentOutput,
     PhoneInput,
@@ -234,11 +235,31 @@ class OrderSyncApi(APIView):
 class OrderCancelApi(APIView):
     api_auth = VISITOR
 
-    @extend_schema(request=None, responses={200: OrderDetailSerializer, **errors(409)}, summary="取消待付款订单")
+    @extend_schema(request=None, responses={200: OrderDetailSerializer, **errors(409)},
+                   summary="取消订单：待付款直接取消；已付款在截单前取消并全额退款",
+                   description="已付款订单只在截单前（送达前一天的截单时间，北京时间）且仓库未开始备货时可取消："
+                               "库存释放，已付金额原路退回。之后为 409 `order_change_closed` / "
+                               "`order_not_changeable`，并说明原因。已取消的订单重复提交返回订单本身，不会再次退款。")
     def post(self, request, order_id):
         visitor = current_visitor(request)
         selectors.customer_order_get(customer_id=visitor.customer_id, order_id=order_id)
         services.order_cancel_by_customer(order_id=order_id, customer_id=visitor.customer_id)
+        return Response(OrderDetailSerializer(selectors.customer_order_get(
+            customer_id=visitor.customer_id, order_id=order_id)).data)
+
+
+class OrderLinesChangeApi(APIView):
+    api_auth = VISITOR
+
+    @extend_schema(request=OrderLinesChangeInput, responses={200: OrderDetailSerializer, **errors(409)},
+                   summary="截单前减少或删除已付款订单的商品，差额原路退款",
+                   description="每个商品设为更小的数量（0 为删除），至少保留一种且不低于起送金额；配送费不退。"
+                               "同样的数量重复提交不会再次退款。截单后或仓库已开始备货为 409，并说明原因。")
+    def post(self, request, order_id):
+        visitor = current_visitor(request)
+        selectors.customer_order_get(customer_id=visitor.customer_id, order_id=order_id)
+        data = request.data if isinstance(request.data, dict) else {}
+        services.order_lines_reduce(order_id=order_id, customer_id=visitor.customer_id, lines=data.get("lines"))
         return Response(OrderDetailSerializer(selectors.customer_order_get(
             customer_id=visitor.customer_id, order_id=order_id)).data)
 

@@ -3,6 +3,7 @@ from django.db.models import Prefetch, QuerySet
 from core.errors import NotFound
 
 from .models import Order, OrderEvent, OrderLine
+from .services.changes import order_change_window
 
 
 def customer_orders(*, customer_id: int) -> QuerySet[Order]:
@@ -31,7 +32,8 @@ def customer_order_messages(*, customer_id: int, order_id) -> list:
 
 
 def customer_order_get(*, customer_id: int | None, order_id) -> Order:
-    """The customer's own order with lines, events, refunds and messages (`customer_messages`)."""
+    """The customer's own order with lines, events, refunds, messages (`customer_messages`) and
+    whether it may still be changed (`change_window`)."""
     order = None
     if customer_id:
         order = (
@@ -47,4 +49,5 @@ def customer_order_get(*, customer_id: int | None, order_id) -> Order:
     if order is None:
         raise NotFound("订单不存在", code="order_not_found")
     order.customer_messages = customer_order_messages(customer_id=customer_id, order_id=order.pk)
+    order.change_window = order_change_window(order=order)
     return order

@@ -43,6 +43,14 @@ class OrderMessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ChangeWindowSerializer(serializers.Serializer):
+    """Whether the customer may still cancel the paid order or reduce its lines (before the cut-off)."""
+
+    allowed = serializers.BooleanField(help_text="现在能否取消订单或减少商品")
+    deadline = serializers.DateTimeField(help_text="截单时间：送达前一天的截单时刻（北京时间）")
+    reason = serializers.CharField(help_text="给客户看的说明：可改到何时，或为何不能再改")
+
+
 class OrderSummarySerializer(serializers.ModelSerializer):
     status_label = serializers.CharField(source="get_status_display")
     lines = OrderLineSerializer(many=True)
@@ -58,13 +66,27 @@ class OrderDetailSerializer(OrderSummarySerializer):
     refunds = RefundSerializer(many=True)
     # Set by selectors.customer_order_get (notifications are not a relation of the order).
     messages = OrderMessageSerializer(source="customer_messages", many=True, read_only=True, default=list)
+    # Set by selectors.customer_order_get; null while unpaid (cancel directly) or once cancelled.
+    change = ChangeWindowSerializer(source="change_window", read_only=True, allow_null=True, default=None)
 
     class Meta(OrderSummarySerializer.Meta):
         fields = OrderSummarySerializer.Meta.fields + [
             "subtotal", "delivery_fee", "discount", "restaurant_name", "contact_name", "phone", "address",
             "district", "latitude", "longitude", "note", "cancelled_at", "cancel_reason", "events", "refunds",
-            "messages",
+            "messages", "change",
         ]
+
+
+class OrderLineChangeInput(serializers.Serializer):
+    product_id = serializers.IntegerField(min_value=1, help_text="订单中的商品")
+    quantity = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0,
+                                        help_text="改后的数量：只能减少，按起订量与步长；0 为删除该商品")
+
+
+class OrderLinesChangeInput(serializers.Serializer):
+    """Documents the body; orders.services.order_lines_reduce checks it."""
+
+    lines = OrderLineChangeInput(many=True, help_text="要减少或删除的商品；未列出的不变")
 
 
 class CheckoutLineInput(serializers.Serializer):
@@ -201,5 +223,5 @@ def placed_order_data(order: Order) -> dict:
              "created_at": _moment(event.created_at)}
             for event in order.events.all()
         ],
-        "refunds": [], "messages": [],
+        "refunds": [], "messages": [], "change": None,
     }

@@ -26,6 +26,7 @@ urlpatterns = [
     path("orders/<uuid:order_id>/pay", orders_api.OrderPayApi.as_view(), name="order-pay"),
     path("orders/<uuid:order_id>/sync", orders_api.OrderSyncApi.as_view(), name="order-sync"),
     path("orders/<uuid:order_id>/cancel", orders_api.OrderCancelApi.as_view(), name="order-cancel"),
+    path("orders/<uuid:order_id>/lines", orders_api.OrderLinesChangeApi.as_view(), name="order-lines"),
     path("orders/<uuid:order_id>/reorder", orders_api.OrderReorderApi.as_view(), name="order-reorder"),
     path("usuals", usuals_api.UsualListApi.as_view(), name="usual-list"),
     path("usuals/add", usuals_api.UsualAddApi.as_view(), name="usual-add"),

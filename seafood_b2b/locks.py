@@ -19,13 +19,15 @@ Who locks what, in order:
   the Stop, then its Orders;
 - purchasing: the PurchaseTask;
 - payment settlement: the Order, its Payment, then the Customer's ordering rhythm; cancelling or
-  expiring an unpaid order and packing: the Order, then its Stock rows;
+  expiring an unpaid order and packing: the Order, then its Stock rows; a customer cancelling or
+  reducing a paid order before the cut-off: the Order, its lines, then its Stock rows (its refund
+  is a new row under the order's lock);
 - a refund notification (REFUND.*): the Order, then its Refund;
 - after-sales (a customer's request, staff decisions, goodwill refunds): the Order, then its
   AfterSalesRequest, then the request's lines, then (goods returned) the Stock rows;
 - the cart: the CartLine alone; the dev WeChat Pay simulator: its own transaction row alone.
 
-An order's own rows (its Payment, its Refunds, its after-sales requests and their lines) are locked only by a transaction that already
+An order's own rows (its lines, its Payment, its Refunds, its after-sales requests and their lines) are locked only by a transaction that already
 holds the Order's lock (GUARDED_BY): two such transactions queue on the order, so where those rows
 come among the order's other locks does not matter (expiry closes the payment after releasing
 the stock; settlement locks it before the restaurant). A refund's status written on its own,
@@ -42,6 +44,7 @@ LOCK_ORDER = (
     "logistics.Stop",
     "logistics.PurchaseTask",
     "orders.Order",
+    "orders.OrderLine",
     "orders.Payment",
     "orders.Refund",
     "aftersales.AfterSalesRequest",
@@ -53,7 +56,7 @@ LOCK_ORDER = (
     "wechat.DevPayTransaction",
 )
 
-GUARDED_BY = {"orders.Payment": "orders.Order", "orders.Refund": "orders.Order",
+GUARDED_BY = {"orders.OrderLine": "orders.Order", "orders.Payment": "orders.Order", "orders.Refund": "orders.Order",
               "aftersales.AfterSalesRequest": "orders.Order", "aftersales.AfterSalesLine": "orders.Order"}
 
 

@@ -190,6 +190,17 @@ def delivery_date_for(*, moment: datetime, settings_row) -> date:
     return local.date() + timedelta(days=days)
 
 
+def change_deadline_for(*, delivery_date: date, settings_row) -> datetime:
+    """The cut-off an order for `delivery_date` belongs to: the cut-off time, in Shanghai, on the day
+    before delivery. Until then a paid order may be changed or cancelled; from then on the
+    warehouse buys and packs for it. The inverse of delivery_date_for: a moment is before this
+    deadline exactly when an order placed at that moment would be delivered on `delivery_date` or
+    later (tests/orders/test_changes.py holds the two to each other at the edges).
+    """
+    day_before = delivery_date - timedelta(days=1)
+    return timezone.make_aware(datetime.combine(day_before, settings_row.cutoff_time))
+
+
 def delivery_fee_for(*, subtotal: Decimal, rules) -> Decimal:
     """Free from the threshold up, otherwise the fee."""
     return Decimal("0.00") if subtotal >= rules.free_delivery_threshold else money(rules.delivery_fee)

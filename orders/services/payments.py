@@ -19,6 +19,7 @@ from core.money import from_fen, money, to_fen
 from core.tasks import enqueue_on_commit
 from customers.churn import customer_record_payment
 from logistics.services import stock_release
+from notifications.services import notify
 from wechat.backends import get_backend
 from wechat.pay.crypto import Notification
 from wechat.pay.types import PayTransaction, WeChatPayError
@@ -83,14 +84,21 @@ def _parse_success_time(value: str) -> datetime:
     return parsed if parsed.tzinfo else timezone.make_aware(parsed)
 
 
+def order_refundable(*, order: Order) -> tuple[Decimal, Decimal]:
+    """(paid, refunded): what WeChat Pay took for the order and what every refund not failed gives
+    back. Read under the order's row lock, so a refund racing another sees it (seafood_b2b.locks)."""
+    paid = from_fen(order.payment.amount_fen) if order.payment.status == Payment.Status.SUCCEEDED else Decimal("0")
+    refunded = order.refunds.exclude(status=Refund.Status.FAILED).aggregate(s=Sum("amount"))["s"] or Decimal("0")
+    return paid, refunded
+
+
 def refund_create(*, order: Order, amount: Decimal, reason: str, actor: str) -> Refund:
     """A refund row, never more than what was paid minus what was already refunded.
 
     Call with the order locked, inside a transaction; the refund is sent after commit.
     """
     amount = money(amount)
-    paid = from_fen(order.payment.amount_fen) if order.payment.status == Payment.Status.SUCCEEDED else Decimal("0")
-    refunded = order.refunds.exclude(status=Refund.Status.FAILED).aggregate(s=Sum("amount"))["s"] or Decimal("0")
+    paid, refunded = order_refundable(order=order)
     if amount <= 0 or amount > paid - refunded:
         raise Conflict(f"退款金额不能超过可退金额 ¥{paid - refunded}", code="refund_exceeds_paid",
                        details={"paid": str(paid), "refunded": str(refunded), "requested": str(amount)})
@@ -236,17 +244,39 @@ def order_expire(*, order_id, now: datetime | None = None) -> str:
                                               actor="system") else "not_pending"
 
 
-def order_cancel_by_customer(*, order_id, customer_id) -> Order:
+def order_cancel_by_customer(*, order_id, customer_id, now: datetime | None = None) -> Order:
+    """The customer's 取消订单: an unpaid order is closed at WeChat Pay and cancelled; a paid one
+    before its cut-off is cancelled and refunded (changes.order_cancel_paid, which says why not after)."""
     order = Order.objects.select_related("payment").filter(pk=order_id, customer_id=customer_id).first()
     if order is None:
         raise NotFound("订单不存在", code="order_not_found")
     if order.status != S.PENDING_PAYMENT:
-        raise Conflict("只有待付款的订单可以取消；已付款订单请申请售后", code="order_not_cancellable")
+        from .changes import order_cancel_paid  # changes builds on this module
+
+        return order_cancel_paid(order_id=order.pk, customer_id=customer_id, now=now)
     if _close_at_wechatpay_or_settle(order):
         raise Conflict("订单已支付，不能取消", code="order_already_paid")
     order_cancel_unpaid(order_id=order.pk, reason="客户取消", actor="customer")
     order.refresh_from_db()
     return order
+
+
+def refund_succeeded(*, refund: Refund) -> None:
+    """退款成功: tell the customer, once per refund, in the transaction that marks it succeeded.
+
+    `refund` has its order (with its visitor) loaded. Both ways a refund succeeds call this: the
+    REFUND.SUCCESS notification (refunds.refund_notification_receive) and the query (refund_submit).
+    """
+    order = refund.order
+    done_at = refund.succeeded_at or timezone.now()
+    local = timezone.localtime(done_at)
+    notify(event_key=f"order:{order.pk}:refund:{refund.pk}", recipient_kind="customer",
+           recipient_id=order.customer_id, channel="subscribe", template="refund_done", title="退款成功",
+           body=f"订单 {order.number} 退款 ¥{refund.amount} 已原路退回微信支付：{refund.reason}",
+           data={"character_string1": order.number, "amount2": f"¥{refund.amount}",
+                 "thing3": refund.reason or "退款",
+                 "time4": f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"},
+           link=f"/shop/orders/{order.pk}/", address=order.visitor.openid)
 
 
 def refund_submit(*, refund_id, notify_url: str = "") -> str:
@@ -255,7 +285,7 @@ def refund_submit(*, refund_id, notify_url: str = "") -> str:
     WeChat Pay then posts REFUND.* to the notify URL (refunds.refund_notification_receive); this
     query is the fallback. Only an open refund moves: a final one (succeeded, failed) stays.
     """
-    refund = Refund.objects.select_related("order__payment").filter(pk=refund_id).first()
+    refund = Refund.objects.select_related("order__payment", "order__visitor").filter(pk=refund_id).first()
     if refund is None:
         return "missing"
     if refund.status in (Refund.Status.SUCCEEDED, Refund.Status.FAILED):
@@ -277,9 +307,14 @@ def refund_submit(*, refund_id, notify_url: str = "") -> str:
         Refund.objects.filter(pk=refund.pk).update(last_error=str(error.message)[:200], updated_at=timezone.now())
         raise
     new_status, note = REFUND_OUTCOMES.get(result.status if result else "", (Refund.Status.PROCESSING, ""))
-    # The filter, not a lock: a notification may have finished the refund meanwhile.
-    Refund.objects.filter(pk=refund.pk, status__in=[Refund.Status.PENDING, Refund.Status.PROCESSING]).update(
-        status=new_status, refund_id=result.refund_id if result else "", last_error=note,
-        succeeded_at=timezone.now() if new_status == Refund.Status.SUCCEEDED else None, updated_at=timezone.now(),
-    )
+    succeeded_at = timezone.now() if new_status == Refund.Status.SUCCEEDED else None
+    with transaction.atomic():
+        # The filter, not a lock: a notification may have finished the refund meanwhile.
+        moved = Refund.objects.filter(pk=refund.pk, status__in=[Refund.Status.PENDING, Refund.Status.PROCESSING]).update(
+            status=new_status, refund_id=result.refund_id if result else "", last_error=note,
+            succeeded_at=succeeded_at, updated_at=timezone.now(),
+        )
+        if moved and new_status == Refund.Status.SUCCEEDED:
+            refund.succeeded_at = succeeded_at
+            refund_succeeded(refund=refund)
     return new_status

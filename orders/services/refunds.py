@@ -18,7 +18,13 @@ from wechat.pay.crypto import Notification
 from wechat.pay.types import REFUND_EVENT_STATUSES, RefundNotice
 
 from ..models import Order, PaymentNotification, Refund
-from .payments import REFUND_OUTCOMES, PaymentRejected, _parse_success_time, payment_notification_receive
+from .payments import (
+    REFUND_OUTCOMES,
+    PaymentRejected,
+    _parse_success_time,
+    payment_notification_receive,
+    refund_succeeded,
+)
 
 logger = logging.getLogger(__name__)
 OPEN_STATUSES = (Refund.Status.PENDING, Refund.Status.PROCESSING)
@@ -57,7 +63,7 @@ def refund_notification_receive(*, notification: Notification) -> str:
     with transaction.atomic():
         # A refund is locked only under its order's lock (seafood_b2b.locks): the order, then the refund.
         Order.objects.select_for_update().filter(pk=order_id).values_list("pk", flat=True).get()
-        refund = (Refund.objects.select_for_update(of=("self",)).select_related("order__payment")
+        refund = (Refund.objects.select_for_update(of=("self",)).select_related("order__payment", "order__visitor")
                   .get(out_refund_no=notice.out_refund_no))
         payment = refund.order.payment
         if notice.out_trade_no != payment.out_trade_no:
@@ -86,6 +92,8 @@ def refund_notification_receive(*, notification: Notification) -> str:
             refund.succeeded_at = (_parse_success_time(notice.success_time)
                                    if new_status == Refund.Status.SUCCEEDED else None)
             refund.save(update_fields=["status", "refund_id", "last_error", "succeeded_at", "updated_at"])
+            if new_status == Refund.Status.SUCCEEDED:
+                refund_succeeded(refund=refund)
             outcome = f"refund_{new_status}"
         PaymentNotification.objects.filter(notification_id=notification.id[:64]).update(outcome=outcome)
     return outcome

@@ -337,6 +337,8 @@
       order: null,
       error: '',
       busy: false,
+      editing: false, // reducing lines of a paid order before the cut-off
+      edits: {}, // product id → the quantity typed
       confirming: false, // paid in WeChat, waiting for WeChat Pay to tell the server
 
       async init() {
@@ -415,6 +417,50 @@
         try {
           this.order = await api.post('/orders/' + orderId + '/cancel');
           wx.showToast({ title: '订单已取消', icon: 'success' });
+        } catch (error) {
+          showError(error);
+        } finally {
+          this.busy = false;
+        }
+      },
+
+      // Paid, before the cut-off: the server cancels and refunds everything paid (or says why not).
+      async cancelPaid() {
+        if (this.busy) return;
+        const { confirm } = await wx.showModal({ title: '取消订单', content: '取消后已付金额 ¥' + this.order.total + ' 将原路退回微信支付，确定取消吗？', confirmText: '取消订单', cancelText: '再想想' });
+        if (!confirm) return;
+        this.busy = true;
+        try {
+          this.order = await api.post('/orders/' + orderId + '/cancel');
+          wx.showToast({ title: '已取消，退款处理中', icon: 'success' });
+        } catch (error) {
+          showError(error);
+          this.order = await api.get('/orders/' + orderId).catch(() => this.order);
+        } finally {
+          this.busy = false;
+        }
+      },
+
+      startEditing() {
+        this.edits = Object.fromEntries(this.order.lines.map((line) => [line.product, quantityText(line.quantity)]));
+        this.editing = true;
+      },
+
+      // Only the lines whose quantity changed are sent; the server prices the refund.
+      async saveLines() {
+        if (this.busy) return;
+        const lines = this.order.lines
+          .filter((line) => String(this.edits[line.product]).trim() !== quantityText(line.quantity))
+          .map((line) => ({ product_id: line.product, quantity: String(this.edits[line.product]).trim() || '0' }));
+        if (!lines.length) {
+          this.editing = false;
+          return;
+        }
+        this.busy = true;
+        try {
+          this.order = await api.post('/orders/' + orderId + '/lines', { lines });
+          this.editing = false;
+          wx.showToast({ title: '已修改，退款处理中', icon: 'success' });
         } catch (error) {
           showError(error);
         } finally {

@@ -195,10 +195,14 @@ def build_world() -> World:
                          delivery_date=today + timedelta(days=1))
     packing = _order(number="AZ20261206004", customer=customer, visitor=owner, rep=rep, status=Order.Status.PACKING,
                      product=product, delivery_date=today + timedelta(days=1))
+    # Paid, delivered the day after tomorrow: its cut-off is tomorrow night, so it may still be reduced.
+    changeable = _order(number="AZ20261206010", customer=customer, visitor=owner, rep=rep, status=Order.Status.PAID,
+                        product=product, quantity="10", delivery_date=today + timedelta(days=2))
     with transaction.atomic():  # reserved at checkout, as every paid order's stock is
         stock_reserve(items={product.pk: Decimal("2")}, reference=packing.number)
         stock_reserve(items={product.pk: Decimal("2")}, reference=paid.number)
-    for pending in (unpaid, packing, paid):
+        stock_reserve(items={product.pk: Decimal("10")}, reference=changeable.number)
+    for pending in (unpaid, packing, paid, changeable):
         Payment.objects.create(order=pending, out_trade_no=pending.number, amount_fen=int(pending.total * 100),
                                status=Payment.Status.CREATED if pending == unpaid else Payment.Status.SUCCEEDED)
     payment = Payment.objects.create(order=on_run, out_trade_no=on_run.number, amount_fen=int(on_run.total * 100),
@@ -284,7 +288,7 @@ def build_world() -> World:
         rep=rep, other_rep=other_rep, purchasing=purchasing, delivery=delivery, ex_driver=ex_driver,
         customer=customer, other_customer=other_customer, supplier=supplier, product=product,
         order=on_run, paid_order=paid, delivered_order=delivered, aftersales_request=aftersales_request,
-        packing_order=packing, unpaid_order=unpaid, other_order=other_order, payment=payment,
+        packing_order=packing, unpaid_order=unpaid, changeable_order=changeable, other_order=other_order, payment=payment,
         payment_notification=notification, refund=refund, note=note, entry=entry, message=message,
         tag=hotpot, handover=handover, churn_event=churn_event, churn_snapshot=churn_snapshot, task=task, task_line=task_line,
         receipt=receipt, batch=batch, run=run, stop=stop, proof_stop=proof, ex_run=ex_run, inventory_snapshot=snapshot,

@@ -170,6 +170,9 @@ TABLE = {
     ("POST", "api:order-pay"): Row(OWNER_ONLY, kwargs=_order("unpaid_order")),
     ("POST", "api:order-sync"): Row(OWNER_ONLY, kwargs=_order("unpaid_order")),
     ("POST", "api:order-cancel"): Row(OWNER_ONLY, kwargs=_order("unpaid_order")),
+    # Reducing a paid order before its cut-off (the day after tomorrow's: always open).
+    ("POST", "api:order-lines"): Row(OWNER_ONLY, kwargs=_order("changeable_order"), json=True,
+                                     body=lambda w, r: {"lines": [{"product_id": w.product.pk, "quantity": "9"}]}),
     ("POST", "api:order-reorder"): Row(OWNER_ONLY, kwargs=_order()),
     ("GET", "api:usual-list"): Row(VISITOR_ONLY),
     ("POST", "api:usual-add"): Row(E(U401, {(OTHER_CUSTOMER, CUSTOMER): OK, VISITOR: F403}),

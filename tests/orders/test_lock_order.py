@@ -178,3 +178,25 @@ def test_an_aftersales_decision_locks_the_order_its_request_its_lines_then_stock
     assert taken == ["orders.Order", "aftersales.AfterSalesRequest", "aftersales.AfterSalesLine",
                      "logistics.Stock"]
     assert_in_lock_order(taken)
+
+
+def test_cancelling_or_reducing_a_paid_order_locks_the_order_its_lines_then_stock(buyer, rules, shrimp, squid, delivery,
+                                                                                  monkeypatch):
+    from orders.services import order_cancel_paid, order_lines_reduce
+
+    from .changes_support import just_before, no_dev_notifications, place_paid
+
+    no_dev_notifications(monkeypatch)
+    order = place_paid(buyer, delivery, [(shrimp, "4"), (squid, "4")], key="lock-order-change-1")
+    with CaptureQueriesContext(connection) as queries:
+        order_lines_reduce(order_id=order.pk, customer_id=order.customer_id, now=just_before(order),
+                           lines=[{"product_id": shrimp.pk, "quantity": "2"}])
+    taken = locks_taken(queries.captured_queries)
+    assert taken[:1] == ["orders.Order"] and "logistics.Stock" in taken
+    assert_in_lock_order(taken)
+
+    with CaptureQueriesContext(connection) as queries:
+        order_cancel_paid(order_id=order.pk, customer_id=order.customer_id, now=just_before(order))
+    taken = locks_taken(queries.captured_queries)
+    assert taken[:1] == ["orders.Order"] and "logistics.Stock" in taken
+    assert_in_lock_order(taken)
