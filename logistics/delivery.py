@@ -98,9 +98,12 @@ def driver_stop(*, driver: Driver, stop_id: int) -> Stop:
     return stop
 
 
-def stop_card(stop: Stop, *, now: datetime | None = None) -> dict:
+def stop_card(stop: Stop, *, now: datetime | None = None, together: tuple = ()) -> dict:
     """What the driver's pages and JSON show of a stop, and nothing more: the customer's text with
-    every phone number masked; 24 h after completion, none of the customer's data at all."""
+    every phone number masked; 24 h after completion, none of the customer's data at all.
+
+    `together`: the sequence numbers of the run's other stops for the same restaurant (its add-on
+    orders for the day), delivered at the same door."""
     order = stop.order
     hidden = customer_data_expired(stop.completed_at, now=now)
     customer = hidden_customer_fields() if hidden else customer_fields(order, full=False)
@@ -128,13 +131,19 @@ def stop_card(stop: Stop, *, now: datetime | None = None) -> dict:
         "proof_kind": stop.proof_kind,
         "proof": mask_phones_in(_proof_text(stop)) if stop.status == Stop.Status.DELIVERED and not hidden else "",
         "failure_reason": mask_phones_in(stop.failure_reason),
+        "together": list(together),
         "completed_at": timezone.localtime(stop.completed_at).strftime("%H:%M") if stop.completed_at else "",
     }
 
 
 def run_card(run: DeliveryRun, *, now: datetime | None = None) -> dict:
     now = now or timezone.now()
-    stops = [stop_card(stop, now=now) for stop in run.stops.all()]
+    by_customer: dict = {}
+    for stop in run.stops.all():
+        by_customer.setdefault(stop.order.customer_id, []).append(stop.sequence)
+    stops = [stop_card(stop, now=now, together=tuple(seq for seq in by_customer[stop.order.customer_id]
+                                                     if seq != stop.sequence))
+             for stop in run.stops.all()]
     return {
         "id": run.pk,
         "delivery_date": run.delivery_date.isoformat(),

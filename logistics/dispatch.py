@@ -12,6 +12,9 @@ Rules kept (docs/design.md §9, pitfalls of other systems):
   own; a run in progress or done is never touched, and its driver gets no second run that day;
 - only packed orders that are on no live stop are taken, so delivered, cancelled or already
   planned orders can never be added;
+- a restaurant's orders for the day at the same pin (an add-on is a new order for the same
+  delivery date) are routed as one job: the same run, consecutive stops (the driver's page shows
+  them together); the group counts as one stop against the driver's stop limit;
 - the solver never "returns nothing": every stop may be dropped at a high penalty, so an
   over-full day still yields runs, and the dropped orders are reported; if the solver finds no
   solution at all within its time limit, nearest-neighbour routes are used instead.
@@ -199,28 +202,34 @@ def runs_build(*, delivery_date: date, driver_ids=None, time_limit_s: float = 5)
     """
     result = BuildResult(delivery_date=delivery_date)
     drivers = _active_delivery_drivers(driver_ids)
-    candidates = {
-        pk: (number, lat, lng) for pk, number, lat, lng in orders_to_dispatch(delivery_date=delivery_date)
-        .order_by("number").values_list("pk", "number", "latitude", "longitude")
-    }
+    rows = (orders_to_dispatch(delivery_date=delivery_date).order_by("number")
+            .values_list("pk", "number", "latitude", "longitude", "customer_id"))
+    candidates, together = {}, {}
+    for pk, number, lat, lng, customer_id in rows:
+        candidates[pk] = (number, lat, lng)
+        if lat is not None and lng is not None:
+            # A restaurant's add-on orders for the day (same pin) are one job: one run, consecutive stops.
+            together.setdefault((customer_id, lat, lng), []).append(pk)
+    groups = {pks[0]: pks for pks in together.values()}  # the first order's id stands for the group
     weights = order_weights_kg(candidates)
     slots = _slots(drivers, delivery_date, result, weights)
     if not candidates:
         return result
 
     room = {i: slot for i, slot in enumerate(slots) if slot.stops_left > 0 and slot.weight_left_kg > 0}
-    jobs = [Job(key=pk, lat=float(lat), lng=float(lng), weight_kg=float(weights.get(pk, 0)))
-            for pk, (_, lat, lng) in candidates.items() if lat is not None and lng is not None]
+    jobs = [Job(key=lead, lat=float(candidates[lead][1]), lng=float(candidates[lead][2]),
+                weight_kg=float(sum((weights.get(pk, 0) for pk in pks), Decimal("0"))))
+            for lead, pks in groups.items()]
     vehicles = [Vehicle(key=i, max_stops=slot.stops_left, max_weight_kg=float(slot.weight_left_kg), start=slot.start)
                 for i, slot in room.items()]
     if jobs and vehicles:
         plan = route_plan(depot=warehouse_location(), jobs=jobs, vehicles=vehicles, time_limit_s=time_limit_s)
-        routes = {i: list(plan.routes.get(i, [])) for i in room}
+        routes = {i: [pk for lead in plan.routes.get(i, []) for pk in groups[lead]] for i in room}
         result.method = plan.method
-        unserved = list(plan.dropped)
+        unserved = [pk for lead in plan.dropped for pk in groups[lead]]
     else:
         routes = {i: [] for i in room}
-        unserved = [job.key for job in jobs]
+        unserved = [pk for job in jobs for pk in groups[job.key]]
     reason = "超出运力（站点数或载重）" if room else "没有可排的送货司机"
     for pk in unserved:
         result.dropped[candidates[pk][0]] = reason

@@ -81,6 +81,24 @@ def packing_orders(*, delivery_date: date) -> QuerySet[Order]:
     )
 
 
+def same_day_orders(orders) -> dict:
+    """Add-ons shown together: for each order, the numbers of the same restaurant's other paid
+    orders for the same delivery date (an add-on is a new order for that day), in number order.
+    One query for a page of orders; cancelled and unpaid orders are not counted."""
+    orders = list(orders)
+    if not orders:
+        return {}
+    keys = {(order.customer_id, order.delivery_date) for order in orders}
+    rows = (Order.objects.filter(customer_id__in={c for c, _ in keys}, delivery_date__in={d for _, d in keys})
+            .exclude(status__in=(S.PENDING_PAYMENT, S.CANCELLED)).order_by("number")
+            .values_list("pk", "number", "customer_id", "delivery_date"))
+    by_key: dict = {}
+    for pk, number, customer_id, day in rows:
+        by_key.setdefault((customer_id, day), []).append((pk, number))
+    return {order.pk: [number for pk, number in by_key.get((order.customer_id, order.delivery_date), [])
+                       if pk != order.pk] for order in orders}
+
+
 def packing_order_get(*, order_id) -> Order:
     """One order with its lines and refunds, as the packing page shows it."""
     order = (

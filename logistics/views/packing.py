@@ -63,9 +63,11 @@ def order_list(request):
         messages.error(request, "日期格式不正确，已显示明天的订单")
     day = chosen or default
     page = Paginator(packing.packing_orders(delivery_date=day), PAGE_SIZE).get_page(request.GET.get("page"))
+    together = packing.same_day_orders(page)
     return render(request, "ops/packing/list.html", {
         "day": day, "page": page, "is_default_day": day == default,
-        "rows": [{"order": order, "customer": customer_fields_for(order, user=request.user)} for order in page],
+        "rows": [{"order": order, "customer": customer_fields_for(order, user=request.user),
+                  "together": together.get(order.pk, [])} for order in page],
     })
 
 
@@ -110,7 +112,7 @@ def _form_context(order, *, user, data=None, error: ApplicationError | None = No
         } for line in order.lines.all()],
     }
     return {"order": order, "customer": customer_fields_for(order, user=user), "rows": rows, "preview": preview,
-            "error": error,
+            "error": error, "together": packing.same_day_orders([order]).get(order.pk, []),
             "tolerance": packing.refund_tolerance(), "max_factor": packing.MAX_WEIGHT_FACTOR}
 
 
