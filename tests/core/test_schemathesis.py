@@ -18,6 +18,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -30,6 +31,7 @@ from aftersales.models import AfterSalesRequest
 from aftersales.services import request_create
 from catalog.services import cart_line_set
 from customers.tokens import visitor_token_make
+from orders.models import Order, OrderLine, Payment
 from orders.services import DeliveryInput, order_place
 from reps.feed import feed_token_make
 from tests.aftersales.conftest import jpeg_bytes, make_delivered_order
@@ -104,6 +106,13 @@ def world(settings, tmp_path_factory):
     order, _ = order_place(visitor=buyer, idempotency_key="schemathesis-0001", delivery=DeliveryInput(
         restaurant_name="湘味小馆", contact_name="王老板", address="深圳市福田区福华路 88 号",
         latitude=Decimal("22.541234"), longitude=Decimal("114.061234"), district="福田"))
+    cart_line_set(visitor=buyer, product_id=shrimp.pk, quantity="4")
+    paid, _ = order_place(visitor=buyer, idempotency_key="schemathesis-0002", delivery=DeliveryInput(
+        restaurant_name="湘味小馆", contact_name="王老板", address="深圳市福田区福华路 88 号",
+        latitude=Decimal("22.541234"), longitude=Decimal("114.061234"), district="福田"))
+    # Paid just now: its cut-off is ahead, so its lines may be reduced (POST /orders/{id}/lines).
+    Payment.objects.filter(order=paid).update(status=Payment.Status.SUCCEEDED, succeeded_at=timezone.now())
+    Order.objects.filter(pk=paid.pk).update(status=Order.Status.PAID, paid_at=timezone.now())
     cart_line_set(visitor=buyer, product_id=squid.pk, quantity="4")
 
     claim = _delivered_order_with_a_request(buyer, customer)
@@ -123,6 +132,7 @@ def world(settings, tmp_path_factory):
         "known": {"order_id": str(order.pk), "product_id": squid.pk, "code": squid.code, "customer_id": customer.pk,
                   "request_id": claim["request_id"]},
         "aftersales": claim,
+        "paid": {"order_id": str(paid.pk), "product_id": shrimp.pk},
     }
 
 
@@ -148,6 +158,13 @@ def _photos_body(world, n):
     return {"photos": [jpeg_bytes()]}
 
 
+def _lines_body(world, n):
+    """The quantity the paid order has now: a change that changes nothing, answered 200."""
+    paid = world["paid"]
+    quantity = OrderLine.objects.get(order_id=paid["order_id"], product_id=paid["product_id"]).quantity
+    return {"lines": [{"product_id": paid["product_id"], "quantity": str(quantity)}]}
+
+
 def _credentials(case, world) -> dict:
     path = case.operation.path
     if path == "/api/v1/rep/feed/poll":
@@ -166,7 +183,10 @@ VALID_BODIES = {
     "POST /api/v1/orders": lambda world, n: {**world["delivery"], "idempotency_key": f"fuzz-order-{n:04d}"},
     "POST /api/v1/aftersales": _aftersales_body,
     "POST /api/v1/aftersales/{request_id}/photos": _photos_body,
+    "POST /api/v1/orders/{order_id}/lines": _lines_body,
 }
+# Operations whose known order is the paid one (the other known order waits for payment).
+PAID_ORDER_OPERATIONS = {"POST /api/v1/orders/{order_id}/lines"}
 
 
 @schema.parametrize()
@@ -180,6 +200,8 @@ def test_api_answers_every_input_as_documented(case, world):
         for name, value in world["known"].items():
             if name in case.path_parameters:
                 case.path_parameters[name] = value
+        if case.operation.label in PAID_ORDER_OPERATIONS:
+            case.path_parameters["order_id"] = world["paid"]["order_id"]
     # Likewise half of the bodies that must name something real (a WeChat code, a product, a place
     # in China) get it, so logins, phone binds, cart adds and orders succeed, not only get refused.
     valid = VALID_BODIES.get(case.operation.label)
