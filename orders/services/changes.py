@@ -17,7 +17,9 @@ Rules (the ones a customer or the warehouse would ask about):
   add-on is a new order for the same day). At least one line stays (else: cancel), and what stays
   must still reach the minimum order. The removed units are released through the ledger; the
   refund is the sum of `line_refund_value` over the reductions (the one function that prices a
-  change's refund); the delivery fee stays as paid; the order's subtotal and total fall by it.
+  change's refund, from orders.rules.line_refundable: a line's discount share is prorated, so a
+  discounted order never refunds more than was paid); the delivery fee stays as paid; the order's
+  subtotal, discount and total fall accordingly.
   Setting the quantities it already has changes nothing, so a retry refunds nothing twice.
 - Every refund goes through payments.refund_create under the order's row lock: never more than
   what is left to refund, and sent to WeChat Pay after commit (`out_refund_no` is the refund row's,
@@ -43,6 +45,7 @@ from core.money import money
 from logistics.services import stock_release
 
 from ..models import Order, OrderEvent, OrderLine, OrderSettings
+from ..rules import line_refundable
 from .checkout_rules import change_deadline_for, delivery_date_for
 from .payments import order_refundable, refund_create
 from .transitions import order_transition
@@ -98,11 +101,20 @@ def line_kept_amount(*, line: OrderLine, keep: Decimal) -> Decimal:
     return min(line_total(unit_price=line.unit_price, quantity=keep), line.amount)
 
 
+def line_kept_discount(*, line: OrderLine, keep: Decimal) -> Decimal:
+    """The line's share of the order's discount that stays with the units kept (pro rata)."""
+    if keep <= 0 or not line.discount:
+        return Decimal("0.00")
+    return min(money(line.discount * keep / line.quantity), line.discount)
+
+
 def line_refund_value(*, order: Order, line: OrderLine, keep: Decimal) -> Decimal:
-    """What setting a line to `keep` units gives back: what the line was charged minus what the
-    units kept cost. The one place a change's refund is priced: an order discount (coupons) is to
-    be shared out here, so a change never refunds more than the customer paid for those goods."""
-    return line.amount - line_kept_amount(line=line, keep=keep)
+    """What setting a line to `keep` units gives back: what the customer paid for the line
+    (orders.rules.line_refundable: charged less its share of a discount) minus what they pay for
+    the units kept (their price less their share of that discount). The one place a change's
+    refund is priced: a discounted order never refunds more than was paid for the goods."""
+    kept = max(line_kept_amount(line=line, keep=keep) - line_kept_discount(line=line, keep=keep), Decimal("0.00"))
+    return max(line_refundable(line) - kept, Decimal("0.00"))
 
 
 def _lock_own(order_id, customer_id) -> Order:
@@ -206,13 +218,14 @@ def order_lines_reduce(*, order_id, customer_id, lines, now: datetime | None = N
         stock_release(items={c.line.product_id: c.removed for c in changes}, reference=order.number)
         for change in changes:
             if change.quantity:
+                change.line.discount = line_kept_discount(line=change.line, keep=change.quantity)
                 change.line.amount = change.new_amount
                 change.line.quantity = change.quantity
-                change.line.save(update_fields=["quantity", "amount"])
+                change.line.save(update_fields=["quantity", "amount", "discount"])
             else:
                 change.line.delete()
-        # The total falls by what is refunded; whatever else of the removed value there is (a
-        # discount's share, once there are coupons) comes off the discount, so the total adds up.
+        # The total falls by what is refunded; the rest of the removed value (the removed units'
+        # share of a discount) comes off the order's discount, so the total still adds up.
         order.subtotal = subtotal
         order.total = money(order.total - refund)
         order.discount = money(order.subtotal + order.delivery_fee - order.total)

@@ -348,3 +348,16 @@ def test_another_customer_cannot_touch_the_order(order, shrimp):
                            format="json").status_code == 404
     order.refresh_from_db()
     assert order.status == Order.Status.PAID and not Refund.objects.exists()
+
+
+def test_a_discounted_lines_refund_is_prorated_never_above_what_was_paid_for_it():
+    from orders.services.changes import line_refund_value
+
+    # 4 bags at 45.50 = 182.00, of which a coupon took 18.20: the customer paid 163.80 for them.
+    line = OrderLine(unit_price=Decimal("45.50"), quantity=Decimal("4"), amount=Decimal("182.00"),
+                     discount=Decimal("18.20"))
+    assert line_refund_value(order=None, line=line, keep=Decimal("0")) == Decimal("163.80")
+    assert line_refund_value(order=None, line=line, keep=Decimal("2")) == Decimal("81.90")
+    assert line_refund_value(order=None, line=line, keep=Decimal("4")) == Decimal("0.00")
+    parts = [line_refund_value(order=None, line=line, keep=Decimal(k)) for k in ("3",)]
+    assert parts[0] + Decimal("122.85") == Decimal("163.80")  # keeping 3 bags: 136.50 − 13.65 still paid
