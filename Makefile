@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/seafood
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run serve test deps migrate seed worker beat bench bench-catalog bench-checkout bench-churn bench-crm bench-dispatch clean
+.PHONY: run serve test load load-quick deps migrate seed worker beat bench bench-catalog bench-checkout bench-churn bench-crm bench-dispatch clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -81,6 +81,15 @@ bench-crm: deps
 # 1,000 stops and 10 drivers in memory: OR-Tools against nearest neighbour (bench/README.md).
 bench-dispatch: deps
 	$(PY) bench/dispatch.py $(DISPATCH_ARGS)
+
+# The whole product under a day's peak at 10x (bench/load.py): two web processes, two workers and
+# beat on a fresh database `seafood_load`; invariants checked afterwards (exit 1 if any fails).
+load: deps
+	$(PY) bench/load.py --report bench/LOAD.md $(LOAD_ARGS)
+
+# The same for 60 s on a small seed: what CI runs after the tests.
+load-quick: deps
+	$(PY) bench/load.py --quick $(LOAD_ARGS)
 
 bench: bench-catalog bench-checkout bench-churn bench-crm bench-dispatch
 
