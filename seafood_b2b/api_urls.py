@@ -4,6 +4,7 @@ from django.urls import path
 
 from aftersales import api as aftersales_api
 from catalog import api as catalog_api
+from complaints import api as complaints_api
 from crm import api as crm_api
 from customers import api as customers_api
 from orders import api as orders_api
@@ -35,6 +36,8 @@ urlpatterns = [
     path("aftersales", aftersales_api.AfterSalesListApi.as_view(), name="aftersales-list"),
     path("aftersales/<int:request_id>", aftersales_api.AfterSalesDetailApi.as_view(), name="aftersales-detail"),
     path("aftersales/<int:request_id>/photos", aftersales_api.AfterSalesPhotosApi.as_view(), name="aftersales-photos"),
+    path("complaints", complaints_api.ComplaintListApi.as_view(), name="complaint-list"),
+    path("complaints/<int:complaint_id>", complaints_api.ComplaintDetailApi.as_view(), name="complaint-detail"),
     path("rep/me", reps_api.MeApi.as_view(), name="rep-me"),
     path("rep/summary", reps_api.SummaryApi.as_view(), name="rep-summary"),
     path("rep/customers", reps_api.CustomerListApi.as_view(), name="rep-customers"),

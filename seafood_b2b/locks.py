@@ -25,6 +25,7 @@ Who locks what, in order:
 - a refund notification (REFUND.*): the Order, then its Refund;
 - after-sales (a customer's request, staff decisions, goodwill refunds): the Order, then its
   AfterSalesRequest, then the request's lines, then (goods returned) the Stock rows;
+- complaints (a reply, an owner change, an escalation round): the Complaint alone;
 - the cart: the CartLine alone; the dev WeChat Pay simulator: its own transaction row alone.
 
 An order's own rows (its lines, its Payment, its Refunds, its after-sales requests and their lines) are locked only by a transaction that already
@@ -52,6 +53,7 @@ LOCK_ORDER = (
     "logistics.Stock",
     "customers.Customer",
     "orders.PaymentNotification",
+    "complaints.Complaint",
     "catalog.CartLine",
     "wechat.DevPayTransaction",
 )

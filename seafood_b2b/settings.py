@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "logistics",
     "notifications",
     "aftersales",
+    "complaints",
     "usuals",
     "crm",
     "demo",  # the demo data seeder: at the top of the layers, it may import every app
@@ -287,6 +288,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "logistics.tasks.stock_check_ledger",
         "schedule": crontab(hour=3, minute=30),
     },
+    # Overdue complaints to the managers; each complaint's own repeat interval is in 投诉规则.
+    "complaints-escalate-overdue": {
+        "task": "complaints.tasks.complaints_escalate_overdue",
+        "schedule": 300.0,
+    },
     # A few minutes after the order cut-off (下单规则, default 23:00): tomorrow's purchase tasks.
     "purchase-tasks-build": {
         "task": "logistics.tasks_purchasing.purchase_tasks_build_for_tomorrow",
@@ -392,7 +398,7 @@ if len(WECHATPAY_APIV3_KEY) != 32:
 # With the dev backend any id works; set the real ids with WECHAT_TEMPLATE_<NAME>.
 WECHAT_SUBSCRIBE_TEMPLATES = {
     name: os.environ.get(f"WECHAT_TEMPLATE_{name.upper()}", f"{production.DEV_TEMPLATE_PREFIX}{name}")
-    for name in ("order_paid", "delivery_done", "refund_done", "welcome", "aftersales_result")
+    for name in ("order_paid", "delivery_done", "refund_done", "welcome", "aftersales_result", "complaint_reply")
 }
 
 # Where this site is reached from outside (a phone's camera): dev mini-program codes point here.

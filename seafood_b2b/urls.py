@@ -25,6 +25,7 @@ urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("payments/wechatpay/notify", wechatpay_notify, name="wechatpay-notify"),
     path("wecom/callback", wecom_callback, name="wecom-callback"),
+    path("shop/complaints/", include("complaints.urls")),
     path("shop/", include("catalog.urls")),
     path("rep/", include("reps.urls")),
     path("ops/", include("logistics.urls")),

@@ -43,6 +43,7 @@ from logistics.models import (
 from logistics.services import stock_reserve
 from logistics.roles import WAREHOUSE_GROUP, ensure_groups
 from aftersales.models import AfterSalesDecision, AfterSalesLine, AfterSalesRequest, AfterSalesSettings
+from complaints.models import Complaint, ComplaintEvent, ComplaintSettings, ComplaintStaff
 from notifications.models import Notification
 from orders.models import Order, OrderEvent, OrderLine, OrderSettings, Payment, PaymentNotification, Refund
 from reps.feed import feed_token_make
@@ -78,6 +79,9 @@ SECRET_ADDRESS = "深圳市保密路甲号仓"
 SECRET_NOTE = "拜访甲秘密备注"
 SECRET_COST = "47.3917"  # a batch's unit cost: the warehouse's business, never the public trace page
 SECRET_ORDER_NUMBER = "AZ20261206001"
+# A complaint about the delivery driver's stop and the rep: its text reaches the customer who
+# filed it and the back office, never the driver or the rep it is about.
+SECRET_COMPLAINT = "投诉甲司机骚扰秘文"
 ADMIN = (STAFF, SUPERUSER)
 SECRETS = {
     SECRET_NAME: {CUSTOMER, REP, CLERK, DELIVERY, *ADMIN},
@@ -88,6 +92,7 @@ SECRETS = {
     SECRET_PHONE: {CUSTOMER, REP, *ADMIN},
     SECRET_NOTE: {REP, *ADMIN},
     SECRET_COST: {CLERK, *ADMIN},
+    SECRET_COMPLAINT: {CUSTOMER, *ADMIN},
 }
 
 
@@ -276,6 +281,12 @@ def build_world() -> World:
     proof.photo.save("stop-proof.jpg", jpeg(taken_at=timezone.now()), save=False)
     proof.save()
     ex_run = DeliveryRun.objects.create(driver=ex_driver, delivery_date=today)
+    ComplaintSettings.current()
+    complaint = Complaint.objects.create(
+        customer=customer, visitor=owner, order=on_run, category="safety", is_safety=True, text=SECRET_COMPLAINT,
+        driver=delivery, rep=rep, first_response_due=timezone.now(), resolution_due=timezone.now())
+    ComplaintEvent.objects.create(complaint=complaint, kind="submitted", actor="customer", message=SECRET_COMPLAINT)
+    ComplaintStaff.objects.create(user=world.users[SUPERUSER], escalations=True)
     snapshot = InventoryValueSnapshot.objects.create(day=today - timedelta(days=1), value=Decimal("100.00"))
     # A locked-out login (登录锁定) and a login in axes' access log.
     AccessAttempt.objects.create(username="authz-locked", ip_address="10.0.0.9", user_agent="authz",
@@ -288,6 +299,7 @@ def build_world() -> World:
         rep=rep, other_rep=other_rep, purchasing=purchasing, delivery=delivery, ex_driver=ex_driver,
         customer=customer, other_customer=other_customer, supplier=supplier, product=product,
         order=on_run, paid_order=paid, delivered_order=delivered, aftersales_request=aftersales_request,
+        complaint=complaint,
         packing_order=packing, unpaid_order=unpaid, changeable_order=changeable, other_order=other_order, payment=payment,
         payment_notification=notification, refund=refund, note=note, entry=entry, message=message,
         tag=hotpot, handover=handover, churn_event=churn_event, churn_snapshot=churn_snapshot, task=task, task_line=task_line,

@@ -122,6 +122,10 @@ def _aftersales(world, role):
             "lines": json.dumps([{"line_id": line.pk, "quantity": "1"}]), "photos": jpeg()}
 
 
+def _complaint_on_order(world, role):
+    return {"category": "delivery", "text": "送货迟到两小时", "order_id": str(world.delivered_order.pk)}
+
+
 def _collect(world, role):
     line = world.task_line
     return {f"quantity-{line.pk}": str(line.purchase_quantity)}
@@ -187,6 +191,12 @@ TABLE = {
     ("GET", "api:aftersales-detail"): Row(OWNER_ONLY, kwargs=lambda w: {"request_id": w.aftersales_request.pk}),
     ("POST", "api:aftersales-photos"): Row(OWNER_ONLY, kwargs=lambda w: {"request_id": w.aftersales_request.pk},
                                            body=lambda w, r: {"photos": jpeg()}),
+    # Complaints: a customer's own only (about their own order); a visitor without a restaurant
+    # cannot file one.
+    ("GET", "api:complaint-list"): Row(VISITOR_ONLY),
+    ("POST", "api:complaint-list"): Row(E(U401, {CUSTOMER: OK, OTHER_CUSTOMER: N404, VISITOR: F403}),
+                                        body=_complaint_on_order),
+    ("GET", "api:complaint-detail"): Row(OWNER_ONLY, kwargs=lambda w: {"complaint_id": w.complaint.pk}),
     # The rep assistant's API (session) and its feed poll (a signed token from /rep/me).
     ("GET", "api:rep-me"): Row(REP_API),
     ("GET", "api:rep-summary"): Row(REP_API),
@@ -228,6 +238,9 @@ TABLE = {
     ("GET", "catalog:order"): Row(E(OK), kwargs=_order()),
     ("GET", "catalog:aftersales-new"): Row(E(OK), kwargs=_order("delivered_order")),
     ("GET", "catalog:aftersales"): Row(E(OK), kwargs=lambda w: {"request_id": w.aftersales_request.pk}),
+    ("GET", "complaints:list"): Row(E(OK)),
+    ("GET", "complaints:new"): Row(E(OK)),
+    ("GET", "complaints:detail"): Row(E(OK), kwargs=lambda w: {"complaint_id": w.complaint.pk}),
     # The rep assistant's pages.
     ("GET", "rep:assistant"): Row(E(OK)),
     ("GET", "rep:login"): Row(E(OK, {(REP, OTHER_REP): REDIRECT})),
@@ -301,6 +314,7 @@ TABLE = {
     ("GET", "admin:aftersales_aftersalesrequest_decide"): Row(
         ADMIN_PAGE, kwargs=lambda w: {"object_id": w.aftersales_request.pk}),
     ("GET", "admin:aftersales_aftersalesrequest_goodwill"): Row(ADMIN_PAGE, kwargs=lambda w: {"order_id": w.order.pk}),
+    ("GET", "admin:complaints_complaint_reply"): Row(ADMIN_PAGE, kwargs=lambda w: {"object_id": w.complaint.pk}),
     ("GET", "admin:reps_rep_qr"): Row(ADMIN_PAGE, kwargs=lambda w: {"object_id": w.rep.pk}),
     ("GET", "admin:reps_rep_handover"): Row(ADMIN_PAGE, kwargs=lambda w: {"object_id": w.rep.pk}),
 }
@@ -328,6 +342,7 @@ ADMIN_DESIGN = {
     "crm.taggroup": "vacd", "crm.tag": "vacd", "crm.autotagsettings": "vc", "crm.categorysharerule": "vacd",
     "crm.segment": "vacd", "crm.welcomesettings": "vc",
     "aftersales.aftersalessettings": "vc", "aftersales.aftersalesrequest": "vc", "aftersales.aftersalesdecision": "v",
+    "complaints.complaintsettings": "vc", "complaints.complaintstaff": "vacd", "complaints.complaint": "vc",
 }
 # Staff hold every permission of the product's apps but none of user and group management.
 STAFF_HAS_NO_PERMISSIONS_IN = {"auth"}

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOMAIN_APPS = {"catalog", "customers", "reps", "orders", "logistics", "notifications", "aftersales", "usuals", "crm", "demo"}
+DOMAIN_APPS = {"catalog", "customers", "reps", "orders", "logistics", "notifications", "aftersales", "complaints", "usuals",
+               "crm", "demo"}
 API_MODULES = {"rest_framework", "drf_spectacular"}
 
 

@@ -29,6 +29,7 @@ from schemathesis.checks import (
 
 from aftersales.models import AfterSalesRequest
 from aftersales.services import request_create
+from complaints.services import complaint_file
 from catalog.services import cart_line_set
 from customers.tokens import visitor_token_make
 from orders.models import Order, OrderLine, Payment
@@ -116,6 +117,7 @@ def world(settings, tmp_path_factory):
     cart_line_set(visitor=buyer, product_id=squid.pk, quantity="4")
 
     claim = _delivered_order_with_a_request(buyer, customer)
+    complaint = complaint_file(visitor=buyer, category="service", text="客服回复太慢")
 
     browser = Client()
     browser.force_login(user)
@@ -130,7 +132,7 @@ def world(settings, tmp_path_factory):
                      "lines": [{"product_id": squid.pk, "quantity": "6"}]},
         "phone": {"openid": buyer.openid, "phone": customer.phone},
         "known": {"order_id": str(order.pk), "product_id": squid.pk, "code": squid.code, "customer_id": customer.pk,
-                  "request_id": claim["request_id"]},
+                  "request_id": claim["request_id"], "complaint_id": complaint.pk},
         "aftersales": claim,
         "paid": {"order_id": str(paid.pk), "product_id": shrimp.pk},
     }
@@ -184,6 +186,8 @@ VALID_BODIES = {
     "POST /api/v1/aftersales": _aftersales_body,
     "POST /api/v1/aftersales/{request_id}/photos": _photos_body,
     "POST /api/v1/orders/{order_id}/lines": _lines_body,
+    "POST /api/v1/complaints": lambda world, n: {"category": "delivery", "text": "送货迟到",
+                                                 "order_id": world["known"]["order_id"]},
 }
 # Operations whose known order is the paid one (the other known order waits for payment).
 PAID_ORDER_OPERATIONS = {"POST /api/v1/orders/{order_id}/lines"}
