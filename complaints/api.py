@@ -48,7 +48,8 @@ class ComplaintListApi(APIView):
         return paginator.get_paginated_response(ComplaintSerializer(page, many=True).data)
 
     @extend_schema(request={"multipart/form-data": ComplaintCreateInput},
-                   responses={201: ComplaintSerializer, **errors(403)},
+                   responses={201: ComplaintSerializer, **errors(403),
+                              404: error_response(404, "订单不存在（或不是本人的订单）")},
                    summary="投诉（可针对本人的某个订单，也可不涉及订单；可附照片）",
                    description="类别无效、内容为空或过长、他人订单、非图片或过大的照片均被拒绝，且不保存任何内容。"
                                "尚未绑定餐厅（未授权手机号）的访客不能投诉（403）。")

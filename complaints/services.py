@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from aftersales.photos import photos_clean
+from aftersales.photos import MAX_PHOTOS, PhotoInvalid, photos_clean
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.inputs import text_check
 from notifications.services import notify
@@ -134,6 +134,10 @@ def complaint_file(*, visitor, category: str, text: str, order_id=None, photos=(
     if category not in Category.values:
         raise ValidationFailed("请选择投诉类别", code="category_invalid", details={"choices": list(Category.values)})
     text = _text(text, label="投诉内容", field="text", required=True)
+    photos = list(photos or [])
+    if len(photos) > MAX_PHOTOS:
+        raise PhotoInvalid(f"每个投诉最多 {MAX_PHOTOS} 张照片", code="too_many_photos",
+                           details={"allowed": MAX_PHOTOS, "sent": len(photos)})
     clean_photos = photos_clean(photos)
     if not visitor.customer_id:
         raise PermissionDenied("请先授权手机号（下单时绑定餐厅），以便我们联系您", code="customer_required")

@@ -127,6 +127,13 @@ def test_a_bad_photo_is_refused_and_nothing_is_stored(world, settings):
     assert not (settings.MEDIA_ROOT.exists() and any(p.is_file() for p in settings.MEDIA_ROOT.rglob("*")))
 
 
+def test_more_than_six_photos_are_refused_and_nothing_is_stored(world):
+    before = _stored()
+    photos = [SimpleUploadedFile(f"{k}.jpg", jpeg_bytes(), content_type="image/jpeg") for k in range(7)]
+    _refused(file(world, photos=photos), 400, "too_many_photos")
+    assert _stored() == before
+
+
 def test_a_visitor_without_a_restaurant_cannot_complain(world):
     before = _stored()
     _refused(file(world, order=False, client=api_client(VisitorFactory())), 403, "customer_required")

@@ -93,3 +93,13 @@ def screenshot(request):
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{next(counter):02d}-{step}.png"))
 
     return take
+
+
+def as_wechat_user(context, base: str, openid: str) -> None:
+    """Make a phone (browser context) the WeChat user `openid`: the dev backend's signed device cookie."""
+    from django.core import signing
+
+    from wechat.views import DEVICE_COOKIE, DEVICE_COOKIE_SALT
+
+    value = signing.get_cookie_signer(salt=DEVICE_COOKIE + DEVICE_COOKIE_SALT).sign(openid)
+    context.add_cookies([{"name": DEVICE_COOKIE, "url": base, "value": value}])
