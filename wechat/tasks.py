@@ -9,8 +9,13 @@ from .pay import crypto, keys
 
 logger = logging.getLogger(__name__)
 
+# WeChat Pay's own schedule for a notification the merchant did not acknowledge (WECHAT.md: 15s/15s/
+# 30s/3m/10m/20m/30m/30m/30m/60m/3h/…, 24 h in all), up to the hour: a countdown longer than Redis's
+# visibility_timeout (2 h) would be delivered twice by Redis (README, Processes). ~2.5 h in all.
+NOTIFY_RETRY_SECONDS = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600)
 
-@shared_task(bind=True, max_retries=5, acks_late=True)
+
+@shared_task(bind=True, max_retries=len(NOTIFY_RETRY_SECONDS), acks_late=True)
 def dev_deliver_pay_notification(self, out_trade_no: str) -> int | None:
     """The dev WeChat Pay posting TRANSACTION.SUCCESS to the merchant, as v3 does.
 
@@ -30,7 +35,7 @@ def dev_deliver_pay_notification(self, out_trade_no: str) -> int | None:
     return _post(self, tx.notify_url, headers, body)
 
 
-@shared_task(bind=True, max_retries=5, acks_late=True)
+@shared_task(bind=True, max_retries=len(NOTIFY_RETRY_SECONDS), acks_late=True)
 def dev_deliver_refund_notification(self, out_refund_no: str) -> int | None:
     """The dev WeChat Pay posting REFUND.<status> to the refund's notify_url, as v3 does."""
     from .backends.dev_pay import dev_refund_resource
@@ -54,5 +59,5 @@ def _post(task, url: str, headers: dict, body: bytes) -> int | None:
         logger.warning("dev pay notification to %s failed: %s", url, error)
         status = None
     if status not in (200, 204) and not settings.CELERY_TASK_ALWAYS_EAGER:
-        raise task.retry(countdown=15)
+        raise task.retry(countdown=NOTIFY_RETRY_SECONDS[min(task.request.retries, len(NOTIFY_RETRY_SECONDS) - 1)])
     return status
