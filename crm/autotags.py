@@ -117,6 +117,11 @@ def auto_tags_recompute(*, now: datetime | None = None) -> AutoTagResult:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {WANTED_TABLE}")
             cursor.execute(f"CREATE TEMPORARY TABLE {WANTED_TABLE} AS {wanted_sql}", params)
+            # Indexed, so the DELETE's anti-join probes it whatever the planner believes about the
+            # tag table: its statistics may still say "no automatic tags" (the night before), and a
+            # nested loop over two unindexed sets would compare every tag with every wanted row.
+            cursor.execute(f"CREATE INDEX {WANTED_TABLE}_idx ON {WANTED_TABLE} (customer_id, tag_id)")
+            cursor.execute(f"ANALYZE {WANTED_TABLE}")
             cursor.execute(f"SELECT COUNT(*) FROM {WANTED_TABLE}")
             wanted = cursor.fetchone()[0]
             cursor.execute(f"""
