@@ -12,7 +12,9 @@ The model API other parts build on (coupons to a segment, WeCom corp-tag mirrori
 - `CategoryShareRule(category, threshold_percent, tag, is_active)` and `AutoTagSettings` (windows:
   category 90 days, RFM 365 days) — the automatic rules, edited in admin.
 - `Segment(name, tags, reps, districts, near_latitude/near_longitude/radius_km, churn_statuses,
-  last_order_from/to, spend_days/spend_min/spend_max, category/category_mode/category_days)`.
+  last_order_from/to, spend_min/spend_max, category/category_mode)`.
+- `CustomerSpend(customer, category or NULL for the total, amount)` — last night's spend over the
+  category window, written by the automatic tags; segments' spend and category filters read it.
 - `WelcomeSettings(is_active, title, text, link)` — the welcome.
 
 Functions:

@@ -177,9 +177,9 @@ class SegmentAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "note", "live_count")}),
         ("标签（组间为「且」，组内为「或」）", {"fields": ("tags",)}),
         ("业务员与地区", {"fields": ("reps", "districts", ("near_latitude", "near_longitude", "radius_km"))}),
-        ("下单与消费", {"fields": ("churn_statuses", ("last_order_from", "last_order_to"),
-                               ("spend_days", "spend_min", "spend_max"))}),
-        ("品类", {"fields": (("category", "category_mode", "category_days"),)}),
+        ("下单与消费", {"fields": ("churn_statuses", ("last_order_from", "last_order_to"), ("spend_min", "spend_max")),
+                   "description": "消费金额与买过的品类按近 90 天（自动标签设置的品类占比统计天数）已付款订单计，每晚更新"}),
+        ("品类", {"fields": (("category", "category_mode"),)}),
     )
 
     class Media:

@@ -94,12 +94,32 @@ class CustomerTag(models.Model):
         return f"{self.customer_id}:{self.tag_id}"
 
 
+class CustomerSpend(models.Model):
+    """Last night's spend per customer over the category window (AutoTagSettings): one row per
+    (customer, category of the products bought) and one with no category, the customer's total.
+    Written by the nightly automatic tags (crm.autotags); segments' spend and category filters read
+    it, so a count never aggregates millions of order lines."""
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False)
+    category = models.ForeignKey("catalog.Category", null=True, on_delete=models.CASCADE, related_name="+",
+                                 db_index=False)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "客户消费（夜间汇总）"
+        ordering = ["customer_id", "category_id"]
+        indexes = [models.Index(fields=["category", "customer"], name="customerspend_category_idx")]
+
+    def __str__(self):
+        return f"{self.customer_id}:{self.category_id or '合计'}"
+
+
 class AutoTagSettings(BaseModel):
     """The windows of the nightly automatic tags, edited in admin. One row (pk=1)."""
 
     category_window_days = models.PositiveIntegerField(
         "品类占比统计天数", default=90, validators=[MinValueValidator(1), MaxValueValidator(3660)],
-        help_text="按最近这么多天已付款订单的品类金额占比打标签")
+        help_text="按最近这么多天已付款订单的品类金额占比打标签；客户分群的消费金额与买过品类也按此统计（每晚更新）")
     rfm_window_days = models.PositiveIntegerField(
         "RFM 统计天数", default=365, validators=[MinValueValidator(1), MaxValueValidator(3660)],
         help_text="频次(F)与金额(M)按最近这么多天的已付款订单计；此期间没有订单的老客户归为「流失」")
@@ -174,18 +194,16 @@ class Segment(BaseModel):
                                       help_text="逗号分隔：active, at_risk, churned")
     last_order_from = models.DateField("最近下单从", null=True, blank=True, help_text="北京时间日期，含当天")
     last_order_to = models.DateField("最近下单到", null=True, blank=True, help_text="北京时间日期，含当天")
-    spend_days = models.PositiveIntegerField("消费统计天数", default=90,
-                                             validators=[MinValueValidator(1), MaxValueValidator(3660)])
+    # Spend and category: over the automatic tags' category window (default the last 90 days), as
+    # of the last nightly run (CustomerSpend).
     spend_min = models.DecimalField("消费金额下限(元)", max_digits=12, decimal_places=2, null=True, blank=True,
                                     validators=[MinValueValidator(0)])
     spend_max = models.DecimalField("消费金额上限(元)", max_digits=12, decimal_places=2, null=True, blank=True,
                                     validators=[MinValueValidator(0)])
     category = models.ForeignKey("catalog.Category", verbose_name="品类", null=True, blank=True,
                                  on_delete=models.SET_NULL, related_name="segments")
-    category_mode = models.CharField("品类条件", max_length=10, choices=CategoryMode.choices,
+    category_mode = models.CharField("品类条件(近 90 天，见自动标签设置)", max_length=10, choices=CategoryMode.choices,
                                      default=CategoryMode.BOUGHT)
-    category_days = models.PositiveIntegerField("品类统计天数", default=90,
-                                                validators=[MinValueValidator(1), MaxValueValidator(3660)])
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="创建人", null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
 

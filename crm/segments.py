@@ -11,10 +11,12 @@ filter left empty is ignored; those set all apply (AND):
   (customers without a location are out);
 - churn statuses: the customer's status is one of them (活跃 / 流失预警 / 已流失);
 - last order between two Shanghai dates, both ends included (customers who never ordered are out);
-- spend range: the totals of paid, not cancelled orders of the last `spend_days` days lie within
-  [spend_min, spend_max] (a customer without such orders has spent 0);
-- category: has (or has not) a paid, not cancelled order with a line of the category (an aisle
-  includes its shelves) in the last `category_days` days.
+- spend range: the customer's spend lies within [spend_min, spend_max] (no spend counts as 0);
+- category: has (or has not) bought the category (an aisle includes its shelves).
+
+Spend and category read last night's summary (CustomerSpend, written by the automatic tags): line
+amounts of paid, not cancelled orders over the automatic tags' category window (AutoTagSettings,
+default the last 90 days) — so a count never aggregates millions of order lines.
 
 `segment_customer_ids` returns a lazy queryset of ids (usable as a subquery: `pk__in=`), and
 `segment_count` counts the same queryset, so a count and the ids it promises always agree.
@@ -25,13 +27,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Exists, FloatField, OuterRef, Q, Sum
+from django.db.models import Exists, FloatField, OuterRef, Q
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 from django.utils import timezone
 
 from core.errors import ValidationFailed
 
-from .models import CustomerTag, Segment
+from .models import CustomerSpend, CustomerTag, Segment
 
 EARTH_RADIUS_KM = 6371.0088
 MAX_RADIUS_KM = 200
@@ -46,12 +48,10 @@ class SegmentFilters:
     churn_statuses: tuple[str, ...] = ()
     last_order_from: date | None = None
     last_order_to: date | None = None
-    spend_days: int = 90
     spend_min: Decimal | None = None
     spend_max: Decimal | None = None
     category_id: int | None = None
     category_bought: bool = True
-    category_days: int = 90
 
 
 def split_words(text: str) -> tuple[str, ...]:
@@ -73,19 +73,12 @@ def segment_filters(segment: Segment, *, tags=None, reps=None) -> SegmentFilters
         tag_ids_by_group={group: tuple(sorted(ids)) for group, ids in by_group.items()}, rep_ids=rep_ids,
         districts=split_words(segment.districts), near=near, churn_statuses=split_words(segment.churn_statuses),
         last_order_from=segment.last_order_from, last_order_to=segment.last_order_to,
-        spend_days=segment.spend_days or 90, spend_min=segment.spend_min, spend_max=segment.spend_max,
-        category_id=segment.category_id, category_bought=segment.category_mode == Segment.CategoryMode.BOUGHT,
-        category_days=segment.category_days or 90)
+        spend_min=segment.spend_min, spend_max=segment.spend_max,
+        category_id=segment.category_id, category_bought=segment.category_mode == Segment.CategoryMode.BOUGHT)
 
 
 def _local_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, datetime.min.time()))
-
-
-def _paid_orders(since: datetime):
-    from orders.models import Order
-
-    return Order.objects.filter(paid_at__isnull=False, paid_at__gt=since).exclude(status=Order.Status.CANCELLED)
 
 
 def _distance_km(lat: float, lng: float):
@@ -97,12 +90,10 @@ def _distance_km(lat: float, lng: float):
     return 2 * EARTH_RADIUS_KM * ASin(Sqrt(a))
 
 
-def segment_queryset(filters: SegmentFilters, *, now: datetime | None = None):
+def segment_queryset(filters: SegmentFilters):
     """The customers the filters select (a Customer queryset, unordered)."""
     from customers.models import Customer
-    from orders.models import Order, OrderLine
 
-    now = now or timezone.now()
     customers = Customer.objects.order_by()
     for tag_ids in filters.tag_ids_by_group.values():
         customers = customers.filter(Exists(CustomerTag.objects.filter(customer=OuterRef("pk"), tag_id__in=tag_ids)))
@@ -127,19 +118,14 @@ def segment_queryset(filters: SegmentFilters, *, now: datetime | None = None):
     if filters.last_order_to:
         customers = customers.filter(last_order_at__lt=_local_start(filters.last_order_to + timedelta(days=1)))
     if filters.spend_min or filters.spend_max is not None:
-        spend = (_paid_orders(now - timedelta(days=filters.spend_days)).values("customer_id")
-                 .annotate(spent=Sum("total")).order_by())
-        if filters.spend_min:  # above zero: only customers with orders can reach it
-            customers = customers.filter(pk__in=spend.filter(spent__gte=filters.spend_min).values("customer_id"))
+        totals = CustomerSpend.objects.filter(category__isnull=True)
+        if filters.spend_min:  # above zero: only customers with spend can reach it
+            customers = customers.filter(pk__in=totals.filter(amount__gte=filters.spend_min).values("customer_id"))
         if filters.spend_max is not None:
-            customers = customers.exclude(pk__in=spend.filter(spent__gt=filters.spend_max).values("customer_id"))
+            customers = customers.exclude(pk__in=totals.filter(amount__gt=filters.spend_max).values("customer_id"))
     if filters.category_id:
-        # One join of lines to their orders (not an IN over a second scan of the orders).
-        lines = (OrderLine.objects.filter(
-            Q(product__category_id=filters.category_id) | Q(product__category__parent_id=filters.category_id),
-            order__paid_at__isnull=False, order__paid_at__gt=now - timedelta(days=filters.category_days))
-            .exclude(order__status=Order.Status.CANCELLED))
-        bought = lines.values("order__customer_id")
+        bought = CustomerSpend.objects.filter(
+            Q(category_id=filters.category_id) | Q(category__parent_id=filters.category_id)).values("customer_id")
         customers = customers.filter(pk__in=bought) if filters.category_bought else customers.exclude(pk__in=bought)
     return customers
 
@@ -148,21 +134,21 @@ def _filters_of(segment_or_filters) -> SegmentFilters:
     return segment_or_filters if isinstance(segment_or_filters, SegmentFilters) else segment_filters(segment_or_filters)
 
 
-def segment_customer_ids(segment_or_filters, *, now: datetime | None = None):
+def segment_customer_ids(segment_or_filters):
     """The ids of the customers in the segment, now: a lazy queryset (iterate it, or use it as
     `Customer.objects.filter(pk__in=segment_customer_ids(segment))`)."""
-    return segment_queryset(_filters_of(segment_or_filters), now=now).values_list("pk", flat=True)
+    return segment_queryset(_filters_of(segment_or_filters)).values_list("pk", flat=True)
 
 
-def segment_count(segment_or_filters, *, now: datetime | None = None) -> int:
+def segment_count(segment_or_filters) -> int:
     """How many customers the segment holds now (one COUNT of the same query)."""
-    return segment_queryset(_filters_of(segment_or_filters), now=now).count()
+    return segment_queryset(_filters_of(segment_or_filters)).count()
 
 
-def segment_funnel(segment_or_filters, *, now: datetime | None = None) -> dict:
+def segment_funnel(segment_or_filters) -> dict:
     """What the admin shows before saving: all customers, and how many the filters keep
     ("500 位客户 → 50 位")."""
     from customers.models import Customer
 
-    return {"total": Customer.objects.count(), "count": segment_count(segment_or_filters, now=now)}
+    return {"total": Customer.objects.count(), "count": segment_count(segment_or_filters)}
 

@@ -309,7 +309,6 @@ TABLE = {
     ("GET", "admin:reps_rep_dashboard"): Row(ADMIN_PAGE),
     # The segment form's live count (JSON; POST only, a GET is 405 to staff).
     ("POST", "admin:crm_segment_count"): Row(ADMIN_PAGE, body=lambda w, r: {"tags": [str(w.tag.pk)],
-                                                                            "spend_days": "90", "category_days": "90",
                                                                             "category_mode": "bought"}),
     ("GET", "admin:aftersales_aftersalesrequest_decide"): Row(
         ADMIN_PAGE, kwargs=lambda w: {"object_id": w.aftersales_request.pk}),

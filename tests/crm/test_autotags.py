@@ -7,8 +7,9 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 
-from crm.autotags import auto_tags_recompute, auto_tags_wanted_python
+from crm.autotags import auto_tags_recompute, auto_tags_wanted_python, auto_tags_wanted_sql
 from crm.models import AutoTagSettings, CategoryShareRule, CustomerTag, RfmSegment, Tag, TagGroup
 from crm.rules import PaidOrder, ShareRule, category_shares_met, quintile_scores, rfm_segment, rfm_segments
 from orders.models import Order
@@ -162,8 +163,12 @@ def test_the_sql_agrees_with_the_pure_rules_on_generated_data(catalogue):
 
     wanted = auto_tags_wanted_python(now=NOW)
     result = auto_tags_recompute(now=NOW)
+    statement, params = auto_tags_wanted_sql(now=NOW, rules=AutoTagSettings.current())
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        raw = set(cursor.fetchall())
 
-    assert _pairs() == wanted
+    assert _pairs() == wanted == raw  # the nightly run (from the spend summary) and the one-statement SQL
     assert result.wanted == len(wanted) == result.added
     assert (edge.pk, catalogue["shrimp"].pk) in wanted
     assert {tag for _, tag in wanted} >= {catalogue["shrimp"].pk, catalogue["fish"].pk}

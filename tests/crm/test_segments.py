@@ -8,7 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import CustomerTag, Segment, Tag, TagGroup
+from crm.autotags import auto_tags_recompute
+from crm.models import AutoTagSettings, CustomerTag, Segment, Tag, TagGroup
 from crm.segments import SegmentFilters, segment_count, segment_customer_ids, segment_filters
 from customers.models import Customer
 from orders.models import Order
@@ -100,7 +101,7 @@ def test_distance_from_a_point():
     assert names(SegmentFilters(near=(22.54, 114.06, 12.0))) == {"near", "edge", "far"}
 
 
-def test_spend_range_and_bought_category():
+def test_spend_range_and_bought_category_from_last_nights_summary():
     shrimp = CategoryFactory(name="冻虾类")
     shelf = SubCategoryFactory(parent=shrimp)
     fish = SubCategoryFactory()
@@ -111,15 +112,20 @@ def test_spend_range_and_bought_category():
     paid_order(b, [(prawn, "900")], days_ago=120)  # outside 90 days
     paid_order(c, [(prawn, "50")], days_ago=5, status=Order.Status.CANCELLED)  # not counted
     paid_order(d, [(cod, "1000")], days_ago=1, paid=False)  # unpaid: not counted
+    auto_tags_recompute()  # the nightly run writes the spend summary the filters read
     assert names(SegmentFilters(spend_min=D("100"))) == {"a", "b"}
     assert names(SegmentFilters(spend_min=D("100.01"))) == {"a"}
     assert names(SegmentFilters(spend_max=D("100"))) == {"b", "c", "d"}  # nothing spent counts as 0
     assert names(SegmentFilters(spend_min=D("100"), spend_max=D("299.99"))) == {"b"}
-    assert names(SegmentFilters(spend_days=200, spend_min=D("500"))) == {"b"}
     assert names(SegmentFilters(category_id=shrimp.pk)) == {"a"}
-    assert names(SegmentFilters(category_id=shrimp.pk, category_days=200)) == {"a", "b"}
     assert names(SegmentFilters(category_id=shrimp.pk, category_bought=False)) == {"b", "c", "d"}
+    assert names(SegmentFilters(category_id=shelf.pk)) == {"a"}
     assert names(SegmentFilters(category_id=fish.pk, spend_min=D("1"))) == {"b"}
+    # The window is the automatic tags' (AutoTagSettings): 200 days takes in b's old shrimp.
+    AutoTagSettings.objects.filter(pk=1).update(category_window_days=200)
+    auto_tags_recompute()
+    assert names(SegmentFilters(spend_min=D("500"))) == {"b"}
+    assert names(SegmentFilters(category_id=shrimp.pk)) == {"a", "b"}
 
 
 def test_count_and_ids_need_a_bounded_number_of_queries(tagged, django_assert_max_num_queries):
@@ -134,7 +140,7 @@ def test_count_and_ids_need_a_bounded_number_of_queries(tagged, django_assert_ma
 def test_the_admin_counts_before_saving_and_shows_the_funnel(tagged, admin_client):
     t, _ = tagged
     url = reverse("admin:crm_segment_count")
-    body = {"name": "火锅", "tags": [str(t["火锅"].pk)], "spend_days": "90", "category_days": "90",
+    body = {"name": "火锅", "tags": [str(t["火锅"].pk)],
             "category_mode": "bought"}
     response = admin_client.post(url, body)
     assert response.status_code == 200, response.content
@@ -157,7 +163,7 @@ def test_a_segment_is_built_and_saved_in_admin(tagged, admin_client):
     t, _ = tagged
     response = admin_client.post(reverse("admin:crm_segment_add"), {
         "name": "大店", "tags": [str(t["大"].pk)], "churn_statuses": ["active", "at_risk"], "districts": "福田 南山",
-        "spend_days": "90", "category_days": "90", "category_mode": "bought"})
+        "category_mode": "bought"})
     assert response.status_code == 302, response.context["adminform"].form.errors
     segment = Segment.objects.get()
     assert segment.churn_statuses == "active,at_risk"
