@@ -24,6 +24,7 @@ from .models import AutoTagSettings, CategoryShareRule, CustomerSpend, CustomerT
 
 logger = logging.getLogger(__name__)
 WANTED_TABLE = "crm_autotag_wanted"
+SPEND_TABLE = "crm_autotag_spend"
 
 
 @dataclass(frozen=True)
@@ -130,17 +131,23 @@ def auto_tags_recompute(*, now: datetime | None = None) -> AutoTagResult:
         except DatabaseError:
             raise Conflict("自动标签正在计算，请稍后再试", code="autotags_running")
         spend_sql, spend_params = _spend_sql(now=now, rules=rules)
-        # The spend rows (NULL category: the customer's total) are last night's, rewritten whole.
-        on_categories = f"(SELECT customer_id, category_id, amount FROM {summary} WHERE category_id IS NOT NULL)"
-        wanted_sql, params = _rules_sql(now=now, rules=rules, spend="spend")
+        wanted_sql, params = _rules_sql(now=now, rules=rules, spend=SPEND_TABLE)
         with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {summary}")
-            cursor.execute(f"INSERT INTO {summary} (customer_id, category_id, amount) {spend_sql}", spend_params)
+            # Tonight's spend into a temporary table first: CREATE TABLE AS may aggregate the lines
+            # in parallel on PostgreSQL, INSERT ... SELECT may not (it took twice as long).
+            cursor.execute(f"DROP TABLE IF EXISTS {SPEND_TABLE}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {SPEND_TABLE} AS {spend_sql}", spend_params)
+            cursor.execute(f"ANALYZE {SPEND_TABLE}")
+            # The summary segments read: rewritten whole, with a NULL-category row per customer (the total).
+            # TRUNCATE on PostgreSQL: deleting half a million rows a night left as many dead ones for
+            # the segment counts to step over until autovacuum came (readers wait for the commit).
+            cursor.execute(f"TRUNCATE {summary}" if connection.vendor == "postgresql" else f"DELETE FROM {summary}")
             cursor.execute(f"INSERT INTO {summary} (customer_id, category_id, amount) "
-                           f"SELECT customer_id, NULL, SUM(amount) FROM {summary} GROUP BY customer_id")
+                           f"SELECT customer_id, category_id, amount FROM {SPEND_TABLE} UNION ALL "
+                           f"SELECT customer_id, NULL, SUM(amount) FROM {SPEND_TABLE} GROUP BY customer_id")
+            cursor.execute(f"ANALYZE {summary}")
             cursor.execute(f"DROP TABLE IF EXISTS {WANTED_TABLE}")
-            cursor.execute(f"CREATE TEMPORARY TABLE {WANTED_TABLE} AS WITH spend AS {on_categories}, {wanted_sql}",
-                           params)
+            cursor.execute(f"CREATE TEMPORARY TABLE {WANTED_TABLE} AS WITH {wanted_sql}", params)
             # Indexed, so the DELETE's anti-join probes it whatever the planner believes about the
             # tag table: its statistics may still say "no automatic tags" (the night before), and a
             # nested loop over two unindexed sets would compare every tag with every wanted row.
@@ -161,6 +168,7 @@ def auto_tags_recompute(*, now: datetime | None = None) -> AutoTagResult:
             """, [CustomerTag.Source.AUTO, connection.ops.adapt_datetimefield_value(now)])
             added = cursor.rowcount
             cursor.execute(f"DROP TABLE {WANTED_TABLE}")
+            cursor.execute(f"DROP TABLE {SPEND_TABLE}")
     logger.info("auto tags at %s: %s wanted, %s added, %s removed", now, wanted, added, removed)
     return AutoTagResult(wanted=wanted, added=added, removed=removed)
 

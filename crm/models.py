@@ -100,9 +100,12 @@ class CustomerSpend(models.Model):
     Written by the nightly automatic tags (crm.autotags); segments' spend and category filters read
     it, so a count never aggregates millions of order lines."""
 
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No database foreign keys: the rows are derived from valid ones and rewritten whole each night,
+    # and checking half a million of them at commit doubled the write (deletes still cascade, in Django).
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False,
+                                 db_constraint=False)
     category = models.ForeignKey("catalog.Category", null=True, on_delete=models.CASCADE, related_name="+",
-                                 db_index=False)
+                                 db_index=False, db_constraint=False)
     amount = models.DecimalField(max_digits=14, decimal_places=2)
 
     class Meta:

@@ -10,7 +10,8 @@ locks several tables and checks the statements it sends against this order.
 
 Who locks what, in order:
 - the nightly churn sweep: ChurnSettings (NOWAIT: one sweep at a time), then customers;
-- the nightly automatic tags: AutoTagSettings (NOWAIT) alone (it writes tag rows, locks no customer);
+- the nightly automatic tags: AutoTagSettings (NOWAIT), then the whole CustomerSpend table (TRUNCATE;
+  segment counts wait for the commit); it writes tag rows and locks no customer;
 - a customer's manual tags (admin, a rep): the Customer;
 - rep handover: both Reps, then their Customers; a rep's login: the Rep;
 - phone binding, entries and checkout: the Visitor (checkout NOWAIT first, then waiting), then the
