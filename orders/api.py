@@ -18,6 +18,7 @@ from catalog.selectors import cart_lines
 from catalog.pricing import buyer_of
 from catalog.serializers import cart_representation
 from core.errors import ApplicationError, NotAuthenticated, ValidationFailed
+from coupons.api import checkout_coupon_options
 from core.inputs import json_parse
 from core.schema import PUBLIC, VISITOR, documented_by, error_response, errors, paginated
 from customers.authentication import KEYWORD as VISITOR_KEYWORD
@@ -88,7 +89,8 @@ class PhoneApi(APIView):
 class CheckoutApi(APIView):
     api_auth = VISITOR
 
-    @extend_schema(responses=CheckoutPreviewSerializer, summary="结算预览：服务器计算的金额、配送费、起送额、送达日期")
+    @extend_schema(responses=CheckoutPreviewSerializer,
+                   summary="结算预览：服务器计算的金额、配送费、起送额、送达日期，以及可用的优惠券与推荐的一张")
     def get(self, request):
         visitor = current_visitor(request)
         quote = services.order_quote(visitor=visitor)
@@ -100,6 +102,8 @@ class CheckoutApi(APIView):
             "free_delivery_threshold": str(rules.free_delivery_threshold),
             "delivery_date": quote.delivery_date.isoformat(), "cutoff_time": rules.cutoff_time.strftime("%H:%M"),
             "problems": quote.problems, "customer": _customer_profile(visitor),
+            **checkout_coupon_options(customer_id=visitor.customer_id, lines=view["lines"], subtotal=quote.subtotal,
+                                      delivery_fee=quote.delivery_fee),
         })
 
 
@@ -179,8 +183,9 @@ def checkout_endpoint(request) -> JsonResponse:
         key = data.get("idempotency_key")
         delivery = services.DeliveryInput.parse(data)
         lines = services.parse_basket(data["lines"]) if data.get("lines") is not None else None
+        coupon_id = services.parse_coupon(data.get("coupon_id"))
         order, created = services.order_place(visitor=visitor_id, idempotency_key=key if isinstance(key, str) else "",
-                                              delivery=delivery, lines=lines)
+                                              delivery=delivery, lines=lines, coupon_id=coupon_id)
         if created:
             body = {"order": placed_order_data(order), "payment": None, "payment_error": None}
         else:  # a retry: show the order as it is now

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from catalog.serializers import CartLineSerializer, CartSerializer
 from core.schema import ErrorSerializer
+from coupons.serializers import CouponOptionSerializer
 
 from .models import Order, OrderEvent, OrderLine, Refund
 
@@ -112,6 +113,9 @@ class CheckoutInput(serializers.Serializer):
     note = serializers.CharField(max_length=200, required=False, allow_blank=True)
     lines = CheckoutLineInput(many=True, required=False,
                               help_text="结算页上确认的商品与数量；不传则结算整个购物车")
+    coupon_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
+                                         help_text="使用的优惠券（我的优惠券中的 id），每单最多一张；不传或 null 为不用券。"
+                                                   "服务器校验：过期、未生效、未满门槛、品类不符、非本人、已使用均拒绝（409/404）")
 
 
 class PaymentParamsSerializer(serializers.Serializer):
@@ -164,6 +168,8 @@ class CheckoutPreviewSerializer(serializers.Serializer):
     cutoff_time = serializers.CharField(help_text="每日截单时间，HH:MM")
     problems = serializers.ListField(child=serializers.CharField(), help_text="不能下单的原因（起送额、缺货……）")
     customer = CustomerProfileSerializer(allow_null=True)
+    coupons = CouponOptionSerializer(many=True, help_text="买家当前的优惠券对本单的优惠；可用的在前")
+    suggested_coupon_id = serializers.IntegerField(allow_null=True, help_text="推荐使用的一张：优惠最多，同额先到期")
 
 
 class ReorderOutput(serializers.Serializer):

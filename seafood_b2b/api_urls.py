@@ -5,6 +5,7 @@ from django.urls import path
 from aftersales import api as aftersales_api
 from catalog import api as catalog_api
 from complaints import api as complaints_api
+from coupons import api as coupons_api
 from crm import api as crm_api
 from customers import api as customers_api
 from orders import api as orders_api
@@ -29,6 +30,7 @@ urlpatterns = [
     path("orders/<uuid:order_id>/cancel", orders_api.OrderCancelApi.as_view(), name="order-cancel"),
     path("orders/<uuid:order_id>/lines", orders_api.OrderLinesChangeApi.as_view(), name="order-lines"),
     path("orders/<uuid:order_id>/reorder", orders_api.OrderReorderApi.as_view(), name="order-reorder"),
+    path("coupons", coupons_api.CouponListApi.as_view(), name="coupon-list"),
     path("usuals", usuals_api.UsualListApi.as_view(), name="usual-list"),
     path("usuals/add", usuals_api.UsualAddApi.as_view(), name="usual-add"),
     path("usuals/<int:product_id>", usuals_api.UsualMarkApi.as_view(), name="usual-mark"),

@@ -19,17 +19,24 @@ Who locks what, in order:
 - dispatch: Drivers, their DeliveryRuns, then the Orders they take; delivery: the DeliveryRun or
   the Stop, then its Orders;
 - purchasing: the PurchaseTask;
+- issuing coupons: the CouponTemplate (one issue of a template at a time: the per-customer limit);
 - payment settlement: the Order, its Payment, then the Customer's ordering rhythm; cancelling or
   expiring an unpaid order and packing: the Order, then its Stock rows; a customer cancelling or
   reducing a paid order before the cut-off: the Order, its lines, then its Stock rows (its refund
-  is a new row under the order's lock);
+  is a new row under the order's lock); cancelling an unpaid one then closes its Payment and gives
+  its coupon back (its CouponRedemption);
 - a refund notification (REFUND.*): the Order, then its Refund;
 - after-sales (a customer's request, staff decisions, goodwill refunds): the Order, then its
   AfterSalesRequest, then the request's lines, then (goods returned) the Stock rows;
 - complaints (a reply, an owner change, an escalation round): the Complaint alone;
 - the cart: the CartLine alone; the dev WeChat Pay simulator: its own transaction row alone.
 
-An order's own rows (its lines, its Payment, its Refunds, its after-sales requests and their lines) are locked only by a transaction that already
+Checkout's use of a coupon locks nothing: it inserts the CouponRedemption last in its write, and
+the unique index on held redemptions makes a second checkout with the same coupon wait for the
+first to commit and then fail (it holds its own visitor and stock rows, which the first never waits
+for, so no cycle).
+
+An order's own rows (its lines, its Payment, its Refunds, its CouponRedemption, its after-sales requests and their lines) are locked only by a transaction that already
 holds the Order's lock (GUARDED_BY): two such transactions queue on the order, so where those rows
 come among the order's other locks does not matter (expiry closes the payment after releasing
 the stock; settlement locks it before the restaurant). A refund's status written on its own,
@@ -45,10 +52,12 @@ LOCK_ORDER = (
     "logistics.DeliveryRun",
     "logistics.Stop",
     "logistics.PurchaseTask",
+    "coupons.CouponTemplate",
     "orders.Order",
     "orders.OrderLine",
     "orders.Payment",
     "orders.Refund",
+    "coupons.CouponRedemption",
     "aftersales.AfterSalesRequest",
     "aftersales.AfterSalesLine",
     "logistics.Stock",
@@ -60,6 +69,7 @@ LOCK_ORDER = (
 )
 
 GUARDED_BY = {"orders.OrderLine": "orders.Order", "orders.Payment": "orders.Order", "orders.Refund": "orders.Order",
+              "coupons.CouponRedemption": "orders.Order",
               "aftersales.AfterSalesRequest": "orders.Order", "aftersales.AfterSalesLine": "orders.Order"}
 
 

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "complaints",
     "usuals",
     "crm",
+    "coupons",
     "demo",  # the demo data seeder: at the top of the layers, it may import every app
 ]
 

@@ -8,7 +8,15 @@ refunds.refund_notification_receive.
 """
 
 from .changes import order_cancel_paid, order_change_window, order_lines_reduce  # noqa: F401
-from .checkout import BasketLine, DeliveryInput, delivery_date_for, order_place, order_quote, parse_basket  # noqa: F401
+from .checkout import (  # noqa: F401
+    BasketLine,
+    DeliveryInput,
+    delivery_date_for,
+    order_place,
+    order_quote,
+    parse_basket,
+    parse_coupon,
+)
 from .checkout_rules import change_deadline_for  # noqa: F401
 from .payments import (  # noqa: F401
     PaymentRejected,

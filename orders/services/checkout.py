@@ -25,6 +25,7 @@ from core.errors import ApplicationError, InsufficientStock, ValidationFailed
 from core.inputs import has_control_characters
 from core.money import money
 from core.sql import PreparedStatementLost, Transaction
+from coupons.rules import CouponRefused
 from customers.models import Visitor
 
 from ..models import Order, OrderSettings
@@ -153,13 +154,25 @@ def parse_basket(raw) -> list[BasketLine]:
     return lines
 
 
+def parse_coupon(raw) -> int | None:
+    """The `coupon_id` of a checkout request: a coupon's id, or null/absent for none."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 2**63:
+        raise ValidationFailed("优惠券编号不正确", code="invalid_coupon")
+    return raw
+
+
 def order_place(*, visitor: Visitor | int, idempotency_key: str, delivery: DeliveryInput,
-                lines: list[BasketLine] | None = None, now: datetime | None = None) -> tuple[Order, bool]:
+                lines: list[BasketLine] | None = None, now: datetime | None = None,
+                coupon_id: int | None = None) -> tuple[Order, bool]:
     """Turn what the buyer confirmed into an order awaiting payment. Returns (order, created).
 
     `lines` is the basket the buyer confirmed on the checkout page (see parse_basket); the order
     is exactly that and those products leave the cart. Without it, the whole cart is ordered.
     `visitor` may be a Visitor or just its id (the API passes the id from the token).
+    `coupon_id`: the coupon the buyer chose (see parse_coupon), checked by checkout_decide; a
+    coupon that another order took meanwhile is refused (CouponRefused), nothing written.
 
     One transaction (see the module's docstring): read under lock, decide, write and commit; a
     double tap waits for the visitor's lock and then finds the first order by its idempotency
@@ -173,7 +186,7 @@ def order_place(*, visitor: Visitor | int, idempotency_key: str, delivery: Deliv
     for attempt in range(4):
         try:
             return _order_place(visitor_id=visitor_id, idempotency_key=idempotency_key, delivery=delivery,
-                                basket=lines, now=now or timezone.now(), contended=contended)
+                                basket=lines, now=now or timezone.now(), contended=contended, coupon_id=coupon_id)
         except store.VisitorBusy:
             contended = True  # another checkout of this visitor is running: wait for it, then look again
         except PreparedStatementLost:
@@ -185,13 +198,14 @@ def order_place(*, visitor: Visitor | int, idempotency_key: str, delivery: Deliv
 
 
 def _order_place(*, visitor_id: int, idempotency_key: str, delivery: DeliveryInput,
-                 basket: list[BasketLine] | None, now: datetime, contended: bool) -> tuple[Order, bool]:
+                 basket: list[BasketLine] | None, now: datetime, contended: bool,
+                 coupon_id: int | None) -> tuple[Order, bool]:
     number = _new_order_number(now)
     try:
         # BEGIN travels with the first read and COMMIT with the writes (core.sql.Transaction).
         with Transaction() as tx:
             snapshot = store.snapshot_read(tx, visitor_id=visitor_id, idempotency_key=idempotency_key,
-                                           basket=basket, contended=contended, now=now)
+                                           basket=basket, contended=contended, now=now, coupon_id=coupon_id)
             if isinstance(snapshot, uuid.UUID):
                 placed = snapshot
             else:
@@ -199,16 +213,21 @@ def _order_place(*, visitor_id: int, idempotency_key: str, delivery: DeliveryInp
                 placed = store.order_write(tx, snapshot=snapshot, plan=plan, number=number,
                                            idempotency_key=idempotency_key)
     except IntegrityError as error:
-        broken = store.unique_violation(error, visitor_id=visitor_id, idempotency_key=idempotency_key, number=number)
+        broken = store.unique_violation(error, visitor_id=visitor_id, idempotency_key=idempotency_key, number=number,
+                                        coupon_id=coupon_id)
         if broken == "number":
             raise _NumberClash() from error
-        if broken != "idempotency":
+        if broken == "coupon" and store.order_made_with(visitor_id=visitor_id, idempotency_key=idempotency_key) is None:
+            # Another order took the coupon between this checkout's read (which saw it free) and
+            # its write: nothing of this order was written. (A double tap's twin is its own order.)
+            raise CouponRefused("优惠券已被其他订单使用", code="coupon_used") from error
+        if broken not in ("idempotency", "coupon"):
             raise
         # The same key committed its order between this statement's snapshot and its lock.
         placed = store.order_made_with(visitor_id=visitor_id, idempotency_key=idempotency_key)
         if placed is None:
             raise
-    except (CartNotReady, InsufficientStock, BelowMinimumOrder, ValidationFailed):
+    except (CartNotReady, InsufficientStock, BelowMinimumOrder, ValidationFailed, CouponRefused):
         # A refusal may only mean that a double tap's twin committed the order (and emptied the
         # cart, took the stock) just before this one took the visitor's lock: it reads in its own
         # statement's snapshot. Then this tap gets that order, not an error. Refusals only: free

@@ -18,15 +18,20 @@ each product with its price, flags and stock left, the ordering rules and the mo
    the list price and the price list that made its price. The subtotal must reach the minimum
    order (BelowMinimumOrder says how much is missing).
 6. Delivery is free from the threshold up, otherwise the fee; the total is subtotal + fee.
-7. Delivery date: the next day when ordered before the cut-off in Shanghai time, else the day
+7. A coupon, when the buyer chose one (at most one per order): an id that does not exist is
+   refused (coupon_not_found); otherwise coupons.rules decides whether it may be used on these
+   lines today in Shanghai (the buyer's own, switched on, not held by another order, within its
+   dates, the right categories, the minimum spend: each refusal names the reason), the discount,
+   and its share on each line. The total is subtotal + fee − discount, at least ¥0.01.
+8. Delivery date: the next day when ordered before the cut-off in Shanghai time, else the day
    after (`delivery_date_for`); payment is due `payment_timeout_minutes` after now.
-8. Stock is reserved per stock row, the basket's quantities; the restaurant's delivery details
+9. Stock is reserved per stock row, the basket's quantities; the restaurant's delivery details
    are updated only when they changed (what the next checkout pre-fills).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -35,8 +40,9 @@ from django.utils import timezone
 from catalog.models import Product
 from catalog.pricing import Buyer, PriceBook, line_total, price_quote
 from catalog.rules import orderable, quantity_validate, stock_left_label
-from core.errors import ApplicationError, InsufficientStock, ValidationFailed
+from core.errors import ApplicationError, InsufficientStock, NotFound, ValidationFailed
 from core.money import money
+from coupons.rules import CouponLine, CouponTerms, coupon_allocate, coupon_discount
 
 
 class PhoneRequired(ApplicationError):
@@ -150,6 +156,8 @@ class CheckoutSnapshot:
     rules: OrderRules
     now: datetime
     prices: PriceBook | None = None  # the customer's price list and its entries for the basket
+    coupon_id: int | None = None  # the coupon the buyer chose
+    coupon: CouponTerms | None = None  # that coupon as read (None: no such coupon)
 
 
 @dataclass(frozen=True)
@@ -161,6 +169,7 @@ class PlannedLine:
     list_price: Decimal | None = None
     price_list_id: int | None = None
     price_list_name: str = ""
+    discount: Decimal = Decimal("0.00")  # the line's share of the coupon's discount
 
 
 @dataclass(frozen=True)
@@ -177,6 +186,7 @@ class Plan:
     delivery: DeliveryDetails
     details_changed: bool  # the restaurant's saved delivery details differ from this order's
     district: str  # the district the restaurant keeps (this order's, or the one it had)
+    coupon_id: int | None = None  # the coupon this order uses
 
 
 def delivery_date_for(*, moment: datetime, settings_row) -> date:
@@ -262,15 +272,32 @@ def checkout_decide(snapshot: CheckoutSnapshot, delivery: DeliveryDetails) -> Pl
             details={"subtotal": str(subtotal), "min_order_amount": str(minimum)},
         )
     fee = delivery_fee_for(subtotal=subtotal, rules=rules)
+    discount = Decimal("0.00")
+    if snapshot.coupon_id is not None:
+        discount, lines = _apply_coupon(snapshot, customer, lines, today=today, payable=subtotal + fee)
     district = delivery.district or customer.district
     saved = (customer.name, customer.contact_name, customer.address, customer.district,
              customer.latitude, customer.longitude)
     return Plan(
-        customer=customer, lines=tuple(lines), subtotal=subtotal, delivery_fee=fee, discount=Decimal("0.00"),
-        total=money(subtotal + fee), delivery_date=delivery_date_for(moment=snapshot.now, settings_row=rules),
+        customer=customer, lines=tuple(lines), subtotal=subtotal, delivery_fee=fee, discount=discount,
+        total=money(subtotal + fee - discount), delivery_date=delivery_date_for(moment=snapshot.now, settings_row=rules),
         expires_at=snapshot.now + timedelta(minutes=rules.payment_timeout_minutes),
         reservations={line.product.stock_id: line.quantity for line in lines}, delivery=delivery,
         details_changed=saved != (delivery.restaurant_name, delivery.contact_name, delivery.address, district,
                                   delivery.latitude, delivery.longitude),
-        district=district,
+        district=district, coupon_id=snapshot.coupon_id,
     )
+
+
+def _apply_coupon(snapshot: CheckoutSnapshot, customer: CustomerSnapshot, lines: list[PlannedLine], *,
+                  today: date, payable: Decimal) -> tuple[Decimal, list[PlannedLine]]:
+    """The coupon's discount on the priced lines and the lines with their shares (rule 7)."""
+    coupon = snapshot.coupon
+    if coupon is None:
+        raise NotFound("优惠券不存在", code="coupon_not_found", details={"coupon_id": snapshot.coupon_id})
+    seen = [CouponLine(key=line.product.id, amount=line.amount, category_chain=line.product.category_chain)
+            for line in lines]
+    discount = coupon_discount(coupon=coupon, customer_id=customer.id, lines=seen, today=today, payable=payable)
+    shares = coupon_allocate(discount=discount, coupon=coupon, lines=seen)
+    return discount, [replace(line, discount=shares[line.product.id]) if line.product.id in shares else line
+                      for line in lines]

@@ -27,6 +27,7 @@ from functools import lru_cache
 from django.db import IntegrityError, OperationalError, connection
 
 from catalog.models import Cart, CartLine, Category, PriceList, Product
+from coupons.models import CouponRedemption
 from core.errors import NotAuthenticated
 from core.money import to_fen
 from core.sql import (
@@ -45,6 +46,7 @@ from logistics.models import Stock
 from logistics.services import stock_reservation_ctes, stock_reservation_statements
 
 from ..models import Order, OrderEvent, OrderLine, OrderSettings, Payment
+from .checkout_coupons import HELD_CONSTRAINT, coupon_columns, coupon_from_row, coupon_joins
 from .checkout_prices import entry_columns, entry_joins, price_book_from_rows
 from .checkout_rules import (
     BasketLine,
@@ -89,6 +91,7 @@ def _visitor_sql(vendor: str, nowait: bool) -> str:
         *((f"rules_{name}", f"r.{column(OrderSettings, name)}") for name in (
             "id", "cutoff_time", "min_order_amount", "delivery_fee", "free_delivery_threshold",
             "payment_timeout_minutes")),
+        *coupon_columns(vendor),
     ])
     return (
         f"SELECT {selected} "
@@ -97,6 +100,7 @@ def _visitor_sql(vendor: str, nowait: bool) -> str:
         f"AND o.{column(Order, 'idempotency_key')} = %s "
         f"LEFT JOIN {r} r ON r.{column(OrderSettings, 'id')} = 1 "
         f"LEFT JOIN {pl} pl ON pl.{column(PriceList, 'id')} = c.{column(Customer, 'price_list_id')} "
+        f"{coupon_joins('%s')} "
         f"WHERE v.{column(Visitor, 'id')} = %s{lock}"
     )
 
@@ -142,7 +146,7 @@ def _products_priced_sql(vendor: str, ids_condition: str) -> str:
 @lru_cache(maxsize=None)
 def _visitor_statement(vendor: str, nowait: bool) -> Prepared:
     return Prepared(f"checkout_visitor_{'nowait' if nowait else 'wait'}", _visitor_sql(vendor, nowait),
-                    ("varchar", "bigint"))
+                    ("varchar", "bigint", "bigint"))
 
 
 @lru_cache(maxsize=None)
@@ -159,7 +163,7 @@ def _visitor_and_products_statement(vendor: str) -> Prepared:
         "checkout_visitor_products",
         f"SELECT vq.*, pq.*, {entry_columns()} FROM ({_visitor_sql(vendor, True)}) vq "
         f"LEFT JOIN ({_product_sql(vendor, '= ANY(%s)')}) pq ON TRUE {entry_joins('vq.customer_price_list_id')}",
-        ("varchar", "bigint", "bigint[]"),
+        ("varchar", "bigint", "bigint", "bigint[]"),
     )
 
 
@@ -268,14 +272,14 @@ def _unstocked(basket, products) -> dict[int, str | None]:
 
 
 def snapshot_read(tx: Transaction, *, visitor_id: int, idempotency_key: str, basket: list[BasketLine] | None,
-                  contended: bool, now: datetime) -> CheckoutSnapshot | uuid.UUID:
+                  contended: bool, now: datetime, coupon_id: int | None = None) -> CheckoutSnapshot | uuid.UUID:
     """Lock and read what checkout decides on; or the id of the order this key already made.
 
     Normally nobody else holds this visitor: the lock is taken without waiting (VisitorBusy if
     someone does). A contended retry waits for the lock and then reads again: in READ COMMITTED
     only a new statement sees the order the other checkout has just committed under this key.
     """
-    params = [idempotency_key, visitor_id]
+    params = [idempotency_key, coupon_id, visitor_id]
     if connection.vendor == "postgresql":
         _write_statement(connection.vendor).ensure(tx.cursor)  # once per connection, before BEGIN
     # The usual case, a confirmed basket on PostgreSQL: visitor and products in one round trip.
@@ -318,7 +322,7 @@ def snapshot_read(tx: Transaction, *, visitor_id: int, idempotency_key: str, bas
     return CheckoutSnapshot(
         visitor_id=visitor_id, openid=row["visitor_openid"], customer=customer, basket=basket, explicit=explicit,
         products=products, unstocked=_unstocked(basket, products) if customer is not None else {}, rules=rules,
-        now=now, prices=prices,
+        now=now, prices=prices, coupon_id=coupon_id, coupon=coupon_from_row(row) if customer is not None else None,
     )
 
 
@@ -327,10 +331,12 @@ def order_made_with(*, visitor_id: int, idempotency_key: str) -> uuid.UUID | Non
             .values_list("pk", flat=True).first())
 
 
-def unique_violation(error: IntegrityError, *, visitor_id: int, idempotency_key: str, number: str) -> str | None:
+def unique_violation(error: IntegrityError, *, visitor_id: int, idempotency_key: str, number: str,
+                     coupon_id: int | None = None) -> str | None:
     """Which of checkout's unique rules a failed write broke: "idempotency" (the same key
     committed its order between this statement's snapshot and its lock), "number" (two orders
-    drew the same random number), or None (something else: not checkout's to handle).
+    drew the same random number), "coupon" (another order took the coupon after this one read
+    it free), or None (something else: not checkout's to handle).
 
     PostgreSQL names the constraint; SQLite does not, so there the database is asked which of
     the two rows now exists.
@@ -339,11 +345,16 @@ def unique_violation(error: IntegrityError, *, visitor_id: int, idempotency_key:
     if constraint is not None:
         if constraint == IDEMPOTENCY_CONSTRAINT:
             return "idempotency"
+        if constraint == HELD_CONSTRAINT:
+            return "coupon"
         return "number" if constraint in NUMBER_CONSTRAINTS else None
     if order_made_with(visitor_id=visitor_id, idempotency_key=idempotency_key) is not None:
         return "idempotency"
     if Order.objects.filter(number=number).exists() or Payment.objects.filter(out_trade_no=number).exists():
         return "number"
+    if coupon_id is not None and CouponRedemption.objects.filter(coupon_id=coupon_id,
+                                                                 released_at__isnull=True).exists():
+        return "coupon"
     return None
 
 
@@ -355,7 +366,9 @@ _ORDER_FIELDS = (
     "latitude", "longitude", "note", "expires_at", "cancel_reason", "created_at", "updated_at",
 )
 _LINE_FIELDS = ("order_id", "product_id", "product_code", "product_name", "spec", "unit", "unit_price", "quantity",
-                "amount", "catch_weight", "nominal_weight", "list_price", "price_list_id", "price_list_name")
+                "amount", "discount", "catch_weight", "nominal_weight", "list_price", "price_list_id",
+                "price_list_name")
+_REDEMPTION_FIELDS = ("coupon_id", "order_id", "amount", "created_at", "released_at", "release_reason")
 _PAYMENT_FIELDS = ("order_id", "out_trade_no", "amount_fen", "status", "payer_openid", "created_at", "updated_at")
 _EVENT_FIELDS = ("order_id", "from_status", "to_status", "note", "actor", "created_at")
 # The order row's own values, named as its fields; "now" stands for created_at and updated_at.
@@ -394,7 +407,8 @@ def _write_statement(vendor: str) -> Prepared:
     types.update({f"line_{name}": parameter_type(OrderLine, name, array=True) for name in _LINE_ARRAYS})
     types.update(stock_ids="bigint[]", stock_units=parameter_type(OrderLine, "quantity", array=True),
                  amount_fen=parameter_type(Payment, "amount_fen"), payment_status=parameter_type(Payment, "status"),
-                 event_note=parameter_type(OrderEvent, "note"), event_actor=parameter_type(OrderEvent, "actor"))
+                 event_note=parameter_type(OrderEvent, "note"), event_actor=parameter_type(OrderEvent, "actor"),
+                 coupon_id=parameter_type(CouponRedemption, "coupon"))
 
     def columns(model, names):
         return ", ".join(column(model, name) for name in names)
@@ -412,6 +426,9 @@ def _write_statement(vendor: str) -> Prepared:
         f"VALUES (%(id)s, %(number)s, %(amount_fen)s, %(payment_status)s, '', %(now)s, %(now)s))",
         f"new_event AS (INSERT INTO {table(OrderEvent)} ({columns(OrderEvent, _EVENT_FIELDS)}) "
         f"VALUES (%(id)s, '', %(status)s, %(event_note)s, %(event_actor)s, %(now)s))",
+        # The coupon, when one is used: the unique index on held redemptions refuses a second order.
+        f"coupon_used AS (INSERT INTO {table(CouponRedemption)} ({columns(CouponRedemption, _REDEMPTION_FIELDS)}) "
+        f"SELECT %(coupon_id)s, %(id)s, %(discount)s, %(now)s, NULL, '' WHERE %(coupon_id)s IS NOT NULL)",
         f"cart_trimmed AS (DELETE FROM {table(CartLine)} WHERE {column(CartLine, 'cart_id')} IN "
         f"(SELECT {column(Cart, 'id')} FROM {table(Cart)} WHERE {column(Cart, 'visitor_id')} = %(visitor_id)s) "
         f"AND {column(CartLine, 'product_id')} = ANY(%(line_product_id)s))",
@@ -444,7 +461,8 @@ def order_write(tx: Transaction, *, snapshot: CheckoutSnapshot, plan: Plan, numb
             product_name=line.product.name, spec=line.product.spec, unit=line.product.unit,
             unit_price=line.unit_price, quantity=line.quantity, amount=line.amount,
             catch_weight=line.product.catch_weight, nominal_weight=line.product.nominal_weight,
-            list_price=line.list_price, price_list_id=line.price_list_id, price_list_name=line.price_list_name))
+            discount=line.discount, list_price=line.list_price, price_list_id=line.price_list_id,
+            price_list_name=line.price_list_name))
         for line in plan.lines
     ]
     payment = written_instance(Payment, dict(
@@ -460,7 +478,7 @@ def order_write(tx: Transaction, *, snapshot: CheckoutSnapshot, plan: Plan, numb
         values.update({f"line_{f}": [getattr(line, f) for line in order_lines] for f in _LINE_ARRAYS})
         values.update(now=now, stock_ids=list(plan.reservations), stock_units=list(plan.reservations.values()),
                       amount_fen=payment.amount_fen, payment_status=payment.status, event_note=event.note,
-                      event_actor=event.actor)
+                      event_actor=event.actor, coupon_id=plan.coupon_id)
         batch.add(write.execute_sql, write.arguments(values))
     else:  # SQLite (`make run`): the same rows, statement by statement
         batch.add(*insert_statement(Order, _ORDER_FIELDS, [tuple(getattr(order, f) for f in _ORDER_FIELDS)]))
@@ -472,6 +490,9 @@ def order_write(tx: Transaction, *, snapshot: CheckoutSnapshot, plan: Plan, numb
         batch.add(*insert_statement(Payment, _PAYMENT_FIELDS,
                                     [tuple(getattr(payment, f) for f in _PAYMENT_FIELDS)]))
         batch.add(*insert_statement(OrderEvent, _EVENT_FIELDS, [tuple(getattr(event, f) for f in _EVENT_FIELDS)]))
+        if plan.coupon_id is not None:
+            batch.add(*insert_statement(CouponRedemption, _REDEMPTION_FIELDS,
+                                        [(plan.coupon_id, order.id, plan.discount, now, None, "")]))
         ids = [line.product_id for line in snapshot.basket]
         batch.add(_cart_trim_sql(connection.vendor, len(ids)), [snapshot.visitor_id, *ids])
     if plan.details_changed:

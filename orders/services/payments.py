@@ -17,6 +17,7 @@ from django.utils import timezone
 from core.errors import ApplicationError, Conflict, NotFound
 from core.money import from_fen, money, to_fen
 from core.tasks import enqueue_on_commit
+from coupons.services import coupon_release
 from customers.churn import customer_record_payment
 from logistics.services import stock_release
 from notifications.services import notify
@@ -192,7 +193,8 @@ def payment_sync(*, order_id) -> str:
 
 
 def order_cancel_unpaid(*, order_id, reason: str, actor: str) -> bool:
-    """Cancel an order still awaiting payment and give its stock back. False if it was not pending."""
+    """Cancel an order still awaiting payment and give its stock and its coupon back. False if it
+    was not pending. Expiry (order_expire) and the customer's cancel both end here."""
     with transaction.atomic():
         order = Order.objects.select_for_update().filter(pk=order_id).first()
         if order is None or order.status != S.PENDING_PAYMENT:
@@ -205,6 +207,7 @@ def order_cancel_unpaid(*, order_id, reason: str, actor: str) -> bool:
                       reference=order.number)
         Payment.objects.filter(order=order, status=Payment.Status.CREATED).update(
             status=Payment.Status.CLOSED, updated_at=timezone.now())
+        coupon_release(order_id=order.pk, reason=reason)  # the coupon goes back to the customer
     return True
 
 

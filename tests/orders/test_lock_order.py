@@ -200,3 +200,43 @@ def test_cancelling_or_reducing_a_paid_order_locks_the_order_its_lines_then_stoc
     taken = locks_taken(queries.captured_queries)
     assert taken[:1] == ["orders.Order"] and "logistics.Stock" in taken
     assert_in_lock_order(taken)
+
+
+def test_cancelling_an_unpaid_order_with_a_coupon_locks_the_order_stock_then_its_redemption(
+        buyer, rules, shrimp, delivery):
+    from coupons.models import CouponRedemption
+    from orders.services import BasketLine, order_cancel_unpaid
+    from tests.coupons.conftest import give
+
+    coupon = give(buyer.customer)
+    order, _ = order_place(visitor=buyer, idempotency_key="lock-order-coupon", delivery=delivery,
+                           lines=[BasketLine(product_id=shrimp.pk, quantity=Decimal("4"))], coupon_id=coupon.pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert order_cancel_unpaid(order_id=order.pk, reason="客户取消", actor="customer")
+
+    taken = locks_taken(queries.captured_queries)
+    assert taken == ["orders.Order", "logistics.Stock", "orders.Payment", "coupons.CouponRedemption"]
+    assert_in_lock_order(taken)
+    assert CouponRedemption.objects.get().released_at is not None
+
+
+def test_checkout_with_a_coupon_locks_what_it_locks_without(buyer, rules, shrimp, squid, delivery):
+    from tests.coupons.conftest import give
+
+    coupon = give(buyer.customer)
+    fill_cart(buyer, (shrimp, "4"), (squid, "2"))
+    with CaptureQueriesContext(connection) as queries:
+        order_place(visitor=buyer, idempotency_key="lock-order-0003", delivery=delivery, coupon_id=coupon.pk)
+
+    taken = locks_taken(queries.captured_queries)
+    assert taken == ["customers.Visitor", "logistics.Stock", "customers.Customer"]
+    assert_in_lock_order(taken)
+
+
+def test_issuing_coupons_locks_the_template_alone():
+    from tests.coupons.conftest import give
+
+    customer = CustomerFactory()
+    with CaptureQueriesContext(connection) as queries:
+        give(customer)
+    assert locks_taken(queries.captured_queries) == ["coupons.CouponTemplate"]

@@ -1,0 +1,68 @@
+"""Writes of coupons: issuing (to one customer, a list, or a segment) and giving a coupon back
+when the unpaid order that held it is cancelled or expires. Using a coupon is checkout's write
+(orders.services.checkout_store: the redemption row in the order's one statement)."""
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from core.errors import NotFound, ValidationFailed
+from customers.models import Customer
+from customers.phones import phone_normalize
+
+from .models import Coupon, CouponIssue, CouponRedemption, CouponTemplate
+
+MAX_LIST = 5000  # one issue to a pasted list; a segment may be larger
+
+
+def customers_from_phones(text: str) -> list[int]:
+    """The customers of a pasted list of phone numbers (one a line, or separated by commas), every
+    unknown number named in the refusal. Numbers are compared in their stored form (customers.phones)."""
+    raw = [part.strip() for part in (text or "").replace("，", ",").replace(",", "\n").splitlines() if part.strip()]
+    if not raw:
+        raise ValidationFailed("请填写客户手机号", code="customers_required")
+    if len(raw) > MAX_LIST:
+        raise ValidationFailed(f"一次最多 {MAX_LIST} 个号码", code="too_many_customers")
+    phones = {phone_normalize(part): part for part in raw}
+    found = dict(Customer.objects.filter(phone__in=list(phones)).values_list("phone", "pk"))
+    unknown = [typed for phone, typed in phones.items() if phone not in found]
+    if unknown:
+        raise ValidationFailed("找不到这些手机号的客户：" + "、".join(unknown[:20]) + ("…" if len(unknown) > 20 else ""),
+                               code="customers_not_found", details={"unknown": unknown})
+    return sorted(set(found.values()))
+
+
+def coupons_issue(*, template_id: int, customer_ids, audience: str, issued_by: str = "") -> CouponIssue:
+    """Give each customer one coupon of the template, except those who already hold the
+    template's per-customer limit (counted, not issued). One row per customer per issue.
+
+    The template's row is locked for the issue, so two staff issuing at once cannot push a
+    customer past the limit."""
+    customer_ids = sorted(set(customer_ids))
+    if not customer_ids:
+        raise ValidationFailed("没有要发放的客户", code="customers_required")
+    with transaction.atomic():
+        template = CouponTemplate.objects.select_for_update().filter(pk=template_id).first()
+        if template is None:
+            raise NotFound("优惠券模板不存在", code="coupon_template_not_found")
+        if not template.is_active:
+            raise ValidationFailed(f"模板「{template.name}」已停用，不能发放", code="coupon_template_inactive")
+        if template.valid_to < timezone.localdate():
+            raise ValidationFailed(f"模板「{template.name}」已过期，不能发放", code="coupon_template_expired")
+        held = dict(Coupon.objects.filter(template=template, customer_id__in=customer_ids)
+                    .values("customer_id").annotate(n=Count("id")).values_list("customer_id", "n"))
+        receiving = [pk for pk in customer_ids if held.get(pk, 0) < template.per_customer_limit]
+        issue = CouponIssue.objects.create(template=template, audience=audience[:120], issued_by=issued_by[:60],
+                                           issued_count=len(receiving),
+                                           skipped_count=len(customer_ids) - len(receiving))
+        Coupon.objects.bulk_create([Coupon(template=template, customer_id=pk, issue=issue) for pk in receiving],
+                                   batch_size=1000)
+    return issue
+
+
+def coupon_release(*, order_id, reason: str) -> int:
+    """Give back the coupon an unpaid order held (the order was cancelled or expired). Call it in
+    the transaction that holds the order's lock (seafood_b2b.locks: the redemption is the
+    order's). Returns how many were released (0 or 1); a second call releases nothing."""
+    return CouponRedemption.objects.filter(order_id=order_id, released_at__isnull=True).update(
+        released_at=timezone.now(), release_reason=reason[:100])

@@ -1,0 +1,75 @@
+"""Checkout's read of the coupon the buyer chose: the SQL that joins the coupon, its template, its
+categories and whether an order already holds it to checkout's visitor row, and the
+`CouponTerms` (coupons.rules) built from what came back. Like the price list
+(checkout_prices), it costs no extra round trip: the coupon's id is one more parameter of the
+visitor's read. Nothing is locked here: the database's unique rule on held redemptions
+(coupons.CouponRedemption, `couponredemption_unique_held`) decides a race when checkout writes.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from coupons.models import Coupon, CouponRedemption, CouponTemplate
+from coupons.rules import CouponTerms
+from core.sql import column, table
+
+HELD_CONSTRAINT = "couponredemption_unique_held"
+
+
+def _decimal(value) -> Decimal | None:
+    # PostgreSQL hands back Decimal; SQLite a float or an int for a NUMERIC column.
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _date(value) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value  # SQLite: text
+
+
+_TERMS = ("name", "kind", "amount_off", "percent_off", "max_discount", "min_spend", "valid_from", "valid_to",
+          "is_active")
+
+
+def coupon_columns(vendor: str) -> list[tuple[str, str]]:
+    """(alias, expression) of the coupon `cp` and its template `ct` for the visitor's row."""
+    through = CouponTemplate.categories.through
+    m, r = table(through), table(CouponRedemption)
+    template_of, category_of = (column(through, f) for f in ("coupontemplate", "category"))
+    categories = f"SELECT cc.{category_of} FROM {m} cc WHERE cc.{template_of} = ct.{column(CouponTemplate, 'id')}"
+    return [
+        ("coupon_id", f"cp.{column(Coupon, 'id')}"),
+        ("coupon_customer_id", f"cp.{column(Coupon, 'customer_id')}"),
+        *((f"coupon_{name}", f"ct.{column(CouponTemplate, name)}") for name in _TERMS),
+        ("coupon_held", f"EXISTS (SELECT 1 FROM {r} cr WHERE cr.{column(CouponRedemption, 'coupon_id')} = "
+                        f"cp.{column(Coupon, 'id')} AND cr.{column(CouponRedemption, 'released_at')} IS NULL)"),
+        ("coupon_category_ids", f"ARRAY({categories})" if vendor == "postgresql"
+         else f"(SELECT group_concat(cc.{category_of}) FROM {m} cc "
+              f"WHERE cc.{template_of} = ct.{column(CouponTemplate, 'id')})"),
+    ]
+
+
+def coupon_joins(coupon_id: str) -> str:
+    """LEFT JOINs of the coupon named by the SQL `coupon_id` (NULL matches nothing) and its template."""
+    cp, ct = table(Coupon), table(CouponTemplate)
+    return (f"LEFT JOIN {cp} cp ON cp.{column(Coupon, 'id')} = {coupon_id} "
+            f"LEFT JOIN {ct} ct ON ct.{column(CouponTemplate, 'id')} = cp.{column(Coupon, 'template_id')}")
+
+
+def coupon_from_row(row: dict) -> CouponTerms | None:
+    """The chosen coupon as the visitor's row brought it (None: no such coupon)."""
+    if row.get("coupon_id") is None:
+        return None
+    categories = row["coupon_category_ids"]
+    if isinstance(categories, str):  # SQLite's group_concat
+        categories = [int(part) for part in categories.split(",") if part]
+    return CouponTerms(
+        id=row["coupon_id"], customer_id=row["coupon_customer_id"], name=row["coupon_name"],
+        kind=row["coupon_kind"], amount_off=_decimal(row["coupon_amount_off"]),
+        percent_off=_decimal(row["coupon_percent_off"]), max_discount=_decimal(row["coupon_max_discount"]),
+        min_spend=_decimal(row["coupon_min_spend"]), valid_from=_date(row["coupon_valid_from"]),
+        valid_to=_date(row["coupon_valid_to"]), is_active=bool(row["coupon_is_active"]),
+        category_ids=frozenset(categories or ()), held=bool(row["coupon_held"]),
+    )
