@@ -143,6 +143,8 @@
       submitting: false,
       phoneSheet: false,
       phone: { number: '', nickname: '', busy: false, error: '' },
+      couponId: 0, // 0: none; the server's suggestion until the buyer picks another
+      couponChosen: false,
 
       // WeChat shows its phone sheet only when the user taps a <button open-type="getPhoneNumber">:
       // a page cannot open it by itself. Checkout shows 授权手机号 (and 提交订单 plays the same
@@ -160,6 +162,19 @@
           return;
         }
         this.prefill(this.quote.customer);
+        const offered = this.quote.coupons.some((option) => option.usable && option.coupon.id === this.couponId);
+        if (!this.couponChosen || !offered) this.couponId = this.quote.suggested_coupon_id || 0;
+      },
+
+      // The chosen coupon as the server priced it for this basket (the order re-checks it).
+      get couponOption() {
+        if (!this.quote || !this.couponId) return null;
+        return this.quote.coupons.find((option) => option.usable && option.coupon.id === this.couponId) || null;
+      },
+
+      get payable() {
+        if (!this.quote) return '';
+        return this.couponOption ? this.couponOption.total : this.quote.total;
       },
 
       // Fill only what the buyer has not typed: the profile is a suggestion, not an overwrite.
@@ -267,7 +282,8 @@
           // The basket the buyer confirmed on this page: the order is exactly that, at the
           // server's prices, even if the cart changed meanwhile in another tab.
           const lines = this.quote.lines.map((line) => ({ product_id: line.product.id, quantity: line.quantity }));
-          result = await api.post('/orders', { ...this.form, lines, idempotency_key: checkoutKey() });
+          const coupon = this.couponOption ? { coupon_id: this.couponOption.coupon.id } : {};
+          result = await api.post('/orders', { ...this.form, lines, ...coupon, idempotency_key: checkoutKey() });
         } catch (error) {
           // The order may exist even though the answer was lost: the retry sends the same key.
           showError(error);

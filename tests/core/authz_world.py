@@ -42,6 +42,7 @@ from logistics.models import (
 )
 from logistics.services import stock_reserve
 from logistics.roles import WAREHOUSE_GROUP, ensure_groups
+from coupons.models import Coupon, CouponIssue, CouponRedemption, CouponTemplate
 from aftersales.models import AfterSalesDecision, AfterSalesLine, AfterSalesRequest, AfterSalesSettings
 from complaints.models import Complaint, ComplaintEvent, ComplaintSettings, ComplaintStaff
 from notifications.models import Notification
@@ -235,6 +236,14 @@ def build_world() -> World:
     AfterSalesDecision.objects.create(order=claimed, request=aftersales_request, kind="more_info",
                                       actor="authz-staff", message="请补充外箱照片")
 
+    # A coupon of the customer's, once used by an order that was cancelled (given back).
+    coupon_template = CouponTemplate.objects.create(name="权限测试券", amount_off=Decimal("5.00"), valid_from=today,
+                                                    valid_to=today + timedelta(days=30))
+    coupon = Coupon.objects.create(template=coupon_template, customer=customer,
+                                   issue=CouponIssue.objects.create(template=coupon_template, audience="authz"))
+    CouponRedemption.objects.create(coupon=coupon, order=delivered, amount=Decimal("5.00"), created_at=timezone.now(),
+                                    released_at=timezone.now(), release_reason="权限测试")
+
     # The rep's side: a visit note, an entry through the rep's code, an inbox message, a handover.
     note = VisitNote.objects.create(rep=rep, customer=customer, note=SECRET_NOTE)
     wecom_contact = WeComContact.objects.create(rep=rep, external_userid="wmAUTHZ", state=rep.key,
@@ -300,6 +309,7 @@ def build_world() -> World:
         customer=customer, other_customer=other_customer, supplier=supplier, product=product,
         order=on_run, paid_order=paid, delivered_order=delivered, aftersales_request=aftersales_request,
         complaint=complaint,
+        coupon_template=coupon_template,
         packing_order=packing, unpaid_order=unpaid, changeable_order=changeable, other_order=other_order, payment=payment,
         payment_notification=notification, refund=refund, note=note, entry=entry, message=message,
         tag=hotpot, handover=handover, churn_event=churn_event, churn_snapshot=churn_snapshot, task=task, task_line=task_line,
