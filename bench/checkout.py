@@ -105,7 +105,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--price-list", action="store_true",
                         help="the bench restaurants buy at a price list covering every pool SKU (product and "
                              "category entries; bench/checkout_price_list.py); without it they have none")
+    parser.add_argument("--coupon-share", type=float, default=0.0, metavar="F",
+                        help="a share F (0-1) of the orders carry a coupon (5%% off capped, limited to the pool's "
+                             "shelves; bench/checkout_coupons.py); default 0: none")
     args = parser.parse_args(argv)
+    if not 0 <= args.coupon_share <= 1:
+        parser.error("--coupon-share must be between 0 and 1")
     if args.duration <= 0 or args.clients < 1 or args.repeat < 1 or (args.hot_orders or 1) < 1:
         parser.error("--duration, --clients, --repeat and --hot-orders must be positive")
     return args
@@ -161,6 +166,8 @@ class BenchData:
     customers: int
     products: int
     server_version: int
+    coupons: list = field(default_factory=list)  # per visitor: coupon ids of its restaurant (--coupon-share)
+    coupon_share: float = 0.0
 
 
 def cancel_leftovers() -> int:
@@ -267,7 +274,16 @@ def prepare_bench_data(args) -> BenchData:
     entries = assign_price_list(customer_ids=[c[0] for c in customers], pool_product_ids=[sku.pk for sku in pool],
                                 enabled=args.price_list)
     print(f"  price list: {f'{entries} entries, every pool SKU covered' if args.price_list else 'none'}", flush=True)
-    return BenchData(
+    from bench.checkout_coupons import coupons_needed, issue_bench_coupons
+
+    # Each phase starts from the first coupon again: the previous phase's orders were cancelled,
+    # which gave their coupons back.
+    per_customer = coupons_needed(share=args.coupon_share, seconds=args.warmup + args.duration, rounds=1)
+    coupons = issue_bench_coupons(customer_ids=[c[0] for c in customers], pool_product_ids=[sku.pk for sku in pool],
+                                  per_customer=per_customer)
+    print(f"  coupons: {f'{per_customer} per restaurant, on {args.coupon_share:.0%} of the orders' if per_customer else 'none'}",
+          flush=True)
+    return BenchData(coupons=[coupons[c[0]] for c in customers], coupon_share=args.coupon_share,
         visitors=visitors, pool=pool, hot=hot, orders=Order.objects.count(), lines=OrderLine.objects.count(),
         customers=Customer.objects.count(), products=Product.objects.count(),
         server_version=connection.cursor().connection.server_version,
@@ -328,7 +344,7 @@ def _error_code(body: dict) -> str:
 
 
 def checkout_client(*, port: int, token: str, basket, tag: str, start_at: float, measure_from: float,
-                    stop_at: float, stats: ClientStats, flow: str = "lines") -> None:
+                    stop_at: float, stats: ClientStats, flow: str = "lines", coupon=None) -> None:
     """One visitor placing orders back to back until stop_at; each order is timed from its first request.
 
     flow "lines": one POST /api/v1/orders carrying the basket the buyer confirmed (what the mini
@@ -345,6 +361,9 @@ def checkout_client(*, port: int, token: str, basket, tag: str, start_at: float,
         n += 1
         skus = basket()
         body = {"idempotency_key": f"{tag}-{n}", **DELIVERY}
+        coupon_id = coupon() if coupon else None
+        if coupon_id:
+            body["coupon_id"] = coupon_id
         began = perf()
         try:
             if flow == "cart":
@@ -396,10 +415,14 @@ def run_http_phase(*, name: str, server: GunicornServer, data: BenchData, tag: s
     measure_from = start_at + warmup
     stop_at = measure_from + duration
     stats = [ClientStats() for _ in data.visitors]
+    from bench.checkout_coupons import coupon_chooser
+
+    coupon_choosers = [coupon_chooser(data.coupon_share, ids) for ids in data.coupons] if data.coupons else None
     threads = [
         threading.Thread(target=checkout_client, daemon=True, kwargs=dict(
             port=server.port, token=token, basket=basket_for(k), tag=f"{tag}-{k}", start_at=start_at,
-            measure_from=measure_from, stop_at=stop_at, stats=stats[k], flow=flow))
+            measure_from=measure_from, stop_at=stop_at, stats=stats[k], flow=flow,
+            coupon=coupon_choosers[k] if coupon_choosers else None))
         for k, (_, _, _, token) in enumerate(data.visitors)
     ]
     for thread in threads:

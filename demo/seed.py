@@ -16,6 +16,7 @@ from catalog.models import Product
 from .base import DEFAULT_HISTORY_MONTHS, DEFAULT_SEED, DemoPlan, StepResult
 from .catalog import categories_seed, products_seed, suppliers_seed
 from .complaints import complaints_seed
+from .coupons import coupons_seed
 from .crm import crm_seed
 from .entries import entries_seed
 from .figures import churn_seed, customer_stats_seed, inventory_snapshot_seed, periodic_tasks_seed
@@ -37,12 +38,14 @@ Step = Callable[[DemoPlan], StepResult]
 # over the finished data, the customers' tags (manual ones from their names, then one run of the
 # automatic tags) and today's inventory value snapshot (the turnover report's figures);
 # the periodic tasks' rows, so admin › 周期性任务 lists them before beat first starts; a couple of
-# complaints on delivered orders (one answered, one overdue).
+# complaints on delivered orders (one answered, one overdue);
+# coupons issued to some restaurants.
 STEPS: list[Step] = [
     admin_seed, categories_seed, suppliers_seed, products_seed, product_pictures_seed, stock_seed, reps_seed,
     customers_seed, visitors_seed, orders_history_seed, customer_stats_seed, shipments_seed, entries_seed, staff_seed,
     receipts_seed, purchase_tasks_seed, runs_seed, churn_seed, crm_seed, inventory_snapshot_seed, periodic_tasks_seed,
     complaints_seed,
+    coupons_seed,
 ]
 
 

@@ -113,3 +113,21 @@ def test_a_discounted_order_releases_and_keeps_its_redemption_history(buyer, rul
     body = client_for(buyer).get("/api/v1/coupons").json()
     assert [c["id"] for c in body["usable"]] == [coupon.pk]
     assert CouponRedemption.objects.get().amount == Decimal("20.00")
+
+
+def test_the_demo_seeds_two_coupon_templates_once():
+    from catalog.models import Category
+    from demo.base import DemoPlan
+    from demo.coupons import coupons_seed
+    from tests.factories import RepFactory
+
+    Category.objects.create(name="冻虾类")
+    rep = RepFactory()
+    CustomerFactory.create_batch(3, rep=rep)
+    first = coupons_seed(DemoPlan())
+    assert (first.created, first.existing) == (2, 0)
+    assert Coupon.objects.count() == 6
+    assert set(Coupon.objects.filter(template__kind="percent").values_list("template__categories__name",
+                                                                           flat=True)) == {"冻虾类"}
+    again = coupons_seed(DemoPlan())
+    assert (again.created, again.existing) == (0, 2) and Coupon.objects.count() == 6
