@@ -9,20 +9,14 @@ visitor's read. Nothing is locked here: the database's unique rule on held redem
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 from coupons.models import Coupon, CouponRedemption, CouponTemplate
 from coupons.rules import CouponTerms
 from core.sql import column, table
 
+from .checkout_prices import _decimal  # NUMERIC columns decoded as the price list's are
+
 HELD_CONSTRAINT = "couponredemption_unique_held"
-
-
-def _decimal(value) -> Decimal | None:
-    # PostgreSQL hands back Decimal; SQLite a float or an int for a NUMERIC column.
-    if value is None or isinstance(value, Decimal):
-        return value
-    return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
 def _date(value) -> date | None:
