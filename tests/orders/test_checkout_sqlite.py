@@ -58,6 +58,28 @@ print(json.dumps({
     "drift": len(stock_ledger_drift()),
     "customer_name": order.customer.__class__.objects.get(pk=order.customer_id).name,
 }, ensure_ascii=False))
+
+# A coupon on SQLite: its categories read with group_concat, its redemption written, given back on cancel.
+from datetime import timedelta
+from django.utils import timezone
+from coupons.models import CouponRedemption, CouponTemplate
+from coupons.services import coupons_issue
+from orders.services import order_cancel_unpaid
+template = CouponTemplate.objects.create(name="虾仁满50减5", amount_off=Decimal("5.00"), min_spend=Decimal("50.00"),
+                                         valid_from=timezone.localdate(), valid_to=timezone.localdate() + timedelta(days=3))
+template.categories.set([shrimp.category_id])
+coupon = coupons_issue(template_id=template.pk, customer_ids=[customer.pk], audience="sqlite").coupons.get()
+lines = [{"product_id": shrimp.pk, "quantity": "2"}, {"product_id": squid.pk, "quantity": "1"}]
+used = client.post("/api/v1/orders", dict(body, idempotency_key=uuid.uuid4().hex, lines=lines, coupon_id=coupon.pk),
+                   content_type="application/json")
+twice = client.post("/api/v1/orders", dict(body, idempotency_key=uuid.uuid4().hex, lines=lines, coupon_id=coupon.pk),
+                    content_type="application/json")
+discounted = Order.objects.get(pk=used.json()["order"]["id"])
+shares = [str(l.discount) for l in discounted.lines.order_by("id")]
+order_cancel_unpaid(order_id=discounted.pk, reason="客户取消", actor="customer")
+print(json.dumps({"statuses": [used.status_code, twice.status_code], "twice": twice.json()["error"]["code"],
+                  "discount": str(discounted.discount), "total": str(discounted.total), "shares": shares,
+                  "released": CouponRedemption.objects.get().released_at is not None}))
 """
 
 
@@ -68,7 +90,11 @@ def test_checkout_on_sqlite_writes_the_same_rows(tmp_path):
     result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    seen = json.loads(result.stdout.strip().splitlines()[-2])
+    coupon = json.loads(result.stdout.strip().splitlines()[-1])
+    # 77.00 of shrimp (the coupon's shelf) + 22.00 of squid; ¥5 off, all on the shrimp line; fee 10.
+    assert coupon == {"statuses": [201, 409], "twice": "coupon_used", "discount": "5.00", "total": "104.00",
+                      "shares": ["5.00", "0.00"], "released": True}
 
     assert seen["statuses"] == [201, 200, 409] and seen["same_order"] and seen["payment"]
     assert seen["short"] == "insufficient_stock"
