@@ -169,6 +169,10 @@ CASES = {
        for name in ("latitude", "longitude") for value in ("1e30", "-1e40")},
     "checkout latitude JSON number 1e30": lambda w: w.as_visitor(
         "POST", "/api/v1/orders", json.dumps(w.checkout(latitude="__L__")).replace('"__L__"', "1e30")),
+    # A coupon id that is no coupon: too big for the column, not an integer, or none that exists.
+    **{f"checkout coupon_id {value}": (lambda value: lambda w: w.as_visitor(
+        "POST", "/api/v1/orders", json.dumps(w.checkout(coupon_id="__C__")).replace('"__C__"', value)))(value)
+       for value in ("18446744073709551616", "9223372036854775807", "1e30", "-1", "0", "true", '"7"', "[1]")},
     # --- JSON nested a thousand deep, on every endpoint that takes JSON ---------------------------
     "deep JSON on session": lambda w: w.anonymous("POST", "/api/v1/auth/session", DEEP),
     "deep JSON object on session": lambda w: w.anonymous("POST", "/api/v1/auth/session", DEEP_OBJECT),
