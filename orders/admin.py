@@ -23,7 +23,7 @@ from .services import order_cancel_by_customer
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
     fields = ["product_code", "product_name", "spec", "unit", "unit_price", "list_price", "price_list_name", "quantity",
-              "amount", "catch_weight"]
+              "amount", "discount", "catch_weight"]
     readonly_fields = fields
 
 
