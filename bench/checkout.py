@@ -644,6 +644,14 @@ def checkout_queries(data: BenchData, *, profile: bool) -> dict:
                                                   **DELIVERY}, content_type="application/json")
     if response.status_code != 201 or not response.json().get("payment"):
         sys.exit(f"bench: checkout with lines failed in-process: {response.status_code} {response.content[:500]!r}")
+    if data.coupons and data.coupons[0]:  # --coupon-share: one with a coupon too (cancelled with the others)
+        with CaptureQueriesContext(connection) as coupon_queries:
+            response = client.post("/api/v1/orders", {"idempotency_key": f"{tag}-coupon", "lines": _lines(data.pool[3:6]),
+                                                      "coupon_id": data.coupons[0][-1], **DELIVERY},
+                                   content_type="application/json")
+        if response.status_code != 201 or response.json()["order"]["discount"] == "0.00":
+            sys.exit(f"bench: checkout with a coupon failed in-process: {response.status_code} {response.content[:500]!r}")
+        result["checkout_coupon_sql"] = len(coupon_queries)
     result["checkout_cart_sql"] = len(captured)
     result["checkout_sql"] = len(lines_queries)
     result["cart_put_sql"] = len(cart_queries) // 3
@@ -739,7 +747,8 @@ def main(argv=None) -> int:
     print(f"Machine: {cpu_count} cores, Python {platform.python_version()}, {platform.platform(terse=True)}")
     print(f"Per order (in-process): checkout POST with its lines {queries['checkout_sql']} SQL statements "
           f"(transaction control included); the cart flow: {queries['cart_put_sql']} per cart PUT, "
-          f"{queries['checkout_cart_sql']} for the POST")
+          f"{queries['checkout_cart_sql']} for the POST"
+          + (f"; with a coupon {queries['checkout_coupon_sql']}" if "checkout_coupon_sql" in queries else ""))
     print(f"Django's own CPU per request, one at a time (median of 20): checkout POST with lines "
           f"{queries['post_lines_cpu'] * 1000:.1f} ms ({queries['post_lines_wall'] * 1000:.1f} ms wall); "
           f"cart PUT {queries['put_cpu'] * 1000:.1f} ms, checkout POST of the cart {queries['post_cart_cpu'] * 1000:.1f} ms")
