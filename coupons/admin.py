@@ -1,5 +1,5 @@
-"""Back office for coupons: templates (the terms), issuing one to a customer or a list of
-customers (发放优惠券, per template), and the issued coupons, issues and redemptions, read-only."""
+"""Back office for coupons: templates (the terms), issuing one to a segment, a customer or a list
+of customers (发放优惠券, per template), and the issued coupons, issues and redemptions, read-only."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,10 +13,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdmin
+from crm.models import Segment
 from core.errors import ApplicationError
 
 from .models import Coupon, CouponIssue, CouponRedemption, CouponTemplate
-from .services import coupons_issue, customers_from_phones
+from .services import coupons_issue, coupons_issue_to_segment, customers_from_phones
 
 
 class CouponTemplateForm(forms.ModelForm):
@@ -45,8 +46,18 @@ class CouponTemplateForm(forms.ModelForm):
 
 
 class IssueForm(forms.Form):
-    phones = forms.CharField(label="客户手机号", widget=forms.Textarea(attrs={"rows": 6, "cols": 40}),
+    """To a saved segment (crm), or to the customers of a list of phones: one of the two."""
+
+    segment = forms.ModelChoiceField(label="客户分群", queryset=Segment.objects.order_by("name"), required=False,
+                                     help_text="发给分群中现在的每一位客户（发放时重新计算）")
+    phones = forms.CharField(label="或客户手机号", widget=forms.Textarea(attrs={"rows": 6, "cols": 40}), required=False,
                              help_text="每行一个（或用逗号分隔）；发给一位客户就填一个号码")
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("segment")) == bool((data.get("phones") or "").strip()):
+            raise forms.ValidationError("请选择一个客户分群，或填写客户手机号（二选一）")
+        return data
 
 
 @admin.register(CouponTemplate)
@@ -89,12 +100,17 @@ class CouponTemplateAdmin(admin.ModelAdmin):
             raise Http404("优惠券模板不存在")
         form = IssueForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
+            data, who = form.cleaned_data, request.user.get_username()
             try:
-                customer_ids = customers_from_phones(form.cleaned_data["phones"])
-                audience = (form.cleaned_data["phones"].strip().splitlines()[0] if len(customer_ids) == 1
-                            else f"名单 {len(customer_ids)} 位客户")
-                issue = coupons_issue(template_id=template.pk, customer_ids=customer_ids, audience=audience,
-                                      issued_by=request.user.get_username())
+                if data["segment"]:
+                    issue = coupons_issue_to_segment(template_id=template.pk, segment_id=data["segment"].pk,
+                                                     issued_by=who)
+                else:
+                    customer_ids = customers_from_phones(data["phones"])
+                    audience = (data["phones"].strip().splitlines()[0] if len(customer_ids) == 1
+                                else f"名单 {len(customer_ids)} 位客户")
+                    issue = coupons_issue(template_id=template.pk, customer_ids=customer_ids, audience=audience,
+                                          issued_by=who)
             except ApplicationError as error:
                 form.add_error(None, error.message)
             else:

@@ -1,4 +1,4 @@
-"""Writes of coupons: issuing (to one customer, a list, or a segment) and giving a coupon back
+"""Writes of coupons: issuing (to one customer, a list, or a crm segment) and giving a coupon back
 when the unpaid order that held it is cancelled or expires. Using a coupon is checkout's write
 (orders.services.checkout_store: the redemption row in the order's one statement)."""
 
@@ -58,6 +58,22 @@ def coupons_issue(*, template_id: int, customer_ids, audience: str, issued_by: s
         Coupon.objects.bulk_create([Coupon(template=template, customer_id=pk, issue=issue) for pk in receiving],
                                    batch_size=1000)
     return issue
+
+
+def coupons_issue_to_segment(*, template_id: int, segment_id: int, issued_by: str = "") -> CouponIssue:
+    """Issue the template to everyone in a saved segment, evaluated now (crm.segments: the same
+    query as its live count, so the count staff saw is who gets one, limit permitting)."""
+    from crm.models import Segment
+    from crm.segments import segment_customer_ids
+
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is None:
+        raise NotFound("客户分群不存在", code="segment_not_found")
+    customer_ids = list(segment_customer_ids(segment))
+    if not customer_ids:
+        raise ValidationFailed(f"分群「{segment.name}」目前没有客户", code="segment_empty")
+    return coupons_issue(template_id=template_id, customer_ids=customer_ids, issued_by=issued_by,
+                         audience=f"分群「{segment.name}」{len(customer_ids)} 位客户")
 
 
 def coupon_release(*, order_id, reason: str) -> int:

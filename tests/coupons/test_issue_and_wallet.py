@@ -131,3 +131,28 @@ def test_the_demo_seeds_two_coupon_templates_once():
                                                                            flat=True)) == {"冻虾类"}
     again = coupons_seed(DemoPlan())
     assert (again.created, again.existing) == (0, 2) and Coupon.objects.count() == 6
+
+
+def test_admin_issues_to_a_segment_evaluated_when_issued(client):
+    """The segment's customers now (its live count), one coupon each; a list or a segment, not both."""
+    from crm.models import Segment
+    from crm.segments import segment_count
+    from tests.factories import RepFactory
+
+    rep, other = RepFactory(), RepFactory()
+    mine = CustomerFactory.create_batch(3, rep=rep)
+    CustomerFactory.create_batch(2, rep=other)
+    segment = Segment.objects.create(name="李的客户")
+    segment.reps.set([rep])
+    row = template()
+    client.force_login(User.objects.create_superuser("coupon-admin3"))
+    url = f"/admin/coupons/coupontemplate/{row.pk}/issue/"
+    both = client.post(url, {"segment": segment.pk, "phones": mine[0].phone})
+    assert both.status_code == 200 and "二选一" in both.content.decode() and Coupon.objects.count() == 0
+
+    late = CustomerFactory(rep=rep)  # joins the segment after it was saved: still counted when issuing
+    response = client.post(url, {"segment": segment.pk})
+    assert response.status_code == 302
+    assert sorted(Coupon.objects.values_list("customer_id", flat=True)) == sorted([c.pk for c in mine] + [late.pk])
+    assert Coupon.objects.count() == segment_count(segment) == 4
+    assert CouponIssue.objects.get().audience == "分群「李的客户」4 位客户"
