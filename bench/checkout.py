@@ -663,6 +663,16 @@ def checkout_queries(data: BenchData, *, profile: bool) -> dict:
     return result
 
 
+def coupons_used(*, since) -> tuple[int, int, int]:
+    """(orders that carried a coupon, orders, coupons still held) of the bench visitors since `since`."""
+    from coupons.models import CouponRedemption
+    from orders.models import Order
+
+    orders = Order.objects.filter(visitor__openid__startswith=VISITOR_PREFIX, created_at__gte=since)
+    redemptions = CouponRedemption.objects.filter(order__in=orders)
+    return redemptions.count(), orders.count(), redemptions.filter(released_at__isnull=True).count()
+
+
 def _lines(skus) -> list[dict]:
     return [{"product_id": sku.pk, "quantity": str(sku.quantity)} for sku in skus]
 
@@ -756,6 +766,9 @@ def main(argv=None) -> int:
             else "3-5 cart PUTs then POST /api/v1/orders, timed together")
     dsn = raw_dsn(args.database_url)
     run_id = f"b{int(time.time()) % 10**8}"
+    from django.utils import timezone
+
+    run_started = timezone.now()
     rounds = []
     hot = None
     failures = []
@@ -808,6 +821,7 @@ def main(argv=None) -> int:
         cancel_leftovers()
         raw_cleanup()
     drift = stock_ledger_drift()
+    coupon_use = coupons_used(since=run_started) if args.coupon_share else None
 
     # ---- summary
     raw_rate = median([r.rate for r, _ in rounds])
@@ -840,6 +854,12 @@ def main(argv=None) -> int:
     print(render_table(["", "orders/s", "p50 ms", "p95 ms", "p99 ms", "errors", "refused", "oversold", "ratio",
                         "server cpu", "client cpu", "all cpu"], table))
 
+    if coupon_use is not None:
+        print(f"\nCoupons: {coupon_use[0]} of the run's {coupon_use[1]} orders carried one "
+              f"(asked: {args.coupon_share:.0%}); every one given back when the unpaid orders were cancelled: "
+              f"{'yes' if coupon_use[2] == 0 else f'NO, {coupon_use[2]} still held'}")
+        if coupon_use[2]:
+            failures.append(f"coupons: {coupon_use[2]} still held after the run")
     if hot is not None:
         print(f"\nHot spot: {len(data.visitors)} clients buying the same {len(data.hot)} SKUs, each with stock for "
               f"{hot_orders} orders; {hot.ok} orders placed ({hot.orders_in_db} in the database), refusals: "
