@@ -24,7 +24,7 @@ TEMPLATES = (
 
 
 def coupons_seed(plan: DemoPlan) -> StepResult:
-    today = timezone.localdate(plan.now or timezone.now())
+    today = timezone.localdate()  # valid around the real today (a plan's `now` may be a fixed past moment)
     recipients = list(Customer.objects.filter(rep__isnull=False).order_by("rep_id", "pk")
                       .values_list("pk", flat=True)[:RECIPIENTS])
     created = existing = 0
