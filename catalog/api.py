@@ -1,18 +1,25 @@
+import json
+
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
-from core.errors import NotAuthenticated, ValidationFailed
+from core.errors import ApplicationError, NotAuthenticated, ValidationFailed
 from core.inputs import id_from_text
-from core.schema import VISITOR, VISITOR_OPTIONAL, error_response, errors, paginated
+from core.schema import VISITOR, VISITOR_OPTIONAL, documented_by, error_response, errors, paginated
+from customers.authentication import KEYWORD as VISITOR_KEYWORD
 from customers.models import Visitor
+from customers.tokens import visitor_token_read
 
 from . import selectors, services
+from .listing import page_results, shared_page_results
 from .models import Cart
 from .pagination import page_numbers
-from .pricing import buyer_of, price_book
+from .pricing import Buyer, buyer_of
 from .serializers import CartSerializer, CategorySerializer, ProductSerializer, cart_representation
 
 
@@ -61,16 +68,88 @@ class ProductListApi(APIView):
         summary="商品列表与搜索",
     )
     def get(self, request):
+        """Errors, HEAD and OPTIONS only: `product_list` (below) serves the GETs it can answer."""
         category_id = _int_param(request, "category")
         query = request.query_params.get("q")
         number, size = page_numbers(page=request.query_params.get("page"),
                                     page_size=request.query_params.get("page_size"))
-        page = selectors.product_page(category_id=category_id, query=query, page=number, size=size)
-        products = selectors.products_by_ids(page["ids"])
-        buyer = optional_buyer(request)
-        context = {"buyer": buyer, "book": price_book(products, buyer)}
-        return Response({"count": page["count"], **_page_links(request, number, page["has_next"]),
-                         "results": ProductSerializer(products, many=True, context=context).data})
+        count, has_next, results = page_results(category_id=category_id, query=query, number=number, size=size,
+                                                buyer=optional_buyer(request))
+        # The same text as the fast path (DRF adds its Allow and Vary headers to a plain response).
+        return HttpResponse(_page_body(request, number, count, has_next, results), content_type="application/json")
+
+
+_product_list_drf = ProductListApi.as_view()
+# What DRF's APIView adds to every answer of this view, set directly on the fast path.
+_ALLOW = "GET, HEAD, OPTIONS"
+
+
+def _visitor_buyer(request):
+    """(ok, buyer) for the fast path: no Authorization header is an anonymous visitor; a valid
+    visitor token costs one query (the customer and its price list). ok=False sends the request
+    to the DRF view, which answers a bad or unknown token in the usual error shape."""
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if not header:
+        return True, None
+    parts = header.split()
+    if len(parts) != 2 or parts[0] != VISITOR_KEYWORD:
+        return False, None
+    visitor_id = visitor_token_read(parts[1])
+    if visitor_id is None:
+        return False, None
+    row = Visitor.objects.filter(pk=visitor_id).values_list("customer_id", "customer__price_list_id").first()
+    if row is None:
+        return False, None
+    customer_id, price_list_id = row
+    return True, (None if customer_id is None else Buyer(customer_id=customer_id, price_list_id=price_list_id))
+
+
+@csrf_exempt
+def product_list(request):
+    """GET /api/v1/catalog/products without DRF: catalogue-price pages come from the shared page
+    cache (catalog.listing: its freshness rules), a price-list customer's page is built for it.
+    Anything unusual (another method, a bad parameter or token, a missing category or page) goes
+    to `ProductListApi`, so errors keep their shape and text."""
+    if request.method != "GET":
+        return _product_list_drf(request)
+    params = request.GET
+    raw_category = params.get("category")
+    category_id = None
+    if raw_category not in (None, ""):
+        category_id = id_from_text(raw_category)
+        if category_id is None:
+            return _product_list_drf(request)
+    ok, buyer = _visitor_buyer(request)
+    if not ok:
+        return _product_list_drf(request)
+    try:
+        number, size = page_numbers(page=params.get("page"), page_size=params.get("page_size"))
+        if buyer is None or buyer.price_list_id is None:
+            count, has_next, results = shared_page_results(category_id=category_id, query=params.get("q"),
+                                                           number=number, size=size)
+        else:
+            count, has_next, results = page_results(category_id=category_id, query=params.get("q"),
+                                                    number=number, size=size, buyer=buyer)
+    except ApplicationError:
+        return _product_list_drf(request)
+    response = HttpResponse(_page_body(request, number, count, has_next, results),
+                            content_type="application/json")
+    response["Vary"] = "Accept"
+    response["Allow"] = _ALLOW
+    return response
+
+
+product_list = documented_by(ProductListApi)(product_list)
+
+
+def _page_body(request, number: int, count: int, has_next: bool, results: str) -> str:
+    links = _page_links(request, number, has_next)
+    return '{"count":%d,"next":%s,"previous":%s,"results":%s}' % (
+        count, _json_text(links["next"]), _json_text(links["previous"]), results)
+
+
+def _json_text(value) -> str:
+    return "null" if value is None else json.dumps(value, ensure_ascii=False)
 
 
 def _page_links(request, number: int, has_next: bool) -> dict:

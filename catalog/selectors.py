@@ -121,10 +121,14 @@ def available_quantity(product: Product) -> Decimal:
 
 
 def stock_label(product: Product) -> str:
-    available = available_quantity(product)
+    return stock_label_text(available_quantity(product), product.get_unit_display())
+
+
+def stock_label_text(available: Decimal, unit_label: str) -> str:
+    """What a list shows for the stock left ("剩余 12 斤" or "缺货"): one rule for every path."""
     if available <= 0:
         return "缺货"
-    return f"剩余 {available.normalize():f} {product.get_unit_display()}"
+    return f"剩余 {available.normalize():f} {unit_label}"
 
 
 def cart_lines(*, cart: Cart | None) -> list[CartLine]:

@@ -18,6 +18,13 @@ in or checking out answered 500. This backend keeps Django's and, while Redis do
   session stays signed out). Past MAX_REMEMBERED keys the backend forgets them one by one and
   deletes every key of this cache (its key prefix) instead.
 
+Django's RedisCacheClient.get_client() also constructs a `redis.Redis` for each cache operation,
+and redis-py's constructor copies its ~170 response callbacks into a fresh dict every time: about
+a millisecond of CPU per call, more than the round trip to Redis, on paths that read the cache on
+every request (staff sessions, the shop's shared listing pages). `ReusingRedisCacheClient` builds
+the client once per connection pool and keeps it (a `redis.Redis` is safe to share between
+threads: it takes a connection from its pool for each command).
+
 Each failure is logged once per outage, not once per call. Connections time out quickly
 (SOCKET_TIMEOUT), so a Redis that hangs rather than refuses costs a request a fraction of a second.
 /readyz asks Redis itself (`ping`), so a load balancer still sees the outage.
@@ -28,7 +35,7 @@ import logging
 import threading
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -39,12 +46,28 @@ MAX_REMEMBERED = 10_000
 SOCKET_TIMEOUT = 0.5  # seconds, connecting and each command: a healthy Redis answers in well under 1 ms
 
 
+class ReusingRedisCacheClient(RedisCacheClient):
+    """Django's client, keeping one `redis.Redis` per connection pool (see the module docstring)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(id(pool))
+        if client is None:
+            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+        return client
+
+
 class ResilientRedisCache(RedisCache):
     def __init__(self, server, params):
         options = params.setdefault("OPTIONS", {})
         options.setdefault("socket_connect_timeout", SOCKET_TIMEOUT)
         options.setdefault("socket_timeout", SOCKET_TIMEOUT)
         super().__init__(server, params)
+        self._class = ReusingRedisCacheClient
         self._lock = threading.Lock()
         self._stale_keys: set[str] = set()   # raw keys to delete once Redis answers again
         self._purge_all = False             # too many to remember: delete every key of this cache

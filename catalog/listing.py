@@ -1,0 +1,167 @@
+"""The product list's fast path: a page built once and shared, with stock read on every request.
+
+`GET /api/v1/catalog/products` is the request the shop makes most (every category tap, every
+search keystroke). What it lists, and at what catalogue price, is the same for everyone who pays
+catalogue prices (anonymous visitors and restaurants without a price list), so that part of a page
+is built once and kept in the cache; each request then costs one cache round trip and one indexed
+read of the page's stock, instead of DRF serialising thirty ORM rows.
+
+Rules (README "Catalogue speed and freshness"; each has a test in tests/catalog/test_listing.py):
+
+1. What is listed, and at what catalogue price, follows every change at once: a product put on or
+   off sale, a price, a name or a category changed (anything that calls `catalog_changed()`,
+   which bumps the catalogue version) makes the next request build the page again. A change that
+   bypasses the version (a raw SQL fix) shows within `PAGE_MAX_AGE_SECONDS`.
+2. Stock shown in a list ("剩余 12 斤", available, in_stock) is read on every request: never stale.
+3. A restaurant with a price list gets its own prices on every request: its page is built for it
+   (page ids from the short listing cache, rows and its price book read fresh), never shared.
+4. Checkout re-reads price and stock under its row locks, as before: a list is a display.
+
+`product_row` is the lean twin of `ProductSerializer` (same keys, same order, same text); the
+serializer stays the reference and the schema, and a test compares the two on generated products.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from functools import lru_cache
+
+from django.core.cache import cache
+from django.db import connection
+
+from core.sql import Prepared, column, table
+
+from .cache import VERSION_KEY, catalog_version
+from .models import Product
+from .pricing import Buyer, price_book, unit_price_for
+from .search import normalize_query
+from .selectors import (
+    SEARCH_MAX_LENGTH,
+    available_quantity,
+    product_page,
+    products_by_ids,
+    stock_label_text,
+)
+
+PAGE_MAX_AGE_SECONDS = 30
+_PAGE_KEY = "catalog:page:"
+_TWO_PLACES = Decimal("0.01")
+_NONE = Decimal("0")  # available_quantity of a product without a stock row
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    """What DRF's DecimalField (two places, as a string) writes for a model decimal."""
+    return None if value is None else f"{value.quantize(_TWO_PLACES):f}"
+
+
+def _dumps(value) -> str:
+    # DRF's JSONRenderer with its defaults (UNICODE_JSON, COMPACT_JSON): the same text.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _row_head(product, *, buyer: Buyer | None, book) -> dict:
+    """Every field of the row but the stock (the last three), in the serializer's order."""
+    image_url = product.image.url if product.image else ""
+    return {
+        "id": product.pk,
+        "code": product.code,
+        "name": product.name,
+        "spec": product.spec,
+        "unit": product.unit,
+        "unit_label": product.get_unit_display(),
+        "price": str(unit_price_for(product=product, buyer=buyer, book=book)),
+        "catch_weight": product.catch_weight,
+        "nominal_weight": _decimal_text(product.nominal_weight),
+        "storage": product.storage,
+        "storage_label": product.get_storage_display(),
+        "origin": product.origin,
+        "image_url": image_url,
+        "thumbnail_url": product.thumbnail.url if product.thumbnail else image_url,
+        "category": product.category_id,
+        "category_name": product.category.name,
+        "min_quantity": _decimal_text(product.min_quantity),
+        "step_quantity": _decimal_text(product.step_quantity),
+    }
+
+
+def _stock_fields(available: Decimal, unit_label: str) -> str:
+    """The row's last three fields as JSON text (without braces)."""
+    return '"available":%s,"in_stock":%s,"stock_label":%s' % (
+        _dumps(str(available)), "true" if available > 0 else "false", _dumps(stock_label_text(available, unit_label)))
+
+
+def product_row(product, *, buyer: Buyer | None = None, book=None) -> dict:
+    """One product as `ProductSerializer` writes it, without DRF's per-field machinery."""
+    row = _row_head(product, buyer=buyer, book=book)
+    available = available_quantity(product)
+    row.update(available=str(available), in_stock=available > 0,
+               stock_label=stock_label_text(available, row["unit_label"]))
+    return row
+
+
+def page_results(*, category_id: int | None, query: str | None, number: int, size: int,
+                 buyer: Buyer | None) -> tuple[int, bool, str]:
+    """(count, has_next, the results array as JSON text) for one page, built from the database:
+    page ids (listing cache), then the rows with stock and category, then the buyer's price book."""
+    page = product_page(category_id=category_id, query=query, page=number, size=size)
+    products = products_by_ids(page["ids"])
+    book = price_book(products, buyer)
+    return page["count"], page["has_next"], _dumps([product_row(p, buyer=buyer, book=book) for p in products])
+
+
+def _shared_page(category_id, query, number, size, version, built_at) -> tuple[tuple, dict[int, Decimal]]:
+    """What a catalogue-price page keeps in the cache (the rows without their stock), and the
+    stock just read with the rows."""
+    page = product_page(category_id=category_id, query=query, page=number, size=size)
+    products = products_by_ids(page["ids"])
+    rows = []
+    for product in products:
+        head = _row_head(product, buyer=None, book=None)
+        rows.append((product.pk, _dumps(head)[:-1] + ",", head["unit_label"]))
+    stock = {product.pk: available_quantity(product) for product in products}
+    return (version, built_at, page["count"], page["has_next"], tuple(rows)), stock
+
+
+@lru_cache(maxsize=None)
+def _stock_statement() -> Prepared:
+    stock = Product._meta.get_field("stock").related_model
+    sql = (f"SELECT {column(stock, 'product')}, {column(stock, 'on_hand')} - {column(stock, 'reserved')} "
+           f"FROM {table(stock)} WHERE {column(stock, 'product')} = ANY(%s)")
+    return Prepared("catalog_page_stock", sql, ("bigint[]",))
+
+
+def stock_of(product_ids: list[int]) -> dict[int, Decimal]:
+    """Available stock (on hand minus reserved) of these products: one indexed statement,
+    prepared once per connection on PostgreSQL. A product without a stock row has none."""
+    if not product_ids:
+        return {}
+    if connection.vendor != "postgresql":
+        return {pk: on_hand - reserved for pk, on_hand, reserved in
+                Product.objects.filter(pk__in=product_ids, stock__isnull=False)
+                .values_list("pk", "stock__on_hand", "stock__reserved")}
+    with connection.cursor() as cursor:
+        _stock_statement().execute(cursor, [list(product_ids)])
+        return dict(cursor.fetchall())
+
+
+def shared_page_results(*, category_id: int | None, query: str | None, number: int,
+                        size: int) -> tuple[int, bool, str]:
+    """`page_results` at catalogue prices: the page from the shared cache (rule 1), rebuilt when
+    the catalogue version moved or it is older than PAGE_MAX_AGE_SECONDS, and its stock read
+    now (rule 2). One cache round trip (the version and the page together) and one statement;
+    a page built afresh takes its stock from the rows it was built from."""
+    needle = None if query is None else normalize_query(query)[:SEARCH_MAX_LENGTH]  # what the search uses
+    key = f"{_PAGE_KEY}{category_id}|{needle}|{number}|{size}"
+    found = cache.get_many([VERSION_KEY, key])
+    version, kept = found.get(VERSION_KEY), found.get(key)
+    now = time.time()
+    if kept is None or version is None or kept[0] != version or not 0 <= now - kept[1] < PAGE_MAX_AGE_SECONDS:
+        kept, stock = _shared_page(category_id, query, number, size, version or catalog_version(), now)
+        cache.set(key, kept, timeout=PAGE_MAX_AGE_SECONDS)
+    else:
+        stock = stock_of([pk for pk, _, _ in kept[4]])
+    _, _, count, has_next, rows = kept
+    text = ",".join(head + _stock_fields(stock.get(pk, _NONE), unit) + "}" for pk, head, unit in rows)
+    return count, has_next, "[" + text + "]"
