@@ -1,0 +1,269 @@
+"""The product list's fast path (catalog.listing): it agrees with the reference serializer and
+rule, keeps its freshness rules, and costs a constant number of statements."""
+
+import json
+import random
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.core.files.base import ContentFile
+from rest_framework.renderers import JSONRenderer
+from rest_framework.test import APIClient
+
+from catalog.listing import PAGE_MAX_AGE_SECONDS, product_row
+from catalog.models import PriceList, PriceListEntry, Product
+from catalog.pricing import buyer_of, price_book
+from catalog.selectors import product_list
+from catalog.serializers import ProductSerializer
+from catalog.services import product_set_active
+from customers.tokens import visitor_token_make
+from logistics.models import Stock
+from tests.factories import CategoryFactory, CustomerFactory, SubCategoryFactory, VisitorFactory
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+PRODUCTS = "/api/v1/catalog/products"
+
+
+def _bulk_products(n, category, *, rng=None, prefix="冻虾"):
+    """n products with stock in two statements (factories would save one by one)."""
+    rng = rng or random.Random(n)
+    units = [value for value, _ in Product.Unit.choices]
+    storages = [value for value, _ in Product.Storage.choices]
+    products = []
+    for i in range(n):
+        catch = rng.random() < 0.2
+        product = Product(
+            code=f"T{category.pk}-{i:05d}", name=f"{prefix}{i}", category=category, spec=rng.choice(["", "1kg/袋"]),
+            unit=rng.choice(units), price=D(rng.randint(1, 99999)) / 100, catch_weight=catch,
+            nominal_weight=D(rng.randint(1, 500)) / 100 if catch or rng.random() < 0.3 else None,
+            storage=rng.choice(storages), origin=rng.choice(["", "湛江"]), sort_order=rng.randint(0, 3),
+            min_quantity=D(rng.choice(["1", "0.5", "2.5"])), step_quantity=D(rng.choice(["1", "0.5"])),
+            is_active=rng.random() < 0.9,
+        )
+        product.refresh_search_key()
+        products.append(product)
+    products = Product.objects.bulk_create(products)
+    stock = []
+    for product in products:
+        roll = rng.random()
+        if roll < 0.1:
+            continue  # no stock row at all
+        on_hand = D(rng.randint(0, 5000)) / 100
+        reserved = on_hand if roll < 0.2 else D(rng.randint(0, int(on_hand * 100))) / 100
+        stock.append(Stock(product=product, on_hand=on_hand, reserved=reserved))
+    Stock.objects.bulk_create(stock)
+    return products
+
+
+def _visitor_client(customer=None):
+    visitor = VisitorFactory(customer=customer)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Visitor {visitor_token_make(visitor.pk)}")
+    return client
+
+
+def _reference_page(*, category_id=None, query=None, page=1, size=30, customer=None):
+    """The page as the rule defines it: the ORM listing, serialized by ProductSerializer."""
+    ids = list(product_list(category_id=category_id, query=query).values_list("pk", flat=True))
+    chosen = ids[(page - 1) * size:page * size]
+    rows = {p.pk: p for p in Product.objects.filter(pk__in=chosen).select_related("stock", "category")}
+    products = [rows[pk] for pk in chosen]
+    buyer = buyer_of(customer)
+    data = ProductSerializer(products, many=True, context={"buyer": buyer, "book": price_book(products, buyer)}).data
+    return len(ids), json.loads(JSONRenderer().render(data))
+
+
+@pytest.fixture
+def catalogue():
+    aisle = CategoryFactory(name="冻虾类")
+    shelves = [SubCategoryFactory(parent=aisle, name=f"货架{i}", sort_order=i) for i in range(3)]
+    rng = random.Random(17)
+    for shelf in shelves:
+        _bulk_products(25, shelf, rng=rng)
+    return aisle, shelves
+
+
+def _price_list_customer(aisle, shelves):
+    big = PriceList.objects.create(name="大客户价")
+    some = Product.objects.filter(category=shelves[0]).order_by("id")[:5]
+    for product in some:
+        PriceListEntry.objects.create(price_list=big, product=product, price=D("9.99"))
+    PriceListEntry.objects.create(price_list=big, category=shelves[1], percent_off=D("12.5"))
+    PriceListEntry.objects.create(price_list=big, category=aisle, percent_off=D("5"))
+    return CustomerFactory(price_list=big)
+
+
+# -- the fast path agrees with the reference --------------------------------------------------------
+
+def test_product_row_is_the_serializers_text_on_generated_products(catalogue):
+    aisle, shelves = catalogue
+    customer = _price_list_customer(aisle, shelves)
+    pictured = Product.objects.filter(category=shelves[2]).first()
+    pictured.image.save("p.jpg", ContentFile(b"not really a jpeg"), save=True)
+    products = list(Product.objects.select_related("stock", "category").order_by("id"))
+    for buyer in (None, buyer_of(customer)):
+        book = price_book(products, buyer)
+        reference = ProductSerializer(products, many=True, context={"buyer": buyer, "book": book}).data
+        fast = [product_row(p, buyer=buyer, book=book) for p in products]
+        assert JSONRenderer().render(fast) == JSONRenderer().render(reference)
+
+
+@pytest.mark.parametrize("who", ["anonymous", "visitor without a restaurant", "restaurant without a list",
+                                 "restaurant with a list"])
+def test_pages_and_searches_agree_with_the_reference(catalogue, who):
+    aisle, shelves = catalogue
+    customer = None
+    if who == "anonymous":
+        client = APIClient()
+    elif who == "visitor without a restaurant":
+        client = _visitor_client()
+    elif who == "restaurant without a list":
+        customer = CustomerFactory()
+        client = _visitor_client(customer)
+    else:
+        customer = _price_list_customer(aisle, shelves)
+        client = _visitor_client(customer)
+    cases = [dict(category_id=aisle.pk), dict(category_id=aisle.pk, page=2), dict(category_id=shelves[1].pk),
+             dict(query="虾1"), dict(query="dx"), dict(query="T"), dict(category_id=aisle.pk, query="虾2", size=7),
+             dict(query="没有这个")]
+    for case in cases:
+        params = {"category": case.get("category_id"), "q": case.get("query"), "page": case.get("page"),
+                  "page_size": case.get("size")}
+        params = {k: v for k, v in params.items() if v is not None}
+        for _ in range(2):  # built, then from the shared cache
+            body = client.get(PRODUCTS, params).json()
+            count, results = _reference_page(customer=customer, **case)
+            assert (body["count"], body["results"]) == (count, results), case
+
+
+def test_the_fast_path_and_the_drf_view_answer_the_same_bytes(catalogue):
+    from catalog.api import ProductListApi
+
+    aisle, _ = catalogue
+    client = APIClient()
+    fast = client.get(PRODUCTS, {"category": aisle.pk, "page": 2})
+    from django.test import RequestFactory
+
+    request = RequestFactory().get(PRODUCTS, {"category": aisle.pk, "page": 2})
+    reference = ProductListApi.as_view()(request)
+    assert fast.content == reference.content
+    assert (fast["Content-Type"], fast["Allow"], fast.has_header("Vary")) == (
+        reference["Content-Type"], reference["Allow"], reference.has_header("Vary"))
+
+
+def test_errors_keep_their_shape_on_the_fast_path(catalogue):
+    client = APIClient()
+    assert client.get(PRODUCTS, {"category": "abc"}).json()["error"]["code"] == "invalid_parameter"
+    assert client.get(PRODUCTS, {"category": 999999}).json()["error"]["code"] == "category_not_found"
+    out_of_range = client.get(PRODUCTS, {"page": 99})
+    assert out_of_range.status_code == 404 and set(out_of_range.json()["error"]) == {"code", "message", "details"}
+    client.credentials(HTTP_AUTHORIZATION="Visitor forged")
+    forged = client.get(PRODUCTS)
+    assert forged.status_code == 401 and forged.json()["error"]["message"] == "登录已失效，请重新进入"
+    assert APIClient().post(PRODUCTS, {}).status_code == 405
+
+
+# -- freshness rules (catalog.listing, README "Catalogue speed and freshness") ----------------------
+
+def _names(client, **params):
+    return [row["name"] for row in client.get(PRODUCTS, params).json()["results"]]
+
+
+def test_rule_1_off_sale_price_and_category_changes_show_at_once():
+    shelf = SubCategoryFactory()
+    first, second = _bulk_products(2, shelf, rng=random.Random(1))
+    Product.objects.filter(pk__in=[first.pk, second.pk]).update(is_active=True)
+    client = APIClient()
+    assert _names(client, category=shelf.pk) == _names(client, category=shelf.pk)  # built, then shared
+    assert set(_names(client, category=shelf.pk)) == {first.name, second.name}
+
+    product_set_active(product_ids=[first.pk], active=False)
+    assert _names(client, category=shelf.pk) == [second.name]
+
+    second = Product.objects.get(pk=second.pk)
+    second.price = D("123.45")
+    second.save()
+    assert client.get(PRODUCTS, {"category": shelf.pk}).json()["results"][0]["price"] == "123.45"
+
+    shelf.is_active = False
+    shelf.save()
+    assert client.get(PRODUCTS, {"q": second.name}).json()["count"] == 0
+
+
+def test_rule_1_a_change_behind_the_versions_back_shows_within_the_max_age():
+    shelf = SubCategoryFactory()
+    (product,) = _bulk_products(1, shelf, rng=random.Random(2))
+    Product.objects.filter(pk=product.pk).update(is_active=True, price=D("10.00"))
+    client = APIClient()
+    with time_machine.travel(time.time(), tick=False) as clock:
+        assert client.get(PRODUCTS, {"category": shelf.pk}).json()["results"][0]["price"] == "10.00"
+        Product.objects.filter(pk=product.pk).update(price=D("11.00"))  # no catalog_changed()
+        clock.shift(timedelta(seconds=PAGE_MAX_AGE_SECONDS - 1))
+        assert client.get(PRODUCTS, {"category": shelf.pk}).json()["results"][0]["price"] in {"10.00", "11.00"}
+        clock.shift(timedelta(seconds=2))
+        assert client.get(PRODUCTS, {"category": shelf.pk}).json()["results"][0]["price"] == "11.00"
+
+
+def test_rule_2_stock_is_read_on_every_request(django_assert_max_num_queries):
+    shelf = SubCategoryFactory()
+    (product,) = _bulk_products(1, shelf, rng=random.Random(3))
+    Product.objects.filter(pk=product.pk).update(is_active=True, unit="斤")
+    Stock.objects.update_or_create(product=product, defaults={"on_hand": D("10"), "reserved": D("0")})
+    client = APIClient()
+    client.get(PRODUCTS, {"category": shelf.pk})
+    Stock.objects.filter(product=product).update(reserved=D("4"))
+    with django_assert_max_num_queries(2):  # the shared page is kept; its stock is read (PREPARE + EXECUTE)
+        row = client.get(PRODUCTS, {"category": shelf.pk}).json()["results"][0]
+    assert (row["available"], row["in_stock"], row["stock_label"]) == ("6.00", True, "剩余 6 斤")
+    Stock.objects.filter(product=product).update(reserved=D("10"))
+    row = client.get(PRODUCTS, {"category": shelf.pk}).json()["results"][0]
+    assert (row["available"], row["in_stock"], row["stock_label"]) == ("0.00", False, "缺货")
+    Stock.objects.filter(product=product).delete()
+    row = client.get(PRODUCTS, {"category": shelf.pk}).json()["results"][0]
+    assert (row["available"], row["in_stock"]) == ("0", False)
+
+
+def test_rule_3_price_list_changes_show_on_the_next_request(catalogue):
+    aisle, shelves = catalogue
+    customer = _price_list_customer(aisle, shelves)
+    client = _visitor_client(customer)
+    product = Product.objects.filter(category=shelves[2], is_active=True).order_by("sort_order", "id").first()
+    before = {r["id"]: r["price"] for r in client.get(PRODUCTS, {"category": shelves[2].pk}).json()["results"]}
+    PriceListEntry.objects.create(price_list=customer.price_list, product=product, price=D("1.23"))
+    after = {r["id"]: r["price"] for r in client.get(PRODUCTS, {"category": shelves[2].pk}).json()["results"]}
+    assert before[product.pk] != "1.23" and after[product.pk] == "1.23"
+    # Anonymous visitors share the catalogue-price page, untouched by the list.
+    anonymous = {r["id"]: r["price"] for r in APIClient().get(PRODUCTS, {"category": shelves[2].pk}).json()["results"]}
+    assert anonymous[product.pk] == f"{Product.objects.get(pk=product.pk).price:.2f}"
+    customer.price_list = None
+    customer.save()
+    again = {r["id"]: r["price"] for r in client.get(PRODUCTS, {"category": shelves[2].pk}).json()["results"]}
+    assert again == anonymous
+
+
+# -- statements per request: 10 vs 1,000 rows -------------------------------------------------------
+
+@pytest.mark.parametrize("n", [10, 1000])
+def test_listing_statements_do_not_grow_with_the_catalogue(n, django_assert_max_num_queries):
+    aisle = CategoryFactory()
+    shelves = [SubCategoryFactory(parent=aisle, sort_order=i) for i in range(2)]
+    rng = random.Random(n)
+    for shelf in shelves:
+        _bulk_products(n // 2, shelf, rng=rng)
+    Product.objects.update(is_active=True)
+    customer = _price_list_customer(aisle, shelves)
+    requests = [{"category": aisle.pk}, {"category": aisle.pk, "page": 2, "page_size": 3},
+                {"category": shelves[0].pk}, {"q": "虾"}, {"q": "dx1"}, {"q": "T"}]
+    listed = _visitor_client(customer)
+    for params in requests:
+        anonymous = APIClient()
+        with django_assert_max_num_queries(4):  # built: category, shelves, the page's ids, its rows
+            anonymous.get(PRODUCTS, params)
+        with django_assert_max_num_queries(2):  # shared: the page's stock (PREPARE + EXECUTE in a test)
+            anonymous.get(PRODUCTS, params)
+        with django_assert_max_num_queries(3):  # a list's customer: visitor, rows, price book
+            listed.get(PRODUCTS, params)
