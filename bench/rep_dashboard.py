@@ -137,7 +137,7 @@ def main(argv=None) -> int:
     rep = build_data(args.customers)
     user = User.objects.get(username=REP_USERNAME)
     store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")()
-    store[SESSION_KEY], store[BACKEND_SESSION_KEY] = str(user.pk), settings.AUTHENTICATION_BACKENDS[0]
+    store[SESSION_KEY], store[BACKEND_SESSION_KEY] = str(user.pk), settings.AUTHENTICATION_BACKENDS[-1]
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store.create()
     from django.middleware.csrf import _get_new_csrf_string

@@ -5,9 +5,9 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
+from core.api import page_links
 from core.errors import ApplicationError, NotAuthenticated, ValidationFailed
 from core.inputs import id_from_text
 from core.schema import VISITOR, VISITOR_OPTIONAL, documented_by, error_response, errors, paginated
@@ -142,25 +142,13 @@ product_list = documented_by(ProductListApi)(product_list)
 
 
 def _page_body(request, number: int, count: int, has_next: bool, results: str) -> str:
-    links = _page_links(request, number, has_next)
+    links = page_links(request, number, has_next)
     return '{"count":%d,"next":%s,"previous":%s,"results":%s}' % (
         count, _json_text(links["next"]), _json_text(links["previous"]), results)
 
 
 def _json_text(value) -> str:
     return "null" if value is None else json.dumps(value, ensure_ascii=False)
-
-
-def _page_links(request, number: int, has_next: bool) -> dict:
-    """next/previous as this request's own URL with another page number."""
-    url = request.build_absolute_uri()
-    if number <= 1:
-        previous = None
-    elif number == 2:
-        previous = remove_query_param(url, "page")
-    else:
-        previous = replace_query_param(url, "page", number - 1)
-    return {"next": replace_query_param(url, "page", number + 1) if has_next else None, "previous": previous}
 
 
 class ProductDetailApi(APIView):

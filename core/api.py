@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import ApplicationError
@@ -63,3 +64,16 @@ def exception_handler(exc, context):
         message = _DRF_MESSAGES.get(code) or _first_message(getattr(exc, "detail", None)) or "请求无法处理"
     response.data = {"error": {"code": code, "message": message, "details": details}}
     return response
+
+
+def page_links(request, number: int, has_next: bool) -> dict:
+    """{"next", "previous"}: this request's own URL with another page number, as DRF's
+    PageNumberPagination writes them (page 1 is the URL without `page`)."""
+    url = request.build_absolute_uri()
+    if number <= 1:
+        previous = None
+    elif number == 2:
+        previous = remove_query_param(url, "page")
+    else:
+        previous = replace_query_param(url, "page", number - 1)
+    return {"next": replace_query_param(url, "page", number + 1) if has_next else None, "previous": previous}

@@ -16,6 +16,7 @@ from core.inputs import aware_datetime_param
 from core.schema import REP_SESSION, documented_by, error_response, errors, paginated
 
 from . import selectors, services
+from .assistant_reads import assistant_read, customers_body, inbox_messages, summary_body
 from .feed import FEED_TOKEN_MAX_AGE, feed_poll, feed_token_make
 from .qr import SHARE_SCENE, rep_entry_path
 from .serializers import (
@@ -70,11 +71,7 @@ class SummaryApi(RepApiView):
     @extend_schema(responses={200: SummaryOutput, **_NOT_A_REP},
                    summary="业务员首页：今日/本周进入（按场景）、客户数、今日订单")
     def get(self, request):
-        rep = self.rep(request)
-        summary = selectors.rep_summary(rep=rep)
-        summary["gmv_today"] = _money(summary["gmv_today"])
-        summary["rep"] = {"id": rep.pk, "name": rep.name, "key": rep.key, "scene": rep.scene}
-        return Response(summary)
+        return Response(summary_body(self.rep(request)))
 
 
 class CustomerPagination(PageNumberPagination):
@@ -158,14 +155,7 @@ class FeedApi(RepApiView):
 class InboxApi(RepApiView):
     @extend_schema(responses={200: InboxOutput, **_NOT_A_REP}, summary="我的消息（流失提醒等），最新在前")
     def get(self, request):
-        from notifications.models import Notification
-
-        rep = self.rep(request)
-        rows = (Notification.objects.filter(recipient_kind="rep", recipient_id=str(rep.pk), channel="inbox")
-                .order_by("-created_at", "-id")[:50])
-        return Response({"messages": [
-            {"id": n.pk, "title": n.title, "body": n.body, "link": n.link, "template": n.template,
-             "created_at": n.created_at, "read": n.read_at is not None} for n in rows]})
+        return Response({"messages": inbox_messages(rep=self.rep(request))})
 
 
 class NearbyApi(RepApiView):
@@ -211,3 +201,20 @@ class FeedPollSchema(APIView):
 
 
 feed_poll = documented_by(FeedPollSchema)(feed_poll)
+
+
+# The assistant page's reads, served without DRF (reps.assistant_reads); the classes above stay
+# their schema and answer whatever the plain views hand back (errors, other methods, odd pages).
+@assistant_read(SummaryApi)
+def summary(request, rep):
+    return summary_body(rep)
+
+
+@assistant_read(CustomerListApi)
+def customers(request, rep):
+    return customers_body(request, rep)
+
+
+@assistant_read(InboxApi)
+def inbox(request, rep):
+    return {"messages": inbox_messages(rep=rep)}

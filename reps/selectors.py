@@ -75,6 +75,14 @@ def rep_customers(*, rep: Rep):
     )
 
 
+def rep_inbox(*, rep: Rep):
+    """My inbox lines (churn alerts and the like), newest first."""
+    from notifications.models import Notification
+
+    return (Notification.objects.filter(recipient_kind="rep", recipient_id=str(rep.pk), channel="inbox")
+            .order_by("-created_at", "-id"))
+
+
 def rep_order_feed(*, rep: Rep, after: datetime | None = None, limit: int = 30):
     """Paid orders of my customers, newest first; `after` for polling. One indexed query."""
     orders = Order.objects.filter(rep=rep, paid_at__isnull=False)

@@ -1,0 +1,164 @@
+"""The assistant page's reads without DRF (reps.assistant_reads): the same figures and bytes as the
+rules in reps.selectors and the DRF views, errors through the DRF views, constant statements."""
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import RequestFactory
+from django.utils import timezone
+
+from customers.models import ChurnEvent, Customer
+from notifications.models import Notification
+from orders.models import Order
+from reps import api, assistant_reads, selectors
+from reps.models import EntryEvent, Scene
+from tests.factories import CustomerFactory, RepFactory, VisitorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _rep_with_login(name):
+    user = User.objects.create_user(username=f"rep-{name}", password="rep12345")
+    return RepFactory(name=name, user=user), user
+
+
+def _spread(table, ids, *, days):
+    """created_at spread over the last `days` days (ties, if any, are broken by id as the pages do)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET created_at = now() - random() * interval '{days} days' WHERE id = ANY(%s)",
+                       [ids])
+
+
+def _world(rep, other, n, seed):
+    """n customers of `rep` (and a few of `other`) with orders, entries, churn events and inbox
+    lines spread over the last five weeks, in bulk."""
+    rng = random.Random(seed)
+    now = timezone.now()
+    statuses = [value for value, _ in Customer.Status.choices]
+    customers = Customer.objects.bulk_create(
+        Customer(name=f"餐厅{seed}-{i}", phone=f"137{seed:02d}{i:06d}", rep=rep if i % 7 else other,
+                 acquired_by=rng.choice([rep, other, None]), status=rng.choice(statuses),
+                 acquired_at=now - timedelta(days=rng.randint(0, 35)) if rng.random() < 0.8 else None)
+        for i in range(n))
+    _spread("customers_customer", [c.pk for c in customers], days=30)
+    visitors = VisitorFactory.create_batch(3)
+    orders, entries, churn = [], [], []
+    kinds = [kind for kind, _ in Scene.CHOICES]
+    for i, customer in enumerate(customers):
+        for k in range(rng.randint(0, 3)):
+            when = now - timedelta(minutes=rng.randint(0, 60 * 24 * 10))
+            total = Decimal(rng.randint(100, 99999)) / 100
+            paid = when if rng.random() < 0.8 else None
+            orders.append(Order(
+                number=f"{seed:02d}{i:06d}{k}", customer=customer, visitor=visitors[0], rep=customer.rep,
+                status=Order.Status.PAID if paid else Order.Status.PENDING_PAYMENT,
+                idempotency_key=f"k{seed}-{i}-{k}", delivery_date=when.date(), subtotal=total, total=total, restaurant_name=customer.name, contact_name="王",
+                phone=customer.phone, address="深圳市福田区 1 号", expires_at=when, paid_at=paid))
+        entries.append(EntryEvent(visitor=rng.choice(visitors), customer=customer, rep=customer.rep,
+                                  scene_kind=rng.choice(kinds), visit_kind="first_visit"))
+        if rng.random() < 0.3:
+            churn.append(ChurnEvent(customer=customer, rep=customer.rep, kind=rng.choice(
+                [ChurnEvent.Kind.REACTIVATED, ChurnEvent.Kind.CHURNED]),
+                night=timezone.localdate() - timedelta(days=rng.randint(0, 40))))
+    Order.objects.bulk_create(orders)
+    _spread("reps_entryevent", [e.pk for e in EntryEvent.objects.bulk_create(entries)], days=9)
+    ChurnEvent.objects.bulk_create(churn)
+    Notification.objects.bulk_create(
+        Notification(event_key=f"e{seed}-{i}", recipient_kind="rep", recipient_id=str(rng.choice([rep, other]).pk),
+                     channel=rng.choice(["inbox", "wecom"]), template="churn", title=f"提醒{i}", body="x",
+                     next_attempt_at=now, read_at=now if rng.random() < 0.5 else None)
+        for i in range(min(n, 80)))
+    return customers
+
+
+def test_summary_statement_agrees_with_the_selector_on_generated_data():
+    rep, _ = _rep_with_login("甲")
+    other = RepFactory()
+    _world(rep, other, 120, seed=1)
+    for who in (rep, other):
+        for days_back in (0, 3, 9):
+            now = timezone.now() - timedelta(days=days_back)
+            assert assistant_reads.summary_figures(rep=who, now=now) == selectors.rep_summary(rep=who, now=now)
+
+
+def test_customer_pages_and_inbox_agree_with_the_drf_views(client):
+    rep, user = _rep_with_login("乙")
+    _world(rep, RepFactory(), 75, seed=2)
+    client.force_login(user)
+    for path in ["/api/v1/rep/customers", "/api/v1/rep/customers?page=2", "/api/v1/rep/customers?page=3&x=1",
+                 "/api/v1/rep/inbox", "/api/v1/rep/summary"]:
+        fast = client.get(path)
+        request = RequestFactory().get(path)
+        request.user, request.session = user, client.session
+        reference = {"/api/v1/rep/customers": api.CustomerListApi, "/api/v1/rep/inbox": api.InboxApi,
+                     "/api/v1/rep/summary": api.SummaryApi}[path.split("?")[0]].as_view()(request)
+        reference.render()
+        assert fast.status_code == reference.status_code == 200
+        assert fast.content == reference.content, path
+        assert fast["Allow"] == reference["Allow"]
+
+
+def test_reference_rows_are_the_selectors_rows(client):
+    """The DRF views themselves (the reference above) still read through reps.selectors."""
+    rep, user = _rep_with_login("丙")
+    _world(rep, RepFactory(), 40, seed=3)
+    client.force_login(user)
+    ids = [row["id"] for row in client.get("/api/v1/rep/customers").json()["results"]]
+    assert ids == list(selectors.rep_customers(rep=rep).values_list("pk", flat=True)[:30])
+    inbox = [row["id"] for row in client.get("/api/v1/rep/inbox").json()["messages"]]
+    assert inbox == list(selectors.rep_inbox(rep=rep).values_list("pk", flat=True)[:50])
+
+
+def test_odd_requests_get_the_drf_views_answers(client):
+    rep, user = _rep_with_login("丁")
+    CustomerFactory(rep=rep)
+    for path in ["/api/v1/rep/summary", "/api/v1/rep/customers", "/api/v1/rep/inbox"]:
+        anonymous = client.get(path)
+        assert anonymous.status_code == 401 and set(anonymous.json()["error"]) == {"code", "message", "details"}
+    client.force_login(user)
+    assert client.get("/api/v1/rep/customers?page=2").status_code == 404
+    assert client.get("/api/v1/rep/customers?page=abc").status_code == 404
+    assert client.get("/api/v1/rep/customers?page=last").json()["count"] == 1
+    assert client.post("/api/v1/rep/summary").status_code in {403, 405}  # CSRF first, as before
+    rep.is_active = False
+    rep.save()
+    left = client.get("/api/v1/rep/summary")
+    assert left.status_code == 403 and left.json()["error"]["code"] == "not_a_rep"
+
+
+def test_figures_follow_the_events_at_once(client):
+    """No cache: an order paid or an entry recorded shows in the next summary."""
+    rep, user = _rep_with_login("戊")
+    client.force_login(user)
+    before = client.get("/api/v1/rep/summary").json()
+    customer = CustomerFactory(rep=rep, acquired_by=rep, acquired_at=timezone.now())
+    visitor = VisitorFactory(customer=customer)
+    Order.objects.create(
+        number="2612000001", customer=customer, visitor=visitor, rep=rep, status=Order.Status.PAID,
+        idempotency_key="fresh", delivery_date=timezone.localdate(), subtotal=Decimal("88"), total=Decimal("88.00"),
+        restaurant_name=customer.name, contact_name="王", phone=customer.phone, address="深圳", expires_at=timezone.now(),
+        paid_at=timezone.now())
+    EntryEvent.objects.create(visitor=visitor, customer=customer, rep=rep, scene_kind=Scene.IN_PERSON,
+                              visit_kind="first_visit")
+    after = client.get("/api/v1/rep/summary").json()
+    assert after["orders_today"] == before["orders_today"] + 1
+    assert Decimal(after["gmv_today"]) == Decimal(before["gmv_today"]) + Decimal("88.00")
+    assert after["customers"] == before["customers"] + 1 and after["new_customers_week"] >= 1
+    assert after["entries_today"][Scene.IN_PERSON] == before["entries_today"][Scene.IN_PERSON] + 1
+
+
+@pytest.mark.parametrize("n", [10, 1000])
+def test_assistant_reads_statements_do_not_grow_with_the_rows(client, n, django_assert_max_num_queries):
+    rep, user = _rep_with_login(f"己{n}")
+    _world(rep, RepFactory(), n, seed=4)
+    client.force_login(user)
+    client.get("/api/v1/rep/summary")  # the session is in the cache from here on
+    pages = ["/api/v1/rep/customers?page=2"] if n > 100 else []
+    for path in ["/api/v1/rep/summary", "/api/v1/rep/customers", *pages, "/api/v1/rep/inbox"]:
+        # the user with the rep; the read (and its PREPARE the first time on a connection)
+        with django_assert_max_num_queries(3):
+            assert client.get(path).status_code == 200
