@@ -68,7 +68,7 @@ class ProductListApi(APIView):
         summary="商品列表与搜索",
     )
     def get(self, request):
-        """Errors, HEAD and OPTIONS only: `product_list` (below) serves the GETs it can answer."""
+        # Errors, HEAD and OPTIONS only: `product_list` (below) serves the GETs it can answer.
         category_id = _int_param(request, "category")
         query = request.query_params.get("q")
         number, size = page_numbers(page=request.query_params.get("page"),
@@ -138,7 +138,7 @@ def product_list(request):
     return response
 
 
-product_list = documented_by(ProductListApi)(product_list)
+product_list = documented_by(ProductListApi, falls_back=True)(product_list)
 
 
 def _page_body(request, number: int, count: int, has_next: bool, results: str) -> str:

@@ -115,12 +115,16 @@ class AutoSchema(SpectacularAutoSchema):
         return dict(sorted(responses.items()))
 
 
-def documented_by(schema_view):
+def documented_by(schema_view, *, falls_back: bool = False):
     """Let the schema describe a plain Django view through `schema_view`, an APIView whose methods
     carry the @extend_schema documentation (and are never called): the view itself keeps serving
-    the requests without DRF. drf-spectacular finds views by their `cls`, as DRF's as_view() sets it."""
+    the requests without DRF. drf-spectacular finds views by their `cls`, as DRF's as_view() sets it.
 
-    schema_view.documents_plain_view = True
+    `falls_back`: the plain view serves only the ordinary requests and hands everything else to
+    `schema_view` itself (which then answers its usual errors, so they are documented as for any
+    DRF view); the schema is then exactly the DRF view's."""
+
+    schema_view.documents_plain_view = not falls_back
 
     def decorate(view):
         view.cls = schema_view

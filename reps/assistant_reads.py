@@ -215,7 +215,7 @@ def assistant_read(schema_view):
 
         view.__name__ = view.__qualname__ = build.__name__
         view.__doc__ = build.__doc__
-        return documented_by(schema_view)(view)
+        return documented_by(schema_view, falls_back=True)(view)
 
     return decorate
 
