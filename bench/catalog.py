@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import warnings
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -68,6 +69,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", metavar="NAME",
                         help="measure only endpoints whose name contains NAME (repeatable; baseline always runs)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--results", metavar="PATH", help="also write the rows for bench/RESULTS.md (make bench)")
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.clients < 1 or args.repeat < 1:
         parser.error("--duration, --clients and --repeat must be positive")
@@ -170,6 +172,7 @@ def describe_data(args) -> dict:
                for shelf in Category.objects.filter(parent=category, is_active=True)]
     shelf_count, shelf = max(shelves, key=lambda pair: (pair[0], -pair[1].pk)) if shelves else (0, None)
     code = active.order_by("id").values_list("code", flat=True)[active_count // 2]
+    plain_token, list_token = bench_visitors(category)
     expected = args.scale * PRODUCTS_PER_SCALE
     warning = ""
     if total < expected:
@@ -183,9 +186,41 @@ def describe_data(args) -> dict:
         "shelf": shelf,
         "shelf_products": shelf_count,
         "sku_code": code,
+        "visitor_token": plain_token,
+        "price_list_token": list_token,
         "postgresql": _pg_version(connection),
         "warning": warning,
     }
+
+
+def bench_visitors(category) -> tuple[str, str]:
+    """Two WeChat visitors of the bench's own (created once): a restaurant at catalogue prices
+    with three lines in its cart (the first screen's cart badge), and one with a price list
+    (10 % off the aisle, a fixed price for one product), whose pages are built for it."""
+    from catalog.models import Cart, CartLine, PriceList, PriceListEntry, Product
+    from customers.models import Customer, Visitor
+    from customers.tokens import visitor_token_make
+
+    tokens = []
+    for suffix, with_list in (("plain", False), ("list", True)):
+        customer, _ = Customer.objects.get_or_create(phone=f"1990000000{int(with_list)}",
+                                                     defaults={"name": f"压测餐厅（{suffix}）"})
+        visitor, _ = Visitor.objects.get_or_create(openid=f"obench-catalog-{suffix}", defaults={"customer": customer})
+        if with_list and customer.price_list_id is None:
+            price_list, _ = PriceList.objects.get_or_create(name="压测价目表")
+            PriceListEntry.objects.get_or_create(price_list=price_list, category=category,
+                                                 defaults={"percent_off": Decimal("10")})
+            first = Product.objects.active().in_category(category).order_by("id").first()
+            PriceListEntry.objects.get_or_create(price_list=price_list, product=first,
+                                                 defaults={"price": Decimal("1.00")})
+            customer.price_list = price_list
+            customer.save(update_fields=["price_list"])
+        if not with_list:
+            cart, _ = Cart.objects.get_or_create(visitor=visitor)
+            for product in Product.objects.active().in_category(category).order_by("id")[:3]:
+                CartLine.objects.get_or_create(cart=cart, product=product, defaults={"quantity": product.min_quantity})
+        tokens.append(visitor_token_make(visitor.pk))
+    return tokens[0], tokens[1]
 
 
 def _pg_version(connection) -> str:
@@ -195,40 +230,54 @@ def _pg_version(connection) -> str:
     return f"PostgreSQL {number // 10000}.{number % 10000}"
 
 
-def endpoints(data: dict) -> list[tuple[str, list[str]]]:
+FIRST_SCREEN = "first screen (4 requests)"
+# Requests that make one unit of a row: the first screen is measured as a whole (its rate is
+# units/s, its ratio units/s against the baseline's requests/s).
+UNITS = {FIRST_SCREEN: 4}
+
+
+def endpoints(data: dict) -> list[tuple[str, list[str], dict | None]]:
+    """(row, paths rotated over the clients, request headers or None)."""
     products = "/api/v1/catalog/products"
     aisle = f"{products}?category={data['category'].pk}"
     queries = [q if q is not None else data["sku_code"] for q in SEARCH_QUERIES]
     selected = [
-        (BASELINE, ["/healthz"]),
-        ("category page 1 (API)", [aisle]),
-        ("category page 5 (API)", [aisle + "&page=5"]),
+        (BASELINE, ["/healthz"], None),
+        ("category page 1 (API)", [aisle], None),
+        ("category page 5 (API)", [aisle + "&page=5"], None),
     ]
     if data["shelf"]:
         # A second-level category: what a buyer sees after tapping a shelf; compare with the aisle.
-        selected.append(("shelf page 1 (API)", [f"{products}?category={data['shelf'].pk}"]))
+        selected.append(("shelf page 1 (API)", [f"{products}?category={data['shelf'].pk}"], None))
     selected += [
-        ("shop shell /shop/ (HTML)", ["/shop/"]),
-        ("search (API, 7 queries)", [f"{products}?q={quote(q)}" for q in queries]),
+        ("shop shell /shop/ (HTML)", ["/shop/"], None),
+        ("search (API, 7 queries)", [f"{products}?q={quote(q)}" for q in queries], None),
+        # A restaurant with a price list: its page is built for it on every request.
+        ("category page 1, price list", [aisle], {"Authorization": f"Visitor {data['price_list_token']}"}),
+        # What the mini-site's first screen asks for, in order: the shell, the category tree, the
+        # first category page and the cart (its badge), as one returning restaurant.
+        (FIRST_SCREEN, ["/shop/", "/api/v1/catalog/categories", aisle, "/api/v1/cart"],
+         {"Authorization": f"Visitor {data['visitor_token']}"}),
     ]
     return selected
 
 
-def preflight(selected: list[tuple[str, list[str]]]) -> tuple[dict, dict, list[str]]:
+def preflight(selected: list[tuple[str, list[str], dict | None]]) -> tuple[dict, dict, list[str]]:
     """Each path once in-process: its status, SQL query count and hit count (for list endpoints)."""
     from django.db import connections
     from django.test import Client
 
-    paths = [path for _, group in selected for path in group]
-    counts = queries_per_request(paths)
-    hits, problems = {}, []
-    client = Client()
-    for path in paths:
-        status, _ = counts[path]
-        if status != 200:
-            problems.append(f"{path} -> HTTP {status} in-process")
-        elif path.startswith("/api/v1/catalog/products"):
-            hits[path] = client.get(path).json().get("count")
+    counts, hits, problems = {}, {}, []
+    for name, group, headers in selected:
+        found = queries_per_request(group, headers=headers)
+        counts.update({(name, path): value for path, value in found.items()})
+        client = Client(**{f"HTTP_{k.upper()}": v for k, v in (headers or {}).items()})
+        for path in group:
+            status, _ = found[path]
+            if status != 200:
+                problems.append(f"{path} -> HTTP {status} in-process")
+            elif path.startswith("/api/v1/catalog/products") and headers is None:
+                hits[path] = client.get(path).json().get("count")
     connections.close_all()  # nothing of ours holds a connection while the server is measured
     return counts, hits, problems
 
@@ -247,12 +296,14 @@ def summarise(rounds: list[dict[str, Measurement]], names: list[str]) -> list[di
     rows = []
     for name in names:
         runs = [r[name] for r in rounds]
-        ratios = [r[name].rps / r[BASELINE].rps if r[BASELINE].rps else math.nan for r in rounds]
+        unit = UNITS.get(name, 1)
+        ratios = [r[name].rps / unit / r[BASELINE].rps if r[BASELINE].rps else math.nan for r in rounds]
         duration = runs[0].duration
         rows.append({
             "name": name,
             "paths": runs[0].paths,
-            "rps": median([m.rps for m in runs]),
+            "rps": median([m.rps / unit for m in runs]),
+            "unit": unit,
             "p50": median([m.percentile(50) for m in runs]),
             "p95": median([m.percentile(95) for m in runs]),
             "p99": median([m.percentile(99) for m in runs]),
@@ -280,7 +331,9 @@ def print_report(*, rows, counts, hits, errors, server_log, repeat, cpu_count) -
           f"(of {cpu_count}) used by gunicorn / the clients / the whole machine\n")
     table = []
     for row in rows:
-        queries = sorted({counts[p][1] for p in row["paths"]})
+        queries = sorted({counts[(row["name"], p)][1] for p in row["paths"]})
+        if row["unit"] > 1:  # a unit of several requests: the statements of all of them
+            queries = [sum(counts[(row["name"], p)][1] for p in row["paths"])]
         table.append([
             row["name"], "/".join(map(str, queries)), f"{row['rps']:.1f}", fmt_ms(row["p50"]), fmt_ms(row["p95"]),
             fmt_ms(row["p99"]), row["errors"], f"{row['ratio']:.2f}",
@@ -289,7 +342,7 @@ def print_report(*, rows, counts, hits, errors, server_log, repeat, cpu_count) -
         if len(row["paths"]) > 1:
             for per_path in row["per_path"]:
                 table.append([
-                    "  " + _label(per_path["path"]), counts[per_path["path"]][1],
+                    "  " + _label(per_path["path"]), counts[(row["name"], per_path["path"])][1],
                     f"({per_path['requests']} req)", fmt_ms(per_path["p50"]), fmt_ms(per_path["p95"]),
                     "", "", "", "", "", "",
                 ])
@@ -298,6 +351,8 @@ def print_report(*, rows, counts, hits, errors, server_log, repeat, cpu_count) -
          "server cpu", "client cpu", "all cpu"],
         table,
     ))
+    print("\nThe first screen's req/s is screens/s (each of its 4 requests once), its ratio screens/s against "
+          "the baseline's requests/s; its SQL/req is the sum over the 4 requests.")
     hit_lines = [f"{_label(path)}: {n:,}" for path, n in hits.items()]
     if hit_lines:
         print("\nHits (count in the response): " + "; ".join(hit_lines))
@@ -329,7 +384,7 @@ def main(argv=None) -> int:
     selected = endpoints(data)
     if args.only:
         selected = [e for e in selected if e[0] == BASELINE or any(o.lower() in e[0].lower() for o in args.only)]
-    names = [name for name, _ in selected]
+    names = [name for name, _, _ in selected]
     counts, hits, problems = preflight(selected)
 
     cpu_count = os.cpu_count() or 1
@@ -357,9 +412,9 @@ def main(argv=None) -> int:
         rounds: list[dict[str, Measurement]] = []
         for round_number in range(1, args.repeat + 1):
             measured = {}
-            for name, paths in selected:
+            for name, paths, headers in selected:
                 m = load.measure(name=name, port=server.port, paths=paths, duration=args.duration,
-                                 warmup=args.warmup, server=server)
+                                 warmup=args.warmup, server=server, headers=headers)
                 measured[name] = m
                 print(f"  round {round_number}/{args.repeat}  {name:<28} {m.rps:8.1f} req/s  "
                       f"p50 {fmt_ms(m.percentile(50))} ms  p95 {fmt_ms(m.percentile(95))} ms  "
@@ -379,12 +434,22 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({
             "args": {k: v for k, v in vars(args).items() if k != "database_url"},
-            "data": {k: (str(v) if k in {"category", "shelf"} else v) for k, v in data.items()},
-            "queries": {p: c[1] for p, c in counts.items()},
+            "data": {k: (str(v) if k in {"category", "shelf"} else v) for k, v in data.items() if "token" not in k},
+            "queries": {f"{name} {p}": c[1] for (name, p), c in counts.items()},
             "hits": hits,
             "endpoints": rows,
             "errors": errors,
         }, ensure_ascii=False, indent=2, default=str))
+    if args.results:
+        from bench._results import write_results
+
+        write_results(args.results, bench="catalog", baseline="GET /healthz (one SELECT 1)", rows=[
+            {"row": row["name"], "ratio": row["ratio"],
+             "figures": (f"{row['rps']:.1f} {'screens' if row['unit'] > 1 else 'req'}/s, p50 {fmt_ms(row['p50'])} ms, "
+                         f"p99 {fmt_ms(row['p99'])} ms, SQL "
+                         + "/".join(map(str, sorted({counts[(row['name'], p)][1] for p in row['paths']}))))}
+            for row in rows if row["name"] != BASELINE],
+            notes=[f"{data['products']:,} products, --repeat {args.repeat}, {args.clients} clients"])
     return 1 if errors else 0
 
 

@@ -56,6 +56,7 @@ def parse_args(argv):
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=1, help="rounds over all endpoints; medians reported")
+    parser.add_argument("--results", metavar="PATH", help="also write the rows for bench/RESULTS.md (make bench)")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be positive")
@@ -213,8 +214,19 @@ def main(argv=None) -> int:
         1 / sum(1 / figures[name][0] for name in page_open) / figures[baseline_name][0] for figures in rounds)
     print(f"\nOne whole page open (the shell, /me, summary, customers, inbox, the first poll): {opens:.2f} of "
           f"the baseline's rate; each poll after it: {median_ratio('feed poll (nothing new)'):.2f}.")
-    print(f"One rep with {args.customers:,} customers. Target: the assistant page (the shell request) and the "
-          "feed poll ≥ 0.50 of the baseline's rate.")
+    print(f"One rep with {args.customers:,} customers. Targets: the shell and the feed poll (issue 4), summary, "
+          "customers page 1 and inbox (issue 17) ≥ 0.50 of the baseline's rate.")
+    if args.results:
+        from bench._results import write_results
+
+        rows = [{"row": name.strip(" +"), "ratio": median_ratio(name),
+                 "figures": f"{median(name, 0):.1f} req/s, p50 {median(name, 1):.1f} ms, p99 {median(name, 3):.1f} ms, "
+                            f"SQL {sql[path][1]}"}
+                for name, path in endpoints[1:]]
+        rows.append({"row": "whole page open (6 requests)", "ratio": opens,
+                     "figures": "the shell, /me, summary, customers, inbox, first poll, one after another"})
+        write_results(args.results, bench="rep assistant", baseline="GET /healthz (one SELECT 1)", rows=rows,
+                      notes=[f"one rep with {args.customers:,} customers, --repeat {args.repeat}"])
     return 1 if failed else 0
 
 
