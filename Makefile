@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/seafood
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run serve test load load-quick deps migrate seed worker beat bench bench-catalog bench-checkout bench-churn bench-crm bench-dispatch clean
+.PHONY: run serve test load load-quick deps migrate seed worker beat bench bench-rep bench-catalog bench-checkout bench-churn bench-crm bench-dispatch clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -65,6 +65,9 @@ beat: deps
 bench-catalog: deps
 	$(PY) bench/catalog.py $(BENCH_ARGS)
 
+bench-rep: deps
+	$(PY) bench/rep_dashboard.py $(BENCH_REP_ARGS)
+
 bench-checkout: deps
 	$(PY) bench/checkout.py $(BENCH_CHECKOUT_ARGS)
 
@@ -91,7 +94,10 @@ load: deps
 load-quick: deps
 	$(PY) bench/load.py --quick $(LOAD_ARGS)
 
-bench: bench-catalog bench-checkout bench-churn bench-crm bench-dispatch
+# Every benchmark of bench/run_all.py (its BENCHES list) into one table, bench/RESULTS.md.
+# BENCH_QUICK=1: small data and short windows; BENCH_ONLY="catalog rep": some of them.
+bench: deps
+	$(PY) bench/run_all.py $(if $(BENCH_QUICK),--quick) $(foreach b,$(BENCH_ONLY),--only $(b))
 
 clean:
 	rm -rf $(VENV) node_modules db.sqlite3 test-artifacts

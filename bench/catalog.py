@@ -331,11 +331,8 @@ def print_report(*, rows, counts, hits, errors, server_log, repeat, cpu_count) -
           f"(of {cpu_count}) used by gunicorn / the clients / the whole machine\n")
     table = []
     for row in rows:
-        queries = sorted({counts[(row["name"], p)][1] for p in row["paths"]})
-        if row["unit"] > 1:  # a unit of several requests: the statements of all of them
-            queries = [sum(counts[(row["name"], p)][1] for p in row["paths"])]
         table.append([
-            row["name"], "/".join(map(str, queries)), f"{row['rps']:.1f}", fmt_ms(row["p50"]), fmt_ms(row["p95"]),
+            row["name"], _sql_text(counts, row), f"{row['rps']:.1f}", fmt_ms(row["p50"]), fmt_ms(row["p95"]),
             fmt_ms(row["p99"]), row["errors"], f"{row['ratio']:.2f}",
             f"{row['server_cores']:.2f}", f"{row['client_cores']:.2f}", f"{row['machine_cores']:.2f}",
         ])
@@ -362,6 +359,12 @@ def print_report(*, rows, counts, hits, errors, server_log, repeat, cpu_count) -
             print(f"  {n:6d}  {message}")
         if server_log.strip():
             print("\nLast lines of the gunicorn log:\n" + server_log)
+
+
+def _sql_text(counts, row) -> str:
+    """SQL statements per request ("1", or "1/2" when the rotated paths differ); a unit's sum."""
+    found = [counts[(row["name"], path)][1] for path in row["paths"]]
+    return str(sum(found)) if row["unit"] > 1 else "/".join(map(str, sorted(set(found))))
 
 
 def main(argv=None) -> int:
@@ -447,7 +450,7 @@ def main(argv=None) -> int:
             {"row": row["name"], "ratio": row["ratio"],
              "figures": (f"{row['rps']:.1f} {'screens' if row['unit'] > 1 else 'req'}/s, p50 {fmt_ms(row['p50'])} ms, "
                          f"p99 {fmt_ms(row['p99'])} ms, SQL "
-                         + "/".join(map(str, sorted({counts[(row['name'], p)][1] for p in row['paths']}))))}
+                         + _sql_text(counts, row))}
             for row in rows if row["name"] != BASELINE],
             notes=[f"{data['products']:,} products, --repeat {args.repeat}, {args.clients} clients"])
     return 1 if errors else 0

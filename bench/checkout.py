@@ -28,6 +28,7 @@ service), the raw orders deleted and their reservations taken back. See bench/RE
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import math
@@ -35,6 +36,7 @@ import os
 import platform
 import random
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -102,6 +104,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="also print the SQL of one checkout with its timings, and (if pyinstrument is "
                              "installed) an in-process profile of 50 checkouts")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--results", metavar="PATH", help="also write the rows for bench/RESULTS.md (make bench)")
+    parser.add_argument("--no-real-pay", action="store_true",
+                        help="leave out the row whose prepay is the real backend against the loopback fake")
     parser.add_argument("--price-list", action="store_true",
                         help="the bench restaurants buy at a price list covering every pool SKU (product and "
                              "category entries; bench/checkout_price_list.py); without it they have none")
@@ -724,6 +729,44 @@ def fmt_ms(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds * 1000:.0f}"
 
 
+REAL_PAY_NOTE = ("prepay: the dev WeChat Pay simulator (wechat/backends/dev: its own row, written with "
+                 "synchronous_commit off, so it commits without waiting for the disk) -- except the "
+                 "'real pay' row: the real backend (wechatpayv3, signed HTTPS-shaped calls) against the loopback "
+                 "fake WeChat Pay of the tests (tests/wechat/fake_wechatpay.py), served from this process")
+
+
+@contextlib.contextmanager
+def real_pay_server(args, env: dict, workdir: Path):
+    """A second gunicorn with WECHAT_BACKEND=real whose WeChat Pay is the tests' loopback fake
+    (running in this process, as the tests run it), for the 'real pay' row."""
+    import logging
+    import re
+
+    from pytest_httpserver import HTTPServer
+
+    from tests.wechat.fake_wechatpay import FakeWeChatPay, make_pay_keys
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    http = HTTPServer(host=HOST, port=0, threaded=True)
+    http.start()
+    try:
+        fake = FakeWeChatPay(server=http, keys=make_pay_keys(workdir))
+        http.expect_request(re.compile(".*")).respond_with_handler(fake.dispatch)
+        real_env = dict(env, WECHAT_BACKEND="real", WECHAT_APPID=fake.appid, WECHAT_SECRET="bench-only-secret",
+                        WECHATPAY_API_BASE=fake.url, WECHATPAY_MCHID=fake.mchid, WECHATPAY_APIV3_KEY=fake.apiv3_key,
+                        WECHATPAY_MERCHANT_KEY_PATH=str(fake.keys.merchant_key_path),
+                        WECHATPAY_MERCHANT_CERT_SERIAL=fake.merchant_cert_serial,
+                        WECHATPAY_PUBLIC_KEY_PATH=str(fake.keys.platform_public_key_path),
+                        WECHATPAY_PUBLIC_KEY_ID=fake.public_key_id,
+                        WECHATPAY_NOTIFY_URL="https://bench.invalid/wechat/pay/notify")
+        with GunicornServer(wsgi_app="seafood_b2b.wsgi:application", cwd=ROOT, env=real_env, workers=args.workers,
+                            threads=args.threads) as server:
+            yield server, fake
+    finally:
+        http.clear()
+        http.stop()
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     env = server_environment(args)
@@ -772,10 +815,16 @@ def main(argv=None) -> int:
     rounds = []
     hot = None
     failures = []
+    real_rounds = []
     try:
         with GunicornServer(wsgi_app="seafood_b2b.wsgi:application", cwd=ROOT, env=env, workers=args.workers,
-                            threads=args.threads) as server:
+                            threads=args.threads) as server, contextlib.ExitStack() as stack:
+            real = None
+            if not args.no_real_pay:
+                real, fake = stack.enter_context(real_pay_server(args, env, Path(stack.enter_context(
+                    tempfile.TemporaryDirectory(prefix="bench-wechatpay-")))))
             print(f"Server: {server.describe()}; DEBUG off, persistent DB connections")
+            print(f"Note: {REAL_PAY_NOTE}")
             print(f"Load: {args.clients} clients (threads), {args.warmup:g} s warm-up + {args.duration:g} s measured "
                   f"per phase, {args.repeat} round(s); each order 3-5 of {len(data.pool)} SKUs, minimum quantities; "
                   f"flow: {flow}\n", flush=True)
@@ -802,6 +851,23 @@ def main(argv=None) -> int:
                       f"ratio {uniform.rate / raw.rate if raw.rate else math.nan:.3f}", flush=True)
                 rounds.append((raw, uniform))
                 cancel_leftovers()
+                if real is not None:
+                    tag = f"{run_id}r{round_number}"
+                    before = stock_snapshot(data.pool)
+                    paid = run_http_phase(name="uniform, real pay", server=real, data=data, tag=tag,
+                                          basket_for=uniform_baskets(data, seed=round_number),
+                                          duration=args.duration, warmup=args.warmup, flow=args.flow)
+                    accounting = stock_accounting(tag, data.pool, before, stock_snapshot(data.pool))
+                    paid.oversold = sum(row["oversold"] for row in accounting)
+                    paid.unbalanced = [row for row in accounting if not row["balanced"]]
+                    if fake.auth_failures:
+                        paid.errors["fake WeChat Pay refused the request's signature"] += len(fake.auth_failures)
+                    print(f"  round {round_number}/{args.repeat}  real pay  {paid.rate:7.1f} orders/s  "
+                          f"p50 {fmt_ms(paid.p(50))} ms  p99 {fmt_ms(paid.p(99))} ms  "
+                          f"errors {sum(paid.errors.values())}  ratio {paid.rate / raw.rate if raw.rate else math.nan:.3f}",
+                          flush=True)
+                    real_rounds.append((raw, paid))
+                    cancel_leftovers()
             if not args.skip_hot:
                 uniform_rate = median([u.rate for _, u in rounds])
                 hot_orders = args.hot_orders or max(10, round(0.4 * uniform_rate * args.duration))
@@ -846,6 +912,16 @@ def main(argv=None) -> int:
          f"{median([u.client_cpu / u.duration for _, u in rounds]):.2f}",
          f"{median([u.machine_cpu / u.duration for _, u in rounds]):.2f}"],
     ]
+    if real_rounds:
+        table.append(["HTTP checkout (uniform), real pay", f"{median([u.rate for _, u in real_rounds]):.1f}",
+                      *(fmt_ms(median([u.p(q) for _, u in real_rounds])) for q in (50, 95, 99)),
+                      sum(sum(u.errors.values()) for _, u in real_rounds),
+                      sum(sum(u.refused.values()) for _, u in real_rounds),
+                      f"{sum(u.oversold for _, u in real_rounds):g}",
+                      f"{median([u.rate / r.rate if r.rate else math.nan for r, u in real_rounds]):.3f}",
+                      f"{median([u.server_cpu / u.duration for _, u in real_rounds]):.2f}",
+                      f"{median([u.client_cpu / u.duration for _, u in real_rounds]):.2f}",
+                      f"{median([u.machine_cpu / u.duration for _, u in real_rounds]):.2f}"])
     if hot is not None:
         table.append(["HTTP checkout (hot spot)", f"{hot.rate:.1f}", fmt_ms(hot.p(50)), fmt_ms(hot.p(95)),
                       fmt_ms(hot.p(99)), sum(hot.errors.values()), sum(hot.refused.values()),
@@ -853,6 +929,7 @@ def main(argv=None) -> int:
                       f"{hot.client_cpu / hot.duration:.2f}", f"{hot.machine_cpu / hot.duration:.2f}"])
     print(render_table(["", "orders/s", "p50 ms", "p95 ms", "p99 ms", "errors", "refused", "oversold", "ratio",
                         "server cpu", "client cpu", "all cpu"], table))
+    print(f"\nNote: {REAL_PAY_NOTE}; the fake's CPU is in 'client cpu'.")
 
     if coupon_use is not None:
         print(f"\nCoupons: {coupon_use[0]} of the run's {coupon_use[1]} orders carried one "
@@ -875,13 +952,14 @@ def main(argv=None) -> int:
             failures.append("hot spot: stock taken differs from units sold, or units were oversold")
         if not hot.refused:
             failures.append("hot spot: no checkout was refused; raise the demand (--duration) or lower --hot-orders")
-    for _, uniform in rounds:
+    for _, uniform in rounds + real_rounds:
         if uniform.unbalanced:
             failures.append(f"uniform: stock accounting off for {len(uniform.unbalanced)} SKUs")
     if oversold:
         failures.append(f"uniform: {oversold} units oversold")
     if drift:
         failures.append(f"stock ledger drift on {len(drift)} SKUs: {drift[:3]}")
+    errors += sum((u.errors for _, u in real_rounds), Counter())
     if errors:
         failures.append("errors: " + "; ".join(f"{n} x {message}" for message, n in errors.most_common(8)))
 
@@ -909,6 +987,18 @@ def main(argv=None) -> int:
                                              "accounting": hot.accounting},
             "checkout_sql": queries["checkout_sql"], "flow": args.flow, "failures": failures,
         }, ensure_ascii=False, indent=2, default=str))
+    if args.results:
+        from bench._results import write_results
+
+        rows = [{"row": f"HTTP checkout ({args.flow}{', price list' if args.price_list else ''})", "ratio": ratio,
+                 "figures": f"{http_rate:.1f} orders/s, p50 {fmt_ms(p50)} ms, p99 {fmt_ms(p99)} ms; prepay: dev simulator"}]
+        if real_rounds:
+            rows.append({"row": "HTTP checkout, real pay backend vs loopback fake",
+                         "ratio": median([u.rate / r.rate if r.rate else math.nan for r, u in real_rounds]),
+                         "figures": f"{median([u.rate for _, u in real_rounds]):.1f} orders/s, "
+                                    f"p99 {fmt_ms(median([u.p(99) for _, u in real_rounds]))} ms"})
+        write_results(args.results, bench="checkout", baseline=f"raw SQL transaction, {raw_rate:.1f} tx/s", rows=rows,
+                      notes=[REAL_PAY_NOTE] + (["FAILED: " + "; ".join(failures)] if failures else []))
     return 1 if failures else 0
 
 
