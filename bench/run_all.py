@@ -58,6 +58,9 @@ BENCHES = [
     Bench("churn sweep", "bench/churn_sweep.py", ("--reuse",),
           ("--reuse", "--customers", "50000", "--orders-per-customer", "10", "--repeat", "1"),
           what="the nightly sweep against the one aggregate"),
+    Bench("crm segments", "bench/crm_segments.py", ("--reuse",),
+          ("--reuse", "--customers", "50000", "--orders-per-customer", "10"),
+          what="the nightly automatic tags against the raw SQL of their rules; segment counts"),
     Bench("dispatch", "bench/dispatch.py", (), ("--time-limits", "5"),
           what="route planning against nearest neighbour"),
 ]
