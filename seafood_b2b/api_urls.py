@@ -33,6 +33,7 @@ urlpatterns = [
     path("coupons", coupons_api.CouponListApi.as_view(), name="coupon-list"),
     path("usuals", usuals_api.UsualListApi.as_view(), name="usual-list"),
     path("usuals/add", usuals_api.UsualAddApi.as_view(), name="usual-add"),
+    path("usuals/reminder", usuals_api.UsualReminderApi.as_view(), name="usual-reminder"),
     path("usuals/<int:product_id>", usuals_api.UsualMarkApi.as_view(), name="usual-mark"),
     path("orders/<uuid:order_id>/aftersales", aftersales_api.OrderAfterSalesApi.as_view(), name="order-aftersales"),
     path("aftersales", aftersales_api.AfterSalesListApi.as_view(), name="aftersales-list"),

@@ -277,6 +277,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.tasks.auto_tags_task",
         "schedule": crontab(hour=2, minute=30),
     },
+    # Lost items: after the churn sweep (usuals.lost).
+    "usuals-lost-items": {
+        "task": "usuals.tasks.lost_items_sweep_task",
+        "schedule": crontab(hour=2, minute=20),
+    },
+    # Reminders before the cut-off: the task sends only in its window (usuals.reminders).
+    "usuals-cutoff-reminders": {
+        "task": "usuals.tasks.cutoff_reminders_task",
+        "schedule": crontab(minute="*/10"),
+    },
     "customer-stats-check": {
         "task": "customers.tasks.customer_stats_check",
         "schedule": crontab(hour=3, minute=45),
@@ -399,7 +409,8 @@ if len(WECHATPAY_APIV3_KEY) != 32:
 # With the dev backend any id works; set the real ids with WECHAT_TEMPLATE_<NAME>.
 WECHAT_SUBSCRIBE_TEMPLATES = {
     name: os.environ.get(f"WECHAT_TEMPLATE_{name.upper()}", f"{production.DEV_TEMPLATE_PREFIX}{name}")
-    for name in ("order_paid", "delivery_done", "refund_done", "welcome", "aftersales_result", "complaint_reply")
+    for name in ("order_paid", "delivery_done", "refund_done", "welcome", "aftersales_result", "complaint_reply",
+                 "cutoff_reminder")
 }
 
 # Where this site is reached from outside (a phone's camera): dev mini-program codes point here.

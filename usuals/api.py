@@ -11,7 +11,7 @@ from catalog.serializers import CartSerializer, ProductSerializer, cart_represen
 from catalog.pricing import unit_price_for
 from core.schema import VISITOR, errors
 
-from . import services
+from . import reminders, services
 from .selectors import usual_list
 
 
@@ -55,6 +55,10 @@ class UsualMarkInput(serializers.Serializer):
 class UsualMarkOutput(serializers.Serializer):
     product_id = serializers.IntegerField()
     state = serializers.ChoiceField(choices=["pinned", "hidden", "normal"])
+
+
+class ReminderSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(help_text="截单前是否提醒（订阅消息，链接到已按常购备好的结算页）")
 
 
 class UsualListApi(APIView):
@@ -103,3 +107,23 @@ class UsualMarkApi(APIView):
         data.is_valid(raise_exception=True)
         state = services.usual_mark_set(visitor=visitor, product_id=product_id, state=data.validated_data["state"])
         return Response({"product_id": product_id, "state": state})
+
+
+class UsualReminderApi(APIView):
+    api_auth = VISITOR
+
+    @extend_schema(responses={200: ReminderSerializer, **errors(403)}, summary="截单提醒：是否开启")
+    def get(self, request):
+        visitor = current_visitor(request)
+        services.customer_required(visitor)
+        return Response({"enabled": reminders.reminder_enabled(customer_id=visitor.customer_id)})
+
+    @extend_schema(request=ReminderSerializer, responses={200: ReminderSerializer, **errors(403)},
+                   summary="截单提醒：开启或关闭（每个餐厅一份）")
+    def put(self, request):
+        visitor = current_visitor(request)
+        services.customer_required(visitor)
+        data = ReminderSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        enabled = reminders.reminder_set(customer_id=visitor.customer_id, enabled=data.validated_data["enabled"])
+        return Response({"enabled": enabled})

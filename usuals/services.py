@@ -11,13 +11,18 @@ from .models import UsualMark
 from .selectors import usual_list
 
 
+def customer_required(visitor) -> None:
+    """我的常购's writes and settings belong to a restaurant: a visitor without one is refused."""
+    if visitor.customer_id is None:
+        raise PhoneRequired("请先授权手机号，绑定餐厅后查看常购清单")
+
+
 def usuals_add_to_cart(*, visitor, product_ids: list[int] | None = None):
     """Add the usual quantity of every product of the list (or of the chosen ones) to the cart,
     through the cart's own rules (catalog.services.cart_lines_fill): off sale and out of stock
     are skipped with the reason, a quantity above the stock left is cut down. A chosen id that is
     not on the list is skipped too ("not_usual"). Returns the cart and the notes."""
-    if visitor.customer_id is None:
-        raise PhoneRequired("请先授权手机号，绑定餐厅后查看常购清单")
+    customer_required(visitor)
     usuals, _, _ = usual_list(customer_id=visitor.customer_id)
     chosen = None if product_ids is None else list(dict.fromkeys(product_ids))
     by_id = {usual.product.pk: usual for usual in usuals}
@@ -31,8 +36,7 @@ def usuals_add_to_cart(*, visitor, product_ids: list[int] | None = None):
 
 def usual_mark_set(*, visitor, product_id: int, state: str) -> str:
     """Pin ("pinned"), hide ("hidden") or clear ("normal") a product of the customer's list."""
-    if visitor.customer_id is None:
-        raise PhoneRequired("请先授权手机号，绑定餐厅后查看常购清单")
+    customer_required(visitor)
     if not Product.objects.filter(pk=product_id).exists():
         raise NotFound("商品不存在", code="product_not_found")
     if state == "normal":

@@ -59,7 +59,7 @@ from tests.factories import (
     product_with_stock,
 )
 from tests.logistics.test_delivery import jpeg
-from usuals.models import UsualSettings
+from usuals.models import CutoffReminder, LostItemAlert, ReminderOptOut, UsualSettings
 
 PASSWORD = "authz-pw-2026"
 
@@ -258,6 +258,10 @@ def build_world() -> World:
         template="churn", title="客户流失提醒", body=f"{SECRET_NAME} 已 30 天未下单", next_attempt_at=timezone.now())
     handover = Handover.objects.create(from_rep=other_rep, to_rep=rep, customer_count=0, reason="权限测试")
     churn_event = ChurnEvent.objects.create(customer=customer, kind="churned", rep=rep, night=today)
+    LostItemAlert.objects.create(customer=customer, product=product, rep=rep, times=4,
+                                 first_bought_at=timezone.now() - timedelta(days=60), last_bought_at=timezone.now() - timedelta(days=30), usual_interval=timedelta(days=10), night=today)
+    CutoffReminder.objects.create(customer=customer, delivery_date=today, sent_on=today)
+    ReminderOptOut.objects.create(customer=other_customer)
     churn_snapshot = ChurnSnapshot.objects.create(night=today, active=1, at_risk=0, churned=1, new_at_risk=0,
                                                   new_churned=1, reactivated=0)
 

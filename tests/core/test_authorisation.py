@@ -185,6 +185,9 @@ TABLE = {
     ("PATCH", "api:usual-mark"): Row(E(U401, {(OTHER_CUSTOMER, CUSTOMER): OK, VISITOR: F403}),
                                      kwargs=lambda w: {"product_id": w.product.pk},
                                      body=lambda w, r: {"state": "pinned"}, json=True),
+    ("GET", "api:usual-reminder"): Row(E(U401, {(OTHER_CUSTOMER, CUSTOMER): OK, VISITOR: F403})),
+    ("PUT", "api:usual-reminder"): Row(E(U401, {(OTHER_CUSTOMER, CUSTOMER): OK, VISITOR: F403}),
+                                       body=lambda w, r: {"enabled": False}, json=True),
     ("GET", "api:order-aftersales"): Row(OWNER_ONLY, kwargs=_order("delivered_order")),
     # After-sales: a customer's own requests only (multipart bodies, photos included).
     ("GET", "api:aftersales-list"): Row(VISITOR_ONLY),
@@ -339,6 +342,7 @@ ADMIN_DESIGN = {
     "reps.wecomcontact": "v", "reps.wecomcontactevent": "v",
     "orders.order": "vc", "orders.ordersettings": "vc", "orders.payment": "v", "orders.paymentnotification": "v",
     "orders.refund": "v", "usuals.usualsettings": "vc",
+    "usuals.lostitemalert": "v", "usuals.cutoffreminder": "v", "usuals.reminderoptout": "v",
     "logistics.supplier": "vacd", "logistics.stock": "v", "logistics.stockmove": "v", "logistics.purchasetask": "vcd",
     "logistics.receipt": "v", "logistics.batch": "v", "logistics.deliveryrun": "vc", "logistics.stop": "v",
     "logistics.driver": "vacd", "logistics.inventoryvaluesnapshot": "v",
