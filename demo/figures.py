@@ -6,6 +6,8 @@ own services rather than a second copy of their rules:
   finds nothing and the churn sweep has the columns it reads;
 - one churn sweep at the seeding moment (customers.churn.churn_sweep): churned and at-risk (预警)
   customers, their reps' alerts, and the churn dashboard's first snapshot;
+- one lost-item sweep at the same moment (usuals.lost.lost_items_sweep): products restaurants stopped
+  buying, in their reps' inboxes and admin's 断购提醒;
 - today's inventory value snapshot (logistics.reports.inventory_value_snapshot) for the turnover report;
 - the beat schedule's rows in admin › 周期性任务 (django-celery-beat), so they are there before beat starts.
 
@@ -32,6 +34,14 @@ def churn_seed(plan: DemoPlan) -> StepResult:
     result = churn_sweep(now=plan.now or timezone.now())
     return StepResult("流失扫描", result.new_churned + result.new_at_risk,
                       Customer.objects.lapsing().count() - result.new_churned - result.new_at_risk)
+
+
+def lost_items_seed(plan: DemoPlan) -> StepResult:
+    from usuals.lost import lost_items_sweep
+    from usuals.models import LostItemAlert
+
+    result = lost_items_sweep(now=plan.now or timezone.now())
+    return StepResult("断购扫描", result.new_alerts, LostItemAlert.objects.count() - result.new_alerts)
 
 
 def inventory_snapshot_seed(plan: DemoPlan) -> StepResult:

@@ -19,7 +19,7 @@ from .complaints import complaints_seed
 from .coupons import coupons_seed
 from .crm import crm_seed
 from .entries import entries_seed
-from .figures import churn_seed, customer_stats_seed, inventory_snapshot_seed, periodic_tasks_seed
+from .figures import churn_seed, customer_stats_seed, inventory_snapshot_seed, lost_items_seed, periodic_tasks_seed
 from .history import orders_history_seed
 from .logistics import purchase_tasks_seed, receipts_seed, runs_seed, staff_seed
 from .people import admin_seed, customers_seed, reps_seed, visitors_seed
@@ -43,9 +43,8 @@ Step = Callable[[DemoPlan], StepResult]
 STEPS: list[Step] = [
     admin_seed, categories_seed, suppliers_seed, products_seed, product_pictures_seed, stock_seed, reps_seed,
     customers_seed, visitors_seed, orders_history_seed, customer_stats_seed, shipments_seed, entries_seed, staff_seed,
-    receipts_seed, purchase_tasks_seed, runs_seed, churn_seed, crm_seed, inventory_snapshot_seed, periodic_tasks_seed,
-    complaints_seed,
-    coupons_seed,
+    receipts_seed, purchase_tasks_seed, runs_seed, churn_seed, lost_items_seed, crm_seed, inventory_snapshot_seed,
+    periodic_tasks_seed, complaints_seed, coupons_seed,
 ]
 
 

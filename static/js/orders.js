@@ -135,6 +135,7 @@
 
     Alpine.data('checkoutPage', (districts) => ({
       quote: null,
+      usualNotes: [], // what 我的常购 could not add as usual (off sale, out of stock, reduced)
       error: '',
       districts: [...districts],
       form: { restaurant_name: '', contact_name: '', district: '', address: '', latitude: '', longitude: '', note: '' },
@@ -150,7 +151,24 @@
       // a page cannot open it by itself. Checkout shows 授权手机号 (and 提交订单 plays the same
       // button until the phone is known); the sheet opens from those taps only.
       async init() {
+        await this.fillUsual();
         await this.load();
+      },
+
+      // Opened from the reminder before the cut-off (/shop/checkout/?usual=1): the usual basket goes
+      // into the cart first (the usual quantities, through the cart's rules: safe to repeat), then the
+      // buyer reviews it here and pays — nothing is ordered or charged without their tap.
+      async fillUsual() {
+        const url = new URL(window.location.href);
+        if (url.searchParams.get('usual') !== '1') return;
+        url.searchParams.delete('usual');
+        window.history.replaceState(null, '', url.pathname + url.search);
+        try {
+          const result = await api.post('/usuals/add', {});
+          this.usualNotes = result.notes.map((note) => note.message);
+        } catch (error) {
+          this.usualNotes = [error.message];
+        }
       },
 
       async load() {

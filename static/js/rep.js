@@ -537,7 +537,9 @@
       },
 
       // The sweep titles its alerts "已流失：…" or "流失预警：…"; the dot takes the status colour.
+      // A lost-item alert (a customer stopped buying one product) is marked like an early warning.
       kind(message) {
+        if (message.template === 'lost_item') return 'at_risk';
         if (message.title.startsWith('已流失')) return 'churned';
         if (message.title.startsWith('流失预警')) return 'at_risk';
         return 'other';

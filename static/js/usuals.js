@@ -16,10 +16,37 @@
       loaded: false,
       busy: false,
       error: '',
+      reminder: null, // null: unknown (no restaurant yet: the switch stays hidden)
+      reminderBusy: false,
 
       init() {
         this.$store.cart.load(); // the tab bar's badge
         this.fetch();
+        this.fetchReminder();
+      },
+
+      async fetchReminder() {
+        try {
+          this.reminder = (await api.get('/usuals/reminder')).enabled;
+        } catch (error) {
+          this.reminder = null; // a visitor without a restaurant: nothing to remind
+        }
+      },
+
+      // The customer's choice is kept on the server (one per restaurant); the reminder itself is a
+      // subscribe message, which WeChat delivers only if the buyer accepted it.
+      async setReminder(enabled) {
+        if (this.reminderBusy) return;
+        this.reminderBusy = true;
+        try {
+          this.reminder = (await api.put('/usuals/reminder', { enabled })).enabled;
+          wx.showToast({ title: enabled ? '已开启截单提醒' : '已关闭截单提醒', icon: 'success', duration: 800 });
+        } catch (error) {
+          showError(error);
+          await this.fetchReminder();
+        } finally {
+          this.reminderBusy = false;
+        }
       },
 
       async fetch() {

@@ -172,7 +172,7 @@ def test_a_larger_scale_adds_only_the_difference():
     new_entries = results.pop("进入记录")
     del results["采购任务"], results["配送线路"]  # built for the day's orders once, then left alone
     # The figures derived from the history: the new restaurants' rhythm, whoever the sweep finds, today's values.
-    del results["客户下单节奏"], results["流失扫描"], results["库存金额快照"]
+    del results["客户下单节奏"], results["流失扫描"], results["断购扫描"], results["库存金额快照"]
     assert 60 <= results.pop("客户标签") <= 120  # each new restaurant: a size, and a business type if its name says
     assert results == {"管理员": 0, "分类": 0, "供应商": 1, "商品": 60, "商品图片": 60, "库存": 60, "业务员": 1, "客户": 60,
                        "访客": 60, "仓管与司机": 0, "入库单": 0, "历史出库": 0, "周期任务": 0,
