@@ -70,14 +70,17 @@ class UsualListApi(APIView):
         visitor = current_visitor(request)
         usuals, buyer, book = usual_list(customer_id=visitor.customer_id)
         context = {"buyer": buyer, "book": book}
+        # One serializer for the whole list: DRF builds a serializer's fields on each instance, which
+        # per line cost more than everything else the request does.
+        products = ProductSerializer([usual.product for usual in usuals], many=True, context=context).data
         return Response({"items": [{
-            "product": ProductSerializer(usual.product, context=context).data,
+            "product": product,
             "usual_quantity": str(usual.usual_quantity),
             "unit_price": str(unit_price_for(product=usual.product, buyer=buyer, book=book)),
             "times": usual.times,
             "last_bought": usual.last_bought.isoformat() if usual.last_bought else None,
             "pinned": usual.pinned, "problem": usual.problem,
-        } for usual in usuals]})
+        } for usual, product in zip(usuals, products, strict=True)]})
 
 
 class UsualAddApi(APIView):

@@ -97,11 +97,13 @@ def lost_items_sweep(*, now: datetime | None = None) -> LostSweepResult:
     night = timezone.localdate(now)
     rules = LostRules.current()
     with transaction.atomic():
+        # Only this run's alerts are announced: a rerun reads nothing back.
+        after_id = LostItemAlert.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         if connection.vendor == "postgresql":
             created = _insert_set_based(rules=rules, now=now, night=night)
         else:
             created = _insert_in_python(rules=rules, now=now, night=night)
-        reps = _notify_reps(night=night, window_days=rules.window_days)
+        reps = _notify_reps(after_id=after_id, night=night, window_days=rules.window_days) if created else 0
     logger.info("lost-item sweep %s: %s new alerts, %s reps told", night, created, reps)
     return LostSweepResult(night=night, new_alerts=created, notified_reps=reps)
 
@@ -204,12 +206,12 @@ def alert_text(*, customer_name: str, product_name: str, last_bought_at: datetim
     return title, body
 
 
-def _notify_reps(*, night, window_days: int) -> int:
-    """An inbox line per alert of the night to the customer's rep. Unique per alert: a rerun sends
-    nothing twice. In bulk, like the churn alerts."""
+def _notify_reps(*, after_id: int, night, window_days: int) -> int:
+    """An inbox line per new alert (id above `after_id`) to the customer's rep. Unique per alert: a
+    rerun sends nothing twice. In bulk, like the churn alerts."""
     from notifications.services import notify_many
 
-    rows = (LostItemAlert.objects.filter(night=night, rep__isnull=False)
+    rows = (LostItemAlert.objects.filter(pk__gt=after_id, rep__isnull=False)
             .values_list("pk", "rep_id", "customer_id", "customer__name", "product__name", "last_bought_at",
                          "usual_interval", "times").order_by("rep_id", "pk"))
     items, reps = [], set()
