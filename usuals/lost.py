@@ -43,6 +43,7 @@ from .models import LostItemAlert, UsualSettings
 
 logger = logging.getLogger(__name__)
 MICROSECONDS = 1_000_000
+CHUNK = 1000  # alerts read and announced at a time: the sweep's memory does not grow with the night's count
 
 
 @dataclass(frozen=True)
@@ -215,14 +216,15 @@ def _notify_reps(*, after_id: int, night, window_days: int) -> int:
             .values_list("pk", "rep_id", "customer_id", "customer__name", "product__name", "last_bought_at",
                          "usual_interval", "times").order_by("rep_id", "pk"))
     items, reps = [], set()
-    for pk, rep_id, customer_id, customer_name, product_name, last, interval, times in rows.iterator(chunk_size=5000):
+    for pk, rep_id, customer_id, customer_name, product_name, last, interval, times in rows.iterator(
+            chunk_size=CHUNK):
         title, body = alert_text(customer_name=customer_name, product_name=product_name, last_bought_at=last,
                                  interval=interval, times=times, night=night, window_days=window_days)
         items.append({"event_key": f"lost-item:{pk}", "recipient_kind": "rep", "recipient_id": rep_id,
                       "channel": "inbox", "template": "lost_item", "title": title, "body": body,
                       "link": f"/rep/customers/{customer_id}/", "data": {"customer_id": customer_id}})
         reps.add(rep_id)
-        if len(items) == 5000:
+        if len(items) == CHUNK:
             notify_many(items)
             items = []
     notify_many(items)

@@ -7,6 +7,7 @@
   'use strict';
 
   const { showError } = window.shopHelpers;
+  const REMINDER_TEMPLATES = ['cutoff_reminder'];
 
   document.addEventListener('alpine:init', () => {
     Alpine.data('usualsPage', () => ({
@@ -38,6 +39,9 @@
       async setReminder(enabled) {
         if (this.reminderBusy) return;
         this.reminderBusy = true;
+        // Turning it on is a tap: WeChat lets the page ask for the message's consent only there
+        // (static/js/subscribe.js; one acceptance is one message, declining never blocks the switch).
+        if (enabled && window.subscribe) await window.subscribe.ask(REMINDER_TEMPLATES);
         try {
           this.reminder = (await api.put('/usuals/reminder', { enabled })).enabled;
           wx.showToast({ title: enabled ? '已开启截单提醒' : '已关闭截单提醒', icon: 'success', duration: 800 });
@@ -86,6 +90,8 @@
       async addToCart() {
         if (this.busy) return;
         this.busy = true;
+        // A tap: ask for the next reminder's consent too (unless reminders are off).
+        if (this.reminder && window.subscribe) await window.subscribe.ask(REMINDER_TEMPLATES);
         const ids = this.pickedIds();
         let result;
         try {
