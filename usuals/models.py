@@ -103,7 +103,7 @@ class CutoffReminder(models.Model):
     twice on one Shanghai day, both held by the database."""
 
     customer = models.ForeignKey("customers.Customer", verbose_name="客户", on_delete=models.CASCADE,
-                                 related_name="cutoff_reminders", db_index=False)  # cutoffreminder_once_per_delivery
+                                 related_name="cutoff_reminders")
     delivery_date = models.DateField("送达日期")
     sent_on = models.DateField("提醒日期(北京时间)")
     created_at = models.DateTimeField("时间", auto_now_add=True)
@@ -112,8 +112,9 @@ class CutoffReminder(models.Model):
         verbose_name = verbose_name_plural = "截单提醒"
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["customer", "delivery_date"], name="cutoffreminder_once_per_delivery"),
-            models.UniqueConstraint(fields=["customer", "sent_on"], name="cutoffreminder_once_per_day"),
+            # Date first: the reminder task looks them up by the delivery day and by today.
+            models.UniqueConstraint(fields=["delivery_date", "customer"], name="cutoffreminder_once_per_delivery"),
+            models.UniqueConstraint(fields=["sent_on", "customer"], name="cutoffreminder_once_per_day"),
         ]
 
     def __str__(self):
