@@ -40,7 +40,7 @@ def test_a_lower_layer_imports_no_domain_app(package):
 DOMAIN_MODULE_NAMES = {"services", "selectors", "rules", "pricing", "pagination", "models", "tasks", "churn",
                        "checkout", "checkout_rules", "checkout_store", "payments", "refunds", "reorder",
                        "transitions", "packing", "purchasing", "receiving", "delivery", "dispatch", "routing",
-                       "autotags", "segments", "welcome"}
+                       "autotags", "segments", "welcome", "lost", "reminders"}
 
 
 def test_domain_modules_import_no_api_code():
