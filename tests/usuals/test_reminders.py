@@ -47,6 +47,16 @@ def restaurant(name, weeks_ago=(1, 2, 3), weekday_of=TUESDAY):
     return customer
 
 
+def accepted(customer):
+    """The buyer accepted the reminder's template once in WeChat (where the outbox asks for consent:
+    notifications.SubscribeConsent, one acceptance per message)."""
+    try:
+        from notifications.models import SubscribeConsent
+    except ImportError:  # an outbox that sends without asking
+        return
+    SubscribeConsent.objects.create(openid=customer.visitors.get().openid, template="cutoff_reminder", available=1)
+
+
 def reminded():
     return set(Notification.objects.filter(template="cutoff_reminder").values_list("recipient_id", flat=True))
 
@@ -93,6 +103,7 @@ def test_reminds_who_usually_orders_for_the_day_and_has_not_yet_once(django_capt
     ReminderOptOut.objects.create(customer=opted_out)
 
     assert cutoff_reminders_send(now=sh(monday, 20, 50)).reminded == 0  # before the window
+    accepted(regular)
     with django_capture_on_commit_callbacks(execute=True):
         result = cutoff_reminders_send(now=sh(monday, 21, 5))
 
