@@ -63,6 +63,11 @@ BENCHES = [
           what="the nightly automatic tags against the raw SQL of their rules; segment counts"),
     Bench("dispatch", "bench/dispatch.py", (), ("--time-limits", "5"),
           what="route planning against nearest neighbour"),
+    Bench("usual list", "bench/usual_list.py", ("--repeat", "3"),
+          ("--others", "200", "--repeat", "1", "--duration", "3", "--warmup", "1"),
+          what="我的常购 (GET /api/v1/usuals, 50 lines, a price list) against /healthz"),
+    Bench("lost items", "bench/lost_items.py", ("--reuse",), ("--reuse", "--customers", "5000", "--repeat", "1"),
+          what="the nightly lost-item sweep against a raw SQL aggregate of its rule"),
 ]
 
 
