@@ -34,6 +34,7 @@ from core.inputs import text_check
 from notifications.services import notify
 from wechat.messages import fit_field
 
+from . import conduct
 from .models import DeliveryRun, Driver, Stop
 from .privacy import (  # noqa: F401  (mask_phone, mask_phones_in: the masking lives in privacy)
     customer_data_expired,
@@ -304,8 +305,11 @@ def _message_time(moment: datetime) -> str:
 
 
 def stop_complete(*, driver: Driver, stop_id: int, proof_kind: str, signed_by: str = "", left_at: str = "",
-                  photo=None, now: datetime | None = None) -> Stop:
-    """Delivered, with proof; the order is delivered and the customer told, all at once."""
+                  photo=None, latitude=None, longitude=None, now: datetime | None = None) -> Stop:
+    """Delivered, with proof; the order is delivered and the customer told, all at once.
+
+    `latitude`/`longitude`: where the phone was (GCJ-02), if it said; a proof recorded beyond
+    配送规则's distance from the customer's pin is flagged to managers (logistics.conduct)."""
     from orders.models import Order
     from orders.services import order_transition
 
@@ -327,6 +331,8 @@ def stop_complete(*, driver: Driver, stop_id: int, proof_kind: str, signed_by: s
         raise ValidationFailed("请选择签收方式：当面签收或放置指定位置", code="proof_kind_required")
     now = now or timezone.now()
     checked = photo_check(photo, now=now)
+    position = conduct.proof_position(latitude, longitude)
+    limit_m = conduct.proof_limit_m()
 
     with transaction.atomic():
         run, stop, order = _lock_pending_stop(driver=driver, stop_id=stop_id)
@@ -339,8 +345,15 @@ def stop_complete(*, driver: Driver, stop_id: int, proof_kind: str, signed_by: s
         stop.completed_at = now
         extension = {"JPEG": "jpg", "MPO": "jpg"}.get(checked.format, checked.format.lower())
         stop.photo.save(f"stop-{stop.pk}.{extension}", photo, save=False)
+        stop.proof_latitude, stop.proof_longitude = position or (None, None)
+        stop.proof_distance_m = conduct.proof_distance_m(order=order, position=position)
+        stop.far_from_customer = conduct.proof_is_far(distance_m=stop.proof_distance_m, limit_m=limit_m)
         stop.save(update_fields=["status", "proof_kind", "signed_by", "left_at", "photo", "photo_taken_at",
-                                 "completed_at"])
+                                 "completed_at", "proof_latitude", "proof_longitude", "proof_distance_m",
+                                 "far_from_customer"])
+        if stop.far_from_customer:
+            conduct.proof_far_notify(stop=stop, order=order, driver=driver, distance_m=stop.proof_distance_m,
+                                     limit_m=limit_m)
         notify(
             event_key=f"order:{order.pk}:delivered", recipient_kind="customer", recipient_id=order.customer_id,
             channel="subscribe", template="delivery_done", title="订单已送达",

@@ -140,10 +140,17 @@ class _Slot:
 
 
 def _active_delivery_drivers(driver_ids) -> list[Driver]:
-    drivers = Driver.objects.filter(kind=Driver.Kind.DELIVERY, is_active=True, user__is_active=True)
+    """The delivery drivers who may get stops: in post, with a login, not suspended (logistics.conduct)."""
+    drivers = Driver.objects.filter(kind=Driver.Kind.DELIVERY, is_active=True, user__is_active=True,
+                                    suspended_at__isnull=True)
     if driver_ids is None:
         return list(drivers.order_by("pk"))
     wanted = {int(pk) for pk in driver_ids}
+    suspended = list(Driver.objects.filter(pk__in=wanted, suspended_at__isnull=False).order_by("pk")
+                     .values_list("name", flat=True))
+    if suspended:
+        raise ValidationFailed(f"司机已被暂停，不能派单：{'、'.join(suspended)}", code="driver_suspended",
+                               details={"drivers": suspended})
     found = list(drivers.filter(pk__in=wanted).order_by("pk"))
     missing = wanted - {driver.pk for driver in found}
     if missing:

@@ -108,6 +108,10 @@ class Driver(BaseModel):
     max_stops = models.PositiveIntegerField("最多站点数", default=25)
     max_weight_kg = models.DecimalField("最大载重(kg)", max_digits=8, decimal_places=1, default=Decimal("1000"))
     is_active = models.BooleanField("在职", default=True)
+    # Suspended by a manager (logistics.conduct): no login, no new runs, open stops to reassign.
+    suspended_at = models.DateTimeField("暂停时间", null=True, blank=True)
+    suspended_by = models.CharField("暂停人", max_length=60, blank=True)
+    suspension_reason = models.CharField("暂停原因", max_length=200, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "司机"
@@ -115,6 +119,10 @@ class Driver(BaseModel):
 
     def __str__(self):
         return f"{self.name}({self.get_kind_display()})"
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.suspended_at is not None
 
 
 class PurchaseTask(BaseModel):
@@ -261,6 +269,13 @@ class Stop(models.Model):
     photo_taken_at = models.DateTimeField("拍摄时间", null=True, blank=True)
     failure_reason = models.CharField("未送达原因", max_length=100, blank=True)
     completed_at = models.DateTimeField("完成时间", null=True, blank=True)
+    # Where the phone was when the proof was recorded (GCJ-02), and how far from the customer's pin.
+    proof_latitude = models.DecimalField("签收位置纬度", max_digits=9, decimal_places=6, null=True, blank=True)
+    proof_longitude = models.DecimalField("签收位置经度", max_digits=9, decimal_places=6, null=True, blank=True)
+    proof_distance_m = models.PositiveIntegerField("签收点距客户(米)", null=True, blank=True)
+    far_from_customer = models.BooleanField("签收位置异常", default=False,
+                                            help_text="签收时手机位置距客户定位超过配送规则中的距离")
+    needs_reassignment = models.BooleanField("待改派", default=False, help_text="司机被暂停，需改派给其他司机")
 
     class Meta:
         verbose_name = verbose_name_plural = "配送站点"
@@ -291,3 +306,23 @@ class InventoryValueSnapshot(models.Model):
             models.UniqueConstraint(fields=["day"], condition=Q(category__isnull=True),
                                     name="inventoryvalue_unique_day_total"),
         ]
+
+
+class DeliverySettings(BaseModel):
+    """配送规则, edited in admin. One row (pk=1); `DeliverySettings.current()` reads it."""
+
+    proof_distance_limit_m = models.PositiveIntegerField(
+        "签收距离上限(米)", default=500,
+        help_text="签收时手机位置距客户定位超过此距离，站点标记为签收位置异常并通知管理人员")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "配送规则"
+        ordering = ["id"]
+
+    def __str__(self):
+        return "配送规则"
+
+    @classmethod
+    def current(cls) -> "DeliverySettings":
+        row, _ = cls.objects.get_or_create(pk=1)
+        return row

@@ -17,7 +17,9 @@ Who locks what, in order:
 - phone binding, entries and checkout: the Visitor (checkout NOWAIT first, then waiting), then the
   basket's Stock rows, then the Customer's delivery details;
 - dispatch: Drivers, their DeliveryRuns, then the Orders they take; delivery: the DeliveryRun or
-  the Stop, then its Orders;
+  the Stop, then its Orders; suspending a driver: the Driver, their runs' Stops, then the login's
+  User (last); releasing a suspended driver's stop for reassignment: the DeliveryRun, the Stop,
+  then its Order;
 - purchasing: the PurchaseTask;
 - issuing coupons: the CouponTemplate (one issue of a template at a time: the per-customer limit);
 - payment settlement: the Order, its Payment, then the Customer's ordering rhythm; cancelling or
@@ -66,6 +68,8 @@ LOCK_ORDER = (
     "complaints.Complaint",
     "catalog.CartLine",
     "wechat.DevPayTransaction",
+    # A staff login's row, deactivated after the rep's or driver's rows that stand for it.
+    "auth.User",
 )
 
 GUARDED_BY = {"orders.OrderLine": "orders.Order", "orders.Payment": "orders.Order", "orders.Refund": "orders.Order",

@@ -108,7 +108,8 @@ def stop_complete(request, driver, stop_id: int):
         service.stop_complete(
             driver=driver, stop_id=stop.pk, proof_kind=request.POST.get("proof_kind", ""),
             signed_by=request.POST.get("signed_by", ""), left_at=request.POST.get("left_at", ""),
-            photo=request.FILES.get("photo"),
+            photo=request.FILES.get("photo"), latitude=request.POST.get("latitude"),
+            longitude=request.POST.get("longitude"),
         )
     except ApplicationError as error:
         return _stop_page(request, driver, service.driver_stop(driver=driver, stop_id=stop.pk), error=error.message,

@@ -34,6 +34,7 @@ from customers.tokens import visitor_token_make
 from logistics.models import (
     Batch,
     DeliveryRun,
+    DeliverySettings,
     InventoryValueSnapshot,
     PurchaseTask,
     PurchaseTaskLine,
@@ -151,6 +152,7 @@ def build_world() -> World:
     objects = world.objects
     ensure_groups()
     OrderSettings.current()
+    DeliverySettings.current()
     UsualSettings.current()
     ChurnSettings.current()
 

@@ -345,7 +345,7 @@ ADMIN_DESIGN = {
     "usuals.lostitemalert": "v", "usuals.cutoffreminder": "v", "usuals.reminderoptout": "v",
     "logistics.supplier": "vacd", "logistics.stock": "v", "logistics.stockmove": "v", "logistics.purchasetask": "vcd",
     "logistics.receipt": "v", "logistics.batch": "v", "logistics.deliveryrun": "vc", "logistics.stop": "v",
-    "logistics.driver": "vacd", "logistics.inventoryvaluesnapshot": "v",
+    "logistics.driver": "vacd", "logistics.deliverysettings": "vc", "logistics.inventoryvaluesnapshot": "v",
     "notifications.notification": "vc",
     "core.loginlock": "vd", "axes.accesslog": "v",
     "crm.taggroup": "vacd", "crm.tag": "vacd", "crm.autotagsettings": "vc", "crm.categorysharerule": "vacd",

@@ -240,3 +240,28 @@ def test_issuing_coupons_locks_the_template_alone():
     with CaptureQueriesContext(connection) as queries:
         give(customer)
     assert locks_taken(queries.captured_queries) == ["coupons.CouponTemplate"]
+
+def test_suspending_a_driver_locks_the_driver_their_stops_then_the_login(settings, tmp_path):
+    from datetime import timedelta as days
+
+    from django.utils import timezone
+
+    from logistics.conduct import driver_suspend, stops_release_for_reassignment
+    from logistics.models import DeliveryRun, Stop
+    from tests.factories import DeliveryDriverFactory, delivery_order
+
+    tomorrow = timezone.localdate() + days(days=1)
+    driver = DeliveryDriverFactory()
+    run = DeliveryRun.objects.create(driver=driver, delivery_date=tomorrow)
+    stop = Stop.objects.create(run=run, order=delivery_order(delivery_date=tomorrow), sequence=1)
+    with CaptureQueriesContext(connection) as queries:
+        driver_suspend(driver_id=driver.pk, actor="lock-test")
+    taken = locks_taken(queries.captured_queries)
+    assert taken == ["logistics.Driver", "logistics.Stop", "auth.User"]
+    assert_in_lock_order(taken)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert stops_release_for_reassignment(stop_ids=[stop.pk], actor="lock-test") == 1
+    taken = locks_taken(queries.captured_queries)
+    assert taken[:3] == ["logistics.DeliveryRun", "logistics.Stop", "orders.Order"]
+    assert_in_lock_order(taken)
