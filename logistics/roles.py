@@ -28,6 +28,8 @@ def driver_for_user(user, *, kind: str) -> Driver:
     if driver is None or driver.kind != kind or not driver.is_active or not user.is_active:
         label = dict(Driver.Kind.choices)[kind]
         raise PermissionDenied(f"仅限在职{label}使用", code="not_a_driver")
+    if driver.is_suspended:  # even if someone switched the login back on by hand
+        raise PermissionDenied("账号已被暂停，请联系管理人员", code="driver_suspended")
     return driver
 
 

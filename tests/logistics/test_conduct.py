@@ -248,3 +248,11 @@ def test_the_stop_page_sends_the_position_with_the_proof(client, started, driver
         "proof_kind": "signed", "signed_by": "王", "photo": jpeg(), "latitude": position[0], "longitude": position[1]})
     assert response.status_code == 302
     assert Stop.objects.get(pk=stop.pk).far_from_customer is True
+
+
+def test_a_login_switched_back_on_by_hand_still_opens_nothing_while_suspended(client, driver, runs):
+    driver_suspend(driver_id=driver.pk, actor="manager")
+    User.objects.filter(pk=driver.user_id).update(is_active=True)
+    client.force_login(driver.user)
+    response = client.get("/ops/delivery/")
+    assert response.status_code == 403 and "账号已被暂停" in response.content.decode()
