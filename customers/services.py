@@ -72,6 +72,10 @@ def customer_bind_phone(*, visitor: Visitor, phone_code: str, nickname: str = ""
             from crm.welcome import welcome_send
 
             welcome_send(customer=customer, visitor=locked)
+        # A rep's WeCom contact carrying this phone or unionid is this restaurant (README "WeCom contacts").
+        from reps.wecom_links import wecom_contacts_link_customer
+
+        wecom_contacts_link_customer(customer=customer, unionid=locked.unionid)
     visitor.customer, visitor.phone, visitor.nickname = customer, phone, locked.nickname
     return customer
 

@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -17,9 +17,12 @@ from customers.models import Customer
 
 from . import dashboard
 from .accounts import REP_GROUP, rep_login_check, rep_login_create
-from .models import EntryEvent, Handover, HandoverItem, Rep, VisitNote, WeComContact, WeComContactEvent
-from .qr import rep_entry_path, rep_qr_png
+from .models import (
+    EntryEvent, Handover, HandoverItem, Rep, VisitNote, WeComContact, WeComContactEvent, WeComTransfer,
+)
+from .qr import rep_entry_path
 from .services import customers_handover
+from .views import code_png_response
 
 
 
@@ -124,14 +127,15 @@ class RepAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # The key is printed in the rep's QR codes; changing it would orphan every code in use.
         if obj is not None:
-            return ("key", "qr_code", "created_at", "updated_at")
-        return ("qr_code", "created_at", "updated_at")
+            return ("key", "qr_code", "wecom_summary", "created_at", "updated_at")
+        return ("qr_code", "wecom_summary", "created_at", "updated_at")
 
     def get_fieldsets(self, request, obj=None):
         login = ("user",) if obj is not None and obj.user_id else ("user", "login_username", "login_password")
         key = ("key", "qr_code") if obj is not None else ("key",)
         return (
             (None, {"fields": ("name", "phone", "territory", "photo", "wecom_user_id", "is_active")}),
+            *((("企业微信", {"fields": ("wecom_summary",)}),) if obj is not None else ()),
             ("二维码", {"fields": key,
                         "description": "业务员码印在二维码里，保存后不可修改；新建时自动生成" if obj is None else ""}),
             ("登录账号", {"fields": login}),
@@ -166,6 +170,18 @@ class RepAdmin(admin.ModelAdmin):
             qr_url, obj.name, entry, entry, qr_url, obj.key,
         )
 
+    @admin.display(description="企业微信客户与联系我二维码")
+    def wecom_summary(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        counts = WeComContact.objects.filter(rep=obj).aggregate(
+            active=Count("id", filter=Q(status=WeComContact.Status.ACTIVE)), total=Count("id"))
+        contacts = reverse("admin:reps_wecomcontact_changelist") + f"?rep__id__exact={obj.pk}"
+        code = (format_html('联系我二维码：<a href="{}" target="_blank" rel="noopener">{}</a>', obj.wecom_qr_code,
+                            obj.wecom_config_id) if obj.wecom_config_id else "联系我二维码：业务员打开名片时生成")
+        return format_html('<a href="{}" data-testid="rep-wecom-contacts">企业微信客户 {} 位（共 {} 条记录）</a><br>{}',
+                           contacts, counts["active"], counts["total"], code)
+
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
         view = self.admin_site.admin_view
@@ -186,9 +202,7 @@ class RepAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         rep = self._rep_or_404(request, object_id)
-        response = HttpResponse(rep_qr_png(rep, base_url=request.build_absolute_uri("/")), content_type="image/png")
-        response["Cache-Control"] = "private, max-age=3600"
-        return response
+        return code_png_response(rep, request)
 
     def dashboard_view(self, request):
         if not self.has_view_permission(request):
@@ -268,6 +282,29 @@ class HandoverItemInline(ReadOnlyAdminMixin, admin.TabularInline):
         return obj.customer.rep or "—"
 
 
+class WeComTransferInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Per WeCom customer: waiting, done, refused by the customer, taker over the limit (reps.wecom_transfer)."""
+
+    model = WeComTransfer
+    fields = ("contact_name", "external_userid", "customer", "resigned", "status", "errcode", "submitted_at",
+              "finished_at")
+    readonly_fields = fields
+    extra = 0
+    verbose_name = "企业微信客户"
+    verbose_name_plural = "企业微信客户转接"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("contact__customer")
+
+    @admin.display(description="昵称")
+    def contact_name(self, obj):
+        return obj.contact.name or "—"
+
+    @admin.display(description="客户")
+    def customer(self, obj):
+        return obj.contact.customer or "—"
+
+
 @admin.register(Handover)
 class HandoverAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     change_form_template = "admin/reps/handover/change_form.html"
@@ -277,7 +314,7 @@ class HandoverAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("from_rep__name", "to_rep__name", "reason")
     fields = ("created_at", "from_rep", "to_rep", "customer_count", "reason", "revoked_access", "performed_by")
     readonly_fields = fields
-    inlines = (HandoverItemInline,)
+    inlines = (HandoverItemInline, WeComTransferInline)
 
 
 @admin.register(EntryEvent)
@@ -319,12 +356,12 @@ class VisitNoteAdmin(admin.ModelAdmin):
 class WeComContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Each rep's WeCom contacts as WeCom's callbacks reported them (filter by rep)."""
 
-    list_display = ("added_at", "rep", "external_userid", "state", "status", "removed_at", "customer")
+    list_display = ("added_at", "rep", "name", "external_userid", "state", "status", "removed_at", "customer")
     list_filter = ("rep", "status", ("added_at", admin.DateFieldListFilter))
     list_select_related = ("rep", "customer")
-    search_fields = ("rep__name", "rep__key", "external_userid", "state", "customer__name")
-    fields = ("rep", "external_userid", "state", "status", "added_at", "removed_at", "transfer_fail_reason",
-              "customer")
+    search_fields = ("rep__name", "rep__key", "external_userid", "state", "customer__name", "name", "phone")
+    fields = ("rep", "external_userid", "name", "unionid", "phone", "state", "status", "added_at", "removed_at",
+              "transfer_fail_reason", "customer")
     readonly_fields = fields
 
 

@@ -11,12 +11,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import ValidationFailed
+from core.errors import ApplicationError, ValidationFailed
 from core.inputs import aware_datetime_param
 from core.schema import REP_SESSION, documented_by, error_response, errors, paginated
 
 from . import selectors, services
 from .assistant_reads import assistant_read, customers_body, inbox_messages, summary_body
+from .codes import rep_contact_way_ensure
 from .feed import FEED_TOKEN_MAX_AGE, feed_poll, feed_token_make
 from .qr import SHARE_SCENE, rep_entry_path
 from .serializers import (
@@ -28,6 +29,7 @@ from .serializers import (
     NearbyOutput,
     SummaryOutput,
     VisitNoteOutput,
+    WeComContactsOutput,
 )
 
 _NOT_A_REP = errors(403)  # not logged in as an active rep (not_a_rep), or a write without the CSRF token
@@ -54,6 +56,11 @@ class MeApi(RepApiView):
         Also hands out the csrftoken cookie the page's writes need (the shell carries no token)."""
         rep = self.rep(request)
         get_token(request)
+        contact_error = ""
+        try:
+            contact_qr = rep_contact_way_ensure(rep)  # made once, then read from the row
+        except ApplicationError as error:
+            contact_qr, contact_error = "", error.message
         response = Response({
             "rep": {"id": rep.pk, "name": rep.name, "key": rep.key, "territory": rep.territory, "scene": rep.scene},
             # The key in the query keys the browser's copy of the image (kept an hour) to this rep.
@@ -62,6 +69,8 @@ class MeApi(RepApiView):
             "share_url": request.build_absolute_uri(rep_entry_path(rep, launch_scene=SHARE_SCENE)),
             "feed_token": feed_token_make(rep),
             "feed_token_max_age": int(FEED_TOKEN_MAX_AGE.total_seconds()),
+            "contact_qr_url": f"{reverse('rep:contact-qr')}?c={rep.wecom_config_id[-8:]}" if contact_qr else None,
+            "contact_error": contact_error,
         })
         response["Cache-Control"] = "private, no-store"
         return response
@@ -180,6 +189,18 @@ class NearbyApi(RepApiView):
             {"id": r["pk"], "name": r["name"], "address": r["address"], "phone": r["phone"], "status": r["status"],
              "latitude": str(r["latitude"]), "longitude": str(r["longitude"]), "last_order_at": r["last_order_at"],
              "distance_km": r["distance_km"]} for r in rows]})
+
+
+class WeComContactsApi(RepApiView):
+    @extend_schema(responses={200: WeComContactsOutput, **_NOT_A_REP},
+                   summary="我的企业微信客户（由企业微信回调记录，最近添加在前）")
+    def get(self, request):
+        rep = self.rep(request)
+        contacts, active = selectors.rep_wecom_contacts(rep=rep)
+        return Response({"active": active, "contacts": [
+            {"id": c.pk, "name": c.name, "status": c.status, "status_label": c.get_status_display(),
+             "added_at": c.added_at, "removed_at": c.removed_at, "customer_id": c.customer_id,
+             "customer_name": c.customer.name if c.customer_id else None} for c in contacts]})
 
 
 class FeedPollSchema(APIView):

@@ -36,6 +36,14 @@ class Rep(BaseModel):
     wecom_user_id = models.CharField("企业微信账号", max_length=64, blank=True,
                                      help_text="企业微信成员 UserID，用于推送流失提醒等消息")
     is_active = models.BooleanField("在职", default=True)
+    # The mini-program code (getwxacodeunlimit) as stored, and a digest of what it was made from
+    # (scene, page, check_path, env_version, width): made again only when those change.
+    wxacode = models.FileField("小程序码图片", upload_to="reps/wxacode/", blank=True)
+    wxacode_inputs = models.CharField("小程序码参数摘要", max_length=64, blank=True)
+    # The WeCom contact-me code (add_contact_way, state = key), made once per WeCom account.
+    wecom_config_id = models.CharField("联系我 config_id", max_length=64, blank=True)
+    wecom_qr_code = models.CharField("联系我二维码", max_length=500, blank=True)
+    wecom_contact_user_id = models.CharField("联系我所属企业微信账号", max_length=64, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "业务员"
@@ -185,6 +193,7 @@ class WeComContact(models.Model):
         ACTIVE = "active", "已添加"
         REMOVED_BY_REP = "removed_by_rep", "业务员已删除客户"
         REMOVED_BY_CUSTOMER = "removed_by_customer", "客户已删除业务员"
+        TRANSFERRED = "transferred", "已转接给其他业务员"
 
     rep = models.ForeignKey(Rep, verbose_name="业务员", on_delete=models.PROTECT, related_name="wecom_contacts")
     external_userid = models.CharField("外部联系人 ID", max_length=64)
@@ -195,6 +204,10 @@ class WeComContact(models.Model):
     transfer_fail_reason = models.CharField("最近一次转接失败原因", max_length=64, blank=True)
     customer = models.ForeignKey("customers.Customer", verbose_name="客户", null=True, blank=True,
                                  on_delete=models.SET_NULL, related_name="wecom_contacts")
+    # From WeCom's externalcontact/get: what links the contact to a restaurant (reps.wecom_links).
+    name = models.CharField("微信昵称", max_length=64, blank=True)
+    unionid = models.CharField("UnionID", max_length=64, blank=True)
+    phone = models.CharField("备注手机号", max_length=20, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "企业微信客户"
@@ -202,7 +215,12 @@ class WeComContact(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["rep", "external_userid"], name="wecomcontact_unique_rep_external"),
         ]
-        indexes = [models.Index(fields=["rep", "added_at"], name="wecomcontact_rep_added_idx")]
+        indexes = [
+            models.Index(fields=["rep", "added_at"], name="wecomcontact_rep_added_idx"),
+            models.Index(fields=["rep", "removed_at"], name="wecomcontact_rep_removed_idx"),
+            models.Index(fields=["phone"], name="wecomcontact_phone_idx", condition=~models.Q(phone="")),
+            models.Index(fields=["unionid"], name="wecomcontact_unionid_idx", condition=~models.Q(unionid="")),
+        ]
 
     def __str__(self):
         return f"{self.rep} · {self.external_userid}"
@@ -233,3 +251,46 @@ class WeComContactEvent(models.Model):
 
     def __str__(self):
         return f"{self.change_type} {self.external_userid}"
+
+
+class WeComTransfer(models.Model):
+    """One WeCom customer moved from the leaving rep to the taker at a handover (reps.wecom_transfer).
+
+    `pending` until submitted; WeCom then reports `waiting` until the taker has them (24 h), or the
+    customer refused, or the taker is at their customer limit. `over_limit` was never sent: the
+    customer was already transferred twice in the last 90 days.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "待提交"
+        WAITING = "waiting", "等待接替"
+        DONE = "done", "接替完毕"
+        REFUSED = "refused", "客户拒绝"
+        TAKER_LIMIT = "taker_limit", "接替成员客户数已达上限"
+        OVER_LIMIT = "over_limit", "90 天内已转接 2 次"
+        FAILED = "failed", "提交失败"
+
+    handover = models.ForeignKey(Handover, verbose_name="移交", on_delete=models.CASCADE,
+                                 related_name="wecom_transfers")
+    contact = models.ForeignKey(WeComContact, verbose_name="企业微信客户", on_delete=models.CASCADE,
+                                related_name="transfers")
+    external_userid = models.CharField("外部联系人 ID", max_length=64)
+    handover_userid = models.CharField("原跟进成员", max_length=64)
+    takeover_userid = models.CharField("接替成员", max_length=64)
+    resigned = models.BooleanField("离职继承", default=False)
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.PENDING)
+    errcode = models.IntegerField("错误码", null=True, blank=True)
+    submitted_at = models.DateTimeField("提交时间", null=True, blank=True)
+    finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "企业微信客户转接"
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["handover", "contact"], name="wecomtransfer_unique_handover_contact"),
+        ]
+        indexes = [models.Index(fields=["external_userid", "submitted_at"], name="wecomtransfer_ext_time_idx")]
+
+    def __str__(self):
+        return f"{self.external_userid} {self.get_status_display()}"

@@ -1,5 +1,5 @@
-"""A rep's personal code. In the web version the QR carries the shop's link with the scene in it;
-a real mini program would use getwxacodeunlimit with the same `scene` (see wechat backends)."""
+"""A rep's web-link code: the QR carries the shop's link with the scene in it. The dev backend's
+card shows it; with WECHAT_BACKEND=real the card is WeChat's mini-program code (reps.codes)."""
 
 import io
 from urllib.parse import quote, urlencode
@@ -18,8 +18,13 @@ def rep_entry_path(rep: Rep, *, launch_scene: int = SCAN_SCENE) -> str:
 
 
 def rep_qr_png(rep: Rep, *, base_url: str, box_size: int = 10) -> bytes:
+    return rep_link_png(base_url.rstrip("/") + rep_entry_path(rep), box_size=box_size)
+
+
+def rep_link_png(link: str, *, box_size: int = 10) -> bytes:
+    """A QR code of `link` (the dev contact-me code's add page, the web-link card)."""
     code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=box_size, border=2)
-    code.add_data(base_url.rstrip("/") + rep_entry_path(rep))
+    code.add_data(link)
     code.make(fit=True)
     buffer = io.BytesIO()
     code.make_image(fill_color="black", back_color="white").save(buffer, format="PNG")

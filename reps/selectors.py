@@ -10,7 +10,7 @@ from core.errors import NotFound, PermissionDenied
 from customers.models import Customer
 from orders.models import Order
 
-from .models import EntryEvent, Rep, Scene, VisitNote
+from .models import EntryEvent, Rep, Scene, VisitNote, WeComContact
 
 SCENE_KINDS = [kind for kind, _ in Scene.CHOICES]
 
@@ -81,6 +81,15 @@ def rep_inbox(*, rep: Rep):
 
     return (Notification.objects.filter(recipient_kind="rep", recipient_id=str(rep.pk), channel="inbox")
             .order_by("-created_at", "-id"))
+
+
+def rep_wecom_contacts(*, rep: Rep, limit: int = 100) -> tuple[list, int]:
+    """The rep's WeCom contacts, latest added first (with their restaurant), and how many are active."""
+    contacts = list(WeComContact.objects.filter(rep=rep).select_related("customer")
+                    .only("id", "name", "status", "added_at", "removed_at", "customer_id", "customer__name")
+                    .order_by("-added_at", "-id")[:limit])
+    active = WeComContact.objects.filter(rep=rep, status=WeComContact.Status.ACTIVE).count()
+    return contacts, active
 
 
 def rep_order_feed(*, rep: Rep, after: datetime | None = None, limit: int = 30):

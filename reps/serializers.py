@@ -26,6 +26,9 @@ class MeOutput(serializers.Serializer):
     share_url = serializers.URLField(help_text="分享给客户的进入链接")
     feed_token = serializers.CharField(help_text="GET /api/v1/rep/feed/poll 的 X-Feed-Token")
     feed_token_max_age = serializers.IntegerField(help_text="feed_token 的有效期（秒）")
+    contact_qr_url = serializers.CharField(allow_null=True,
+                                           help_text="我的企业微信“联系我”二维码图片（站内路径）；未设置企业微信账号时为 null")
+    contact_error = serializers.CharField(help_text="联系我二维码暂时无法生成时的原因，否则为空")
 
 
 class SummaryOutput(serializers.Serializer):
@@ -131,3 +134,19 @@ class NearbyCustomerSerializer(serializers.Serializer):
 
 class NearbyOutput(serializers.Serializer):
     customers = NearbyCustomerSerializer(many=True, help_text="由近到远")
+
+
+class WeComContactRowSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(help_text="微信昵称（企业微信客户资料）")
+    status = serializers.CharField(help_text="active 已添加；removed_by_rep / removed_by_customer 已删除；transferred 已转接")
+    status_label = serializers.CharField()
+    added_at = serializers.DateTimeField()
+    removed_at = serializers.DateTimeField(allow_null=True)
+    customer_id = serializers.IntegerField(allow_null=True, help_text="已关联的客户（同一手机号或 unionid）")
+    customer_name = serializers.CharField(allow_null=True)
+
+
+class WeComContactsOutput(serializers.Serializer):
+    contacts = WeComContactRowSerializer(many=True, help_text="最近添加在前，最多 100 位")
+    active = serializers.IntegerField(help_text="当前企业微信客户数")

@@ -10,7 +10,10 @@ from django.utils import timezone
 from core.errors import NotFound, ValidationFailed
 from customers.models import Customer, Visitor
 
+from core.tasks import enqueue_on_commit
+
 from .models import EntryEvent, Handover, HandoverItem, Rep, Scene, VisitNote
+from .wecom_transfer import wecom_transfers_plan
 
 # WeChat's unlimited mini-program code: ≤32 visible characters from this set (no %).
 SCENE_ALLOWED = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}\Z")
@@ -122,7 +125,9 @@ def customers_handover(*, from_rep: Rep, to_rep: Rep, customer_ids: list[int] | 
     """Move all (or the given) customers of one rep to another, in one step, keeping history.
 
     Who acquired each customer (`acquired_by`) never changes. With `revoke_access` the leaving
-    rep is deactivated and their login stops working on the next request.
+    rep is deactivated and their login stops working on the next request. The leaving rep's WeCom
+    customers are transferred to the taker (reps.wecom_transfer; resigned endpoints when the
+    leaving rep is deactivated).
     """
     if from_rep.pk == to_rep.pk:
         raise ValidationFailed("移交人和接收人不能相同", code="same_rep")
@@ -141,6 +146,13 @@ def customers_handover(*, from_rep: Rep, to_rep: Rep, customer_ids: list[int] | 
                                            performed_by=performed_by)
         HandoverItem.objects.bulk_create(HandoverItem(handover=handover, customer_id=pk) for pk in ids)
         Customer.objects.filter(pk__in=ids).update(rep=to_rep, updated_at=timezone.now())
+        # Their WeCom customers move too (sent to WeCom after commit; README "WeCom transfer").
+        if wecom_transfers_plan(handover=handover, from_rep=reps[from_rep.pk], to_rep=reps[to_rep.pk],
+                                customer_ids=None if customer_ids is None else ids,
+                                resigned=revoke_access or not reps[from_rep.pk].is_active):
+            from .tasks import wecom_transfers_submit_task
+
+            enqueue_on_commit(wecom_transfers_submit_task, handover.pk)
         if revoke_access:
             leaving = reps[from_rep.pk]
             leaving.is_active = False

@@ -11,5 +11,6 @@ urlpatterns = [
     path("customers/<int:customer_id>/", views.customer_page, name="customer"),
     path("nearby/", views.nearby, name="nearby"),
     path("qr.png", views.qr_png, name="qr"),
+    path("contact-qr.png", views.contact_qr, name="contact-qr"),
     path("card/", views.card, name="card"),
 ]

@@ -20,16 +20,18 @@ from django.contrib.auth.views import LoginView
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseNotModified
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.http import parse_etags
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from core.errors import ApplicationError
 from core.errors import PermissionDenied as NotARep
 
 from . import selectors
 from .models import Scene
-from .qr import SHARE_SCENE, rep_entry_path, rep_qr_png
+from .codes import rep_code_png, rep_contact_way_ensure
+from .qr import SHARE_SCENE, rep_entry_path, rep_link_png
 
 DEFAULT_COMPANY_NAME = "海鲜批发订货"
 FEED_POLL_SECONDS = 3
@@ -174,18 +176,53 @@ def nearby(request, rep):
     })
 
 
+def code_png_response(rep, request) -> HttpResponse:
+    """The rep's code as a PNG (reps.codes); WeChat's refusal as a short Chinese text, never a 500."""
+    try:
+        png = rep_code_png(rep, base_url=request.build_absolute_uri("/"))
+    except ApplicationError as error:
+        return HttpResponse(f"小程序码暂时无法生成：{error.message}", status=error.status_code if
+                            400 <= error.status_code < 600 else 502, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
 @rep_required
 def qr_png(request, rep):
-    response = HttpResponse(rep_qr_png(rep, base_url=request.build_absolute_uri("/")), content_type="image/png")
+    return code_png_response(rep, request)
+
+
+@rep_required
+def contact_qr(request, rep):
+    """The rep's WeCom contact-me code: WeCom's image (real) or a QR of the dev WeCom's add page."""
+    if not rep.wecom_qr_code:
+        return HttpResponse("尚未生成企业微信联系我二维码", status=404, content_type="text/plain; charset=utf-8")
+    if settings.WECHAT_BACKEND == "real":
+        return redirect(rep.wecom_qr_code)
+    response = HttpResponse(rep_link_png(rep.wecom_qr_code), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
 
 @rep_required
 def card(request, rep):
+    code_error = contact_error = ""
+    if settings.WECHAT_BACKEND == "real":
+        try:
+            rep_code_png(rep, base_url=request.build_absolute_uri("/"))  # made (and stored) now, served by qr_png
+        except ApplicationError as error:
+            code_error = error.message
+    try:
+        rep_contact_way_ensure(rep)
+    except ApplicationError as error:
+        contact_error = error.message
     return render(request, "rep/card.html", {
         "rep": rep,
         "company_name": company_name(),
         "entry_url": request.build_absolute_uri(rep_entry_path(rep)),
         "share_url": request.build_absolute_uri(rep_entry_path(rep, launch_scene=SHARE_SCENE)),
+        "code_error": code_error,
+        "contact_error": contact_error,
+        "code_is_wxacode": settings.WECHAT_BACKEND == "real",
     })

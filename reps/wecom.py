@@ -16,7 +16,8 @@ accepted event changes (README "WeCom callback"):
   configured welcome through WeCom with `welcome_send`, called by the callback view right after
   the recording commits (WeCom allows 20 seconds; no network inside the transaction); 41051 is
   a success. The result is kept on the event row.
-- `customer` (the restaurant) is not linked here: WeCom's event carries neither phone nor unionid.
+- `customer` (the restaurant) is linked by `reps.wecom_links` after the welcome: WeCom's event
+  carries neither phone nor unionid, so the view then fetches the customer's WeCom profile.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from wechat.backends import get_backend
 from wechat.wecom_callback import CHANGE_TYPES, WeComEvent
 
 from .models import Rep, WeComContact, WeComContactEvent
+from .wecom_transfer import wecom_transfer_failed
 
 logger = logging.getLogger("reps")
 
@@ -100,6 +102,10 @@ def wecom_event_record(event: WeComEvent) -> tuple[str, WeComContact | None]:
             )
     except IntegrityError:
         return DUPLICATE, None
+    if event.change_type == "transfer_fail":
+        # UserID is the taker of a handover's transfer (reps.wecom_transfer).
+        wecom_transfer_failed(takeover_userid=event.user_id, external_userid=event.external_userid,
+                              fail_reason=event.fail_reason, when=when)
     if rep is None:
         logger.warning("WeCom callback %s for unknown member %r (state %r)", event.change_type, event.user_id,
                        event.state)

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from core.schema import PUBLIC, documented_by, error_response
 from wechat.wecom_callback import CallbackRejected, parse_event, verify_url
 
-from . import wecom
+from . import wecom, wecom_links
 
 logger = logging.getLogger("reps")
 
@@ -96,4 +96,7 @@ def wecom_callback(request):
             and contact is not None):
         # Committed above; WeCom accepts the welcome only within 20 s of the event, so it goes now.
         wecom.welcome_send(event, contact)
+    if outcome == wecom.RECORDED and event.change_type == "add_external_contact" and contact is not None:
+        # After the welcome (its 20 s are WeCom's hard limit): who the customer is, to link the restaurant.
+        wecom_links.wecom_contact_profile_fetch(contact_id=contact.pk)
     return HttpResponse("", content_type="text/plain; charset=utf-8")

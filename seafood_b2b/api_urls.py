@@ -51,4 +51,5 @@ urlpatterns = [
     path("rep/feed/poll", reps_api.feed_poll, name="rep-feed-poll"),
     path("rep/inbox", reps_api.inbox, name="rep-inbox"),
     path("rep/nearby", reps_api.NearbyApi.as_view(), name="rep-nearby"),
+    path("rep/wecom-contacts", reps_api.WeComContactsApi.as_view(), name="rep-wecom-contacts"),
 ]

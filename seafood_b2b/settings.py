@@ -268,6 +268,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.refunds_retry_unfinished",
         "schedule": 300.0,
     },
+    # WeCom customers moved at a handover: resend what is pending, read how the waiting ones went.
+    "wecom-transfers-poll": {
+        "task": "reps.tasks.wecom_transfers_poll_task",
+        "schedule": 600.0,
+    },
     "churn-sweep": {
         "task": "customers.tasks.churn_sweep_task",
         "schedule": crontab(hour=2, minute=0),
@@ -365,6 +370,9 @@ if ENVIRONMENT == "production":
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 
+# Where WeCom serves contact-me code images (add_contact_way's qr_code); allowed as images on our pages.
+WECOM_QR_IMAGE_HOSTS = [h for h in os.environ.get("WECOM_QR_IMAGE_HOSTS", "https://wework.qpic.cn").split(",") if h]
+
 # Content-Security-Policy on every page (core/csp.py adds 'unsafe-eval' on the Alpine.js pages and
 # the map tiles' host). Inline <script> runs only with the request's nonce
 # (`nonce="{{ request.csp_nonce }}"`); inline styles are allowed: the templates and Leaflet use them.
@@ -377,7 +385,7 @@ CONTENT_SECURITY_POLICY = {
         "script-src": [SELF, NONCE],
         "style-src": [SELF, UNSAFE_INLINE],
         # data:/blob: for Leaflet's and WeUI's inline icons and the scanner's camera frames.
-        "img-src": [SELF, "data:", "blob:"],
+        "img-src": [SELF, "data:", "blob:", *WECOM_QR_IMAGE_HOSTS],
         "font-src": [SELF, "data:"],
         "connect-src": [SELF],
         "media-src": [SELF, "blob:"],
@@ -417,7 +425,8 @@ WECHAT_SUBSCRIBE_TEMPLATES = {
 SITE_URL = os.environ.get("SITE_URL", production.DEV_SITE_URL)
 
 # WeCom (企业微信) customer contact: the corp id and the secret of the app holding 客户联系 rights.
-WECOM_CORP_ID = os.environ.get("WECOM_CORP_ID", "")
+# With the dev backend a made-up corp id, so the dev WeCom's callbacks (wechat.views) are addressed and checked.
+WECOM_CORP_ID = os.environ.get("WECOM_CORP_ID", production.DEV_WECOM_CORP_ID if WECHAT_BACKEND == "dev" else "")
 WECOM_SECRET = os.environ.get("WECOM_SECRET", "")
 WECOM_API_BASE = os.environ.get("WECOM_API_BASE", "https://qyapi.weixin.qq.com")
 # The callback URL's Token and EncodingAESKey (应用管理 → 接收消息 → 设置API接收), /wecom/callback.
@@ -435,6 +444,18 @@ _wecom_agent_id = os.environ.get("WECOM_AGENT_ID", "").strip()
 if _wecom_agent_id and not _wecom_agent_id.isdigit():
     raise ImproperlyConfigured("WECOM_AGENT_ID must be the WeCom app's numeric agentid")
 WECOM_AGENT_ID = int(_wecom_agent_id) if _wecom_agent_id else None
+
+# The rep's mini-program code (getwxacodeunlimit, WECHAT_BACKEND=real): the page it opens, whether
+# WeChat checks that page exists in the released version, which version opens, and its width in px.
+# Changing any of them makes each rep's stored code be generated again on its next view.
+WXACODE_PAGE = os.environ.get("WXACODE_PAGE", "pages/index/index")
+WXACODE_CHECK_PATH = env_bool("WXACODE_CHECK_PATH", True)
+WXACODE_ENV_VERSION = os.environ.get("WXACODE_ENV_VERSION", "release")
+if WXACODE_ENV_VERSION not in ("release", "trial", "develop"):
+    raise ImproperlyConfigured("WXACODE_ENV_VERSION must be release, trial or develop")
+WXACODE_WIDTH = int(os.environ.get("WXACODE_WIDTH", "430"))
+# The message the customer sees when a rep's WeCom customers are transferred at a handover (≤200 chars).
+WECOM_TRANSFER_MESSAGE = os.environ.get("WECOM_TRANSFER_MESSAGE", "您好，您的客户经理已变更，后续由新的客户经理为您服务。")
 
 # Which version of the mini program a subscribe message opens: formal (released), trial, developer.
 WECHAT_MINIPROGRAM_STATE = os.environ.get("WECHAT_MINIPROGRAM_STATE", "formal")

@@ -66,6 +66,10 @@ class DevMessage(models.Model):
         SUBSCRIBE = "subscribe", "订阅消息"
         WECOM = "wecom", "企业微信消息"
         WECOM_WELCOME = "wecom_welcome", "企业微信欢迎语"
+        # The dev WeCom's own records: a customer's profile (externalcontact/get) and a transfer.
+        WECOM_CONTACT = "wecom_contact", "企业微信外部联系人"
+        WECOM_TRANSFER = "wecom_transfer", "企业微信客户转接"
+        WECOM_CONTACT_WAY = "wecom_way", "企业微信联系我二维码"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     to = models.CharField(max_length=64, db_index=True)

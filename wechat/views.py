@@ -1,12 +1,18 @@
 """Pages and endpoints that exist only with the `dev` backend: they play the WeChat client."""
 
+import hashlib
 import re
+import secrets
+import time
 from functools import wraps
+
+import requests
 
 from django.conf import settings
 from django.http import Http404, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.errors import ApplicationError, ValidationFailed
 from core.inputs import json_parse
@@ -14,7 +20,9 @@ from core.money import from_fen
 
 from .backends import get_backend
 from .backends.dev import new_dev_openid
-from .models import DevPayTransaction
+from . import wecom_callback
+from .backends.dev_contacts import dev_wecom_profile_save
+from .models import DevMessage, DevPayTransaction
 from .pay import crypto, keys
 from .pay.types import WeChatPayError
 
@@ -126,3 +134,68 @@ def dev_pay_confirm(request):
     except WeChatPayError as error:
         return _error(error.message, error.code, 409)
     return JsonResponse({"errMsg": "requestPayment:ok", "out_trade_no": tx.out_trade_no})
+
+
+def dev_external_userid(openid: str) -> str:
+    # Stable per WeChat user, in WeCom's shape ("wm" + 30 characters), never the OpenID itself.
+    return "wm" + hashlib.sha256(("wecom:" + openid).encode()).hexdigest()[:30]
+
+
+def dev_wecom_event(*, user_id: str, external_userid: str, state: str, welcome_code: str, now: int) -> str:
+    return (f"<xml><ToUserName><![CDATA[{settings.WECOM_CORP_ID}]]></ToUserName>"
+            f"<FromUserName><![CDATA[sys]]></FromUserName><CreateTime>{now}</CreateTime>"
+            f"<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_contact]]></Event>"
+            f"<ChangeType><![CDATA[add_external_contact]]></ChangeType><UserID><![CDATA[{user_id}]]></UserID>"
+            f"<ExternalUserID><![CDATA[{external_userid}]]></ExternalUserID><State><![CDATA[{state}]]></State>"
+            f"<WelcomeCode><![CDATA[{welcome_code}]]></WelcomeCode></xml>")
+
+
+def dev_wecom_callback_request(event_xml: str) -> tuple[dict, bytes]:
+    """The query and body WeCom would send for `event_xml`: encrypted and signed as documented."""
+    encrypted = wecom_callback.encrypt(event_xml.encode(), encoding_aes_key=settings.WECOM_CALLBACK_AES_KEY,
+                                       receive_id=settings.WECOM_CORP_ID)
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+    query = {"msg_signature": wecom_callback.signature(settings.WECOM_CALLBACK_TOKEN, timestamp, nonce, encrypted),
+             "timestamp": timestamp, "nonce": nonce}
+    body = (f"<xml><ToUserName><![CDATA[{settings.WECOM_CORP_ID}]]></ToUserName><AgentID>0</AgentID>"
+            f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>").encode()
+    return query, body
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def dev_wecom_add(request, config_id: str):
+    """A contact-me code scanned: this browser's WeChat user adds the code's member. The dev WeCom
+    then remembers the customer's profile and calls this site's /wecom/callback as WeCom would."""
+    _dev_backend()
+    way = DevMessage.objects.filter(kind=DevMessage.Kind.WECOM_CONTACT_WAY, to=config_id[:64]).first()
+    if way is None:
+        raise Http404("联系我二维码不存在")
+    user_id, state = (way.data.get("user") or [""])[0], way.data.get("state", "")
+    context = {"user_id": user_id, "state": state, "name": "", "phone": ""}
+    if request.method == "POST":
+        name = request.POST.get("name", "").strip()[:32]
+        phone = request.POST.get("phone", "").strip()
+        context.update(name=name, phone=phone)
+        if not name or (phone and not MAINLAND_MOBILE.match(phone)):
+            context["error"] = "请填写微信昵称；手机号须为 11 位大陆手机号"
+            return render(request, "wechat/dev_wecom_add.html", context, status=400)
+        openid = _device_openid(request) or new_dev_openid()
+        external_userid = dev_external_userid(openid)
+        dev_wecom_profile_save(external_userid=external_userid, name=name, phones=(phone,) if phone else ())
+        query, body = dev_wecom_callback_request(dev_wecom_event(
+            user_id=user_id, external_userid=external_userid, state=state, welcome_code=secrets.token_hex(16),
+            now=int(time.time())))
+        try:
+            response = requests.post(request.build_absolute_uri("/wecom/callback"), params=query, data=body,
+                                     headers={"Content-Type": "text/xml"}, timeout=10)
+            status = response.status_code
+        except requests.RequestException:
+            status = "unreachable"
+        welcomes = DevMessage.objects.filter(kind=DevMessage.Kind.WECOM_WELCOME, to=external_userid)[:5]
+        response = render(request, "wechat/dev_wecom_add.html",
+                          {**context, "done": True, "status": status, "welcomes": welcomes})
+        response.set_signed_cookie(DEVICE_COOKIE, openid, salt=DEVICE_COOKIE_SALT, max_age=DEVICE_COOKIE_MAX_AGE,
+                                   httponly=True, samesite="Lax")
+        return response
+    return render(request, "wechat/dev_wecom_add.html", context)

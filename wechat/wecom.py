@@ -130,13 +130,16 @@ def invalidate_wecom_access_token(token: str) -> None:
     _token.invalidate(token)
 
 
-def request_with_token(path: str, *, api: str, json_body: Any) -> dict:
-    """POST `json_body` with the WeCom token; a refused token is replaced and the call sent once more."""
+def request_with_token(path: str, *, api: str, json_body: Any = None, method: str = "POST",
+                       params: dict[str, Any] | None = None) -> dict:
+    """Call `path` with the WeCom token (POST `json_body`, or GET with `params`); a refused token
+    is replaced and the call sent once more."""
     token = get_wecom_access_token()
-    data = request_json("POST", path, api=api, params={"access_token": token}, json_body=json_body)
+    data = request_json(method, path, api=api, params={**(params or {}), "access_token": token}, json_body=json_body)
     if http.errcode_of(data) in TOKEN_ERRCODES:
         logger.info("WeCom %s refused the access_token (errcode=%s); retrying once", api, http.errcode_of(data))
         invalidate_wecom_access_token(token)
         token = get_wecom_access_token()
-        data = request_json("POST", path, api=api, params={"access_token": token}, json_body=json_body)
+        data = request_json(method, path, api=api, params={**(params or {}), "access_token": token},
+                            json_body=json_body)
     return data

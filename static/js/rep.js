@@ -511,6 +511,36 @@
       },
     }));
 
+    // My WeCom contacts, as WeCom's callbacks recorded them (/api/v1/rep/wecom-contacts).
+    Alpine.data('repWeCom', () => ({
+      contacts: [],
+      active: null,
+      expanded: false,
+      loading: true,
+      loaded: false,
+      error: '',
+
+      formatTime,
+      customerUrl,
+
+      get shown() {
+        return this.expanded ? this.contacts : this.contacts.slice(0, 5);
+      },
+
+      async init() {
+        try {
+          const data = await api.get('/wecom-contacts');
+          this.contacts = data.contacts;
+          this.active = data.active;
+        } catch (error) {
+          this.error = error.message;
+        } finally {
+          this.loading = false;
+          this.loaded = true;
+        }
+      },
+    }));
+
     Alpine.data('repInbox', () => ({
       messages: [],
       expanded: false,

@@ -292,7 +292,8 @@ def test_an_image_labelled_oddly_is_still_an_image(wechat_real):
 # -- dev: WeCom contact way ---------------------------------------------------------------------------
 
 
-def test_dev_contact_way_is_deterministic_and_links_to_the_shop(wechat_dev):
+@pytest.mark.django_db
+def test_dev_contact_way_is_deterministic_and_links_to_the_dev_add_page(wechat_dev):
     backend = get_backend()
 
     a = backend.wecom_contact_way(state="r=7F3K", user_ids=["zhangsan"])
@@ -302,16 +303,20 @@ def test_dev_contact_way_is_deterministic_and_links_to_the_shop(wechat_dev):
     assert a == again
     assert a == {
         "config_id": dev_contact_config_id(state="r=7F3K", user_ids=["zhangsan"], remark="", skip_verify=True),
-        "qr_code": "http://127.0.0.1:8000/shop/?scene=r%3D7F3K&launch_scene=1047",
+        "qr_code": "http://127.0.0.1:8000/wechat-dev/wecom/add/" + a["config_id"],
     }
     assert a["config_id"].startswith("dev") and len(a["config_id"]) == 32
     assert other["config_id"] != a["config_id"]
 
 
-def test_dev_contact_way_with_a_non_scene_state_links_to_the_shop_front(wechat_dev):
+@pytest.mark.django_db
+def test_dev_contact_way_remembers_its_state_and_members(wechat_dev):
+    from wechat.models import DevMessage
+
     result = get_backend().wecom_contact_way(state="展会 2024", user_ids=["zhangsan", "lisi"], remark="春季展会")
 
-    assert result["qr_code"] == "http://127.0.0.1:8000/shop/"
+    way = DevMessage.objects.get(kind=DevMessage.Kind.WECOM_CONTACT_WAY, to=result["config_id"])
+    assert way.data == {"state": "展会 2024", "user": ["zhangsan", "lisi"]}
 
 
 BAD_CONTACT_ARGS = [
@@ -507,6 +512,7 @@ def test_wecom_needs_its_own_credentials(wecom_real, settings):
     assert wecom_real.calls() == []
 
 
+@pytest.mark.django_db
 def test_the_dev_backend_needs_no_wecom_credentials(wechat_dev, settings):
     settings.WECOM_CORP_ID = settings.WECOM_SECRET = ""
 

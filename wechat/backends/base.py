@@ -2,6 +2,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InvalidLoginCode
 from .codes_base import CodesMixin
+from .contacts_base import ContactsMixin
 from .messages_base import MessagesMixin
 from .pay_base import PayMixin
 
@@ -33,7 +34,7 @@ def validate_login_code(code: object) -> str:
     return code
 
 
-class WeChatBackend(MessagesMixin, PayMixin, CodesMixin):
+class WeChatBackend(MessagesMixin, PayMixin, CodesMixin, ContactsMixin):
     name = "abstract"
 
     def code_to_session(self, code: str) -> WxSession:

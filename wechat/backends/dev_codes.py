@@ -6,10 +6,11 @@ launched the mini program from a scanned code (the same URL `reps.qr` builds for
 `page`, `env_version` and `check_path` are validated but change nothing here: the web shop has
 one entry page and no published/unpublished versions, so dev cannot answer 41030.
 
-A dev "contact me" code has no WeCom behind it: it returns a deterministic config_id and a link
-to the shop's entry for `state`. Dev cannot simulate WeCom's add-customer event
-(`change_external_contact/add_external_contact` with `State`): nobody is added as a customer
-anywhere, so code that reacts to that event has to be exercised with a hand-made event.
+A dev "contact me" code is remembered (a `DevMessage`) under a deterministic config_id and links
+to the dev WeCom's "add this member" page (`wechat.views.dev_wecom_add`): whoever opens it on a
+phone plays a WeChat user adding the member, and the dev WeCom then sends the signed, encrypted
+`change_external_contact/add_external_contact` callback with the code's `State` and a
+`WelcomeCode`, exactly as WeCom would, to this site's /wecom/callback.
 """
 
 import hashlib
@@ -19,11 +20,13 @@ from urllib.parse import quote, urlencode
 
 import qrcode
 from django.conf import settings
+from django.urls import reverse
 from PIL import Image
 from qrcode.constants import ERROR_CORRECT_M
 
+from ..models import DevMessage
 from .codes_base import (
-    DEFAULT_PAGE, SCENE_ALLOWED, validate_code_options, validate_contact_way, validate_page, validate_scene,
+    DEFAULT_PAGE, validate_code_options, validate_contact_way, validate_page, validate_scene,
 )
 
 # What WeChat reports as options.scene when a mini-program code is scanned with the camera.
@@ -73,10 +76,11 @@ class DevCodesMixin:
     def wecom_contact_way(self, *, state: str, user_ids: list[str], remark: str = "",
                           skip_verify: bool = True) -> dict:
         users = validate_contact_way(state=state, user_ids=user_ids, remark=remark, skip_verify=skip_verify)
-        # A state that is also a valid scene (e.g. "r=7F3K") leads to that rep's shop entry;
-        # anything else to the shop's front page.
-        qr_code = dev_entry_url(state) if SCENE_ALLOWED.match(state) else settings.SITE_URL.rstrip("/") + "/shop/"
-        return {
-            "config_id": dev_contact_config_id(state=state, user_ids=users, remark=remark, skip_verify=skip_verify),
-            "qr_code": qr_code,
-        }
+        config_id = dev_contact_config_id(state=state, user_ids=users, remark=remark, skip_verify=skip_verify)
+        DevMessage.objects.update_or_create(kind=DevMessage.Kind.WECOM_CONTACT_WAY, to=config_id,
+                                            defaults={"data": {"state": state, "user": users}, "text": remark})
+        return {"config_id": config_id, "qr_code": dev_contact_way_url(config_id)}
+
+
+def dev_contact_way_url(config_id: str) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("wechat:dev-wecom-add", args=[config_id])

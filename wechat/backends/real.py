@@ -13,6 +13,7 @@ from .. import http
 from ..errors import InvalidLoginCode, WeChatRateLimited, WeChatRiskyUser
 from .base import WeChatBackend, WxSession, validate_login_code
 from .real_codes import RealCodesMixin
+from .real_contacts import RealContactsMixin
 from .real_messages import RealMessagesMixin
 from .real_pay import RealPayMixin
 from .real_phone import RealPhoneMixin
@@ -29,7 +30,8 @@ _ERR_RATE_LIMITED = 45011
 _ERR_RISKY_USER = 40226
 
 
-class RealBackend(RealMessagesMixin, RealPayMixin, RealPhoneMixin, RealCodesMixin, WeChatBackend):
+class RealBackend(RealMessagesMixin, RealPayMixin, RealPhoneMixin, RealCodesMixin, RealContactsMixin,
+                  WeChatBackend):
     name = "real"
 
     def __init__(self):
