@@ -86,8 +86,9 @@ def rep_code_png(rep: Rep, *, base_url: str) -> bytes:
 
 
 def rep_contact_way_ensure(rep: Rep) -> str:
-    """The rep's contact-me code image URL, made on first need; "" when the rep has no WeCom account."""
-    if not rep.wecom_user_id:
+    """The rep's contact-me code image URL, made on first need; "" when the rep has no WeCom account
+    or WeCom is not set up (WECOM_CORP_ID / WECOM_SECRET)."""
+    if not rep.wecom_user_id or not get_backend().wecom_available():
         return ""
     if rep.wecom_config_id and rep.wecom_contact_user_id == rep.wecom_user_id:
         return rep.wecom_qr_code

@@ -45,7 +45,7 @@ class DashboardForm(forms.Form):
 
 def _empty_figures() -> dict:
     return {"entries": dict.fromkeys(SCENE_KINDS, 0), "entries_total": 0, "new_customers": 0, "first_orders": 0,
-            "orders": 0, "gmv": Decimal("0.00"), "churned": 0, "won_back": 0}
+            "orders": 0, "gmv": Decimal("0.00"), "churned": 0, "won_back": 0, "wecom_added": 0, "wecom_removed": 0}
 
 
 def _add(target: dict, row: dict) -> None:
@@ -58,6 +58,8 @@ def _add(target: dict, row: dict) -> None:
     target["gmv"] += Decimal(row["gmv"] or 0)
     target["churned"] += row.get("churned", 0)
     target["won_back"] += row.get("won_back", 0)
+    target["wecom_added"] += row.get("wecom_added", 0)
+    target["wecom_removed"] += row.get("wecom_removed", 0)
 
 
 def _days(day_from: date, day_to: date) -> list[date]:
@@ -79,7 +81,8 @@ def rep_dashboard(*, day_from: date, day_to: date, rep: Rep | None = None) -> di
                     .order_by("name", "id"))
     flags = selectors.rep_flags(day_from=day_from, day_to=day_to, reps=[r for r in reps if r.is_active])
 
-    per_rep = {r.pk: {"rep": r, **_empty_figures(), "no_scan_days": [], "mostly_forwarded": ""} for r in reps}
+    per_rep = {r.pk: {"rep": r, **_empty_figures(), "no_scan_days": [], "mostly_forwarded": "",
+                      "sent_without_wecom": []} for r in reps}
     per_day = {day: {"day": day, **_empty_figures()} for day in _days(day_from, day_to)}
     for row in stats:
         if row["rep_id"] in per_rep:
@@ -99,6 +102,12 @@ def rep_dashboard(*, day_from: date, day_to: date, rep: Rep | None = None) -> di
         else:
             figures["mostly_forwarded"] = flag["message"]
         flagged[flag["rep_id"]].append(flag)
+    for item in selectors.sent_without_wecom(day_from=day_from, day_to=day_to, reps=reps):
+        figures = per_rep.get(item["rep_id"])
+        if figures is not None:
+            figures["sent_without_wecom"].append(item)
+            if len(figures["sent_without_wecom"]) == 1:
+                flagged[item["rep_id"]].append({"kind": "sent_without_wecom"})
     rep_rows = sorted(per_rep.values(), key=lambda r: (-r["gmv"], -r["entries_total"], r["rep"].name, r["rep"].pk))
     day_rows = [per_day[day] for day in sorted(per_day)]
     totals = _empty_figures()

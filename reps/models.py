@@ -248,6 +248,7 @@ class WeComContactEvent(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "企业微信客户事件"
         ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["rep", "event_time"], name="wecomevent_rep_time_idx")]
 
     def __str__(self):
         return f"{self.change_type} {self.external_userid}"

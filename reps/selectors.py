@@ -2,7 +2,7 @@
 
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, Exists, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -10,9 +10,14 @@ from core.errors import NotFound, PermissionDenied
 from customers.models import Customer
 from orders.models import Order
 
-from .models import EntryEvent, Rep, Scene, VisitNote, WeComContact
+from .models import EntryEvent, Rep, Scene, VisitNote, WeComContact, WeComContactEvent
 
 SCENE_KINDS = [kind for kind, _ in Scene.CHOICES]
+WECOM_ADDED = ("add_external_contact",)
+WECOM_REMOVED = ("del_external_contact", "del_follow_user")
+# Entered through a picture of the code or a chat card: the rep may have sent it instead of visiting.
+SENT_SCENE_KINDS = (Scene.FORWARDED_IMAGE, Scene.SHARE_CARD)
+SENT_WITHOUT_WECOM_LIMIT = 500
 
 
 def rep_for_user(user) -> Rep:
@@ -119,7 +124,8 @@ def rep_daily_stats(*, day_from: date, day_to: date) -> list[dict]:
     def row(rep_id, day):
         return rows.setdefault((rep_id, day), {
             "rep_id": rep_id, "day": day, "entries": dict.fromkeys(SCENE_KINDS, 0), "new_customers": 0,
-            "first_orders": 0, "gmv": 0, "orders": 0, "churned": 0, "won_back": 0})
+            "first_orders": 0, "gmv": 0, "orders": 0, "churned": 0, "won_back": 0, "wecom_added": 0,
+            "wecom_removed": 0})
 
     entries = (EntryEvent.objects.filter(rep__isnull=False, created_at__gte=start, created_at__lt=end)
                .annotate(day=TruncDate("created_at")).values("rep_id", "day", "scene_kind").annotate(n=Count("id")))
@@ -143,6 +149,13 @@ def rep_daily_stats(*, day_from: date, day_to: date) -> list[dict]:
     for item in churn:
         key = "churned" if item["kind"] == ChurnEvent.Kind.CHURNED else "won_back"
         row(item["rep_id"], item["night"])[key] = item["n"]
+    # WeCom contacts the rep added (each add event, re-adds included) and lost (either side removed).
+    wecom = (WeComContactEvent.objects.filter(rep__isnull=False, event_time__gte=start, event_time__lt=end,
+                                              change_type__in=WECOM_ADDED + WECOM_REMOVED)
+             .annotate(day=TruncDate("event_time")).values("rep_id", "day", "change_type").annotate(n=Count("id")))
+    for item in wecom:
+        key = "wecom_added" if item["change_type"] in WECOM_ADDED else "wecom_removed"
+        row(item["rep_id"], item["day"])[key] += item["n"]
     first_paid = (Order.objects.filter(customer=OuterRef("customer")).paid().order_by("paid_at").values("pk")[:1])
     firsts = (Order.objects.filter(rep__isnull=False, paid_at__gte=start, paid_at__lt=end, pk=Subquery(first_paid))
               .annotate(day=TruncDate("paid_at")).values("rep_id", "day").annotate(n=Count("id")))
@@ -200,3 +213,20 @@ def rep_flags(*, day_from: date, day_to: date, reps=None, now: datetime | None =
                           "kind": "mostly_forwarded",
                           "message": f"新客户 {item['forwarded']}/{item['total']} 来自长按识别图片，而非当面扫码"})
     return flags
+
+
+def sent_without_wecom(*, day_from: date, day_to: date, reps) -> list[dict]:
+    """Customers a rep acquired in the period through a forwarded code image (1048/1049, 1012/1013) or
+    a chat share card (1007/1008/1044), whom that rep never had as a WeCom contact: the story's "I only
+    added them on WeChat and sent the code". One query, whatever the number of reps or customers;
+    at most SENT_WITHOUT_WECOM_LIMIT rows (rep, customer id, customer name, scene kind)."""
+    start, _ = local_day_bounds(day_from)
+    _, end = local_day_bounds(day_to)
+    contact = WeComContact.objects.filter(rep=OuterRef("rep"), customer=OuterRef("visitor__customer"))
+    rows = (EntryEvent.objects.filter(credited=True, created_at__gte=start, created_at__lt=end, rep__in=reps,
+                                      scene_kind__in=SENT_SCENE_KINDS, visitor__customer__isnull=False)
+            .filter(~Exists(contact))
+            .values_list("rep_id", "visitor__customer_id", "visitor__customer__name", "scene_kind")
+            .order_by("rep_id", "visitor__customer_id").distinct()[:SENT_WITHOUT_WECOM_LIMIT])
+    return [{"rep_id": rep_id, "customer_id": customer_id, "customer": name, "scene_kind": kind}
+            for rep_id, customer_id, name, kind in rows]

@@ -49,7 +49,9 @@ def wecom_contact_profile_fetch(*, contact_id: int) -> WeComContact | None:
     if contact is None:
         return None
     try:
-        profile = get_backend().wecom_external_contact(external_userid=contact.external_userid)
+        backend = get_backend()
+        profile = (backend.wecom_external_contact(external_userid=contact.external_userid)
+                   if backend.wecom_available() else None)
     except ApplicationError as error:
         logger.warning("WeCom profile of contact %s not fetched: %s %s", contact.pk, error.code, error.details)
         profile = None

@@ -51,7 +51,8 @@ FAIL_REASON_STATUS = {"customer_refused": WeComTransfer.Status.REFUSED,
 def wecom_transfers_plan(*, handover: Handover, from_rep: Rep, to_rep: Rep, customer_ids: list[int] | None,
                          resigned: bool, now: dt.datetime | None = None) -> int:
     """Inside the handover's transaction: one row per WeCom customer to move. Returns how many."""
-    if not from_rep.wecom_user_id or not to_rep.wecom_user_id or from_rep.wecom_user_id == to_rep.wecom_user_id:
+    if (not from_rep.wecom_user_id or not to_rep.wecom_user_id or from_rep.wecom_user_id == to_rep.wecom_user_id
+            or not get_backend().wecom_available()):
         return 0
     now = now or timezone.now()
     contacts = WeComContact.objects.filter(rep=from_rep, status=WeComContact.Status.ACTIVE)

@@ -93,17 +93,17 @@ def test_dashboard_shows_a_seeded_day_per_rep_and_per_day(admin_client, seeded):
     assert cells(html, "rep-row", "data-rep", zhang.pk) == {
         "in_person": "3", "forwarded_image": "2", "share_card": "1", "direct": "1", "other": "1",
         "entries_total": "8", "new_customers": "1", "first_orders": "1", "orders": "3", "gmv": "330.00",
-        "churned": "0", "won_back": "0",
+        "churned": "0", "won_back": "0", "wecom_added": "0", "wecom_removed": "0",
     }
     assert cells(html, "rep-row", "data-rep", li.pk) == {
         "in_person": "1", "forwarded_image": "2", "share_card": "0", "direct": "0", "other": "0",
         "entries_total": "3", "new_customers": "0", "first_orders": "0", "orders": "0", "gmv": "0.00",
-        "churned": "0", "won_back": "0",
+        "churned": "0", "won_back": "0", "wecom_added": "0", "wecom_removed": "0",
     }
     assert cells(html, "day-row", "data-day", "2026-11-18") == {
         "in_person": "3", "forwarded_image": "2", "share_card": "1", "direct": "1", "other": "1",
         "entries_total": "8", "new_customers": "1", "first_orders": "1", "orders": "3", "gmv": "330.00",
-        "churned": "0", "won_back": "0",
+        "churned": "0", "won_back": "0", "wecom_added": "0", "wecom_removed": "0",
     }
     assert cells(html, "day-row", "data-day", "2026-11-17")["entries_total"] == "0"
     # Sorted by GMV; the chart gets one point per day.

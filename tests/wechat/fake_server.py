@@ -22,7 +22,9 @@ too, a JSON errcode; with `check_path` (the default) the page must be in
 WeCom (企业微信) lives on the same server under its own paths and credentials (point
 WECOM_API_BASE here, or use the `wecom_real` fixture): GET /cgi-bin/gettoken?corpid&corpsecret,
 POST /cgi-bin/externalcontact/add_contact_way (members must be in `fake_wechat.wecom_users`;
-created codes are kept in `fake_wechat.contact_ways`). WeCom tokens are separate from the mini
+created codes are kept in `fake_wechat.contact_ways`); GET /cgi-bin/externalcontact/get
+(`fake_wechat.external_contacts`); the in-service and resigned transfer_customer / transfer_result
+(request shapes checked; `transfers`, `transfer_errcodes`, `transfer_status`, `resigned_users`). WeCom tokens are separate from the mini
 program's: `fake_wechat.current_wecom_token()`, `fake_wechat.revoke_wecom_tokens()`.
 
 Subscribe messages: POST /cgi-bin/message/subscribe/send checks the token, the openid's shape
@@ -198,6 +200,17 @@ class FakeWeChat:
     welcome_codes: set[str] = field(default_factory=set)
     used_welcome_codes: set[str] = field(default_factory=set)
     welcome_messages: list[dict] = field(default_factory=list)
+    # externalcontact/get: external_userid → {"name", "unionid", "remark_mobiles"}; others answer 84061.
+    external_contacts: dict[str, dict] = field(default_factory=dict)
+    # Members who have left the corp (the resigned-transfer endpoints want these as handover_userid).
+    resigned_users: set[str] = field(default_factory=set)
+    # Transfers asked for: one dict per customer {"path", "handover_userid", "takeover_userid",
+    # "external_userid", "msg"}; `transfer_errcodes` scripts a per-customer errcode, `transfer_status`
+    # what transfer_result reports per external_userid (default 2 waiting).
+    transfers: list[dict] = field(default_factory=list)
+    transfer_errcodes: dict[str, int] = field(default_factory=dict)
+    transfer_status: dict[str, int] = field(default_factory=dict)
+    transfer_page_size: int = 100
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -368,6 +381,11 @@ class FakeWeChat:
         self.route("POST", "/cgi-bin/message/subscribe/send")(_subscribe_send)
         self.route("POST", "/cgi-bin/message/send")(_wecom_message_send)
         self.route("POST", "/cgi-bin/externalcontact/send_welcome_msg")(_send_welcome_msg)
+        self.route("GET", "/cgi-bin/externalcontact/get")(_external_contact_get)
+        self.route("POST", "/cgi-bin/externalcontact/transfer_customer")(_transfer_customer)
+        self.route("POST", "/cgi-bin/externalcontact/resigned/transfer_customer")(_transfer_customer)
+        self.route("POST", "/cgi-bin/externalcontact/transfer_result")(_transfer_result)
+        self.route("POST", "/cgi-bin/externalcontact/resigned/transfer_result")(_transfer_result)
 
 
 def _json_response(data: Any, *, status: int = 200, content_type: str = "application/json") -> Response:
@@ -552,6 +570,77 @@ def _send_welcome_msg(fake: FakeWeChat, request: Request):
         fake.used_welcome_codes.add(code)
         fake.welcome_messages.append(body)
     return {"errcode": 0, "errmsg": "ok"}
+
+
+def _external_contact_get(fake: FakeWeChat, request: Request):
+    if (refused := fake.check_wecom_token(request)) is not None:
+        return refused
+    external_userid = request.args.get("external_userid", "")
+    profile = fake.external_contacts.get(external_userid)
+    if profile is None:
+        return {"errcode": 84061, "errmsg": "not external contact, hint: [fake]"}
+    contact = {"external_userid": external_userid, "name": profile.get("name", ""), "type": 1}
+    if profile.get("unionid"):
+        contact["unionid"] = profile["unionid"]
+    return {"errcode": 0, "errmsg": "ok", "external_contact": contact,
+            "follow_user": [{"userid": "zhangsan", "remark": "", "createtime": 1700000000,
+                             "remark_mobiles": list(profile.get("remark_mobiles", []))}]}
+
+
+def _transfer_customer(fake: FakeWeChat, request: Request):
+    """In-service (transfer_customer) and resigned (resigned/transfer_customer) transfers."""
+    if (refused := fake.check_wecom_token(request)) is not None:
+        return refused
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return ERR_BAD_JSON
+    resigned = "/resigned/" in request.path
+    handover, takeover, customers = body.get("handover_userid"), body.get("takeover_userid"), body.get("external_userid")
+    allowed = {"handover_userid", "takeover_userid", "external_userid"} | (set() if resigned else {"transfer_success_msg"})
+    message = body.get("transfer_success_msg", "")
+    if (
+        set(body) - allowed
+        or not isinstance(customers, list) or not customers or len(customers) > 100
+        or not all(isinstance(c, str) and c for c in customers)
+        or not isinstance(message, str) or len(message) > 200
+    ):
+        return ERR_WECOM_INVALID_PARAM
+    if takeover not in fake.wecom_users:
+        return {"errcode": 60111, "errmsg": f"userid not found `{takeover}`, hint: [fake]"}
+    # In service: the handover member must still be in the corp; resigned: they must have left.
+    if (handover in fake.resigned_users) != resigned or (not resigned and handover not in fake.wecom_users):
+        return {"errcode": 40098 if resigned else 60111, "errmsg": f"bad handover_userid `{handover}`, hint: [fake]"}
+    answers = []
+    with fake._lock:
+        for external_userid in customers:
+            errcode = fake.transfer_errcodes.get(external_userid, 0)
+            answers.append({"external_userid": external_userid, "errcode": errcode})
+            if not errcode:
+                fake.transfers.append({"path": request.path, "handover_userid": handover, "takeover_userid": takeover,
+                                       "external_userid": external_userid, "msg": message})
+    return {"errcode": 0, "errmsg": "ok", "customer": answers}
+
+
+def _transfer_result(fake: FakeWeChat, request: Request):
+    if (refused := fake.check_wecom_token(request)) is not None:
+        return refused
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not body.get("handover_userid") or not body.get("takeover_userid"):
+        return ERR_WECOM_INVALID_PARAM
+    resigned = "/resigned/" in request.path
+    with fake._lock:
+        mine = [t["external_userid"] for t in fake.transfers
+                if t["handover_userid"] == body["handover_userid"] and t["takeover_userid"] == body["takeover_userid"]
+                and ("/resigned/" in t["path"]) == resigned]
+    start = int(body.get("cursor") or 0)
+    page = mine[start:start + fake.transfer_page_size]
+    rows = []
+    for external_userid in page:
+        status = fake.transfer_status.get(external_userid, 2)
+        rows.append({"external_userid": external_userid, "status": status,
+                     "takeover_time": 1700086400 if status == 1 else 0})
+    more = start + len(page) < len(mine)
+    return {"errcode": 0, "errmsg": "ok", "customer": rows, "next_cursor": str(start + len(page)) if more else ""}
 
 
 _OPENID = re.compile(r"^o[0-9A-Za-z_-]{27}\Z")

@@ -64,6 +64,10 @@ def validate_transfer(*, handover_userid: object, takeover_userid: object, exter
 
 
 class ContactsMixin:
+    def wecom_available(self) -> bool:
+        """Whether WeCom can be called at all (real: WECOM_CORP_ID and WECOM_SECRET are set)."""
+        return True
+
     def wecom_external_contact(self, *, external_userid: str) -> ExternalContact | None:
         """The customer's profile, or None when WeCom does not know them (84061 not a customer)."""
         raise NotImplementedError

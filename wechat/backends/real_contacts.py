@@ -7,6 +7,8 @@ refusal of one customer comes back in that customer's errcode.
 
 import logging
 
+from django.conf import settings
+
 from .. import http, wecom
 from .contacts_base import (
     ContactsMixin, ExternalContact, TransferStatus, validate_external_userid, validate_transfer,
@@ -35,6 +37,9 @@ def _text(value, limit: int) -> str:
 
 
 class RealContactsMixin(ContactsMixin):
+    def wecom_available(self):
+        return bool(settings.WECOM_CORP_ID and settings.WECOM_SECRET)
+
     def wecom_external_contact(self, *, external_userid):
         validate_external_userid(external_userid)
         data = wecom.request_with_token(GET_PATH, api=GET_API, method="GET",
