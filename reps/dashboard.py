@@ -68,7 +68,7 @@ def _days(day_from: date, day_to: date) -> list[date]:
 
 def rep_dashboard(*, day_from: date, day_to: date, rep: Rep | None = None) -> dict:
     """Everything the dashboard shows, for all reps or one."""
-    stats = selectors.rep_daily_stats(day_from=day_from, day_to=day_to)
+    all_stats = stats = selectors.rep_daily_stats(day_from=day_from, day_to=day_to)
     if rep is not None:
         stats = [row for row in stats if row["rep_id"] == rep.pk]
         reps = [rep]
@@ -79,7 +79,8 @@ def rep_dashboard(*, day_from: date, day_to: date, rep: Rep | None = None) -> di
         reps = list(Rep.objects.filter(Q(is_active=True) | Q(pk__in=with_activity))
                     .only("id", "name", "key", "is_active", "created_at")
                     .order_by("name", "id"))
-    flags = selectors.rep_flags(day_from=day_from, day_to=day_to, reps=[r for r in reps if r.is_active])
+    flags = selectors.rep_flags(day_from=day_from, day_to=day_to, reps=[r for r in reps if r.is_active],
+                                stats=all_stats)
 
     per_rep = {r.pk: {"rep": r, **_empty_figures(), "no_scan_days": [], "mostly_forwarded": "",
                       "sent_without_wecom": []} for r in reps}

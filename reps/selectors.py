@@ -177,7 +177,8 @@ def last_judged_day(now: datetime) -> date:
     return local.date() if local.time() >= WORKING_DAY_ENDS else local.date() - timedelta(days=1)
 
 
-def rep_flags(*, day_from: date, day_to: date, reps=None, now: datetime | None = None) -> list[dict]:
+def rep_flags(*, day_from: date, day_to: date, reps=None, now: datetime | None = None,
+              stats: list[dict] | None = None) -> list[dict]:
     """Hints that a rep is not out visiting:
 
     - a working day (Mon–Sat) with no in-person scan at all, counted only from the day the rep
@@ -187,7 +188,8 @@ def rep_flags(*, day_from: date, day_to: date, reps=None, now: datetime | None =
       rather than an in-person scan (at least FORWARDED_MIN_NEW credited entries).
     """
     reps = list(reps if reps is not None else Rep.objects.filter(is_active=True))
-    stats = rep_daily_stats(day_from=day_from, day_to=day_to)
+    if stats is None:  # the dashboard passes the rows it already has
+        stats = rep_daily_stats(day_from=day_from, day_to=day_to)
     in_person = {(r["rep_id"], r["day"]) for r in stats if r["entries"][Scene.IN_PERSON] > 0}
     joined = {rep.pk: timezone.localdate(rep.created_at) for rep in reps}
     flags = []

@@ -215,6 +215,7 @@ TABLE = {
     ("GET", "api:rep-feed-poll"): Row(E(U401, {(REP, OTHER_REP): OK}), headers=_feed_token),
     ("GET", "api:rep-inbox"): Row(REP_API),
     ("GET", "api:rep-nearby"): Row(REP_API, query="latitude=22.54&longitude=114.06"),
+    ("GET", "api:rep-wecom-contacts"): Row(REP_API),
     # Public pages and machine endpoints.
     ("GET", ""): Row(E(REDIRECT)),
     ("GET", "api-schema"): Row(E(OK)),
@@ -256,6 +257,8 @@ TABLE = {
     ("GET", "rep:nearby"): Row(REP_PAGE),
     ("GET", "rep:qr"): Row(REP_PAGE),
     ("GET", "rep:card"): Row(REP_PAGE),
+    # The world's reps have no WeCom account, so no contact-me code: a rep gets the 404 that says so.
+    ("GET", "rep:contact-qr"): Row(E(F403, {NOT_SIGNED_IN: LOGIN, (REP, OTHER_REP): N404})),
     # Staff phone pages: one login for the warehouse and the drivers.
     ("GET", "logistics:ops-login"): Row(E(OK)),
     ("POST", "logistics:ops-login"): Row(E(FORM, {(PURCHASING, CLERK, DELIVERY, SUPERUSER): REDIRECT}),
@@ -290,6 +293,9 @@ TABLE = {
                                            optional=True),
     ("POST", "wechat:dev-pay-confirm"): Row(E(BAD), body=lambda w, r: {"appId": "x"}, json=True, optional=True),
     ("GET", "wechat:dev-pay-sheet"): Row(E(N404), kwargs=lambda w: {"prepay_id": "wx-nope"}, optional=True),
+    ("GET", "wechat:dev-wecom-add"): Row(E(N404), kwargs=lambda w: {"config_id": "dev-nope"}, optional=True),
+    ("POST", "wechat:dev-wecom-add"): Row(E(N404), kwargs=lambda w: {"config_id": "dev-nope"},
+                                          body=lambda w, r: {"name": "王"}, optional=True),
     # Admin: the site's own pages and every ModelAdmin's extra views (standard views: ADMIN_DESIGN).
     ("GET", "admin:index"): Row(ADMIN_PAGE),
     ("GET", "admin:login"): Row(E(OK, {ADMIN: REDIRECT})),
