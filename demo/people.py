@@ -83,7 +83,8 @@ def reps_seed(plan: DemoPlan) -> StepResult:
             continue
         user = users.get(s.username)
         new.append(Rep(
-            key=s.key, name=s.name, phone=s.phone, territory=s.territory,
+            # Their WeCom account is their login name: the assistant shows a dev contact-me code.
+            key=s.key, name=s.name, phone=s.phone, territory=s.territory, wecom_user_id=s.username,
             user=user if user is not None and user.pk not in linked else None,
         ))
     Rep.objects.bulk_create(new, batch_size=BATCH_SIZE, ignore_conflicts=True)
