@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import wecom_transfer
+from . import wecom_links, wecom_transfer
 
 
 @shared_task(acks_late=True)
@@ -13,3 +13,10 @@ def wecom_transfers_submit_task(handover_id: int) -> int:
 def wecom_transfers_poll_task() -> int:
     """Periodic: resend pending transfers and read WeCom's result for the waiting ones."""
     return wecom_transfer.wecom_transfers_poll()
+
+
+@shared_task(acks_late=True)
+def wecom_contact_profile_task(contact_id: int) -> int | None:
+    """After an add callback: fetch the customer's WeCom profile and link the restaurant (safe twice)."""
+    contact = wecom_links.wecom_contact_profile_fetch(contact_id=contact_id)
+    return contact.customer_id if contact is not None else None

@@ -10,8 +10,8 @@ tie that customer to one of our restaurants comes from WeCom's customer profile
    phones are: the restaurant with that phone (one phone is one restaurant).
 
 A link is made only when exactly one restaurant matches, and is never changed once made. It is
-tried from both sides, so the order of events does not matter: when the contact is recorded (the
-callback; the restaurant may already exist) and when a restaurant gets its phone or a visitor joins
+tried from both sides, so the order of events does not matter: when the contact is recorded (a task
+the callback sends; the restaurant may already exist) and when a restaurant gets its phone or a visitor joins
 it (`customer_bind_phone`; the contact may already exist).
 """
 

@@ -15,9 +15,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.views import APIView
 
 from core.schema import PUBLIC, documented_by, error_response
+from core.tasks import enqueue_on_commit
 from wechat.wecom_callback import CallbackRejected, parse_event, verify_url
 
-from . import wecom, wecom_links
+from . import wecom
+from .tasks import wecom_contact_profile_task
 
 logger = logging.getLogger("reps")
 
@@ -97,6 +99,6 @@ def wecom_callback(request):
         # Committed above; WeCom accepts the welcome only within 20 s of the event, so it goes now.
         wecom.welcome_send(event, contact)
     if outcome == wecom.RECORDED and event.change_type == "add_external_contact" and contact is not None:
-        # After the welcome (its 20 s are WeCom's hard limit): who the customer is, to link the restaurant.
-        wecom_links.wecom_contact_profile_fetch(contact_id=contact.pk)
+        # Who the customer is, to link the restaurant: a task, so this answer stays within WeCom's 5 s.
+        enqueue_on_commit(wecom_contact_profile_task, contact.pk)
     return HttpResponse("", content_type="text/plain; charset=utf-8")

@@ -31,7 +31,9 @@ Who locks what, in order:
 - after-sales (a customer's request, staff decisions, goodwill refunds): the Order, then its
   AfterSalesRequest, then the request's lines, then (goods returned) the Stock rows;
 - complaints (a reply, an owner change, an escalation round): the Complaint alone;
-- the cart: the CartLine alone; the dev WeChat Pay simulator: its own transaction row alone.
+- the cart: the CartLine alone; the dev WeChat Pay simulator: its own transaction row alone;
+- WeCom: a callback or a finished transfer locks the WeComTransfer rows, then the WeComContact;
+  phone binding updates the WeComContacts it links after its Visitor and Customer.
 
 Checkout's use of a coupon locks nothing: it inserts the CouponRedemption last in its write, and
 the unique index on held redemptions makes a second checkout with the same coupon wait for the
@@ -64,6 +66,8 @@ LOCK_ORDER = (
     "aftersales.AfterSalesLine",
     "logistics.Stock",
     "customers.Customer",
+    "reps.WeComTransfer",
+    "reps.WeComContact",
     "orders.PaymentNotification",
     "complaints.Complaint",
     "catalog.CartLine",
