@@ -295,3 +295,38 @@ class WeComTransfer(models.Model):
 
     def __str__(self):
         return f"{self.external_userid} {self.get_status_display()}"
+
+
+class WeComCorpTag(models.Model):
+    """A company tag (crm.Tag) mirrored as a WeCom corp tag that this app created (reps.wecom_tags).
+
+    `tag` empties when the company's tag is deleted; the next sync deletes it in WeCom too.
+    """
+
+    tag = models.OneToOneField("crm.Tag", verbose_name="标签", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="wecom_corp_tag")
+    group = models.ForeignKey("crm.TagGroup", verbose_name="标签组", null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="+")
+    name = models.CharField("名称", max_length=30)
+    wecom_tag_id = models.CharField("企业微信标签 ID", max_length=64, unique=True)
+    wecom_group_id = models.CharField("企业微信标签组 ID", max_length=64)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "企业微信企业标签"
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.name
+
+
+class WeComTagMark(models.Model):
+    """A mirrored tag marked on a rep's WeCom customer (what mark_tag was told, to send only changes)."""
+
+    contact = models.ForeignKey(WeComContact, on_delete=models.CASCADE, related_name="tag_marks")
+    corp_tag = models.ForeignKey(WeComCorpTag, on_delete=models.CASCADE, related_name="marks")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "企业微信客户标签"
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["contact", "corp_tag"], name="wecomtagmark_unique")]

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import wecom_links, wecom_transfer
+from . import wecom_links, wecom_tags, wecom_transfer
 
 
 @shared_task(acks_late=True)
@@ -20,3 +20,9 @@ def wecom_contact_profile_task(contact_id: int) -> int | None:
     """After an add callback: fetch the customer's WeCom profile and link the restaurant (safe twice)."""
     contact = wecom_links.wecom_contact_profile_fetch(contact_id=contact_id)
     return contact.customer_id if contact is not None else None
+
+
+@shared_task(acks_late=True)
+def wecom_tags_sync_task() -> tuple[int, int]:
+    """Periodic: mirror the company's tags as WeCom corp tags and each contact's marks (idempotent)."""
+    return wecom_tags.wecom_tags_sync()

@@ -273,6 +273,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reps.tasks.wecom_transfers_poll_task",
         "schedule": 600.0,
     },
+    # The company's customer tags mirrored to WeCom corp tags (only changes are sent).
+    "wecom-tags-sync": {
+        "task": "reps.tasks.wecom_tags_sync_task",
+        "schedule": 900.0,
+    },
     "churn-sweep": {
         "task": "customers.tasks.churn_sweep_task",
         "schedule": crontab(hour=2, minute=0),

@@ -70,6 +70,8 @@ class DevMessage(models.Model):
         WECOM_CONTACT = "wecom_contact", "企业微信外部联系人"
         WECOM_TRANSFER = "wecom_transfer", "企业微信客户转接"
         WECOM_CONTACT_WAY = "wecom_way", "企业微信联系我二维码"
+        WECOM_TAG = "wecom_tag", "企业微信企业标签"
+        WECOM_MARK = "wecom_mark", "企业微信客户打标签"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     to = models.CharField(max_length=64, db_index=True)

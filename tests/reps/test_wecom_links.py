@@ -7,7 +7,8 @@ from customers.services import customer_bind_phone
 from reps.models import WeComContact
 from reps.wecom_links import wecom_contact_link
 from tests.factories import CustomerFactory, RepFactory, VisitorFactory
-from tests.reps.test_wecom_callback import AES_KEY, CORP, TOKEN, _event_xml, _post
+from tests.reps.test_wecom_callback import AES_KEY, CORP, TOKEN, _event_xml
+from tests.reps.test_wecom_callback import _post as _post_now
 from tests.wechat.fake_server import fake_wechat, fake_wechat_server, wechat_real, wecom_real  # noqa: F401
 from wechat.backends import get_backend
 from wechat.backends.dev_contacts import dev_wecom_profile_save
@@ -21,6 +22,17 @@ def wecom_settings(settings):
     settings.WECOM_CALLBACK_TOKEN = TOKEN
     settings.WECOM_CALLBACK_AES_KEY = AES_KEY
     settings.WECOM_CALLBACK_MAX_AGE_SECONDS = 300
+
+
+@pytest.fixture(autouse=True)
+def _commits(django_capture_on_commit_callbacks, monkeypatch):
+    """The callback sends the profile task on commit: run it as a real commit would."""
+
+    def post(client, inner, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return _post_now(client, inner, **kwargs)
+
+    monkeypatch.setitem(globals(), "_post", post)
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ WECOM_API_BASE here, or use the `wecom_real` fixture): GET /cgi-bin/gettoken?cor
 POST /cgi-bin/externalcontact/add_contact_way (members must be in `fake_wechat.wecom_users`;
 created codes are kept in `fake_wechat.contact_ways`); GET /cgi-bin/externalcontact/get
 (`fake_wechat.external_contacts`); the in-service and resigned transfer_customer / transfer_result
-(request shapes checked; `transfers`, `transfer_errcodes`, `transfer_status`, `resigned_users`). WeCom tokens are separate from the mini
+(request shapes checked; `transfers`, `transfer_errcodes`, `transfer_status`, `resigned_users`);
+add_corp_tag / del_corp_tag / mark_tag (`corp_tag_groups`, `corp_tags`, `tag_marks`). WeCom tokens are separate from the mini
 program's: `fake_wechat.current_wecom_token()`, `fake_wechat.revoke_wecom_tokens()`.
 
 Subscribe messages: POST /cgi-bin/message/subscribe/send checks the token, the openid's shape
@@ -211,6 +212,11 @@ class FakeWeChat:
     transfer_errcodes: dict[str, int] = field(default_factory=dict)
     transfer_status: dict[str, int] = field(default_factory=dict)
     transfer_page_size: int = 100
+    # Corp tags: group id → {"group_id", "group_name", "tag": [{"id", "name"}]}; tag id → group id;
+    # (member, external_userid) → the tag ids marked on that customer.
+    corp_tag_groups: dict[str, dict] = field(default_factory=dict)
+    corp_tags: dict[str, str] = field(default_factory=dict)
+    tag_marks: dict[tuple[str, str], set] = field(default_factory=dict)
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -386,6 +392,9 @@ class FakeWeChat:
         self.route("POST", "/cgi-bin/externalcontact/resigned/transfer_customer")(_transfer_customer)
         self.route("POST", "/cgi-bin/externalcontact/transfer_result")(_transfer_result)
         self.route("POST", "/cgi-bin/externalcontact/resigned/transfer_result")(_transfer_result)
+        self.route("POST", "/cgi-bin/externalcontact/add_corp_tag")(_add_corp_tag)
+        self.route("POST", "/cgi-bin/externalcontact/del_corp_tag")(_del_corp_tag)
+        self.route("POST", "/cgi-bin/externalcontact/mark_tag")(_mark_tag)
 
 
 def _json_response(data: Any, *, status: int = 200, content_type: str = "application/json") -> Response:
@@ -642,6 +651,85 @@ def _transfer_result(fake: FakeWeChat, request: Request):
     more = start + len(page) < len(mine)
     return {"errcode": 0, "errmsg": "ok", "customer": rows, "next_cursor": str(start + len(page)) if more else ""}
 
+
+def _add_corp_tag(fake: FakeWeChat, request: Request):
+    if (refused := fake.check_wecom_token(request)) is not None:
+        return refused
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return ERR_BAD_JSON
+    tags, group_id, group_name = body.get("tag"), body.get("group_id"), body.get("group_name")
+    if (
+        set(body) - {"group_id", "group_name", "order", "tag", "agentid"}
+        or not isinstance(tags, list) or not tags
+        or not all(isinstance(t, dict) and isinstance(t.get("name"), str) and 0 < len(t["name"]) <= 30 for t in tags)
+        or (group_id is None and not (isinstance(group_name, str) and 0 < len(group_name) <= 30))
+    ):
+        return ERR_WECOM_INVALID_PARAM
+    with fake._lock:
+        if group_id is not None:
+            group = fake.corp_tag_groups.get(group_id)
+            if group is None:
+                return {"errcode": 40068, "errmsg": "invalid tagid, hint: [fake]"}
+        else:
+            group = next((g for g in fake.corp_tag_groups.values() if g["group_name"] == group_name), None)
+            if group is None:
+                group = {"group_id": "et" + secrets.token_hex(11), "group_name": group_name, "tag": []}
+                fake.corp_tag_groups[group["group_id"]] = group
+        if len(fake.corp_tags) + len(tags) > 3000:
+            return {"errcode": 41022, "errmsg": "too many tags, hint: [fake]"}
+        answered = []
+        for item in tags:
+            tag = next((t for t in group["tag"] if t["name"] == item["name"]), None)
+            if tag is None:
+                tag = {"id": "et" + secrets.token_hex(11), "name": item["name"], "create_time": int(time.time()),
+                       "order": 0}
+                group["tag"].append(tag)
+                fake.corp_tags[tag["id"]] = group["group_id"]
+            answered.append(tag)
+    return {"errcode": 0, "errmsg": "ok", "tag_group": {"group_id": group["group_id"], "group_name": group["group_name"],
+                                                         "create_time": 1700000000, "order": 0, "tag": answered}}
+
+
+def _del_corp_tag(fake: FakeWeChat, request: Request):
+    if (refused := fake.check_wecom_token(request)) is not None:
+        return refused
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or set(body) - {"tag_id", "group_id", "agentid"} or not (
+            body.get("tag_id") or body.get("group_id")):
+        return ERR_WECOM_INVALID_PARAM
+    tag_ids, group_ids = body.get("tag_id") or [], body.get("group_id") or []
+    with fake._lock:
+        if any(t not in fake.corp_tags for t in tag_ids) or any(g not in fake.corp_tag_groups for g in group_ids):
+            return {"errcode": 40068, "errmsg": "invalid tagid, hint: [fake]"}
+        for tag_id in tag_ids:
+            group = fake.corp_tag_groups[fake.corp_tags.pop(tag_id)]
+            group["tag"] = [t for t in group["tag"] if t["id"] != tag_id]
+        for marks in fake.tag_marks.values():
+            marks.difference_update(tag_ids)
+    return {"errcode": 0, "errmsg": "ok"}
+
+
+def _mark_tag(fake: FakeWeChat, request: Request):
+    if (refused := fake.check_wecom_token(request)) is not None:
+        return refused
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or set(body) - {"userid", "external_userid", "add_tag", "remove_tag"}:
+        return ERR_WECOM_INVALID_PARAM
+    user, customer = body.get("userid"), body.get("external_userid")
+    add, remove = body.get("add_tag", []), body.get("remove_tag", [])
+    if (not isinstance(add, list) or not isinstance(remove, list) or not (add or remove)
+            or not isinstance(customer, str) or not customer):
+        return ERR_WECOM_INVALID_PARAM
+    if user not in fake.wecom_users:
+        return {"errcode": 60111, "errmsg": f"userid not found `{user}`, hint: [fake]"}
+    with fake._lock:
+        if any(t not in fake.corp_tags for t in add + remove):
+            return {"errcode": 40068, "errmsg": "invalid tagid, hint: [fake]"}
+        marks = fake.tag_marks.setdefault((user, customer), set())
+        marks.update(add)
+        marks.difference_update(remove)
+    return {"errcode": 0, "errmsg": "ok"}
 
 _OPENID = re.compile(r"^o[0-9A-Za-z_-]{27}\Z")
 _CJK = re.compile(r"[\u3400-\u9fff]")

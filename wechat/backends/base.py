@@ -3,6 +3,7 @@ from dataclasses import dataclass, field
 from ..errors import InvalidLoginCode
 from .codes_base import CodesMixin
 from .contacts_base import ContactsMixin
+from .tags_base import TagsMixin
 from .messages_base import MessagesMixin
 from .pay_base import PayMixin
 
@@ -34,7 +35,7 @@ def validate_login_code(code: object) -> str:
     return code
 
 
-class WeChatBackend(MessagesMixin, PayMixin, CodesMixin, ContactsMixin):
+class WeChatBackend(MessagesMixin, PayMixin, CodesMixin, ContactsMixin, TagsMixin):
     name = "abstract"
 
     def code_to_session(self, code: str) -> WxSession:

@@ -15,6 +15,7 @@ from ..errors import InvalidLoginCode
 from .base import WeChatBackend, WxSession, validate_login_code
 from .dev_codes import DevCodesMixin
 from .dev_contacts import DevContactsMixin
+from .dev_tags import DevTagsMixin
 from .dev_messages import DevMessagesMixin
 from .dev_pay import DevPayMixin
 from .dev_phone import DevPhoneMixin
@@ -29,7 +30,8 @@ def new_dev_openid() -> str:
     return "o" + "".join(secrets.choice(_OPENID_ALPHABET) for _ in range(27))
 
 
-class DevBackend(DevMessagesMixin, DevPayMixin, DevPhoneMixin, DevCodesMixin, DevContactsMixin, WeChatBackend):
+class DevBackend(DevMessagesMixin, DevPayMixin, DevPhoneMixin, DevCodesMixin, DevContactsMixin, DevTagsMixin,
+                 WeChatBackend):
     name = "dev"
 
     def issue_login_code(self, openid: str) -> str:

@@ -14,6 +14,7 @@ from ..errors import InvalidLoginCode, WeChatRateLimited, WeChatRiskyUser
 from .base import WeChatBackend, WxSession, validate_login_code
 from .real_codes import RealCodesMixin
 from .real_contacts import RealContactsMixin
+from .real_tags import RealTagsMixin
 from .real_messages import RealMessagesMixin
 from .real_pay import RealPayMixin
 from .real_phone import RealPhoneMixin
@@ -31,7 +32,7 @@ _ERR_RISKY_USER = 40226
 
 
 class RealBackend(RealMessagesMixin, RealPayMixin, RealPhoneMixin, RealCodesMixin, RealContactsMixin,
-                  WeChatBackend):
+                  RealTagsMixin, WeChatBackend):
     name = "real"
 
     def __init__(self):
