@@ -239,6 +239,9 @@ class RepAdmin(admin.ModelAdmin):
                 form.add_error(None, error.message)
             else:
                 note = f"，{from_rep.name} 已停用" if handover.revoked_access else ""
+                transfers = handover.wecom_transfers.count()
+                if transfers:
+                    note += f"；{transfers} 位企业微信客户转接中（结果见本页）"
                 self.message_user(request, f"已将 {handover.customer_count} 位客户从 {from_rep.name} 移交给 "
                                            f"{data['to_rep'].name}{note}", messages.SUCCESS)
                 return redirect("admin:reps_handover_change", handover.pk)

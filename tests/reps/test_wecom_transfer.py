@@ -216,3 +216,20 @@ def test_handover_page_shows_each_customers_transfer_status(reps, wecom_real, ad
     assert "企业微信客户转接" in html
     for label in ("接替完毕", "客户拒绝", "等待接替"):
         assert label in html
+
+
+def test_the_admin_handover_form_transfers_and_says_so(reps, wecom_real, admin_client,
+                                                       django_capture_on_commit_callbacks):
+    from django.contrib.messages import get_messages
+
+    zhang, li = reps
+    contacts(zhang, 2)
+    wecom_real.resigned_users.add("zhangsan")  # leaving the company: the resigned endpoints
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/admin/reps/rep/{zhang.pk}/handover/", {
+            "to_rep": li.pk, "scope": "all", "reason": "离职", "revoke_access": "on"})
+
+    assert response.status_code == 302
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "已将 0 位客户从 张三 移交给 李四，张三 已停用；2 位企业微信客户转接中（结果见本页）"]
+    assert len(wecom_real.calls(RESIGNED)) == 1 and set(statuses().values()) == {S.WAITING}
