@@ -104,6 +104,8 @@ def production_problems(settings) -> list[str]:
     for name in REQUIRED:
         if _blank(_value(settings, name)):
             problems.append(f"{name} is unset")
+        elif name == "WECOM_CORP_ID" and _value(settings, name) == DEV_WECOM_CORP_ID:
+            problems.append(f"{name} is the development default: set the WeCom corp id")
     dev_key_dir = _value(settings, "WECHATPAY_DEV_KEY_DIR")
     for name in KEY_FILES:
         path = _value(settings, name)

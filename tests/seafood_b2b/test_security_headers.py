@@ -120,7 +120,8 @@ def test_the_map_tiles_host_is_allowed_for_images(rep_client, settings):
 
     policy = _policy(rep_client.get("/rep/nearby/"))
 
-    assert policy["img-src"] == ["'self'", "data:", "blob:", "https://*.is.autonavi.com"]
+    # WeCom's contact-me code images (WECOM_QR_IMAGE_HOSTS) are allowed everywhere, the tiles here.
+    assert policy["img-src"] == ["'self'", "data:", "blob:", "https://wework.qpic.cn", "https://*.is.autonavi.com"]
 
 
 @pytest.mark.parametrize(
