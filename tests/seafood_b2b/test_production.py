@@ -80,11 +80,11 @@ def _settings_from(env: dict[str, str], **overrides) -> SimpleNamespace:
     return SimpleNamespace(**values)
 
 
-def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+def _run(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
     # A clean environment: only what the test gives, never the test run's own settings module.
     base = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "SYSTEMROOT") if key in os.environ}
     # The guard is for a process that must not hang: if it failed to stop one, this ends the test.
-    return subprocess.run(args, cwd=BASE_DIR, env={**base, **env}, capture_output=True, text=True, timeout=180)
+    return subprocess.run(args, cwd=BASE_DIR, env={**base, **env}, capture_output=True, text=True, timeout=timeout)
 
 
 # -- the rule ------------------------------------------------------------------------------------
