@@ -31,8 +31,6 @@ from django.utils import timezone
 
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.inputs import text_check
-from notifications.services import notify
-from wechat.messages import fit_field
 
 from . import conduct
 from .models import DeliveryRun, Driver, Stop
@@ -299,11 +297,6 @@ def _proof_text(stop: Stop) -> str:
     return ""
 
 
-def _message_time(moment: datetime) -> str:
-    local = timezone.localtime(moment)
-    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
-
-
 def stop_complete(*, driver: Driver, stop_id: int, proof_kind: str, signed_by: str = "", left_at: str = "",
                   photo=None, latitude=None, longitude=None, now: datetime | None = None) -> Stop:
     """Delivered, with proof; the order is delivered and the customer told, all at once.
@@ -311,6 +304,7 @@ def stop_complete(*, driver: Driver, stop_id: int, proof_kind: str, signed_by: s
     `latitude`/`longitude`: where the phone was (GCJ-02), if it said; a proof recorded beyond
     配送规则's distance from the customer's pin is flagged to managers (logistics.conduct)."""
     from orders.models import Order
+    from orders.messages import message_delivered
     from orders.services import order_transition
 
     signed_by = text_check((signed_by or "").strip(), label="签收人", field="signed_by")
@@ -354,14 +348,7 @@ def stop_complete(*, driver: Driver, stop_id: int, proof_kind: str, signed_by: s
         if stop.far_from_customer:
             conduct.proof_far_notify(stop=stop, order=order, driver=driver, distance_m=stop.proof_distance_m,
                                      limit_m=limit_m)
-        notify(
-            event_key=f"order:{order.pk}:delivered", recipient_kind="customer", recipient_id=order.customer_id,
-            channel="subscribe", template="delivery_done", title="订单已送达",
-            body=f"订单 {order.number} 已送达：{proof}",
-            data={"character_string1": order.number, "thing2": fit_field("thing", proof),
-                  "time3": _message_time(now)},
-            link=f"/shop/orders/{order.pk}/", address=order.visitor.openid,
-        )
+        message_delivered(order=order, proof=proof, delivered_at=now)
         _finish_run_if_done(run)
     return stop
 

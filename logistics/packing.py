@@ -35,6 +35,7 @@ from catalog.models import Product
 from catalog.pricing import line_total
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.money import money
+from orders.messages import message_weight_refund
 from orders.models import Order, OrderEvent, OrderLine, Refund
 from orders.services import order_refundable, order_transition, refund_create
 
@@ -284,7 +285,8 @@ def order_pack(*, order_id, lines: list[dict], user) -> PackingResult:
     require_warehouse_clerk(user)
     actor = _actor(user)
     with transaction.atomic():
-        order = Order.objects.select_for_update(of=("self",)).select_related("payment").filter(pk=order_id).first()
+        order = (Order.objects.select_for_update(of=("self",)).select_related("payment", "visitor")
+                 .filter(pk=order_id).first())
         if order is None:
             raise NotFound("订单不存在", code="order_not_found")
         if order.status != S.PACKING:
@@ -333,4 +335,5 @@ def order_pack(*, order_id, lines: list[dict], user) -> PackingResult:
         refund = None
         if refund_due:
             refund = refund_create(order=order, amount=refund_amount, reason=_refund_reason(plans), actor=actor)
+            message_weight_refund(order=order, refund=refund, actual_total=actual_total)
     return PackingResult(order=order, lines=plans, actual_total=actual_total, difference=difference, refund=refund)

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from core.admin import SaveOnlyWhenEditableMixin
 
-from .models import Notification
+from .models import Notification, SubscribeConsent
 from .services import notification_retry
 
 
@@ -29,3 +29,26 @@ class NotificationAdmin(SaveOnlyWhenEditableMixin, admin.ModelAdmin):
     def retry(self, request, queryset):
         count = sum(notification_retry(notification_id=pk) for pk in queryset.values_list("pk", flat=True))
         self.message_user(request, f"已重新排队 {count} 条", messages.SUCCESS)
+
+
+@admin.register(SubscribeConsent)
+class SubscribeConsentAdmin(admin.ModelAdmin):
+    """Read only: only the WeChat user's own answers (wx.requestSubscribeMessage) grant acceptances."""
+
+    list_display = ("openid", "template", "available", "accepted_total", "sent_total", "last_result",
+                    "last_result_at")
+    list_filter = ("template", "last_result")
+    search_fields = ("openid",)
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in SubscribeConsent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -6,7 +6,10 @@ Guarantees:
   and `notifications_send_due` (every minute) sends whatever is still pending;
 - at most once: a row is claimed (pending → sending) by one conditional UPDATE before WeChat is
   called. A send whose outcome is unknown (timeout, a worker killed mid-call) is never repeated
-  automatically; it is marked `unknown` for a person to look at.
+  automatically; it is marked `unknown` for a person to look at;
+- with consent: a subscribe message spends one of the user's acceptances of its template
+  (notifications.consent) just before WeChat is called; with none left it is `no_consent`, final,
+  never retried. A send that failed without reaching the user gives the acceptance back.
 """
 
 import logging
@@ -23,6 +26,7 @@ from wechat.backends import get_backend
 from wechat.backends.messages_base import MessageRefused
 from wechat.messages import subscribe_data
 
+from .consent import consent_give_back, consent_take
 from .models import Notification
 
 logger = logging.getLogger(__name__)
@@ -104,17 +108,27 @@ def _dispatch(notification_id: int) -> None:
                        notification_id, error)
 
 
-def _deliver(notification: Notification) -> None:
+def _subscribe_payload(notification: Notification) -> tuple[str, dict]:
+    """(template id, fitted data), or an ApplicationError: checked before an acceptance is spent."""
+    template_id = settings.WECHAT_SUBSCRIBE_TEMPLATES.get(notification.template)
+    if not template_id:
+        raise MessageRefused(f"未配置订阅消息模板 {notification.template}", code="no_template")
+    return template_id, subscribe_data(notification.data)
+
+
+def _deliver(notification: Notification, payload: tuple[str, dict] | None) -> None:
     backend = get_backend()
     if notification.channel == Channel.SUBSCRIBE:
-        template_id = settings.WECHAT_SUBSCRIBE_TEMPLATES.get(notification.template)
-        if not template_id:
-            raise MessageRefused(f"未配置订阅消息模板 {notification.template}", code="no_template")
+        template_id, data = payload
         backend.send_subscribe_message(openid=notification.address, template_id=template_id,
-                                       page=notification.link, data=subscribe_data(notification.data))
+                                       page=notification.link, data=data)
     elif notification.channel == Channel.WECOM:
         text = "\n".join(part for part in (notification.title, notification.body, notification.link) if part)
         backend.send_staff_message(user_id=notification.address, text=text)
+
+
+# WeChat says the user has no subscription (43101): the acceptance we counted is gone there too.
+_SPENT_AT_WECHAT = {"43101"}
 
 
 def notification_send(*, notification_id: int) -> str:
@@ -125,11 +139,26 @@ def notification_send(*, notification_id: int) -> str:
     if not claimed:
         return "not_claimed"
     notification = Notification.objects.get(pk=notification_id)
+    payload, consented = None, False
+    if notification.channel == Channel.SUBSCRIBE:
+        try:
+            payload = _subscribe_payload(notification)
+        except ApplicationError as error:
+            return _finish(notification, Status.SKIPPED, f"{error.code}: {error.message}")
+        consented = consent_take(openid=notification.address, template=notification.template)
+        if not consented:
+            return _finish(notification, Status.NO_CONSENT, "客户没有可用的订阅授权（未同意该模板，或已用完）")
+
+    def give_back():
+        if consented:
+            consent_give_back(openid=notification.address, template=notification.template)
+
     try:
-        _deliver(notification)
+        _deliver(notification, payload)
     except ExternalServiceError as error:
         if (error.details or {}).get("reason") == "timeout":
             return _finish(notification, Status.UNKNOWN, f"超时，可能已送达：{error.message}")
+        give_back()
         if notification.attempts >= MAX_ATTEMPTS:
             return _finish(notification, Status.FAILED, error.message)
         delay = BACKOFF_SECONDS[min(notification.attempts - 1, len(BACKOFF_SECONDS) - 1)]
@@ -138,8 +167,11 @@ def notification_send(*, notification_id: int) -> str:
             last_error=error.message[:300])
         return "retry"
     except ApplicationError as error:  # refused for good (no subscription, bad field, no template)
+        if error.code not in _SPENT_AT_WECHAT:
+            give_back()
         return _finish(notification, Status.SKIPPED, f"{error.code}: {error.message}")
     except ImproperlyConfigured as error:  # nothing was sent; a person must fix the settings, then retry
+        give_back()
         return _finish(notification, Status.FAILED, f"配置错误：{error}")
     return _finish(notification, Status.SENT, "")
 

@@ -8,6 +8,7 @@ from complaints import api as complaints_api
 from coupons import api as coupons_api
 from crm import api as crm_api
 from customers import api as customers_api
+from notifications import api as notifications_api
 from orders import api as orders_api
 from reps import api as reps_api
 from usuals import api as usuals_api
@@ -41,6 +42,8 @@ urlpatterns = [
     path("aftersales/<int:request_id>/photos", aftersales_api.AfterSalesPhotosApi.as_view(), name="aftersales-photos"),
     path("complaints", complaints_api.ComplaintListApi.as_view(), name="complaint-list"),
     path("complaints/<int:complaint_id>", complaints_api.ComplaintDetailApi.as_view(), name="complaint-detail"),
+    path("messages", notifications_api.MessageListApi.as_view(), name="message-list"),
+    path("messages/subscriptions", notifications_api.SubscribeConsentApi.as_view(), name="subscribe-consents"),
     path("rep/me", reps_api.MeApi.as_view(), name="rep-me"),
     path("rep/summary", reps_api.summary, name="rep-summary"),
     path("rep/customers", reps_api.customers, name="rep-customers"),

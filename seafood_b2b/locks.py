@@ -27,13 +27,15 @@ Who locks what, in order:
   reducing a paid order before the cut-off: the Order, its lines, then its Stock rows (its refund
   is a new row under the order's lock); cancelling an unpaid one then closes its Payment and gives
   its coupon back (its CouponRedemption);
-- a refund notification (REFUND.*): the Order, then its Refund;
+- a refund's result (a REFUND.* notification, or refund_submit's query): the Order, then its Refund;
 - after-sales (a customer's request, staff decisions, goodwill refunds): the Order, then its
   AfterSalesRequest, then the request's lines, then (goods returned) the Stock rows;
 - complaints (a reply, an owner change, an escalation round): the Complaint alone;
 - the cart: the CartLine alone; the dev WeChat Pay simulator: its own transaction row alone;
 - WeCom: a callback or a finished transfer locks the WeComTransfer rows, then the WeComContact;
   phone binding updates the WeComContacts it links after its Visitor and Customer.
+- subscribe-message consent: the SubscribeConsent row alone (recorded, or spent by the outbox
+  outside any other transaction).
 
 Checkout's use of a coupon locks nothing: it inserts the CouponRedemption last in its write, and
 the unique index on held redemptions makes a second checkout with the same coupon wait for the
@@ -43,8 +45,7 @@ for, so no cycle).
 An order's own rows (its lines, its Payment, its Refunds, its CouponRedemption, its after-sales requests and their lines) are locked only by a transaction that already
 holds the Order's lock (GUARDED_BY): two such transactions queue on the order, so where those rows
 come among the order's other locks does not matter (expiry closes the payment after releasing
-the stock; settlement locks it before the restaurant). A refund's status written on its own,
-outside any transaction (refund_submit), locks nothing else.
+the stock; settlement locks it before the restaurant).
 """
 
 LOCK_ORDER = (
@@ -74,6 +75,7 @@ LOCK_ORDER = (
     "wechat.DevPayTransaction",
     # A staff login's row, deactivated after the rep's or driver's rows that stand for it.
     "auth.User",
+    "notifications.SubscribeConsent",
 )
 
 GUARDED_BY = {"orders.OrderLine": "orders.Order", "orders.Payment": "orders.Order", "orders.Refund": "orders.Order",

@@ -99,6 +99,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.wechat",
+                "notifications.context_processors.subscribe_templates",
             ],
         },
     },
@@ -419,11 +420,16 @@ if len(WECHATPAY_APIV3_KEY) != 32:
     raise ImproperlyConfigured("WECHATPAY_APIV3_KEY must be 32 characters")
 
 # Subscribe-message templates: our name → the template id chosen in the mini program's console.
-# With the dev backend any id works; set the real ids with WECHAT_TEMPLATE_<NAME>.
+# With the dev backend any id works; set the real ids with WECHAT_TEMPLATE_<NAME>. Each is sent
+# only against the customer's acceptance of it (README "Customer messages and consent"):
+# order_paid (payment settled), delivery_done (signed by / left at), weight_refund (catch-weight
+# difference refunded at packing), refund_done (a refund reached the customer), aftersales_result
+# (a staff decision), complaint_reply (a reply to a complaint), welcome (crm: a new restaurant's
+# first phone authorisation; sent only if that user accepted it).
 WECHAT_SUBSCRIBE_TEMPLATES = {
     name: os.environ.get(f"WECHAT_TEMPLATE_{name.upper()}", f"{production.DEV_TEMPLATE_PREFIX}{name}")
-    for name in ("order_paid", "delivery_done", "refund_done", "welcome", "aftersales_result", "complaint_reply",
-                 "cutoff_reminder")
+    for name in ("order_paid", "delivery_done", "weight_refund", "refund_done", "aftersales_result",
+                 "complaint_reply", "welcome", "cutoff_reminder")
 }
 
 # Where this site is reached from outside (a phone's camera): dev mini-program codes point here.

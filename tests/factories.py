@@ -194,3 +194,11 @@ def purchasing_order(*, delivery_date, items, status="paid", reserve=False):
         with transaction.atomic():
             stock_reserve(items={product.pk: quantity for product, quantity in lines}, reference=number)
     return order
+
+
+def subscribe_consent(openid: str, *templates: str, times: int = 1) -> None:
+    """The WeChat user accepted each template `times` times (wx.requestSubscribeMessage)."""
+    from notifications.consent import consent_record
+
+    for _ in range(times):
+        consent_record(openid=openid, results=dict.fromkeys(templates, "accept"))

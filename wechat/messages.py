@@ -6,6 +6,9 @@ ellipsis, and what cannot be fitted is refused with a clear error.
 """
 
 import re
+from datetime import datetime
+
+from django.utils import timezone
 
 from core.errors import ValidationFailed
 
@@ -72,3 +75,9 @@ def subscribe_data(fields: dict[str, object]) -> dict[str, dict[str, str]]:
         kind = re.sub(r"\d+$", "", key)
         data[key] = {"value": fit_field(kind, value)}
     return data
+
+
+def time_value(moment: datetime) -> str:
+    """A `time` field's value for a moment, in local time: 2026年12月7日 08:05."""
+    local = timezone.localtime(moment)
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"

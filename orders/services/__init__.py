@@ -4,7 +4,8 @@ checkout.order_place → payments.payment_prepare → (WeChat Pay notification o
 payments.payment_settle → transitions.order_transition … ; unpaid: payments.order_cancel_unpaid.
 Paid, before the cut-off: changes.order_cancel_paid / changes.order_lines_reduce.
 Refunds: payments.refund_create → payments.refund_submit → (REFUND.* notification or query)
-refunds.refund_notification_receive.
+refunds.refund_notification_receive; a refund that succeeds: payments.refund_succeeded (the
+customer's message, the after-sales request marked refunded). Customer messages: orders/messages.py.
 """
 
 from .changes import order_cancel_paid, order_change_window, order_lines_reduce  # noqa: F401

@@ -20,11 +20,11 @@ from core.tasks import enqueue_on_commit
 from coupons.services import coupon_release
 from customers.churn import customer_record_payment
 from logistics.services import stock_release
-from notifications.services import notify
 from wechat.backends import get_backend
 from wechat.pay.crypto import Notification
 from wechat.pay.types import PayTransaction, WeChatPayError
 
+from ..messages import message_order_paid, message_refund_done
 from ..models import Order, OrderEvent, Payment, PaymentNotification, Refund
 from .transitions import order_transition
 
@@ -156,6 +156,7 @@ def payment_settle(*, transaction_data: PayTransaction, source_id: str, source: 
                 order_transition(order=order, to_status=S.PAID, actor="wechatpay",
                                  note=f"微信支付成功 {tx.transaction_id}", extra_fields=("paid_at",))
                 customer_record_payment(customer_id=order.customer_id, paid_at=paid_at)
+                message_order_paid(order=order, paid_at=paid_at)
                 outcome = "paid"
             else:
                 # Paid after we gave up waiting (the order expired and its stock went back on sale):
@@ -264,24 +265,6 @@ def order_cancel_by_customer(*, order_id, customer_id, now: datetime | None = No
     return order
 
 
-def refund_succeeded(*, refund: Refund) -> None:
-    """退款成功: tell the customer, once per refund, in the transaction that marks it succeeded.
-
-    `refund` has its order (with its visitor) loaded. Both ways a refund succeeds call this: the
-    REFUND.SUCCESS notification (refunds.refund_notification_receive) and the query (refund_submit).
-    """
-    order = refund.order
-    done_at = refund.succeeded_at or timezone.now()
-    local = timezone.localtime(done_at)
-    notify(event_key=f"order:{order.pk}:refund:{refund.pk}", recipient_kind="customer",
-           recipient_id=order.customer_id, channel="subscribe", template="refund_done", title="退款成功",
-           body=f"订单 {order.number} 退款 ¥{refund.amount} 已原路退回微信支付：{refund.reason}",
-           data={"character_string1": order.number, "amount2": f"¥{refund.amount}",
-                 "thing3": refund.reason or "退款",
-                 "time4": f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"},
-           link=f"/shop/orders/{order.pk}/", address=order.visitor.openid)
-
-
 def refund_submit(*, refund_id, notify_url: str = "") -> str:
     """Send a refund to WeChat Pay (or ask how it went). Safe to repeat: the refund number is the key.
 
@@ -312,8 +295,11 @@ def refund_submit(*, refund_id, notify_url: str = "") -> str:
     new_status, note = REFUND_OUTCOMES.get(result.status if result else "", (Refund.Status.PROCESSING, ""))
     succeeded_at = timezone.now() if new_status == Refund.Status.SUCCEEDED else None
     with transaction.atomic():
-        # The filter, not a lock: a notification may have finished the refund meanwhile.
-        moved = Refund.objects.filter(pk=refund.pk, status__in=[Refund.Status.PENDING, Refund.Status.PROCESSING]).update(
+        # The order's lock first (seafood_b2b.locks), then the filter: a notification may have
+        # finished the refund meanwhile, and then this changes nothing and tells nobody.
+        Order.objects.select_for_update().filter(pk=refund.order_id).values_list("pk", flat=True).get()
+        still_open = Refund.objects.filter(pk=refund.pk, status__in=[Refund.Status.PENDING, Refund.Status.PROCESSING])
+        moved = still_open.update(
             status=new_status, refund_id=result.refund_id if result else "", last_error=note,
             succeeded_at=succeeded_at, updated_at=timezone.now(),
         )
@@ -321,3 +307,11 @@ def refund_submit(*, refund_id, notify_url: str = "") -> str:
             refund.succeeded_at = succeeded_at
             refund_succeeded(refund=refund)
     return new_status
+
+
+def refund_succeeded(*, refund: Refund) -> None:
+    """退款成功: what follows a refund reaching the customer, once, in the transaction that marks it
+    succeeded under the order's lock. `refund` has its order (with its visitor) loaded. Both ways a
+    refund succeeds call this: the REFUND.SUCCESS notification (refunds.refund_notification_receive)
+    and the query (refund_submit). The customer's message (orders/messages.py)."""
+    message_refund_done(order=refund.order, refund=refund)

@@ -46,6 +46,7 @@
         form.append('lines', JSON.stringify(lines));
         this.photos.forEach((file) => form.append('photos', file));
         this.busy = true;
+        await subscribe.ask(subscribe.ON_AFTERSALES); // in the tap: the decision and the refund are announced
         try {
           const created = await api.postForm('/aftersales', form);
           wx.showToast({ title: '已提交', icon: 'success', duration: 800 });

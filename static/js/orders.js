@@ -295,6 +295,9 @@
         }
         if (!this.canSubmit) return; // one request at a time; the key covers what slips through
         this.submitting = true;
+        // Asked in the tap, before paying, so the payment's own message can already be sent.
+        const catchWeight = this.quote.lines.some((line) => line.product.catch_weight);
+        await subscribe.ask(catchWeight ? subscribe.ON_PAYING_CATCH_WEIGHT : subscribe.ON_PAYING);
         let result;
         try {
           // The basket the buyer confirmed on this page: the order is exactly that, at the
@@ -429,6 +432,8 @@
       async payAgain() {
         if (this.busy) return;
         this.busy = true;
+        const catchWeight = this.order.lines.some((line) => line.catch_weight);
+        await subscribe.ask(catchWeight ? subscribe.ON_PAYING_CATCH_WEIGHT : subscribe.ON_PAYING);
         try {
           const { payment } = await api.post('/orders/' + orderId + '/pay');
           await wx.requestPayment(payment);

@@ -3,12 +3,13 @@
  *
  * The rest of the front end (api.js, shop.js, orders.js) calls only these functions, with the
  * mini program's names and Promise-style signatures, so that it would run inside a real mini
- * program unchanged. Three calls are played by the dev backend, because in a mini program
+ * program unchanged. Four calls are played by the dev backend, because in a mini program
  * WeChat itself answers them: `wx.login` (`/wechat-dev/login`, the "WeChat user" lives in an
- * httponly cookie), `wx.getPhoneNumber` (what the getPhoneNumber button hands the page) and
- * `wx.requestPayment` (the WeChat Pay sheet). Everything else maps 1:1 onto a browser feature.
+ * httponly cookie), `wx.getPhoneNumber` (what the getPhoneNumber button hands the page),
+ * `wx.requestPayment` (the WeChat Pay sheet) and `wx.requestSubscribeMessage` (the "发送以下消息"
+ * sheet). Everything else maps 1:1 onto a browser feature.
  *
- * Those three exist only while the server runs the dev backend, which says so on the page
+ * Those four exist only while the server runs the dev backend, which says so on the page
  * (`<html data-wechat-dev="1">`, base_mobile.html); with the real backend /wechat-dev/ is not
  * there, so they fail at once with "请在微信中打开" instead of calling it.
  */
@@ -372,6 +373,89 @@
     });
   }
 
+  /* wx.requestSubscribeMessage({tmplIds}): WeChat's "发送以下消息" sheet. Resolves
+   * {errMsg: "requestSubscribeMessage:ok", <tmplId>: "accept" | "reject", ...}, exactly WeChat's
+   * shape; 允许 accepts the ticked templates, 取消 rejects them all. Each accept lets the server
+   * send ONE message of that template (one-time subscription). "总是保持以上选择，不再询问" keeps
+   * the answers in this browser and later calls return them without asking, as WeChat does
+   * (each such call still counts as one acceptance). Rejects {errMsg, errCode} for an empty or
+   * too long list (10001, 20003) or an unknown template (20001). The dev backend plays WeChat;
+   * the titles are what the page lists in data-subscribe-templates. */
+  const SUBSCRIBE_KEPT_KEY = 'wx_subscribe_kept';
+  const SUBSCRIBE_MAX = 5;
+
+  function subscribeTitles() {
+    try {
+      const templates = JSON.parse(document.documentElement.dataset.subscribeTemplates || '{}');
+      return Object.fromEntries(Object.values(templates).map((template) => [template.id, template.title]));
+    } catch (e) {
+      return {};
+    }
+  }
+
+  async function requestSubscribeMessage({ tmplIds } = {}) {
+    requireDevWeChat('requestSubscribeMessage');
+    const fail = (errCode, reason) => {
+      throw { errMsg: 'requestSubscribeMessage:fail ' + reason, errCode };
+    };
+    if (!Array.isArray(tmplIds) || !tmplIds.length) fail(10001, 'TmplIds can\'t be empty');
+    if (tmplIds.length > SUBSCRIBE_MAX) fail(20003, 'Templates count out of max bounds');
+    const titles = subscribeTitles();
+    const unknown = tmplIds.find((id) => !titles[id]);
+    if (unknown) fail(20001, 'No template data return, verify the template id exist');
+
+    const kept = getStorageSync(SUBSCRIBE_KEPT_KEY) || {};
+    if (tmplIds.every((id) => kept[id])) {
+      return Object.fromEntries([['errMsg', 'requestSubscribeMessage:ok'], ...tmplIds.map((id) => [id, kept[id]])]);
+    }
+
+    return new Promise((resolve) => {
+      const node = element(
+        '<div class="sheet-root" data-testid="subscribe-sheet"><div class="weui-mask"></div>' +
+          '<div class="weui-half-screen-dialog subscribe-sheet" role="dialog" aria-modal="true" aria-label="订阅消息">' +
+          '<div class="weui-half-screen-dialog__hd"><div class="weui-half-screen-dialog__hd__main">' +
+          '<strong class="weui-half-screen-dialog__title"></strong></div></div>' +
+          '<div class="weui-half-screen-dialog__bd"><p class="subscribe-sheet__ask">发送以下消息</p>' +
+          '<div class="weui-cells weui-cells_checkbox" data-testid="subscribe-options"></div>' +
+          '<label class="subscribe-sheet__keep"><input type="checkbox" data-testid="subscribe-keep"> 总是保持以上选择，不再询问</label>' +
+          '<p class="pay-sheet__dev">开发环境 · 模拟微信订阅消息授权</p></div>' +
+          '<div class="weui-half-screen-dialog__ft"><div class="weui-half-screen-dialog__btn-area">' +
+          '<button type="button" class="weui-btn weui-btn_default" data-testid="subscribe-cancel">取消</button>' +
+          '<button type="button" class="weui-btn weui-btn_primary" data-testid="subscribe-allow">允许</button>' +
+          '</div></div></div></div>'
+      );
+      node.querySelector('.weui-half-screen-dialog__title').textContent = MERCHANT_NAME + ' 申请';
+      const list = node.querySelector('[data-testid=subscribe-options]');
+      tmplIds.forEach((id) => {
+        const option = element(
+          '<label class="weui-cell weui-check__label"><div class="weui-cell__hd">' +
+            '<input type="checkbox" class="weui-check" checked data-testid="subscribe-option">' +
+            '<i class="weui-icon-checked"></i></div><div class="weui-cell__bd"><p></p></div></label>'
+        );
+        option.querySelector('input').dataset.templateId = id;
+        option.querySelector('p').textContent = titles[id];
+        list.appendChild(option);
+      });
+      const answer = (allowed) => {
+        const results = Object.fromEntries(
+          Array.from(list.querySelectorAll('input'), (input) => [input.dataset.templateId, allowed && input.checked ? 'accept' : 'reject'])
+        );
+        if (node.querySelector('[data-testid=subscribe-keep]').checked) {
+          try {
+            setStorageSync(SUBSCRIBE_KEPT_KEY, { ...kept, ...results });
+          } catch (e) {
+            /* storage disabled: WeChat will simply ask again */
+          }
+        }
+        node.remove();
+        resolve({ errMsg: 'requestSubscribeMessage:ok', ...results });
+      };
+      node.querySelector('[data-testid=subscribe-cancel]').addEventListener('click', () => answer(false));
+      node.querySelector('[data-testid=subscribe-allow]').addEventListener('click', () => answer(true));
+      document.body.appendChild(node);
+    });
+  }
+
   function navigateTo({ url }) {
     window.location.href = url;
     return Promise.resolve({ errMsg: 'navigateTo:ok' });
@@ -399,6 +483,7 @@
     getLocation,
     getPhoneNumber,
     requestPayment,
+    requestSubscribeMessage,
     navigateTo,
     redirectTo,
   };

@@ -126,6 +126,13 @@ def _complaint_on_order(world, role):
     return {"category": "delivery", "text": "送货迟到两小时", "order_id": str(world.delivered_order.pk)}
 
 
+def _subscribe_result(world, role):
+    from django.conf import settings
+
+    return {"result": {"errMsg": "requestSubscribeMessage:ok",
+                       settings.WECHAT_SUBSCRIBE_TEMPLATES["order_paid"]: "accept"}}
+
+
 def _collect(world, role):
     line = world.task_line
     return {f"quantity-{line.pk}": str(line.purchase_quantity)}
@@ -201,6 +208,11 @@ TABLE = {
     ("POST", "api:complaint-list"): Row(E(U401, {CUSTOMER: OK, OTHER_CUSTOMER: N404, VISITOR: F403}),
                                         body=_complaint_on_order),
     ("GET", "api:complaint-detail"): Row(OWNER_ONLY, kwargs=lambda w: {"complaint_id": w.complaint.pk}),
+
+
+    # The customer's messages and subscribe-message consent (their own WeChat user's).
+    ("GET", "api:message-list"): Row(VISITOR_ONLY),
+    ("POST", "api:subscribe-consents"): Row(VISITOR_ONLY, body=_subscribe_result, json=True),
     # The rep assistant's API (session) and its feed poll (a signed token from /rep/me).
     ("GET", "api:rep-me"): Row(REP_API),
     ("GET", "api:rep-summary"): Row(REP_API),
@@ -241,6 +253,7 @@ TABLE = {
     ("GET", "catalog:orders"): Row(E(OK)),
     ("GET", "catalog:usuals"): Row(E(OK)),
     ("GET", "catalog:coupons"): Row(E(OK)),
+    ("GET", "catalog:messages"): Row(E(OK)),
     ("GET", "catalog:order"): Row(E(OK), kwargs=_order()),
     ("GET", "catalog:aftersales-new"): Row(E(OK), kwargs=_order("delivered_order")),
     ("GET", "catalog:aftersales"): Row(E(OK), kwargs=lambda w: {"request_id": w.aftersales_request.pk}),
@@ -352,7 +365,7 @@ ADMIN_DESIGN = {
     "logistics.supplier": "vacd", "logistics.stock": "v", "logistics.stockmove": "v", "logistics.purchasetask": "vcd",
     "logistics.receipt": "v", "logistics.batch": "v", "logistics.deliveryrun": "vc", "logistics.stop": "v",
     "logistics.driver": "vacd", "logistics.deliverysettings": "vc", "logistics.inventoryvaluesnapshot": "v",
-    "notifications.notification": "vc",
+    "notifications.notification": "vc", "notifications.subscribeconsent": "v",
     "core.loginlock": "vd", "axes.accesslog": "v",
     "crm.taggroup": "vacd", "crm.tag": "vacd", "crm.autotagsettings": "vc", "crm.categorysharerule": "vacd",
     "crm.segment": "vacd", "crm.welcomesettings": "vc",

@@ -103,3 +103,18 @@ def as_wechat_user(context, base: str, openid: str) -> None:
 
     value = signing.get_cookie_signer(salt=DEVICE_COOKIE + DEVICE_COOKIE_SALT).sign(openid)
     context.add_cookies([{"name": DEVICE_COOKIE, "url": base, "value": value}])
+
+
+def allow_subscriptions(page, *, keep: bool = False, titles: tuple[str, ...] = ()):
+    """Answer the dev WeChat's "发送以下消息" sheet (wx.requestSubscribeMessage) with 允许; `keep`
+    ticks "总是保持以上选择，不再询问", so later asks in this browser answer without the sheet."""
+    from playwright.sync_api import expect
+
+    sheet = page.get_by_test_id("subscribe-sheet")
+    expect(sheet).to_be_visible()
+    for title in titles:
+        expect(sheet.get_by_test_id("subscribe-options")).to_contain_text(title)
+    if keep:
+        sheet.get_by_test_id("subscribe-keep").check()
+    sheet.get_by_test_id("subscribe-allow").click()
+    expect(sheet).to_be_hidden()

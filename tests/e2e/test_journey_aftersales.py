@@ -13,6 +13,8 @@ from aftersales.decisions import PARTIAL, Decision, request_decide
 from aftersales.models import AfterSalesPhoto, AfterSalesRequest, AfterSalesSettings
 from orders.models import Refund
 from tests.aftersales.conftest import jpeg_bytes, make_delivered_order
+from tests.e2e.conftest import allow_subscriptions
+from wechat.models import DevMessage
 from wechat.views import DEVICE_COOKIE, DEVICE_COOKIE_SALT
 
 pytestmark = pytest.mark.e2e
@@ -52,6 +54,8 @@ def test_a_customer_asks_for_a_refund_with_a_photo_and_sees_the_partial_refund(l
     page.get_by_test_id("aftersales-note").fill("两袋化冻了")
     page.get_by_test_id("aftersales-photos").set_input_files(str(photo))
     page.get_by_test_id("aftersales-submit").click()
+    # In the tap: WeChat's consent sheet for the decision's and the refund's messages.
+    allow_subscriptions(page, titles=("售后处理结果通知", "退款成功通知"))
 
     expect(page.get_by_test_id("aftersales-status")).to_have_text("待处理")
     request = AfterSalesRequest.objects.get()
@@ -71,4 +75,12 @@ def test_a_customer_asks_for_a_refund_with_a_photo_and_sees_the_partial_refund(l
     refund = Refund.objects.get(order=world.order, amount=Decimal("30.00"))
     expect(page.locator('[data-testid="order-refund"]', has_text="¥30.00")).to_contain_text(refund.reason)
     expect(page.get_by_test_id("order-message-title")).to_contain_text(["售后处理结果"])
+
+    # --- 消息: the decision's message, delivered as a WeChat service notice (consent given) ---
+    page.goto(f"{base}/shop/messages/")
+    decision_message = page.locator('[data-testid="message"][data-template="aftersales_result"]')
+    expect(decision_message.get_by_test_id("message-title")).to_have_text("售后处理结果")
+    expect(decision_message.get_by_test_id("message-body")).to_contain_text("¥30.00")
+    expect(decision_message.get_by_test_id("message-delivery")).to_have_text("已通过微信服务通知发送")
+    assert DevMessage.objects.filter(to=world.visitor.openid, template_id="dev-template-aftersales_result").count() == 1
     assert errors == []

@@ -22,6 +22,7 @@ from logistics.models import Stock
 from orders.models import Order, OrderSettings, Payment, PaymentNotification, Refund
 from orders.services import delivery_date_for
 from reps.models import EntryEvent, Scene
+from tests.e2e.conftest import allow_subscriptions
 from tests.factories import CategoryFactory, CustomerFactory, RepFactory, SubCategoryFactory, product_with_stock
 from wechat.models import DevPayTransaction
 
@@ -171,6 +172,8 @@ def test_first_order_from_a_reps_code_then_return_visit_and_buy_again(
 
     # 提交订单, tapped twice fast: one order, then the WeChat Pay sheet for the server's amount.
     page.get_by_test_id("submit").dblclick()
+    # In the tap, before paying: WeChat's consent sheet for the payment's and the delivery's messages.
+    allow_subscriptions(page, keep=True, titles=("订单支付成功通知", "订单送达通知"))
     pay_sheet = page.get_by_test_id("pay-sheet")
     expect(pay_sheet.get_by_test_id("pay-amount")).to_have_text("¥275.15")
     screenshot(page, "pay-sheet")
@@ -309,6 +312,7 @@ def test_lost_answer_is_retried_with_the_same_key_and_an_unpaid_order_can_be_pai
     # The server's refusal is shown as it says it; nothing is created.
     page.get_by_test_id("address-input").fill("")
     page.get_by_test_id("submit").click()
+    allow_subscriptions(page, keep=True)  # asked once; kept for the taps below
     expect(page.get_by_test_id("toptips")).to_have_text("请填写详细地址")
     assert Order.objects.count() == 0
 

@@ -16,6 +16,7 @@ from demo.seed import DemoPlan, demo_seed
 from demo.people import REP_PASSWORD
 from orders.models import Order, OrderSettings
 from reps.models import Rep
+from tests.e2e.conftest import allow_subscriptions
 
 pytestmark = pytest.mark.e2e
 
@@ -93,6 +94,7 @@ def test_make_runs_entry_link_orders_into_rep01s_live_feed(live_server, transact
     expect(form.get_by_test_id("location-text")).to_have_text("22.543096, 114.057865")
     expect(b.get_by_test_id("shortfall")).to_be_hidden()
     b.get_by_test_id("submit").click()
+    allow_subscriptions(b)
     b.get_by_test_id("pay-sheet").get_by_test_id("pay-confirm").click()
     expect(b.get_by_test_id("order-status")).to_have_text("已付款", timeout=15_000)
     order = Order.objects.get(customer__phone="13712340000")

@@ -46,6 +46,7 @@ from tests.factories import (
     SupplierFactory,
     VisitorFactory,
     product_with_stock,
+    subscribe_consent,
 )
 from wechat.backends import get_backend
 from wechat.models import DevMessage, DevRefund
@@ -145,6 +146,8 @@ def world(transactional_db, live_server):
                                 category=shrimp_shelf, default_supplier=supplier)
     wang = CustomerFactory(name="湘味小馆", phone=WANG_PHONE)
     wang_phone = VisitorFactory(customer=wang, phone=WANG_PHONE, openid="oJ3WANG000000000000000000000")
+    # 王老板 said 允许 to the messages when he paid (the checkout journey shows that sheet).
+    subscribe_consent(wang_phone.openid, "order_paid", "delivery_done", "weight_refund")
     zhao = CustomerFactory(name="潮汕牛肉火锅", phone=ZHAO_PHONE)
     zhao_phone = VisitorFactory(customer=zhao, phone=ZHAO_PHONE)
     return {
@@ -312,7 +315,8 @@ def test_paid_orders_are_bought_received_packed_with_a_refund_and_delivered_with
         message = Notification.objects.get(event_key=f"order:{order.pk}:delivered")
         assert (message.recipient_kind, message.recipient_id, message.address) == (
             "customer", str(world["wang"].pk), world["wang_phone"].openid)
-        eventually(lambda: DevMessage.objects.filter(to=world["wang_phone"].openid).exists())
+        eventually(lambda: DevMessage.objects.filter(to=world["wang_phone"].openid,
+                                                     template_id="dev-template-delivery_done").exists())
 
         # --- The customer's phone (王老板's WeChat user) ---------------------------------------
         customer_phone = new_phone()
@@ -327,11 +331,12 @@ def test_paid_orders_are_bought_received_packed_with_a_refund_and_delivered_with
         expect(page.get_by_test_id("timeline-item").first).to_contain_text("已送达")
         expect(page.get_by_test_id("timeline-item").first).to_contain_text("王老板签收")
         messages = page.get_by_test_id("order-message")
-        # Oldest first: the catch-weight refund confirmed by WeChat Pay (退款成功), then the delivery.
-        expect(messages).to_have_count(2)
-        expect(messages.get_by_test_id("order-message-title")).to_have_text(["退款成功", "订单已送达"])
+        # Oldest first: paid, the catch-weight refund at packing, its 退款成功 from WeChat Pay, the delivery.
+        expect(messages.get_by_test_id("order-message-title")).to_have_text(
+            ["付款成功", "称重差价退款", "退款成功", "订单已送达"])
         expect(messages.filter(has_text="退款成功")).to_contain_text("¥7.03")
         delivered = messages.filter(has_text="订单已送达")
+        expect(delivered).to_have_count(1)
         expect(delivered.get_by_test_id("order-message-body")).to_have_text(f"订单 {order.number} 已送达：王老板签收")
         expect(page.get_by_test_id("order-refund")).to_contain_text("实重差额退款")
         expect(page.get_by_test_id("order-refund")).to_contain_text("¥7.03")

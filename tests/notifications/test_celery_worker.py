@@ -11,6 +11,7 @@ from notifications.models import Notification
 from notifications.services import notify
 from notifications.tasks import notifications_send_due
 from seafood_b2b.celery import app as celery_app
+from tests.factories import subscribe_consent
 from wechat.models import DevMessage
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery_worker]
@@ -48,6 +49,7 @@ def _wait_for(predicate, timeout=15.0):
 
 
 def _write_event(key):
+    subscribe_consent("oOPENID000000000000000000001", "delivery_done")
     with transaction.atomic():
         return notify(event_key=key, recipient_kind="customer", recipient_id=1, channel="subscribe",
                       template="delivery_done", title="订单已送达", data={"thing1": "王老板签收"},

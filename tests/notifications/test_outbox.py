@@ -9,11 +9,19 @@ from core.errors import ExternalServiceError, ValidationFailed
 from notifications.models import Notification
 from notifications.services import notification_retry, notification_send, notifications_send_due, notify
 from wechat.messages import fit_field, subscribe_data
+from tests.factories import subscribe_consent
 from wechat.models import DevMessage
 
 pytestmark = pytest.mark.django_db
 
 S = Notification.Status
+OPENID = "oOPENID000000000000000000001"
+
+
+@pytest.fixture(autouse=True)
+def _accepted():
+    """The outbox's own mechanics, with the user's consent given (consent: test_consent.py)."""
+    subscribe_consent(OPENID, "delivery_done", times=5)
 
 
 def write(event_key="order:1:delivered", channel="subscribe", **overrides):
