@@ -51,6 +51,8 @@ class AfterSalesRequest(BaseModel):
         APPROVED = "approved", "已同意退款"
         PARTIALLY_APPROVED = "partially_approved", "部分同意退款"
         REJECTED = "rejected", "已拒绝"
+        # The approval's refund reached the customer (REFUND.SUCCESS or the refund poll).
+        REFUNDED = "refunded", "已退款"
 
     class Reason(models.TextChoices):
         SHORT_WEIGHT = "short_weight", "短斤少两"
@@ -71,6 +73,7 @@ class AfterSalesRequest(BaseModel):
     claimed_amount = models.DecimalField("申请金额", max_digits=12, decimal_places=2)
     refunded_amount = models.DecimalField("同意退款", max_digits=12, decimal_places=2, default=Decimal("0"))
     decided_at = models.DateTimeField("处理时间", null=True, blank=True)
+    refunded_at = models.DateTimeField("退款到账时间", null=True, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "售后申请"

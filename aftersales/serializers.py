@@ -52,8 +52,8 @@ class AfterSalesRequestSerializer(serializers.ModelSerializer):
     class Meta:
         model = AfterSalesRequest
         fields = ["id", "order_id", "order_number", "status", "status_label", "reason", "reason_label", "note",
-                  "claimed_amount", "refunded_amount", "created_at", "decided_at", "lines", "photos", "replies",
-                  "can_add_photos"]
+                  "claimed_amount", "refunded_amount", "created_at", "decided_at", "refunded_at", "lines", "photos",
+                  "replies", "can_add_photos"]
 
     def get_can_add_photos(self, request) -> bool:
         return request.status == AfterSalesRequest.Status.NEEDS_MORE_INFO and len(request.photos.all()) < MAX_PHOTOS

@@ -156,3 +156,13 @@ def request_photos_add(*, customer_id, request_id, photos) -> AfterSalesRequest:
         AfterSalesDecision.objects.create(order=order, request=request, kind=AfterSalesDecision.Kind.PHOTOS_ADDED,
                                           actor="customer")
     return request
+
+
+def requests_mark_refunded(*, refund_id, refunded_at: datetime) -> int:
+    """An approval's refund reached the customer: its request is 已退款. Called once, by
+    orders.services.payments.refund_succeeded, under the order's lock; a request in any other state
+    (a goodwill refund has none) is left alone."""
+    Status = AfterSalesRequest.Status
+    return AfterSalesRequest.objects.filter(
+        decisions__refund_id=refund_id, status__in=[Status.APPROVED, Status.PARTIALLY_APPROVED],
+    ).update(status=Status.REFUNDED, refunded_at=refunded_at, updated_at=timezone.now())

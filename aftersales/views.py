@@ -8,3 +8,8 @@ def aftersales_new(request, order_id):
 
 def aftersales_detail(request, request_id):
     return render(request, "shop/aftersales.html", {"request_id": request_id})
+
+
+def aftersales_list(request):
+    """我的售后: a shell; the list comes from /api/v1/aftersales."""
+    return render(request, "shop/aftersales_list.html", {})

@@ -19,5 +19,6 @@ urlpatterns = [
     path("messages/", notifications_views.messages_page, name="messages"),
     path("orders/<uuid:order_id>/", views.order_detail, name="order"),
     path("orders/<uuid:order_id>/aftersales/", aftersales_views.aftersales_new, name="aftersales-new"),
+    path("aftersales/", aftersales_views.aftersales_list, name="aftersales-list"),
     path("aftersales/<int:request_id>/", aftersales_views.aftersales_detail, name="aftersales"),
 ]

@@ -313,5 +313,9 @@ def refund_succeeded(*, refund: Refund) -> None:
     """退款成功: what follows a refund reaching the customer, once, in the transaction that marks it
     succeeded under the order's lock. `refund` has its order (with its visitor) loaded. Both ways a
     refund succeeds call this: the REFUND.SUCCESS notification (refunds.refund_notification_receive)
-    and the query (refund_submit). The customer's message (orders/messages.py)."""
+    and the query (refund_submit). The after-sales request it paid becomes 已退款, and the customer
+    gets the message (orders/messages.py)."""
+    from aftersales.services import requests_mark_refunded
+
+    requests_mark_refunded(refund_id=refund.pk, refunded_at=refund.succeeded_at or timezone.now())
     message_refund_done(order=refund.order, refund=refund)

@@ -1,12 +1,13 @@
 /*
  * After-sales (售后) pages: 申请售后 on a delivered order (pick lines, a quantity or a weight, a
- * reason, a note and up to 6 photos) and a request's status page with every reply. The server
+ * reason, a note and up to 6 photos), a request's status page with every reply, and 我的售后 (every
+ * request with its status and replies). The server
  * checks everything (window, quantities, photos); the page only sends what the customer chose.
  */
 (function () {
   'use strict';
 
-  const { showError } = window.shopHelpers;
+  const { showError, pagedList } = window.shopHelpers;
 
   document.addEventListener('alpine:init', () => {
     Alpine.data('aftersalesNewPage', (orderId) => ({
@@ -87,6 +88,15 @@
         } finally {
           this.busy = false;
         }
+      },
+    }));
+
+    /* 我的售后: the customer's requests, newest first, each with its status and every reply. */
+    Alpine.data('aftersalesListPage', () => ({
+      ...pagedList('/aftersales'),
+
+      init() {
+        this.fetchPage(1);
       },
     }));
   });

@@ -7,40 +7,15 @@
 (function () {
   'use strict';
 
-  const { showError } = window.shopHelpers;
+  const { pagedList } = window.shopHelpers;
 
   document.addEventListener('alpine:init', () => {
     Alpine.data('messagesPage', () => ({
-      items: [],
-      nextPage: null,
-      loading: false,
-      loaded: false,
-      error: '',
+      ...pagedList('/messages'),
 
       init() {
         this.$store.cart.load(); // the tab bar's badge
         this.fetchPage(1);
-      },
-
-      async fetchPage(page) {
-        this.loading = true;
-        this.error = '';
-        try {
-          const data = await api.get('/messages', { page });
-          const listed = new Set(this.items.map((item) => item.id));
-          this.items = page === 1 ? data.results : this.items.concat(data.results.filter((item) => !listed.has(item.id)));
-          this.nextPage = data.next ? page + 1 : null;
-          this.loaded = true;
-        } catch (error) {
-          this.error = error.message;
-          showError(error);
-        } finally {
-          this.loading = false;
-        }
-      },
-
-      loadMore() {
-        if (this.nextPage && !this.loading) this.fetchPage(this.nextPage);
       },
 
       delivery(item) {

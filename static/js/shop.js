@@ -59,8 +59,40 @@
     return missing > 0 ? '还差 ¥' + yuan(missing) + ' 起送' : '';
   }
 
+  /* The state and methods of a page listing an API's pages (DRF's {results, next}): spread into an
+   * Alpine component, `...pagedList('/messages')`; `items`, `fetchPage(1)` in init, `loadMore()`. */
+  function pagedList(path) {
+    return {
+      items: [],
+      nextPage: null,
+      loading: false,
+      loaded: false,
+      error: '',
+
+      async fetchPage(page) {
+        this.loading = true;
+        this.error = '';
+        try {
+          const data = await api.get(path, { page });
+          const listed = new Set(this.items.map((item) => item.id));
+          this.items = page === 1 ? data.results : this.items.concat(data.results.filter((item) => !listed.has(item.id)));
+          this.nextPage = data.next ? page + 1 : null;
+          this.loaded = true;
+        } catch (error) {
+          this.error = error.message;
+        } finally {
+          this.loading = false;
+        }
+      },
+
+      loadMore() {
+        if (this.nextPage && !this.loading) this.fetchPage(this.nextPage);
+      },
+    };
+  }
+
   // Helpers the templates call as $shop.productUrl(product) etc.; the other page scripts share them.
-  const helpers = { productUrl, unitPrice, quantityRule, quantityLabel, showError, fen, yuan, checkoutBlocker };
+  const helpers = { productUrl, unitPrice, quantityRule, quantityLabel, showError, fen, yuan, checkoutBlocker, pagedList };
   window.shopHelpers = helpers;
 
   document.addEventListener('alpine:init', () => {

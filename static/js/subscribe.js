@@ -11,7 +11,7 @@
  *     await subscribe.ask(['complaint_reply']);          // 提交投诉
  *
  * Names are our template names (settings.WECHAT_SUBSCRIBE_TEMPLATES; the page carries their ids
- * in <html data-subscribe-templates>); at most 5 at once, and only one-time templates. `ask`
+ * in <body data-subscribe-templates>); at most 5 at once, and only one-time templates. `ask`
  * records WeChat's answer on the server (POST /api/v1/messages/subscriptions) and resolves with
  * it, or with null if the user could not be asked (outside WeChat, no network, unknown name). It
  * never rejects: declining a message must never stop an order.
@@ -21,7 +21,7 @@
 
   function templates() {
     try {
-      return JSON.parse(document.documentElement.dataset.subscribeTemplates || '{}');
+      return JSON.parse(document.body.dataset.subscribeTemplates || '{}');
     } catch (e) {
       return {};
     }

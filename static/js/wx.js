@@ -386,7 +386,7 @@
 
   function subscribeTitles() {
     try {
-      const templates = JSON.parse(document.documentElement.dataset.subscribeTemplates || '{}');
+      const templates = JSON.parse(document.body.dataset.subscribeTemplates || '{}');
       return Object.fromEntries(Object.values(templates).map((template) => [template.id, template.title]));
     } catch (e) {
       return {};

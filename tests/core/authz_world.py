@@ -46,7 +46,7 @@ from logistics.roles import WAREHOUSE_GROUP, ensure_groups
 from coupons.models import Coupon, CouponIssue, CouponRedemption, CouponTemplate
 from aftersales.models import AfterSalesDecision, AfterSalesLine, AfterSalesRequest, AfterSalesSettings
 from complaints.models import Complaint, ComplaintEvent, ComplaintSettings, ComplaintStaff
-from notifications.models import Notification
+from notifications.models import Notification, SubscribeConsent
 from orders.models import Order, OrderEvent, OrderLine, OrderSettings, Payment, PaymentNotification, Refund
 from reps.feed import feed_token_make
 from reps.models import EntryEvent, Handover, VisitNote, WeComContact, WeComContactEvent
@@ -259,6 +259,9 @@ def build_world() -> World:
         event_key="authz-churn", recipient_kind="rep", recipient_id=str(rep.pk), channel="inbox",
         template="churn", title="客户流失提醒", body=f"{SECRET_NAME} 已 30 天未下单", next_attempt_at=timezone.now())
     handover = Handover.objects.create(from_rep=other_rep, to_rep=rep, customer_count=0, reason="权限测试")
+    # The owner accepted the delivery message once (wx.requestSubscribeMessage).
+    SubscribeConsent.objects.create(openid=owner.openid, template="delivery_done", available=1, accepted_total=1,
+                                    last_result="accept", last_result_at=timezone.now())
     churn_event = ChurnEvent.objects.create(customer=customer, kind="churned", rep=rep, night=today)
     LostItemAlert.objects.create(customer=customer, product=product, rep=rep, times=4,
                                  first_bought_at=timezone.now() - timedelta(days=60), last_bought_at=timezone.now() - timedelta(days=30), usual_interval=timedelta(days=10), night=today)

@@ -256,6 +256,7 @@ TABLE = {
     ("GET", "catalog:messages"): Row(E(OK)),
     ("GET", "catalog:order"): Row(E(OK), kwargs=_order()),
     ("GET", "catalog:aftersales-new"): Row(E(OK), kwargs=_order("delivered_order")),
+    ("GET", "catalog:aftersales-list"): Row(E(OK)),
     ("GET", "catalog:aftersales"): Row(E(OK), kwargs=lambda w: {"request_id": w.aftersales_request.pk}),
     ("GET", "complaints:list"): Row(E(OK)),
     ("GET", "complaints:new"): Row(E(OK)),

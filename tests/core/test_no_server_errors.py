@@ -40,6 +40,7 @@ from customers.models import Customer, Visitor
 from customers.tokens import visitor_token_make
 from logistics.models import Batch, Receipt, StockMove
 from logistics.roles import WAREHOUSE_GROUP
+from notifications.models import SubscribeConsent
 from orders.models import Order, OrderEvent, OrderLine, Payment, PaymentNotification, Refund
 from reps.feed import feed_token_make
 from reps.models import EntryEvent, VisitNote
@@ -54,7 +55,8 @@ HUGE_QUANTITIES = ["1e26", "1e30", "1e400", "9" * 40]
 DEEP = "[" * 1000 + "]" * 1000
 DEEP_OBJECT = '{"a":' * 1000 + "1" + "}" * 1000
 MODELS = (Order, OrderLine, OrderEvent, Payment, PaymentNotification, Refund, Cart, CartLine, Customer, Visitor,
-          EntryEvent, VisitNote, Batch, Receipt, StockMove, DevPayTransaction, Product, AfterSalesRequest)
+          EntryEvent, VisitNote, Batch, Receipt, StockMove, DevPayTransaction, Product, AfterSalesRequest,
+          SubscribeConsent)
 
 
 @pytest.fixture(autouse=True)
@@ -187,6 +189,10 @@ CASES = {
     "deep JSON on the dev phone page": lambda w: w.as_device("POST", "/wechat-dev/phone-code", DEEP),
     "deep JSON on the dev pay confirm": lambda w: w.as_device("POST", "/wechat-dev/pay/confirm", DEEP_OBJECT),
     "deep JSON in a signed payment notification": lambda w: _signed_notification(w, DEEP_OBJECT),
+    "deep JSON on subscribe consent": lambda w: w.as_visitor("POST", "/api/v1/messages/subscriptions", DEEP_OBJECT),
+    "NUL in a subscribe result's template id": lambda w: w.as_visitor(
+        "POST", "/api/v1/messages/subscriptions",
+        json.dumps({"result": {"errMsg": "requestSubscribeMessage:ok", f"tmpl{NUL}": "accept"}})),
     "deep JSON in an after-sales request's lines (multipart)": lambda w: w.client.post(
         "/api/v1/aftersales", {"order_id": str(uuid.uuid4()), "reason": "quality", "lines": DEEP},
         HTTP_AUTHORIZATION=w.token),

@@ -502,7 +502,12 @@ S = Notification.Status
 
 @pytest.fixture
 def outbox(fake, wecom_real, settings):
+    """The outbox with the real backend; our side has the customer's acceptance recorded
+    (notifications.consent), so what is tested here is what WeChat answers."""
+    from tests.factories import subscribe_consent
+
     settings.WECHAT_SUBSCRIBE_TEMPLATES = {"delivery_done": TEMPLATE}
+    subscribe_consent(OPENID, "delivery_done", times=3)
     return fake
 
 
