@@ -75,8 +75,9 @@ def test_a_customer_asks_for_a_refund_with_a_photo_and_sees_the_partial_refund(l
         admin.fill("#id_username", "kefu-e2e")
         admin.fill("#id_password", "pw-kefu-1")
         admin.click("input[type=submit]")
-        admin.goto(f"{base}/admin/aftersales/aftersalesrequest/")
-        admin.get_by_test_id("decide-link").first.click()
+        admin.goto(f"{base}/admin/aftersales/aftersalesrequest/")  # the queue, oldest first
+        admin.locator("#result_list th.field-id a").first.click()
+        admin.get_by_test_id("decide-link").click()
         form = admin.get_by_test_id("decision-form")
         form.locator('input[name="kind"][value="partial"]').check()
         form.locator("#id_amount").fill("30.00")
