@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from catalog.services import cart_line_set
 from coupons.models import Coupon, CouponRedemption, CouponTemplate
 from orders.models import Order, OrderLine, OrderSettings
+from tests.e2e.conftest import allow_subscriptions
 from tests.factories import CategoryFactory, CustomerFactory, SubCategoryFactory, VisitorFactory, product_with_stock
 from wechat.views import DEVICE_COOKIE, DEVICE_COOKIE_SALT
 
@@ -98,6 +99,7 @@ def test_admin_issues_a_coupon_and_the_customer_uses_it_at_checkout(live_server,
     expect(page.get_by_test_id("submit-total")).to_have_text("¥167.00")
     screenshot(page, "checkout-coupon")
     page.get_by_test_id("submit").click()
+    allow_subscriptions(page)  # WeChat's consent sheet, asked in the tap before paying
     pay_sheet = page.get_by_test_id("pay-sheet")
     expect(pay_sheet.get_by_test_id("pay-amount")).to_have_text("¥167.00")
     pay_sheet.get_by_test_id("pay-confirm").click()
