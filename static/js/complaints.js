@@ -27,6 +27,7 @@
         this.photos.forEach((file) => form.append('photos', file));
         this.busy = true;
         try {
+          await subscribe.ask(subscribe.ON_COMPLAINT); // in the tap: the reply is announced
           const created = await api.postForm('/complaints', form);
           wx.showToast({ title: '已提交', icon: 'success', duration: 800 });
           window.location.href = '/shop/complaints/' + created.id + '/';

@@ -16,7 +16,7 @@ from complaints.services import complaints_escalate_overdue
 from notifications.models import Notification
 from tests.aftersales.conftest import make_delivered_order
 
-from .conftest import as_wechat_user, watch_csp
+from .conftest import allow_subscriptions, as_wechat_user, watch_csp
 
 pytestmark = pytest.mark.e2e
 
@@ -47,6 +47,7 @@ def test_a_complaint_escalates_when_overdue_and_the_customer_sees_the_reply(live
     page.get_by_test_id("complaint-category").select_option("driver")
     page.get_by_test_id("complaint-text").fill("司机把货扔在门口就走，态度很差")
     page.get_by_test_id("complaint-submit").click()
+    allow_subscriptions(page, titles=("投诉处理回复通知",))  # WeChat's sheet: the reply may be sent
     expect(page.get_by_test_id("complaint-status")).to_have_text("待回复")
     complaint = Complaint.objects.get()
     assert (complaint.order, complaint.customer, complaint.category) == (world.order, world.customer, "driver")
@@ -88,6 +89,7 @@ def test_a_complaint_escalates_when_overdue_and_the_customer_sees_the_reply(live
     assert complaints_escalate_overdue() == 0  # answered: no more rounds before the resolution deadline
     message = Notification.objects.get(recipient_kind="customer", template="complaint_reply")
     assert message.address == world.visitor.openid
+    assert message.status == Notification.Status.SENT  # the customer allowed it when complaining
 
     # --- The customer sees the reply and the status ---------------------------------------------------
     page.reload()

@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from customers.tokens import visitor_token_make
-from notifications.models import Notification
+from notifications.models import Notification, SubscribeConsent
 from orders.models import Order, OrderSettings
 from tests.factories import CustomerFactory, VisitorFactory
 from usuals.models import CutoffReminder, ReminderOptOut, UsualSettings
@@ -47,13 +47,31 @@ def restaurant(name, weeks_ago=(1, 2, 3), weekday_of=TUESDAY):
     return customer
 
 
+def test_without_consent_the_outbox_records_no_consent_and_sends_nothing(django_capture_on_commit_callbacks):
+    """WeChat delivers a subscribe message only against the buyer's acceptance of its template: the
+    reminder is written, the outbox finds no acceptance and records it, once; with one, it goes."""
+    monday = TUESDAY - timedelta(days=1)
+    without = restaurant("没订阅")
+    with_one = restaurant("订阅了")
+    accepted(with_one)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert cutoff_reminders_send(now=sh(monday, 21, 30)).reminded == 2
+
+    refused = Notification.objects.get(recipient_id=str(without.pk), template="cutoff_reminder")
+    assert refused.status == Notification.Status.NO_CONSENT
+    assert not DevMessage.objects.filter(to=without.visitors.get().openid).exists()
+    assert Notification.objects.get(recipient_id=str(with_one.pk), template="cutoff_reminder").status == \
+        Notification.Status.SENT
+    assert DevMessage.objects.filter(to=with_one.visitors.get().openid, page="/shop/checkout/?usual=1").count() == 1
+    with django_capture_on_commit_callbacks(execute=True):  # not twice that day, consent or not
+        assert cutoff_reminders_send(now=sh(monday, 22, 30)).reminded == 0
+    assert Notification.objects.filter(template="cutoff_reminder").count() == 2
+
+
 def accepted(customer):
     """The buyer accepted the reminder's template once in WeChat (where the outbox asks for consent:
     notifications.SubscribeConsent, one acceptance per message)."""
-    try:
-        from notifications.models import SubscribeConsent
-    except ImportError:  # an outbox that sends without asking
-        return
     SubscribeConsent.objects.create(openid=customer.visitors.get().openid, template="cutoff_reminder", available=1)
 
 
