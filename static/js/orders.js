@@ -470,6 +470,7 @@
         if (!confirm) return;
         this.busy = true;
         try {
+          await subscribe.ask(subscribe.ON_REFUND); // in the tap: the refund is announced
           this.order = await api.post('/orders/' + orderId + '/cancel');
           wx.showToast({ title: '已取消，退款处理中', icon: 'success' });
         } catch (error) {
@@ -497,6 +498,7 @@
         }
         this.busy = true;
         try {
+          await subscribe.ask(subscribe.ON_REFUND); // in the tap: the refund is announced
           this.order = await api.post('/orders/' + orderId + '/lines', { lines });
           this.editing = false;
           wx.showToast({ title: '已修改，退款处理中', icon: 'success' });

@@ -53,5 +53,7 @@
     ON_PAYING_CATCH_WEIGHT: ['order_paid', 'delivery_done', 'weight_refund'],
     ON_AFTERSALES: ['aftersales_result', 'refund_done'],
     ON_COMPLAINT: ['complaint_reply'],
+    // Cancelling or reducing a paid order before the cut-off: the refund's arrival.
+    ON_REFUND: ['refund_done'],
   };
 })();
