@@ -3,7 +3,8 @@
 - Every `crm.Tag` gets a WeCom corp tag in a corp tag group named after its `TagGroup`
   (`add_corp_tag`; the group is made by name the first time, then addressed by its id). The ids
   WeCom returns are kept in `WeComCorpTag`: only tags this app created are ever marked or deleted.
-  A tag deleted here is deleted in WeCom (`del_corp_tag`), which also takes it off every customer.
+  A tag deleted here is deleted in WeCom (`del_corp_tag`), which also takes it off every customer;
+  a tag renamed here is renamed there (`edit_corp_tag`, by its id: the marks stay).
 - Each active WeCom contact linked to a restaurant carries, on its rep's side, exactly the mirrored
   tags the restaurant has (`mark_tag`): tags the restaurant gained are added, tags it lost removed.
   What was marked is kept in `WeComTagMark`, so a run compares the wanted set with it in SQL and
@@ -19,6 +20,7 @@ from collections import defaultdict
 from itertools import islice
 
 from django.db import transaction
+from django.db.models import F
 
 from core.errors import ApplicationError
 from crm.models import CustomerTag, Tag
@@ -53,6 +55,11 @@ def wecom_corp_tags_mirror() -> int:
                 [WeComCorpTag(tag=t, group=group, name=t.name, wecom_group_id=result.group_id,
                               wecom_tag_id=result.tags[t.name]) for t in chunk], ignore_conflicts=True)
             changed += len(chunk)
+    renamed = WeComCorpTag.objects.filter(tag__isnull=False).exclude(name=F("tag__name")).select_related("tag")
+    for corp_tag in renamed:
+        backend.wecom_edit_corp_tag(tag_id=corp_tag.wecom_tag_id, name=corp_tag.tag.name)
+        WeComCorpTag.objects.filter(pk=corp_tag.pk).update(name=corp_tag.tag.name)
+        changed += 1
     gone = list(WeComCorpTag.objects.filter(tag__isnull=True).values_list("pk", "wecom_tag_id"))
     for chunk in _chunks(gone, CORP_TAGS_PER_CALL):
         backend.wecom_del_corp_tags(tag_ids=[wecom_id for _, wecom_id in chunk])

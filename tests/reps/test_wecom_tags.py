@@ -14,6 +14,7 @@ from tests.wechat.fake_server import fake_wechat, fake_wechat_server, wechat_rea
 pytestmark = pytest.mark.django_db
 ADD, DEL, MARK = ("/cgi-bin/externalcontact/add_corp_tag", "/cgi-bin/externalcontact/del_corp_tag",
                   "/cgi-bin/externalcontact/mark_tag")
+EDIT = "/cgi-bin/externalcontact/edit_corp_tag"
 
 
 @pytest.fixture
@@ -120,3 +121,41 @@ def test_dev_backend_mirrors_too(world, settings):
     assert wecom_tags_sync() == (0, 0)
     marked = DevMessage.objects.get(kind=DevMessage.Kind.WECOM_MARK, to="wmEXT001")
     assert set(marked.data["tags"]) == {wecom_id(world["hotpot"]), wecom_id(world["big"])}
+
+
+def test_a_tag_renamed_here_is_renamed_in_wecom_once_and_stays_marked(world, wecom_real):
+    wecom_tags_sync()
+    hotpot_id = wecom_id(world["hotpot"])
+    Tag.objects.filter(pk=world["hotpot"].pk).update(name="川味火锅")
+
+    assert wecom_tags_sync() == (1, 0)
+
+    assert wecom_real.calls(EDIT)[-1].json == {"id": hotpot_id, "name": "川味火锅"}
+    group = wecom_real.corp_tag_groups[wecom_real.corp_tags[hotpot_id]]
+    assert [t["name"] for t in group["tag"] if t["id"] == hotpot_id] == ["川味火锅"]
+    assert wecom_id(world["hotpot"]) == hotpot_id  # the same WeCom tag: its marks stay
+    assert hotpot_id in wecom_real.tag_marks[("zhangsan", "wmEXT001")]
+    assert wecom_tags_sync() == (0, 0)  # nothing more to send
+    assert len(wecom_real.calls(EDIT)) == 1
+
+
+def test_dev_backend_renames_too(world, settings):
+    from wechat.models import DevMessage
+
+    settings.WECHAT_BACKEND = "dev"
+    wecom_tags_sync()
+    Tag.objects.filter(pk=world["big"].pk).update(name="大型店")
+
+    assert wecom_tags_sync() == (1, 0)
+    assert DevMessage.objects.get(kind=DevMessage.Kind.WECOM_TAG, to=wecom_id(world["big"])).text == "大型店"
+
+
+@pytest.mark.parametrize("tag_id, name", [("", "火锅"), ("et" + "0" * 22, ""), ("et" + "0" * 22, "长" * 31),
+                                          (["a", "b"], "火锅"), ("et" + "0" * 22, None)])
+def test_a_bad_rename_is_refused_before_any_call(db, wecom_real, tag_id, name):
+    from core.errors import ValidationFailed
+    from wechat.backends import get_backend
+
+    with pytest.raises(ValidationFailed):
+        get_backend().wecom_edit_corp_tag(tag_id=tag_id, name=name)
+    assert wecom_real.calls(EDIT) == []

@@ -25,7 +25,7 @@ POST /cgi-bin/externalcontact/add_contact_way (members must be in `fake_wechat.w
 created codes are kept in `fake_wechat.contact_ways`); GET /cgi-bin/externalcontact/get
 (`fake_wechat.external_contacts`); the in-service and resigned transfer_customer / transfer_result
 (request shapes checked; `transfers`, `transfer_errcodes`, `transfer_status`, `resigned_users`);
-add_corp_tag / del_corp_tag / mark_tag (`corp_tag_groups`, `corp_tags`, `tag_marks`). WeCom tokens are separate from the mini
+add_corp_tag / del_corp_tag / edit_corp_tag / mark_tag (`corp_tag_groups`, `corp_tags`, `tag_marks`). WeCom tokens are separate from the mini
 program's: `fake_wechat.current_wecom_token()`, `fake_wechat.revoke_wecom_tokens()`.
 
 Subscribe messages: POST /cgi-bin/message/subscribe/send checks the token, the openid's shape
@@ -394,6 +394,7 @@ class FakeWeChat:
         self.route("POST", "/cgi-bin/externalcontact/resigned/transfer_result")(_transfer_result)
         self.route("POST", "/cgi-bin/externalcontact/add_corp_tag")(_add_corp_tag)
         self.route("POST", "/cgi-bin/externalcontact/del_corp_tag")(_del_corp_tag)
+        self.route("POST", "/cgi-bin/externalcontact/edit_corp_tag")(_edit_corp_tag)
         self.route("POST", "/cgi-bin/externalcontact/mark_tag")(_mark_tag)
 
 
@@ -707,6 +708,23 @@ def _del_corp_tag(fake: FakeWeChat, request: Request):
             group["tag"] = [t for t in group["tag"] if t["id"] != tag_id]
         for marks in fake.tag_marks.values():
             marks.difference_update(tag_ids)
+    return {"errcode": 0, "errmsg": "ok"}
+
+
+def _edit_corp_tag(fake: FakeWeChat, request: Request):
+    if (refused := fake.check_wecom_token(request)) is not None:
+        return refused
+    body = request.get_json(silent=True)
+    if (not isinstance(body, dict) or set(body) - {"id", "name", "order", "agentid"} or not isinstance(body.get("id"), str)
+            or ("name" in body and not (isinstance(body["name"], str) and 0 < len(body["name"]) <= 30))):
+        return ERR_WECOM_INVALID_PARAM
+    with fake._lock:
+        group_id = fake.corp_tags.get(body["id"])
+        if group_id is None:
+            return {"errcode": 40068, "errmsg": "invalid tagid, hint: [fake]"}
+        for tag in fake.corp_tag_groups[group_id]["tag"]:
+            if tag["id"] == body["id"] and "name" in body:
+                tag["name"] = body["name"]
     return {"errcode": 0, "errmsg": "ok"}
 
 

@@ -7,7 +7,7 @@ from core.errors import ValidationFailed
 
 from ..models import DevMessage
 from .tags_base import (
-    CorpTagGroup, TagsMixin, _ids, validate_add_corp_tags, validate_mark_tag,
+    CorpTagGroup, TagsMixin, _ids, validate_add_corp_tags, validate_edit_corp_tag, validate_mark_tag,
 )
 
 
@@ -38,6 +38,11 @@ class DevTagsMixin(TagsMixin):
         tag_ids, group_ids = _ids(list(tag_ids)), _ids(list(group_ids))
         DevMessage.objects.filter(kind=DevMessage.Kind.WECOM_TAG, to__in=tag_ids + group_ids).delete()
         DevMessage.objects.filter(kind=DevMessage.Kind.WECOM_TAG, data__group__in=group_ids).delete()
+
+    def wecom_edit_corp_tag(self, *, tag_id, name):
+        tag_id, name = validate_edit_corp_tag(tag_id=tag_id, name=name)
+        if not DevMessage.objects.filter(kind=DevMessage.Kind.WECOM_TAG, to=tag_id).update(text=name):
+            raise ValidationFailed("标签不存在", code="40068")
 
     def wecom_mark_tag(self, *, user_id, external_userid, add=(), remove=()):
         add, remove = validate_mark_tag(user_id=user_id, external_userid=external_userid, add=list(add),

@@ -2,11 +2,14 @@
 
 from .. import http, wecom
 from .real_contacts import _refused
-from .tags_base import CorpTagGroup, TagsMixin, _ids, validate_add_corp_tags, validate_mark_tag
+from .tags_base import (
+    CorpTagGroup, TagsMixin, _ids, validate_add_corp_tags, validate_edit_corp_tag, validate_mark_tag,
+)
 
 ADD_API, ADD_PATH = "wecom.add_corp_tag", "/cgi-bin/externalcontact/add_corp_tag"
 DEL_API, DEL_PATH = "wecom.del_corp_tag", "/cgi-bin/externalcontact/del_corp_tag"
 MARK_API, MARK_PATH = "wecom.mark_tag", "/cgi-bin/externalcontact/mark_tag"
+EDIT_API, EDIT_PATH = "wecom.edit_corp_tag", "/cgi-bin/externalcontact/edit_corp_tag"
 
 
 class RealTagsMixin(TagsMixin):
@@ -37,6 +40,12 @@ class RealTagsMixin(TagsMixin):
         data = wecom.request_with_token(DEL_PATH, api=DEL_API, json_body=body)
         if http.errcode_of(data):
             raise _refused(DEL_API, data)
+
+    def wecom_edit_corp_tag(self, *, tag_id, name):
+        tag_id, name = validate_edit_corp_tag(tag_id=tag_id, name=name)
+        data = wecom.request_with_token(EDIT_PATH, api=EDIT_API, json_body={"id": tag_id, "name": name})
+        if http.errcode_of(data):
+            raise _refused(EDIT_API, data)
 
     def wecom_mark_tag(self, *, user_id, external_userid, add=(), remove=()):
         add, remove = validate_mark_tag(user_id=user_id, external_userid=external_userid, add=list(add),

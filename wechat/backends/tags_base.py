@@ -4,6 +4,7 @@
   group exists, else by `group_name` (WeCom creates the group, or adds to the one of that name);
   returns the group id and each tag's id. ≤3000 tags per corp.
 - `wecom_del_corp_tags` (externalcontact/del_corp_tag): by tag and group ids.
+- `wecom_edit_corp_tag` (externalcontact/edit_corp_tag): a tag's new name, by its id.
 - `wecom_mark_tag` (externalcontact/mark_tag): one member's customer gains and loses tags.
 
 An app may edit only the tags it created: callers pass only ids these calls returned.
@@ -53,6 +54,14 @@ def validate_add_corp_tags(*, group_name: object, group_id: object, names: objec
     return _names(names)
 
 
+def validate_edit_corp_tag(*, tag_id: object, name: object) -> tuple[str, str]:
+    if not isinstance(tag_id, str):
+        raise ValidationFailed("标签 ID 无效", code="invalid_tag_ids")
+    (tag_id,) = _ids([tag_id], allow_empty=False)
+    (name,) = _names([name])
+    return tag_id, name
+
+
 def validate_mark_tag(*, user_id: object, external_userid: object, add: object, remove: object):
     if not isinstance(user_id, str) or not WECOM_USER_ID.match(user_id):
         raise ValidationFailed("企业微信成员账号无效", code="invalid_user_ids")
@@ -70,6 +79,9 @@ class TagsMixin:
         raise NotImplementedError
 
     def wecom_del_corp_tags(self, *, tag_ids: list[str] = (), group_ids: list[str] = ()) -> None:
+        raise NotImplementedError
+
+    def wecom_edit_corp_tag(self, *, tag_id: str, name: str) -> None:
         raise NotImplementedError
 
     def wecom_mark_tag(self, *, user_id: str, external_userid: str, add: list[str] = (),
