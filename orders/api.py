@@ -133,7 +133,9 @@ class OrderListApi(APIView):
             return checkout_endpoint(request)
         return super().dispatch(request, *args, **kwargs)
 
-    @extend_schema(request=CheckoutInput, responses={201: CheckoutOutput, 200: CheckoutOutput, **errors(403, 409)},
+    @extend_schema(request=CheckoutInput,
+                   responses={201: CheckoutOutput, 200: CheckoutOutput, **errors(403, 409),
+                              404: error_response(404, "优惠券不存在或不属于你（coupon_not_found）")},
                    summary="提交订单（幂等）并取得支付参数",
                    description="`lines` 为结算页上买家确认的商品与数量，订单即按此下单（价格、运费以服务器为准），"
                                "这些商品随后移出购物车；不传 `lines` 则结算整个购物车。同一 `idempotency_key` "
