@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from core.errors import NotFound, PermissionDenied
 from customers.models import Customer
+from orders.gmv import with_gmv
 from orders.models import Order
 
 from .models import EntryEvent, Rep, Scene, VisitNote, WeComContact, WeComContactEvent
@@ -135,12 +136,14 @@ def rep_daily_stats(*, day_from: date, day_to: date) -> list[dict]:
                 .annotate(day=TruncDate("acquired_at")).values("acquired_by_id", "day").annotate(n=Count("id")))
     for item in acquired:
         row(item["acquired_by_id"], item["day"])["new_customers"] = item["n"]
-    sales = (Order.objects.filter(rep__isnull=False, paid_at__gte=start, paid_at__lt=end)
+    # GMV and sales by the one rule (orders.gmv): paid, net of refunds; a paid order refunded in
+    # full is no sale.
+    sales = (with_gmv(Order.objects.filter(rep__isnull=False, paid_at__gte=start, paid_at__lt=end)).order_by()
              .annotate(day=TruncDate("paid_at")).values("rep_id", "day")
-             .annotate(gmv=Sum("total"), n=Count("id")))
+             .annotate(day_gmv=Sum("gmv"), n=Count("id", filter=Q(gmv__gt=0))))
     for item in sales:
         target = row(item["rep_id"], item["day"])
-        target["gmv"], target["orders"] = item["gmv"], item["n"]
+        target["gmv"], target["orders"] = item["day_gmv"], item["n"]
     from customers.models import ChurnEvent
 
     churn = (ChurnEvent.objects.filter(rep__isnull=False, night__gte=day_from, night__lte=day_to,
