@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "usuals",
     "crm",
     "coupons",
+    "dashboard",  # the company dashboard: reads every domain app, nothing imports it
     "demo",  # the demo data seeder: at the top of the layers, it may import every app
 ]
 

@@ -15,6 +15,7 @@ admin.site.index_title = "运营管理"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="catalog:shop", permanent=False)),
+    path("admin/company-dashboard/", include("dashboard.urls")),  # 公司经营看板 (before admin's catch-all)
     path("admin/", admin.site.urls),
     path("api/v1/", include(("seafood_b2b.api_urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -332,6 +332,10 @@ TABLE = {
     ("POST", "admin:logistics_inventoryvaluesnapshot_record"): Row(E(LOGIN, {ADMIN: REDIRECT})),
     ("GET", "admin:logistics_stop_photo"): Row(ADMIN_PAGE, kwargs=lambda w: {"object_id": w.proof_stop.pk}),
     ("GET", "admin:reps_rep_dashboard"): Row(ADMIN_PAGE),
+    # The company dashboard and its CSV exports: staff holding dashboard.view_company_dashboard
+    # (the world's staff hold every product permission; without it: test_company_dashboard_*).
+    ("GET", "dashboard:company"): Row(ADMIN_PAGE, query="start=2026-11-01&end=2026-11-30"),
+    ("GET", "dashboard:company-csv"): Row(ADMIN_PAGE, kwargs=lambda w: {"table": "reps"}),
     # The segment form's live count (JSON; POST only, a GET is 405 to staff).
     ("POST", "admin:crm_segment_count"): Row(ADMIN_PAGE, body=lambda w, r: {"tags": [str(w.tag.pk)],
                                                                             "category_mode": "bought"}),
@@ -520,3 +524,16 @@ def test_authorisation_table(world, key):
             if write:
                 transaction.set_rollback(True)
     assert not wrong, f"{key[0]} {key[1]}:\n" + "\n".join(wrong)
+
+
+@pytest.mark.django_db
+def test_company_dashboard_is_refused_to_staff_without_its_permission(client):
+    """The table's staff hold every permission; staff holding all but the dashboard's get 403."""
+    from django.contrib.auth.models import Permission, User
+    from django.urls import reverse
+
+    staff = User.objects.create_user(username="authz-staff-no-dashboard", password=PASSWORD, is_staff=True)
+    staff.user_permissions.set(Permission.objects.exclude(content_type__app_label__in=["auth", "dashboard"]))
+    client.force_login(staff)
+    for url in (reverse("dashboard:company"), reverse("dashboard:company-csv", args=["daily"])):
+        assert client.get(url).status_code == 403

@@ -1,0 +1,222 @@
+"""The company dashboard's figures, over a range of Shanghai days.
+
+Every figure is an aggregate computed by the database; Python only lays the rows out (a day with
+no orders gets its zeros) and divides two sums for an average. The number of queries is fixed —
+it does not grow with the days in the range, the orders, the reps, the categories or the
+products (tests/dashboard/test_figures.py counts them).
+
+The rules come from where they live:
+- GMV and what counts as a sale: `orders.gmv` (all paid orders, net of refunds; the order's rep
+  plays no part);
+- churned and reactivated: the `ChurnEvent` rows the churn rule writes (`customers.churn`: the
+  nightly sweep marks a customer churned, a churned customer's next payment reactivates them and
+  credits the rep looking after them with the win-back);
+- a new customer: one whose first paid order ever was paid in the range (as the rep dashboard's
+  首单); a rep's new customers: restaurants the rep brought in (`Customer.acquired_by`) in the range.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Count, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate, TruncMonth
+
+from customers.models import ChurnEvent, Customer
+from orders.gmv import MONEY_FIELD, ZERO, with_gmv
+from orders.models import Order, OrderLine
+from reps.models import Rep
+
+SHANGHAI = ZoneInfo(settings.TIME_ZONE)
+TOP_CATEGORIES = 10
+TOP_PRODUCTS = 20
+NO_REP = "（无业务员）"
+
+
+@dataclass(frozen=True)
+class Period:
+    """Shanghai days `first` to `last`, both included."""
+
+    first: date
+    last: date
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, datetime.min.time(), tzinfo=SHANGHAI)
+
+    @property
+    def end(self) -> datetime:
+        """The first moment after the range: midnight in Shanghai after `last`."""
+        return datetime.combine(self.last + timedelta(days=1), datetime.min.time(), tzinfo=SHANGHAI)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+    @property
+    def months(self) -> list[date]:
+        months, month = [], self.first.replace(day=1)
+        while month <= self.last:
+            months.append(month)
+            month = (month + timedelta(days=32)).replace(day=1)
+        return months
+
+
+def average(gmv: Decimal, orders: int) -> Decimal:
+    """Average order value: GMV over the orders that count as sales; 0 without any."""
+    return (gmv / orders).quantize(Decimal("0.01")) if orders else ZERO
+
+
+def _money(value) -> Decimal:
+    return Decimal(value or 0).quantize(Decimal("0.01"))
+
+
+def _sales(period: Period):
+    """Paid orders of the range, each with its GMV (orders.gmv)."""
+    return with_gmv(Order.objects.filter(paid_at__gte=period.start, paid_at__lt=period.end)).order_by()
+
+
+SALE = Q(gmv__gt=0)
+
+
+def _line_sales(period: Period):
+    """Lines of the range's paid orders not cancelled, each with what it sold for: charged (the
+    packed amount once packed) less its share of a coupon."""
+    charged = ExpressionWrapper(Coalesce(F("actual_amount"), F("amount")) - F("discount"), output_field=MONEY_FIELD)
+    return (OrderLine.objects.filter(order__paid_at__gte=period.start, order__paid_at__lt=period.end)
+            .exclude(order__status=Order.Status.CANCELLED).annotate(sold=charged).order_by())
+
+
+def totals(period: Period) -> dict:
+    row = _sales(period).aggregate(n_orders=Count("pk", filter=SALE), total_gmv=Sum("gmv"),
+                                   n_customers=Count("customer_id", filter=SALE, distinct=True))
+    gmv = _money(row["total_gmv"])
+    return {"orders": row["n_orders"], "gmv": gmv, "average": average(gmv, row["n_orders"]),
+            "customers": row["n_customers"]}
+
+
+def daily_sales(period: Period) -> list[dict]:
+    """Per Shanghai day: orders (sales), GMV, average order value."""
+    rows = (_sales(period).annotate(day=TruncDate("paid_at", tzinfo=SHANGHAI)).values("day")
+            .annotate(orders=Count("pk", filter=SALE), day_gmv=Sum("gmv")))
+    found = {row["day"]: row for row in rows}
+    result = []
+    for day in period.days:
+        row = found.get(day, {})
+        gmv, orders = _money(row.get("day_gmv")), row.get("orders", 0)
+        result.append({"day": day, "orders": orders, "gmv": gmv, "average": average(gmv, orders)})
+    return result
+
+
+def monthly_customers(period: Period) -> list[dict]:
+    """Per calendar month (the part of it inside the range): restaurants with at least one sale."""
+    rows = (_sales(period).filter(SALE).annotate(month=TruncMonth("paid_at", tzinfo=SHANGHAI)).values("month")
+            .annotate(customers=Count("customer_id", distinct=True), orders=Count("pk")))
+    found = {(row["month"].date() if isinstance(row["month"], datetime) else row["month"]): row for row in rows}
+    result = []
+    for month in period.months:
+        row = found.get(month, {})
+        result.append({"month": month, "first": max(month, period.first),
+                       "last": min((month + timedelta(days=32)).replace(day=1) - timedelta(days=1), period.last),
+                       "customers": row.get("customers", 0), "orders": row.get("orders", 0)})
+    return result
+
+
+def customer_flow(period: Period) -> tuple[list[dict], dict[int | None, int]]:
+    """Per Shanghai day: new customers (first paid order ever), churned and reactivated (the churn
+    rule's events). Also the win-backs per rep, from the same rows."""
+    first_paid = Order.objects.filter(customer=OuterRef("customer")).paid().order_by("paid_at", "pk").values("pk")[:1]
+    firsts = (Order.objects.filter(paid_at__gte=period.start, paid_at__lt=period.end, pk=Subquery(first_paid))
+              .annotate(day=TruncDate("paid_at", tzinfo=SHANGHAI)).values("day")
+              .annotate(n=Count("customer_id", distinct=True)).order_by())
+    new = {row["day"]: row["n"] for row in firsts}
+    events = (ChurnEvent.objects.filter(night__gte=period.first, night__lte=period.last,
+                                        kind__in=[ChurnEvent.Kind.CHURNED, ChurnEvent.Kind.REACTIVATED])
+              .values("night", "kind", "rep_id").annotate(n=Count("pk")).order_by())
+    churned: dict[date, int] = {}
+    reactivated: dict[date, int] = {}
+    won_back: dict[int | None, int] = {}
+    for row in events:
+        if row["kind"] == ChurnEvent.Kind.CHURNED:
+            churned[row["night"]] = churned.get(row["night"], 0) + row["n"]
+        else:
+            reactivated[row["night"]] = reactivated.get(row["night"], 0) + row["n"]
+            won_back[row["rep_id"]] = won_back.get(row["rep_id"], 0) + row["n"]
+    days = [{"day": day, "new": new.get(day, 0), "churned": churned.get(day, 0),
+             "reactivated": reactivated.get(day, 0)} for day in period.days]
+    return days, won_back
+
+
+def rep_leaderboard(period: Period, *, won_back: dict, campaigns: dict | None = None) -> list[dict]:
+    """Per rep: new customers brought in, sales and GMV of the orders credited to them, win-backs,
+    and (once campaigns exist) their campaign results. Orders without a rep get a row of their
+    own, so the board adds up to the company's GMV. Sorted by GMV."""
+    sales = {row["rep_id"]: row for row in _sales(period).values("rep_id")
+             .annotate(orders=Count("pk", filter=SALE), rep_gmv=Sum("gmv"))}
+    acquired = {row["acquired_by_id"]: row["n"] for row in
+                Customer.objects.filter(acquired_by__isnull=False, acquired_at__gte=period.start,
+                                        acquired_at__lt=period.end)
+                .values("acquired_by_id").annotate(n=Count("pk")).order_by()}
+    campaigns = campaigns or {}
+    ids = {pk for pk in [*sales, *acquired, *won_back, *campaigns] if pk is not None}
+    reps = Rep.objects.filter(Q(is_active=True) | Q(pk__in=ids)).only("id", "name", "is_active").order_by("name", "id")
+    rows = []
+    for rep in reps:
+        row = sales.get(rep.pk, {})
+        gmv, orders = _money(row.get("rep_gmv")), row.get("orders", 0)
+        rows.append({"rep_id": rep.pk, "name": rep.name, "active": rep.is_active, "new_customers": acquired.get(rep.pk, 0),
+                     "orders": orders, "gmv": gmv, "average": average(gmv, orders), "won_back": won_back.get(rep.pk, 0),
+                     "campaign": campaigns.get(rep.pk)})
+    if None in sales or won_back.get(None):
+        row = sales.get(None, {})
+        gmv, orders = _money(row.get("rep_gmv")), row.get("orders", 0)
+        rows.append({"rep_id": None, "name": NO_REP, "active": True, "new_customers": 0, "orders": orders,
+                     "gmv": gmv, "average": average(gmv, orders), "won_back": won_back.get(None, 0),
+                     "campaign": campaigns.get(None)})
+    rows.sort(key=lambda r: (-r["gmv"], -r["new_customers"], r["rep_id"] is None, r["name"]))
+    return rows
+
+
+def top_categories(period: Period, *, limit: int = TOP_CATEGORIES) -> list[dict]:
+    rows = list(_line_sales(period).values("product__category_id")
+                .annotate(amount=Sum("sold"), orders=Count("order_id", distinct=True),
+                          name=F("product__category__name"), parent=F("product__category__parent__name"))
+                .order_by("-amount", "product__category_id")[:limit])
+    return [{"category_id": row["product__category_id"],
+             "name": f"{row['parent']} › {row['name']}" if row["parent"] else row["name"],
+             "amount": _money(row["amount"]), "orders": row["orders"]} for row in rows]
+
+
+def top_products(period: Period, *, limit: int = TOP_PRODUCTS) -> list[dict]:
+    rows = list(_line_sales(period).values("product_id")
+                .annotate(amount=Sum("sold"), quantity=Sum(Coalesce(F("packed_quantity"), F("quantity"))),
+                          orders=Count("order_id", distinct=True), code=F("product__code"),
+                          name=F("product__name"), unit=F("product__unit"))
+                .order_by("-amount", "product_id")[:limit])
+    return [{"product_id": row["product_id"], "code": row["code"], "name": row["name"], "unit": row["unit"],
+             "quantity": row["quantity"], "amount": _money(row["amount"]), "orders": row["orders"]} for row in rows]
+
+
+def campaign_results(period: Period):
+    """The hook for campaign results: None until the campaigns app provides them."""
+    return None
+
+
+def company_dashboard(period: Period) -> dict:
+    """Everything the dashboard shows, in a fixed number of queries."""
+    flow, won_back = customer_flow(period)
+    campaigns = campaign_results(period)
+    return {
+        "totals": totals(period),
+        "daily": daily_sales(period),
+        "monthly": monthly_customers(period),
+        "flow": flow,
+        "flow_totals": {key: sum(row[key] for row in flow) for key in ("new", "churned", "reactivated")},
+        "reps": rep_leaderboard(period, won_back=won_back,
+                                campaigns=campaigns["per_rep"] if campaigns else None),
+        "categories": top_categories(period),
+        "products": top_products(period),
+        "campaigns": campaigns["rows"] if campaigns else None,
+    }
