@@ -58,12 +58,14 @@ def paginated(name: str, item) -> serializers.Serializer:
 VISITOR = "visitor"  # the mini program's visitor token is required
 VISITOR_OPTIONAL = "visitor_optional"  # anonymous works; a visitor token gives the customer's prices
 REP_SESSION = "rep_session"  # a logged-in rep's session cookie (and X-CSRFToken on writes)
+STAFF_SESSION = "staff_session"  # a staff member's admin session cookie, with the permission named
 PUBLIC = "public"  # nothing
 
 _SECURITY = {
     VISITOR: [{"visitorToken": []}],
     VISITOR_OPTIONAL: [{"visitorToken": []}, {}],
     REP_SESSION: [{"cookieAuth": []}],
+    STAFF_SESSION: [{"cookieAuth": []}],
     PUBLIC: [{}],
 }
 

@@ -3,7 +3,7 @@ when the unpaid order that held it is cancelled or expires. Using a coupon is ch
 (orders.services.checkout_store: the redemption row in the order's one statement)."""
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F
 from django.utils import timezone
 
 from core.errors import NotFound, ValidationFailed
@@ -32,15 +32,19 @@ def customers_from_phones(text: str) -> list[int]:
     return sorted(set(found.values()))
 
 
-def coupons_issue(*, template_id: int, customer_ids, audience: str, issued_by: str = "") -> CouponIssue:
+def coupons_issue(*, template_id: int, customer_ids, audience: str, issued_by: str = "",
+                  issue: CouponIssue | None = None) -> CouponIssue:
     """Give each customer one coupon of the template, except those who already hold the
     template's per-customer limit (counted, not issued). One row per customer per issue.
 
     The template's row is locked for the issue, so two staff issuing at once cannot push a
-    customer past the limit."""
+    customer past the limit. `issue`: add to an issue already made of this template (a campaign
+    issues batch by batch into one issue); its counts grow."""
     customer_ids = sorted(set(customer_ids))
     if not customer_ids:
         raise ValidationFailed("没有要发放的客户", code="customers_required")
+    if issue is not None and issue.template_id != template_id:
+        raise ValidationFailed("发券记录与模板不符", code="coupon_issue_mismatch")
     with transaction.atomic():
         template = CouponTemplate.objects.select_for_update().filter(pk=template_id).first()
         if template is None:
@@ -52,9 +56,15 @@ def coupons_issue(*, template_id: int, customer_ids, audience: str, issued_by: s
         held = dict(Coupon.objects.filter(template=template, customer_id__in=customer_ids)
                     .values("customer_id").annotate(n=Count("id")).values_list("customer_id", "n"))
         receiving = [pk for pk in customer_ids if held.get(pk, 0) < template.per_customer_limit]
-        issue = CouponIssue.objects.create(template=template, audience=audience[:120], issued_by=issued_by[:60],
-                                           issued_count=len(receiving),
-                                           skipped_count=len(customer_ids) - len(receiving))
+        if issue is None:
+            issue = CouponIssue.objects.create(template=template, audience=audience[:120], issued_by=issued_by[:60],
+                                               issued_count=len(receiving),
+                                               skipped_count=len(customer_ids) - len(receiving))
+        else:
+            CouponIssue.objects.filter(pk=issue.pk).update(
+                issued_count=F("issued_count") + len(receiving),
+                skipped_count=F("skipped_count") + len(customer_ids) - len(receiving))
+            issue.refresh_from_db()
         Coupon.objects.bulk_create([Coupon(template=template, customer_id=pk, issue=issue) for pk in receiving],
                                    batch_size=1000)
     return issue

@@ -37,6 +37,7 @@ TEMPLATE_TITLES = {
     "complaint_reply": "投诉处理回复通知",
     "welcome": "新客户欢迎通知",
     "cutoff_reminder": "截单前下单提醒",
+    "promotion": "优惠活动通知",
 }
 MAX_TEMPLATES_PER_CALL = 5
 OK_MESSAGE = "requestSubscribeMessage:ok"

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from aftersales import api as aftersales_api
+from campaigns import api as campaigns_api
 from catalog import api as catalog_api
 from complaints import api as complaints_api
 from coupons import api as coupons_api
@@ -55,4 +56,8 @@ urlpatterns = [
     path("rep/inbox", reps_api.inbox, name="rep-inbox"),
     path("rep/nearby", reps_api.NearbyApi.as_view(), name="rep-nearby"),
     path("rep/wecom-contacts", reps_api.WeComContactsApi.as_view(), name="rep-wecom-contacts"),
+    path("rep/campaign-tasks", campaigns_api.RepCampaignTasksApi.as_view(), name="rep-campaign-tasks"),
+    path("rep/campaign-tasks/<int:task_id>/sent", campaigns_api.RepCampaignTaskSentApi.as_view(),
+         name="rep-campaign-task-sent"),
+    path("campaigns/results", campaigns_api.CampaignResultsApi.as_view(), name="campaign-results"),
 ]

@@ -21,7 +21,12 @@ Who locks what, in order:
   User (last); releasing a suspended driver's stop for reassignment: the DeliveryRun, the Stop,
   then its Order;
 - purchasing: the PurchaseTask;
-- issuing coupons: the CouponTemplate (one issue of a template at a time: the per-customer limit);
+- issuing coupons: the CouponTemplate (one issue of a template at a time: the per-customer limit),
+  then its CouponIssue when a campaign adds a batch to its issue;
+- a campaign's send, batch by batch: the Campaign (one sender at a time), the customers' MonthlyContact
+  counters (the cap: one INSERT … ON CONFLICT DO UPDATE in customer order), the CouponTemplate
+  (issuing), then the CampaignRecipient rows; a rep marking a task sent and a customer opening their
+  link: that CampaignRecipient alone;
 - payment settlement: the Order, its Payment, then the Customer's ordering rhythm; cancelling or
   expiring an unpaid order and packing: the Order, then its Stock rows; a customer cancelling or
   reducing a paid order before the cut-off: the Order, its lines, then its Stock rows (its refund
@@ -57,7 +62,11 @@ LOCK_ORDER = (
     "logistics.DeliveryRun",
     "logistics.Stop",
     "logistics.PurchaseTask",
+    "campaigns.Campaign",
+    "campaigns.MonthlyContact",
     "coupons.CouponTemplate",
+    "coupons.CouponIssue",
+    "campaigns.CampaignRecipient",
     "orders.Order",
     "orders.OrderLine",
     "orders.Payment",
@@ -79,7 +88,7 @@ LOCK_ORDER = (
 )
 
 GUARDED_BY = {"orders.OrderLine": "orders.Order", "orders.Payment": "orders.Order", "orders.Refund": "orders.Order",
-              "coupons.CouponRedemption": "orders.Order",
+              "coupons.CouponRedemption": "orders.Order", "coupons.CouponIssue": "coupons.CouponTemplate",
               "aftersales.AfterSalesRequest": "orders.Order", "aftersales.AfterSalesLine": "orders.Order"}
 
 

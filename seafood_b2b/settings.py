@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "usuals",
     "crm",
     "coupons",
+    "campaigns",
     "dashboard",  # the company dashboard: reads every domain app, nothing imports it
     "demo",  # the demo data seeder: at the top of the layers, it may import every app
 ]
@@ -311,6 +312,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "logistics.tasks.stock_check_ledger",
         "schedule": crontab(hour=3, minute=30),
     },
+    # A campaign left half sent (its task lost with the broker or a worker) is finished.
+    "campaigns-resume": {
+        "task": "campaigns.tasks.campaigns_resume_task",
+        "schedule": 300.0,
+    },
     # Overdue complaints to the managers; each complaint's own repeat interval is in 投诉规则.
     "complaints-escalate-overdue": {
         "task": "complaints.tasks.complaints_escalate_overdue",
@@ -430,7 +436,7 @@ if len(WECHATPAY_APIV3_KEY) != 32:
 WECHAT_SUBSCRIBE_TEMPLATES = {
     name: os.environ.get(f"WECHAT_TEMPLATE_{name.upper()}", f"{production.DEV_TEMPLATE_PREFIX}{name}")
     for name in ("order_paid", "delivery_done", "weight_refund", "refund_done", "aftersales_result",
-                 "complaint_reply", "welcome", "cutoff_reminder")
+                 "complaint_reply", "welcome", "cutoff_reminder", "promotion")
 }
 
 # Where this site is reached from outside (a phone's camera): dev mini-program codes point here.

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from campaigns.views import campaign_link
 from core.views import favicon, healthz, media, readyz
 from logistics.views.receiving import batch_trace
 from orders.api import wechatpay_notify
@@ -31,6 +32,7 @@ urlpatterns = [
     path("rep/", include("reps.urls")),
     path("ops/", include("logistics.urls")),
     path("t/<str:code>/", batch_trace, name="batch-trace"),
+    path("go/<str:token>", campaign_link, name="campaign-link"),
 ]
 
 # The dev backend's stand-ins for the WeChat client (log in as anyone, confirm a payment without

@@ -32,6 +32,21 @@
         }
       },
 
+      subscribing: false,
+      subscribed: false,
+
+      // In the tap, as WeChat requires: one acceptance of 优惠活动通知 = one campaign message
+      // (static/js/subscribe.js records it; declining changes nothing here).
+      async subscribePromotions() {
+        this.subscribing = true;
+        try {
+          const result = await subscribe.ask(['promotion']);
+          this.subscribed = !!result && Object.values(result).includes('accept');
+        } finally {
+          this.subscribing = false;
+        }
+      },
+
       couponRate(coupon) {
         return ((100 - Number(coupon.percent_off)) / 10).toString() + ' 折';
       },

@@ -541,6 +541,56 @@
       },
     }));
 
+    // 群发任务 (campaigns): for each rep-task campaign, my customers in it with the message ready
+    // to send from my phone; I send it (WeCom or WeChat) and mark it sent, once per customer.
+    Alpine.data('repCampaignTasks', () => ({
+      campaigns: [],
+      loading: true,
+      loaded: false,
+      error: '',
+      busy: null,
+
+      formatTime,
+      customerUrl,
+
+      get pending() {
+        return this.campaigns.reduce((sum, campaign) => sum + campaign.pending, 0);
+      },
+
+      async init() {
+        try {
+          const data = await api.get('/campaign-tasks');
+          this.campaigns = data.campaigns;
+        } catch (error) {
+          this.error = error.message;
+        } finally {
+          this.loading = false;
+          this.loaded = true;
+        }
+      },
+
+      async copyMessage(task) {
+        const ok = await copyText(task.message);
+        toast(ok ? '消息已复制，请粘贴发给' + task.customer_name : '复制失败，请长按消息手动复制');
+      },
+
+      async markSent(campaign, task) {
+        if (this.busy) return;
+        this.busy = task.id;
+        try {
+          const saved = await api.post('/campaign-tasks/' + task.id + '/sent', {});
+          if (task.status !== 'sent') campaign.pending -= 1;
+          task.status = saved.status;
+          task.sent_at = saved.sent_at;
+          toast('已标记为已发送');
+        } catch (error) {
+          toast(error.message);
+        } finally {
+          this.busy = null;
+        }
+      },
+    }));
+
     Alpine.data('repInbox', () => ({
       messages: [],
       expanded: false,

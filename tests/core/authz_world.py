@@ -18,6 +18,8 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
+from campaigns.models import Campaign, CampaignRecipient, CampaignSettings, MonthlyContact
+from campaigns.services import link_token
 from catalog.models import CartLine, PriceList, PriceListEntry
 from catalog.services import cart_line_add
 from crm.models import (
@@ -280,7 +282,18 @@ def build_world() -> World:
     CategoryShareRule.objects.create(category=product.category, threshold_percent=Decimal("30"), tag=shrimp)
     AutoTagSettings.current()
     WelcomeSettings.current()
-    Segment.objects.create(name="火锅客户").tags.set([hotpot])
+    segment = Segment.objects.create(name="火锅客户")
+    segment.tags.set([hotpot])
+    # Campaigns: a draft to the segment, and a sent rep task with customer A's task on it.
+    draft_campaign = Campaign.objects.create(name="权限测试草稿", segment=segment, title="上新", text="新到冻虾",
+                                             link="/shop/")
+    sent_campaign = Campaign.objects.create(name="权限测试活动", segment=segment, title="上新", text="新到冻虾",
+                                            link="/shop/", status=Campaign.Status.SENT, segment_count=1,
+                                            send_requested_at=timezone.now(), sent_at=timezone.now())
+    campaign_task = CampaignRecipient.objects.create(campaign=sent_campaign, customer=customer, rep=rep,
+                                                     status=CampaignRecipient.Status.PENDING)
+    MonthlyContact.objects.create(customer=customer, month=today.replace(day=1), count=1)
+    CampaignSettings.current()
 
     # Purchasing, receiving and delivery.
     task = PurchaseTask.objects.create(supplier=supplier, for_date=today, driver=purchasing)
@@ -319,6 +332,8 @@ def build_world() -> World:
         order=on_run, paid_order=paid, delivered_order=delivered, aftersales_request=aftersales_request,
         complaint=complaint,
         coupon_template=coupon_template,
+        draft_campaign=draft_campaign, sent_campaign=sent_campaign, campaign_task=campaign_task,
+        campaign_link_token=link_token(campaign_task.pk),
         packing_order=packing, unpaid_order=unpaid, changeable_order=changeable, other_order=other_order, payment=payment,
         payment_notification=notification, refund=refund, note=note, entry=entry, message=message,
         tag=hotpot, handover=handover, churn_event=churn_event, churn_snapshot=churn_snapshot, task=task, task_line=task_line,

@@ -228,6 +228,14 @@ TABLE = {
     ("GET", "api:rep-inbox"): Row(REP_API),
     ("GET", "api:rep-nearby"): Row(REP_API, query="latitude=22.54&longitude=114.06"),
     ("GET", "api:rep-wecom-contacts"): Row(REP_API),
+    # Rep tasks of campaigns: only the rep's own customers' tasks (another rep's: 404).
+    ("GET", "api:rep-campaign-tasks"): Row(REP_API),
+    ("POST", "api:rep-campaign-task-sent"): Row(REP_OWN_CUSTOMER, kwargs=lambda w: {"task_id": w.campaign_task.pk},
+                                                body=lambda w, r: {}, json=True),
+    # Campaign results: staff holding campaigns.view_campaign.
+    ("GET", "api:campaign-results"): Row(E(F403, {ANON: U401, (STAFF, SUPERUSER): OK})),
+    # A campaign's tracked link: anyone holding it (it is signed); it redirects into the shop.
+    ("GET", "campaign-link"): Row(E(REDIRECT), kwargs=lambda w: {"token": w.campaign_link_token}),
     # Public pages and machine endpoints.
     ("GET", ""): Row(E(REDIRECT)),
     ("GET", "api-schema"): Row(E(OK)),
@@ -347,6 +355,10 @@ TABLE = {
     ("POST", "admin:coupons_coupontemplate_issue"): Row(E(LOGIN, {ADMIN: REDIRECT}),
                                                         kwargs=lambda w: {"object_id": w.coupon_template.pk},
                                                         body=lambda w, r: {"phones": w.customer.phone}),
+    ("GET", "admin:campaigns_campaign_send"): Row(ADMIN_PAGE, kwargs=lambda w: {"object_id": w.draft_campaign.pk}),
+    ("POST", "admin:campaigns_campaign_send"): Row(E(LOGIN, {ADMIN: REDIRECT}),
+                                                   kwargs=lambda w: {"object_id": w.draft_campaign.pk},
+                                                   body=lambda w, r: {}),
     ("GET", "admin:reps_rep_qr"): Row(ADMIN_PAGE, kwargs=lambda w: {"object_id": w.rep.pk}),
     ("GET", "admin:reps_rep_handover"): Row(ADMIN_PAGE, kwargs=lambda w: {"object_id": w.rep.pk}),
 }
@@ -376,6 +388,8 @@ ADMIN_DESIGN = {
     "crm.segment": "vacd", "crm.welcomesettings": "vc",
     "coupons.coupontemplate": "vacd", "coupons.couponissue": "v", "coupons.coupon": "v",
     "coupons.couponredemption": "v",
+    "campaigns.campaign": "vacd", "campaigns.campaignsettings": "vc", "campaigns.campaignrecipient": "v",
+    "campaigns.monthlycontact": "v",
     "aftersales.aftersalessettings": "vc", "aftersales.aftersalesrequest": "vc", "aftersales.aftersalesdecision": "v",
     "complaints.complaintsettings": "vc", "complaints.complaintstaff": "vacd", "complaints.complaint": "vc",
 }

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN_APPS = {"catalog", "customers", "reps", "orders", "logistics", "notifications", "aftersales", "complaints", "usuals",
-               "crm", "coupons", "dashboard", "demo"}
+               "crm", "coupons", "campaigns", "dashboard", "demo"}
 API_MODULES = {"rest_framework", "drf_spectacular"}
 
 

@@ -123,20 +123,36 @@ def world(settings, tmp_path_factory):
     browser = Client()
     browser.force_login(user)
     csrf = _get_new_csrf_string()
+    staff = Client()
+    staff.force_login(User.objects.create_superuser(username="staff-schemathesis", password="staff12345"))
+    task = _campaign_task(customer)
     return {
         "visitor_headers": {"Authorization": f"Visitor {visitor_token_make(buyer.pk)}"},
         "rep_headers": {"X-CSRFToken": csrf},
         "rep_cookies": {"sessionid": browser.cookies["sessionid"].value, "csrftoken": csrf},
+        "staff_cookies": {"sessionid": staff.cookies["sessionid"].value, "csrftoken": csrf},
         "feed_headers": {"X-Feed-Token": feed_token_make(rep)},
         "delivery": {"restaurant_name": "湘味小馆", "contact_name": "王老板", "address": "深圳市福田区福华路 88 号",
                      "latitude": "22.541234", "longitude": "114.061234",
                      "lines": [{"product_id": squid.pk, "quantity": "6"}]},
         "phone": {"openid": buyer.openid, "phone": customer.phone},
         "known": {"order_id": str(order.pk), "product_id": squid.pk, "code": squid.code, "customer_id": customer.pk,
-                  "request_id": claim["request_id"], "complaint_id": complaint.pk},
+                  "request_id": claim["request_id"], "complaint_id": complaint.pk, "task_id": task.pk},
         "aftersales": claim,
         "paid": {"order_id": str(paid.pk), "product_id": shrimp.pk},
     }
+
+
+def _campaign_task(customer):
+    """A rep-task campaign sent to the rep's customer: its task, to mark sent."""
+    from campaigns.models import Campaign, CampaignRecipient
+    from crm.models import Segment
+
+    campaign = Campaign.objects.create(name="接口测试活动", segment=Segment.objects.create(name="接口测试分群"),
+                                       title="上新", text="新到冻虾", status=Campaign.Status.SENT, segment_count=1,
+                                       send_requested_at=timezone.now(), sent_at=timezone.now())
+    return CampaignRecipient.objects.create(campaign=campaign, customer=customer, rep=customer.rep,
+                                            status=CampaignRecipient.Status.PENDING)
 
 
 def _delivered_order_with_a_request(buyer, customer) -> dict:
@@ -172,6 +188,8 @@ def _credentials(case, world) -> dict:
     path = case.operation.path
     if path == "/api/v1/rep/feed/poll":
         return {"headers": world["feed_headers"]}
+    if path.startswith("/api/v1/campaigns/"):
+        return {"headers": world["rep_headers"], "cookies": world["staff_cookies"]}
     if path.startswith("/api/v1/rep/"):
         return {"headers": world["rep_headers"], "cookies": world["rep_cookies"]}
     if path.startswith("/api/v1/"):

@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 _TABLES = {model._meta.db_table: model._meta.label for model in apps.get_models()}
 _EXECUTE = re.compile(r"EXECUTE (\w+)")
 _LOCK = re.compile(r'FOR UPDATE(?: OF ([\w".]+))?|\bUPDATE "(\w+)"')
+_UPSERT = re.compile(r'^\s*INSERT INTO "(\w+)".* ON CONFLICT .* DO UPDATE ', re.S)
 
 
 def _tables_of(sql: str) -> dict[str, str]:
@@ -51,6 +52,9 @@ def locks_taken(queries) -> list[str]:
         sql = _EXECUTE.sub(lambda m: Prepared.registry[m.group(1)].prepare_sql if m.group(1) in Prepared.registry
                            else m.group(0), query["sql"])
         aliases = _tables_of(sql)
+        upsert = _UPSERT.search(sql)  # INSERT … ON CONFLICT … DO UPDATE locks the rows it updates
+        if upsert and _TABLES[upsert.group(1)] not in taken:
+            taken.append(_TABLES[upsert.group(1)])
         for match in _LOCK.finditer(sql):
             of, updated = match.groups()
             if updated:
@@ -265,3 +269,23 @@ def test_suspending_a_driver_locks_the_driver_their_stops_then_the_login(setting
     taken = locks_taken(queries.captured_queries)
     assert taken[:3] == ["logistics.DeliveryRun", "logistics.Stop", "orders.Order"]
     assert_in_lock_order(taken)
+
+
+def test_sending_a_campaign_locks_the_campaign_the_cap_counters_the_template_then_its_recipients():
+    from campaigns.models import Campaign
+    from campaigns.services import campaign_send_process, campaign_send_start
+    from tests.campaigns.conftest import customers_with_rep, make_campaign, segment_of
+    from tests.coupons.conftest import template
+
+    customers = customers_with_rep(3)
+    campaign = make_campaign(segment_of(customers), coupon_template=template(name="锁顺序券"))
+    with CaptureQueriesContext(connection) as queries:
+        campaign_send_start(campaign_id=campaign.pk)
+    assert locks_taken(queries.captured_queries) == ["campaigns.Campaign"]
+    with CaptureQueriesContext(connection) as queries:
+        assert campaign_send_process(campaign_id=campaign.pk, batch_size=2) == "sent"
+    taken = locks_taken(queries.captured_queries)
+    assert taken == ["campaigns.Campaign", "campaigns.MonthlyContact", "coupons.CouponTemplate",
+                     "campaigns.CampaignRecipient", "coupons.CouponIssue"]
+    assert_in_lock_order(taken)
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENT
