@@ -1,5 +1,6 @@
 """Results per campaign, in SQL with a fixed number of queries (four) however many campaigns and
-recipients: `campaign_results(campaign_ids=…)` or `campaign_results(since=…, until=…)`.
+recipients: `campaign_results(campaign_ids=…)` or `campaign_results(since=…, until=…)`; and the
+same figures per rep (`campaign_results_by_rep`, two queries) for the company dashboard.
 
 For each campaign:
 - recipients: the segment's customers when it was sent (CampaignRecipient rows);
@@ -8,10 +9,10 @@ For each campaign:
 - skipped: over the monthly cap; no consent (no acceptance at sending, or none left when the
   outbox sent it); no rep (rep tasks for customers without a rep: listed in admin);
 - opened: recipients who opened their tracked link at least once (opens: all opens);
-- orders / GMV within 7 days: paid, not cancelled orders attributed to the campaign by
+- ordered / GMV within 7 days: sales (orders.gmv, the one GMV rule: paid orders, their total less
+  every refund not failed; an order refunded in full is no sale) attributed to the campaign by
   campaigns.rules.attribute_order — each order counts once, for the LATEST campaign that reached
-  its customer at or before its payment, when that reach is less than 7 days before it; GMV is
-  their totals less their refunds (every refund not failed), campaigns.rules.net_value;
+  its customer at or before its payment, when that reach is less than 7 days before it;
 - coupons used: coupons of the campaign's issue held by a paid order.
 
 The pure rule is campaigns.rules; tests/campaigns/test_results.py holds this SQL equal to it.
@@ -20,8 +21,8 @@ The pure rule is campaigns.rules; tests/campaigns/test_results.py holds this SQL
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, F, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from .models import Campaign, CampaignRecipient
 from .rules import ATTRIBUTION_WINDOW
@@ -68,32 +69,32 @@ def _recipient_counts(ids):
             .values("campaign_id").annotate(**counted).order_by()}
 
 
-def attributed_orders(ids, earliest: datetime):
-    """Paid, not cancelled orders of the campaigns' customers since `earliest`, each with the
-    campaign it counts for (`campaign`) and its refunds (`refunded`), kept to the campaigns `ids`."""
-    from orders.models import Order, Refund
+def _attributed(field: str):
+    """For an order (the outer query): `field` of the recipient its payment is attributed to — the
+    latest reach of its customer at or before the payment, kept only if it is inside the window
+    (an older reach is further away still, so none of the customer's other reaches could be).
+    The window's end is exclusive (rules.attribute_order: paid_at < reached_at + window), the same
+    as reached_at > paid_at - window. Ties of moments: the higher campaign id, as the rule."""
+    return Subquery(reaches().filter(customer_id=OuterRef("customer_id"), reached_at__lte=OuterRef("paid_at"),
+                                     reached_at__gt=OuterRef("paid_at") - ATTRIBUTION_WINDOW)
+                    .order_by("-reached_at", "-campaign_id").values(field)[:1])
 
-    latest_reach = (reaches().filter(customer_id=OuterRef("customer_id"), reached_at__lte=OuterRef("paid_at"))
-                    .order_by("-reached_at", "-campaign_id"))
-    # The latest reach at or before payment; kept only if it is inside the window (an older reach
-    # is further away still, so none of the customer's other reaches could be).
-    attributed = latest_reach.filter(reached_at__gt=OuterRef("paid_at") - ATTRIBUTION_WINDOW).values("campaign_id")[:1]
-    refunded = (Refund.objects.filter(order_id=OuterRef("pk")).exclude(status=Refund.Status.FAILED)
-                .order_by().values("order_id").annotate(total=Sum("amount")).values("total"))
-    # The window's end is exclusive (rules.attribute_order: paid_at < reached_at + window), the same
-    # as reached_at > paid_at - window.
-    customers = CampaignRecipient.objects.filter(campaign_id__in=ids).filter(REACHED).values("customer_id")
-    return (Order.objects.filter(paid_at__isnull=False, cancelled_at__isnull=True, paid_at__gte=earliest,
-                                 customer_id__in=customers)
-            .annotate(campaign=Subquery(attributed),
-                      refunded=Coalesce(Subquery(refunded, output_field=_MONEY), Value(ZERO), output_field=_MONEY))
-            .filter(campaign__in=ids))
+
+def attributed_orders(campaigns, earliest: datetime):
+    """Sales (orders.gmv: paid, worth more than 0 after refunds) of the campaigns' reached customers
+    paid since `earliest`, each with `gmv` and the campaign it counts for (`campaign`), kept to
+    `campaigns` (ids, or a subquery of ids)."""
+    from orders.gmv import with_gmv
+    from orders.models import Order
+
+    customers = CampaignRecipient.objects.filter(campaign_id__in=campaigns).filter(REACHED).values("customer_id")
+    return (with_gmv(Order.objects.filter(paid_at__gte=earliest, customer_id__in=customers))
+            .filter(gmv__gt=0).annotate(campaign=_attributed("campaign_id")).filter(campaign__in=campaigns))
 
 
 def _order_counts(ids, earliest):
-    net = Greatest(F("total") - F("refunded"), Value(ZERO), output_field=_MONEY)
     rows = (attributed_orders(ids, earliest).values("campaign")
-            .annotate(orders=Count("pk"), gmv=Coalesce(Sum(net), Value(ZERO), output_field=_MONEY)).order_by())
+            .annotate(ordered=Count("pk"), sales=Coalesce(Sum("gmv"), Value(ZERO), output_field=_MONEY)).order_by())
     return {row["campaign"]: row for row in rows}
 
 
@@ -124,7 +125,7 @@ def campaign_results(campaign_ids=None, *, since: datetime | None = None, until:
     for row in campaigns:
         figures = counts.get(row["pk"], empty)
         skipped = figures["skipped_cap"] + figures["no_consent"] + figures["no_rep"]
-        ordered = orders.get(row["pk"], {})
+        sales = orders.get(row["pk"], {})
         results.append({
             "id": row["pk"], "name": row["name"], "channel": row["channel"], "status": row["status"],
             "sent_at": row["send_requested_at"], "finished_at": row["sent_at"],
@@ -132,8 +133,27 @@ def campaign_results(campaign_ids=None, *, since: datetime | None = None, until:
             "skipped": skipped,
             # handed over, not yet sent (the rep has not marked it, the outbox not sent it yet)
             "pending": figures["recipients"] - figures["sent"] - skipped,
-            "orders": ordered.get("orders", 0),
-            "gmv": Decimal(ordered.get("gmv", ZERO)).quantize(Decimal("0.01")),
+            "ordered": sales.get("ordered", 0),
+            "gmv": Decimal(sales.get("sales", ZERO)).quantize(Decimal("0.01")),
             "coupons_used": coupons.get(row["coupon_issue_id"], 0),
         })
     return results
+
+
+def campaign_results_by_rep(*, since: datetime, until: datetime) -> dict:
+    """For the campaigns sent in [since, until): per rep — the customer's rep when the campaign was
+    sent; None for customers without one — how many recipients were reached (`sent`), and the sales
+    attributed to those reaches (`ordered`, `gmv`), by the same rule as campaign_results. Two queries."""
+    campaigns = (Campaign.objects.exclude(status=Campaign.Status.DRAFT)
+                 .filter(send_requested_at__gte=since, send_requested_at__lt=until).values("pk"))
+    out: dict = {}
+    empty = {"sent": 0, "ordered": 0, "gmv": ZERO}
+    for row in (CampaignRecipient.objects.filter(campaign_id__in=campaigns).filter(REACHED)
+                .values("rep_id").annotate(n=Count("pk")).order_by()):
+        out.setdefault(row["rep_id"], dict(empty))["sent"] = row["n"]
+    rows = (attributed_orders(campaigns, since).annotate(reached_by=_attributed("rep_id")).values("reached_by")
+            .annotate(ordered=Count("pk"), sales=Coalesce(Sum("gmv"), Value(ZERO), output_field=_MONEY)).order_by())
+    for row in rows:
+        figures = out.setdefault(row["reached_by"], dict(empty))
+        figures["ordered"], figures["gmv"] = row["ordered"], Decimal(row["sales"]).quantize(Decimal("0.01"))
+    return out

@@ -4,7 +4,6 @@ apply them in SQL; tests/campaigns hold the SQL to these functions."""
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 from django.utils import timezone
 
@@ -50,8 +49,3 @@ def attribute_order(paid_at: datetime, reaches: Iterable[tuple[datetime, int]]) 
     if latest is None or paid_at >= latest[0] + ATTRIBUTION_WINDOW:
         return None
     return latest[1]
-
-
-def net_value(total: Decimal, refunded: Decimal) -> Decimal:
-    """What an order is worth to GMV: its total less what was (or is being) refunded, never below 0."""
-    return max(total - refunded, Decimal("0.00"))

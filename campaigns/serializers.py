@@ -55,7 +55,7 @@ class ResultOutput(serializers.Serializer):
     no_rep = serializers.IntegerField(help_text="未发：没有业务员")
     opened = serializers.IntegerField(help_text="打开过链接的客户")
     opens = serializers.IntegerField(help_text="链接打开次数")
-    orders = serializers.IntegerField(help_text="7 天内下单（每单只归最近一次触达的活动）")
+    ordered = serializers.IntegerField(help_text="7 天内下单（每单只归最近一次触达的活动；全额退款的不算）")
     gmv = serializers.DecimalField(help_text="7 天内成交额（扣除退款）", **_MONEY)
     coupons_used = serializers.IntegerField(help_text="活动所发优惠券已使用张数")
 

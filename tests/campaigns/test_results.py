@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.results import campaign_results
-from campaigns.rules import ATTRIBUTION_WINDOW, attribute_order, net_value
+from campaigns.rules import ATTRIBUTION_WINDOW, attribute_order
 from coupons.models import Coupon, CouponRedemption
+from orders.gmv import order_counts_as_sale, order_gmv
 from orders.models import Order, Refund
 from tests.coupons.conftest import template
 from tests.crm.helpers import paid_order
@@ -49,7 +50,6 @@ def test_an_order_counts_for_the_latest_campaign_that_reached_the_customer_befor
     assert attribute_order(T + timedelta(days=9, hours=1), reaches) is None
     assert attribute_order(T + timedelta(days=8), reaches) == 2
     assert attribute_order(T, [(T, 3), (T, 5)]) == 5  # same moment: the later campaign
-    assert net_value(D("100.00"), D("30.00")) == D("70.00") and net_value(D("10.00"), D("12.00")) == D("0.00")
 
 
 # --- the SQL -----------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def test_results_count_orders_paid_inside_the_window_only():
     paid_order(customer, at=T + timedelta(days=1), total="55.00", paid=False)  # never paid
 
     figures = result(campaign)
-    assert (figures["recipients"], figures["sent"], figures["orders"], figures["gmv"]) == (1, 1, 2, D("50.00"))
+    assert (figures["recipients"], figures["sent"], figures["ordered"], figures["gmv"]) == (1, 1, 2, D("50.00"))
 
 
 def test_an_order_counts_once_for_the_latest_campaign_before_it():
@@ -99,10 +99,10 @@ def test_an_order_counts_once_for_the_latest_campaign_before_it():
     paid_order(customer, at=T + timedelta(days=8), total="40.00")  # second's (6 days after it)
 
     by_id = {row["id"]: row for row in campaign_results([first.pk, second.pk])}
-    assert (by_id[first.pk]["orders"], by_id[first.pk]["gmv"]) == (1, D("10.00"))
-    assert (by_id[second.pk]["orders"], by_id[second.pk]["gmv"]) == (2, D("60.00"))
+    assert (by_id[first.pk]["ordered"], by_id[first.pk]["gmv"]) == (1, D("10.00"))
+    assert (by_id[second.pk]["ordered"], by_id[second.pk]["gmv"]) == (2, D("60.00"))
     # Asked about the first alone, the order the second took over is still the second's.
-    assert result(first)["orders"] == 1
+    assert result(first)["ordered"] == 1
 
 
 def test_a_task_not_marked_sent_reaches_nobody_and_takes_no_order():
@@ -110,10 +110,10 @@ def test_a_task_not_marked_sent_reaches_nobody_and_takes_no_order():
     campaign = sent_campaign([customer])
     paid_order(customer, at=T + timedelta(days=1), total="10.00")
     figures = result(campaign)
-    assert (figures["sent"], figures["pending"], figures["orders"]) == (0, 1, 0)
+    assert (figures["sent"], figures["pending"], figures["ordered"]) == (0, 1, 0)
 
 
-def test_gmv_is_net_of_refunds_cancelled_orders_do_not_count_and_coupons_used_are_counted():
+def test_gmv_is_net_of_refunds_an_order_refunded_in_full_is_no_sale_and_coupons_used_are_counted():
     rep = RepFactory()
     buyers = [CustomerFactory(rep=rep) for _ in range(3)]
     coupon = template(name="活动券")
@@ -125,14 +125,16 @@ def test_gmv_is_net_of_refunds_cancelled_orders_do_not_count_and_coupons_used_ar
                           status=Refund.Status.SUCCEEDED)
     Refund.objects.create(order=refunded, out_refund_no="R2", amount=D("50.00"), reason="失败的",
                           status=Refund.Status.FAILED)
-    cancelled = paid_order(buyers[1], at=T + timedelta(hours=2), total="80.00")
+    cancelled = paid_order(buyers[1], at=T + timedelta(hours=2), total="80.00")  # cancelled, refund on its way
     Order.objects.filter(pk=cancelled.pk).update(cancelled_at=T + timedelta(hours=3), status=Order.Status.CANCELLED)
+    Refund.objects.create(order=cancelled, out_refund_no="R3", amount=D("80.00"), reason="取消",
+                          status=Refund.Status.PROCESSING)
     with_coupon = paid_order(buyers[2], at=T + timedelta(hours=4), total="60.00")
     CouponRedemption.objects.create(coupon=Coupon.objects.get(customer=buyers[2], template=coupon), order=with_coupon,
                                     amount=D("20.00"), created_at=T + timedelta(hours=4))
 
     figures = result(campaign)
-    assert (figures["orders"], figures["gmv"], figures["coupons_used"]) == (2, D("130.00"), 1)
+    assert (figures["ordered"], figures["gmv"], figures["coupons_used"]) == (2, D("130.00"), 1)
 
 
 def test_subscribe_results_follow_the_outbox_and_opens_are_counted():
@@ -153,23 +155,27 @@ def test_subscribe_results_follow_the_outbox_and_opens_are_counted():
 
     figures = result(campaign)
     assert {k: figures[k] for k in ("recipients", "sent", "pending", "no_consent", "skipped", "opened", "opens",
-                                    "orders", "gmv")} == {
+                                    "ordered", "gmv")} == {
         "recipients": 3, "sent": 1, "pending": 1, "no_consent": 1, "skipped": 1, "opened": 1, "opens": 3,
-        "orders": 1, "gmv": D("99.00")}
+        "ordered": 1, "gmv": D("99.00")}
 
 
 def _reference(campaign_ids) -> dict[int, tuple[int, Decimal]]:
-    """The results' orders and GMV computed in Python by the pure rule, from plain rows."""
+    """The results' orders and GMV computed in Python by the pure rules (attribution, orders.gmv),
+    from plain rows."""
     reaches: dict[int, list] = {}
     for row in CampaignRecipient.objects.filter(status=Status.SENT):
         reaches.setdefault(row.customer_id, []).append((row.sent_at, row.campaign_id))
     out = {pk: (0, D("0.00")) for pk in campaign_ids}
-    for order in Order.objects.filter(paid_at__isnull=False, cancelled_at__isnull=True):
+    for order in Order.objects.prefetch_related("refunds"):
+        gmv = order_gmv(paid=order.paid_at is not None, total=order.total,
+                        refunds=[(r.amount, r.status) for r in order.refunds.all()])
+        if not order_counts_as_sale(gmv):
+            continue
         campaign = attribute_order(order.paid_at, reaches.get(order.customer_id, []))
         if campaign in out:
-            refunded = sum((r.amount for r in order.refunds.exclude(status=Refund.Status.FAILED)), D("0"))
-            count, gmv = out[campaign]
-            out[campaign] = (count + 1, gmv + net_value(order.total, refunded))
+            count, total = out[campaign]
+            out[campaign] = (count + 1, total + gmv)
     return out
 
 
@@ -185,22 +191,24 @@ def test_the_sql_agrees_with_the_pure_rule_on_random_data(seed):
                 reached(campaign, row.customer, T + timedelta(hours=rng.randrange(0, 24 * 12)))
     for n in range(60):
         order = paid_order(rng.choice(customers), at=T + timedelta(minutes=rng.randrange(-60 * 24, 60 * 24 * 22)),
-                           total=f"{rng.randrange(50, 500)}.00")
+                           total=f"{rng.randrange(50, 500)}.00", paid=rng.random() > 0.05)
         if rng.random() < 0.2:
             Refund.objects.create(order=order, out_refund_no=f"R{seed}-{n}", amount=D(f"{rng.randrange(1, 80)}.00"),
                                   reason="差价", status=rng.choice(list(Refund.Status.values)))
-        if rng.random() < 0.1:
+        if rng.random() < 0.1:  # cancelled and refunded in full: no sale
             Order.objects.filter(pk=order.pk).update(cancelled_at=order.paid_at, status=Order.Status.CANCELLED)
+            Refund.objects.create(order=order, out_refund_no=f"C{seed}-{n}", amount=order.total, reason="取消",
+                                  status=Refund.Status.SUCCEEDED)
     # Edges for sure: an order exactly at a reach and one exactly 7 days after it.
     edge = CampaignRecipient.objects.filter(status=Status.SENT).first()
     paid_order(edge.customer, at=edge.sent_at, total="123.00")
     paid_order(edge.customer, at=edge.sent_at + ATTRIBUTION_WINDOW, total="321.00")
 
     ids = [c.pk for c in campaigns]
-    sql = {row["id"]: (row["orders"], row["gmv"]) for row in campaign_results(ids)}
+    sql = {row["id"]: (row["ordered"], row["gmv"]) for row in campaign_results(ids)}
     assert sql == _reference(ids)
     # A subset asked alone gets the same figures (attribution looks at every campaign).
-    assert {row["id"]: (row["orders"], row["gmv"]) for row in campaign_results(ids[:2])} == {
+    assert {row["id"]: (row["ordered"], row["gmv"]) for row in campaign_results(ids[:2])} == {
         pk: sql[pk] for pk in ids[:2]}
 
 
@@ -213,7 +221,7 @@ def _queries(customer_count: int) -> int:
         paid_order(customer, at=T + timedelta(days=1), total="10.00")
     with CaptureQueriesContext(connection) as queries:
         figures = campaign_results([campaign.pk])
-    assert figures[0]["recipients"] == customer_count and figures[0]["orders"] == 10
+    assert figures[0]["recipients"] == customer_count and figures[0]["ordered"] == 10
     return len(queries)
 
 
@@ -228,3 +236,23 @@ def test_results_by_send_date_range():
     rows = campaign_results(since=T - timedelta(days=1), until=T + timedelta(days=1))
     assert [row["id"] for row in rows] == [inside.pk]
     assert campaign_results([]) == []
+
+
+def test_results_per_rep_for_the_dashboard():
+    from campaigns.results import campaign_results_by_rep
+
+    first, second = RepFactory(), RepFactory()
+    a, b = CustomerFactory(rep=first), CustomerFactory(rep=second)
+    campaign = sent_campaign([a, b])
+    reached(campaign, a, T)
+    reached(campaign, b, T)
+    paid_order(a, at=T + timedelta(days=1), total="10.00")
+    paid_order(a, at=T + timedelta(days=2), total="15.00")
+    b.rep = first  # a handover after the send: the reach stays the rep's who had the customer then
+    b.save()
+    paid_order(b, at=T + timedelta(days=1), total="7.00")
+
+    figures = campaign_results_by_rep(since=T - timedelta(days=1), until=T + timedelta(days=1))
+    assert figures == {first.pk: {"sent": 1, "ordered": 2, "gmv": D("25.00")},
+                       second.pk: {"sent": 1, "ordered": 1, "gmv": D("7.00")}}
+    assert campaign_results_by_rep(since=T + timedelta(days=1), until=T + timedelta(days=2)) == {}
