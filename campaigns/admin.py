@@ -57,7 +57,6 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ("status", "channel")
     list_select_related = ("segment",)
     search_fields = ("name",)
-    autocomplete_fields = ("segment",)
     readonly_fields = ("audience", "send_button", "results_table")
 
     def get_fieldsets(self, request, obj=None):
