@@ -32,7 +32,7 @@ from core.schema import documented_by
 from core.sql import Prepared, column, table
 from customers.models import ChurnEvent, Customer
 from notifications.models import Notification
-from orders.models import Order
+from orders.models import Order, Refund
 
 from . import selectors
 from .models import EntryEvent
@@ -57,7 +57,9 @@ def _sql_list(values) -> str:
 
 @lru_cache(maxsize=None)
 def _summary_statement() -> Prepared:
-    entry, customer, churn, order = (table(m) for m in (EntryEvent, Customer, ChurnEvent, Order))
+    entry, customer, churn, order, refund = (table(m) for m in (EntryEvent, Customer, ChurnEvent, Order, Refund))
+    # Today's sales and GMV: orders.gmv's rule (paid, net of refunds not failed; a full refund no
+    # sale), tested equal to selectors.rep_summary, which calls orders.gmv.with_gmv.
     lapsing = _sql_list([Customer.Status.CHURNED, Customer.Status.AT_RISK])
     sql = f"""
         SELECT
@@ -77,8 +79,13 @@ def _summary_statement() -> Prepared:
           (SELECT count(*) FROM {customer} WHERE {column(Customer, 'rep')} = %(rep)s
               AND {column(Customer, 'status')} IN ({lapsing})),
           o.n, o.gmv
-        FROM (SELECT count(*) AS n, coalesce(sum({column(Order, 'total')}), 0) AS gmv
-                FROM {order} WHERE {column(Order, 'rep')} = %(rep)s AND {column(Order, 'paid_at')} >= %(today)s) o
+        FROM (SELECT count(*) FILTER (WHERE g.gmv > 0) AS n, coalesce(sum(g.gmv), 0) AS gmv
+                FROM (SELECT greatest(t.{column(Order, 'total')} - coalesce(
+                               (SELECT sum(r.{column(Refund, 'amount')}) FROM {refund} r
+                                 WHERE r.{column(Refund, 'order')} = t.{column(Order, 'id')}
+                                   AND r.{column(Refund, 'status')} <> '{Refund.Status.FAILED}'), 0), 0) AS gmv
+                        FROM {order} t
+                       WHERE t.{column(Order, 'rep')} = %(rep)s AND t.{column(Order, 'paid_at')} >= %(today)s) g) o
     """
     return Prepared.named("reps_assistant_summary", sql,
                           {"rep": "bigint", "today": "timestamptz", "week": "timestamptz", "month": "date"})

@@ -54,8 +54,9 @@ def rep_summary(*, rep: Rep, now: datetime | None = None) -> dict:
     month_start = timezone.localdate(now).replace(day=1)
     won_back_month = ChurnEvent.objects.filter(rep=rep, kind=ChurnEvent.Kind.REACTIVATED,
                                                night__gte=month_start).count()
-    orders_today = Order.objects.filter(rep=rep, paid_at__gte=today_start).aggregate(
-        n=Count("id"), gmv=Coalesce(Sum("total"), Value(0, output_field=DecimalField())))
+    # Today's sales and GMV by the one rule (orders.gmv): net of refunds, a full refund no sale.
+    orders_today = with_gmv(Order.objects.filter(rep=rep, paid_at__gte=today_start)).order_by().aggregate(
+        n=Count("id", filter=Q(gmv__gt=0)), total_gmv=Coalesce(Sum("gmv"), Value(0, output_field=DecimalField())))
     return {
         "entries_today": entries_by_scene(rep=rep, since=today_start),
         "entries_week": entries_by_scene(rep=rep, since=week_start),
@@ -64,7 +65,7 @@ def rep_summary(*, rep: Rep, now: datetime | None = None) -> dict:
         "won_back_month": won_back_month,
         "lapsing": Customer.objects.filter(rep=rep).lapsing().count(),
         "orders_today": orders_today["n"],
-        "gmv_today": orders_today["gmv"],
+        "gmv_today": orders_today["total_gmv"],
     }
 
 

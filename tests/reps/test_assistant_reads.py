@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from customers.models import ChurnEvent, Customer
 from notifications.models import Notification
-from orders.models import Order
+from orders.models import Order, Refund
 from reps import api, assistant_reads, selectors
 from reps.models import EntryEvent, Scene
 from tests.factories import CustomerFactory, RepFactory, VisitorFactory
@@ -65,6 +65,12 @@ def _world(rep, other, n, seed):
                 [ChurnEvent.Kind.REACTIVATED, ChurnEvent.Kind.CHURNED]),
                 night=timezone.localdate() - timedelta(days=rng.randint(0, 40))))
     Order.objects.bulk_create(orders)
+    # Refunds (orders.gmv: today's GMV is net of those not failed; a full one makes no sale).
+    Refund.objects.bulk_create(
+        Refund(order=o, out_refund_no=f"{o.number}R1", reason="测试",
+               amount=o.total if n % 3 == 0 else (o.total / 2).quantize(Decimal("0.01")) or o.total,
+               status=(Refund.Status.SUCCEEDED, Refund.Status.PROCESSING, Refund.Status.FAILED)[n % 3 if n % 2 else 1])
+        for n, o in enumerate(o for o in orders if o.paid_at and rng.random() < 0.3))
     _spread("reps_entryevent", [e.pk for e in EntryEvent.objects.bulk_create(entries)], days=9)
     ChurnEvent.objects.bulk_create(churn)
     Notification.objects.bulk_create(
