@@ -182,9 +182,10 @@ def generate(args) -> dict:
 
     with step(f"reps ({reps:,})") as s:
         sql("""INSERT INTO reps_rep (id, created_at, updated_at, name, phone, key, territory, is_active, photo,
-                                     wecom_user_id)
+                                     wecom_user_id, wxacode, wxacode_inputs, wecom_config_id, wecom_qr_code,
+                                     wecom_contact_user_id)
                SELECT i, %(t)s, %(t)s, '业务员' || i, '137' || lpad(i::text, 8, '0'), 'B' || lpad(i::text, 6, '0'),
-                      '深圳', true, '', 'bench-rep-' || i
+                      '深圳', true, '', 'bench-rep-' || i, '', '', '', '', ''
                FROM generate_series(1, %(reps)s) AS i""", {"t": night - timedelta(days=800), "reps": reps})
     timings["reps"] = s.seconds
 
