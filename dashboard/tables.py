@@ -6,6 +6,8 @@ import io
 from dataclasses import dataclass
 from typing import Callable
 
+from django.utils import timezone
+
 from core.csv_safe import csv_text
 
 from . import selectors
@@ -24,7 +26,7 @@ def _d(day):
 
 
 def _campaign_rows(figures):
-    return [[row["name"], row["recipients"], row["sent"], row["opened"], row["ordered"], row["gmv"],
+    return [[row["name"], f"{timezone.localtime(row['sent_at']):%Y-%m-%d}" if row["sent_at"] else "", row["recipients"], row["sent"], row["opened"], row["ordered"], row["gmv"],
              row["coupons_used"]] for row in figures["campaigns"] or []]
 
 
@@ -47,7 +49,7 @@ TABLES = [
     Table("products", "热销商品", ["排名", "SKU", "商品", "单位", "数量", "销售额(元)", "订单数"],
           lambda f: [[n, r["code"], r["name"], r["unit"], r["quantity"], r["amount"],
                       r["orders"]] for n, r in enumerate(f["products"], 1)]),
-    Table("campaigns", "营销活动效果", ["活动", "目标客户", "已发送", "打开链接", "7 天内下单", "7 天内 GMV(元)", "用券"],
+    Table("campaigns", "营销活动效果", ["活动", "发起日期", "目标客户", "已触达", "打开链接", "7 天内下单", "7 天内 GMV(元)", "用券"],
           _campaign_rows),
 ]
 BY_KEY = {table.key: table for table in TABLES}

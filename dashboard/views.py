@@ -64,7 +64,7 @@ def company_dashboard_view(request):
         "exports": exports,
         "tables": [{"table": table, "export": exports[table.key],
                     "rows": [[(cell, isinstance(cell, (int, Decimal))) for cell in row] for row in table.rows(figures)]}
-                   for table in TABLES if table.key != "campaigns" or figures["campaigns"] is not None],
+                   for table in TABLES],
         "chart": _chart(figures),
         **figures,
     }

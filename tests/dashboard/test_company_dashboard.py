@@ -135,7 +135,7 @@ def test_the_page_shows_the_figures_tables_and_charts(admin_client, world):
         assert f'data-testid="table-{key}"' in page
         assert f'href="{csv_url(key)}?start=2026-11-01&amp;end=2026-11-30"' in page
     assert 'id="chart-daily"' in page and "vendor/chartjs/chart.umd.min.js" in page
-    assert 'data-testid="campaigns-missing"' in page
+    assert 'data-testid="table-campaigns"' in page
 
 
 def test_defaults_to_the_last_30_shanghai_days(admin_client):
@@ -289,7 +289,53 @@ def test_queries_do_not_grow_with_the_orders(admin_client):
     assert Order.objects.count() == 1000
     thousand = _queries(admin_client, {"start": "2026-03-01", "end": "2026-03-30"})
     assert ten == thousand
-    # the user; a savepoint, JIT off, new customers, churn events, totals, days, months, reps'
-    # sales, reps' new customers, the reps, categories, products, its release; three settings rows
-    # other admin pages look for.
-    assert thousand <= 17
+    # the user; a savepoint, JIT off, new customers, churn events, campaigns sent in the range
+    # (none: one query), campaign results per rep (two), totals, days, months, reps' sales, reps'
+    # new customers, the reps, categories, products, its release; three settings rows other
+    # admin pages look for.
+    assert thousand <= 20
+
+
+# --- Campaign results (campaigns.results) --------------------------------------------------------
+
+def _campaign_world():
+    """张三's two customers get a rep-task campaign on 10 November (both reached); one pays 120.00
+    two days later (attributed), the other pays 40.00 nine days later (outside the 7 days)."""
+    from campaigns.models import Campaign, CampaignRecipient
+    from tests.campaigns.conftest import make_campaign, segment_of, send
+
+    zhang = RepFactory(name="张三")
+    first, second = CustomerFactory(rep=zhang), CustomerFactory(rep=zhang)
+    campaign = send(make_campaign(segment_of([first, second]), name="新到冻虾"))
+    Campaign.objects.filter(pk=campaign.pk).update(send_requested_at=at(10, 9))
+    CampaignRecipient.objects.filter(campaign=campaign).update(status=CampaignRecipient.Status.SENT,
+                                                               sent_at=at(10, 10))
+    order(first, total="120.00", paid_at=at(12, 11), rep=zhang)
+    order(second, total="40.00", paid_at=at(19, 11), rep=zhang)
+    return zhang, campaign
+
+
+def test_campaign_results_in_the_table_and_the_leaderboard(admin_client):
+    zhang, campaign = _campaign_world()
+    figures = company_dashboard(Period(first=date(2026, 11, 1), last=date(2026, 11, 30)))
+    [row] = figures["campaigns"]
+    assert (row["name"], row["recipients"], row["sent"], row["ordered"], row["gmv"]) == ("新到冻虾", 2, 2, 1, D("120.00"))
+    board = {r["name"]: r for r in figures["reps"]}
+    assert board["张三"]["campaign"] == {"sent": 2, "ordered": 1, "gmv": D("120.00")}
+    assert board["张三"]["gmv"] == D("160.00")  # all their sales, campaign or not
+    rows = _rows(admin_client.get(csv_url("campaigns"), NOVEMBER))
+    assert rows[0] == ["活动", "发起日期", "目标客户", "已触达", "打开链接", "7 天内下单", "7 天内 GMV(元)", "用券"]
+    assert rows[1] == ["新到冻虾", "2026-11-10", "2", "2", "0", "1", "120.00", "0"]
+    reps = _rows(admin_client.get(csv_url("reps"), NOVEMBER))
+    assert reps[1][0] == "张三" and reps[1][7:] == ["2", "1", "120.00"]
+    # A range without the campaign's sending has no campaign rows.
+    assert company_dashboard(Period(first=date(2026, 11, 11), last=date(2026, 11, 30)))["campaigns"] == []
+
+
+def test_queries_with_campaigns_do_not_grow_with_the_range(admin_client):
+    _campaign_world()
+    _orders(50, first=date(2026, 11, 1), days=30)
+    one_day = _queries(admin_client, {"start": "2026-11-10", "end": "2026-11-10"})
+    month = _queries(admin_client, {"start": "2026-11-01", "end": "2026-11-30"})
+    assert one_day == month
+    assert month <= 23  # campaign results: four queries, not one, once there are campaigns
