@@ -1,9 +1,13 @@
-"""Checkout's read of the coupon the buyer chose: the SQL that joins the coupon, its template, its
-categories and whether an order already holds it to checkout's visitor row, and the
+"""Checkout's coupon SQL. Reading: the SQL that joins the coupon the buyer chose, its template,
+its categories and whether an order already holds it to checkout's visitor row, and the
 `CouponTerms` (coupons.rules) built from what came back. Like the price list
 (checkout_prices), it costs no extra round trip: the coupon's id is one more parameter of the
 visitor's read. Nothing is locked here: the database's unique rule on held redemptions
 (coupons.CouponRedemption, `couponredemption_unique_held`) decides a race when checkout writes.
+
+Writing: the redemption row that holds the coupon for the new order, as one more part of
+checkout's single write statement on PostgreSQL (`redemption_cte`) or one INSERT on SQLite
+(`redemption_insert`); `coupon_held` tells, on SQLite, that a failed write lost the coupon race.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from datetime import date
 
 from coupons.models import Coupon, CouponRedemption, CouponTemplate
 from coupons.rules import CouponTerms
-from core.sql import column, table
+from core.sql import column, insert_statement, parameter_type, table
 
 from .checkout_prices import _decimal  # NUMERIC columns decoded as the price list's are
 
@@ -67,3 +71,31 @@ def coupon_from_row(row: dict) -> CouponTerms | None:
         valid_to=_date(row["coupon_valid_to"]), is_active=bool(row["coupon_is_active"]),
         category_ids=frozenset(categories or ()), held=bool(row["coupon_held"]),
     )
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+REDEMPTION_FIELDS = ("coupon_id", "order_id", "amount", "created_at", "released_at", "release_reason")
+
+
+def redemption_parameter_types() -> dict[str, str]:
+    """The PostgreSQL type of the write statement's coupon parameter."""
+    return {"coupon_id": parameter_type(CouponRedemption, "coupon")}
+
+
+def redemption_cte() -> str:
+    """The part of checkout's write statement that holds the coupon for the new order (nothing when
+    `%(coupon_id)s` is NULL): the unique index on held redemptions refuses a second order."""
+    fields = ", ".join(column(CouponRedemption, name) for name in REDEMPTION_FIELDS)
+    return (f"coupon_used AS (INSERT INTO {table(CouponRedemption)} ({fields}) "
+            f"SELECT %(coupon_id)s, %(id)s, %(discount)s, %(now)s, NULL, '' WHERE %(coupon_id)s IS NOT NULL)")
+
+
+def redemption_insert(*, coupon_id: int, order_id, discount, now) -> tuple:
+    """The same row as one INSERT (SQLite writes checkout statement by statement)."""
+    return insert_statement(CouponRedemption, REDEMPTION_FIELDS, [(coupon_id, order_id, discount, now, None, "")])
+
+
+def coupon_held(coupon_id: int) -> bool:
+    """Whether an order holds the coupon now (the redemption not released)."""
+    return CouponRedemption.objects.filter(coupon_id=coupon_id, released_at__isnull=True).exists()

@@ -20,14 +20,13 @@ checkout_rules prices with (catalog.pricing), so a price list costs no extra rou
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time
+from datetime import datetime, time
 from decimal import Decimal
 from functools import lru_cache
 
 from django.db import IntegrityError, OperationalError, connection
 
 from catalog.models import Cart, CartLine, Category, PriceList, Product
-from coupons.models import CouponRedemption
 from core.errors import NotAuthenticated
 from core.money import to_fen
 from core.sql import (
@@ -46,7 +45,7 @@ from logistics.models import Stock
 from logistics.services import stock_reservation_ctes, stock_reservation_statements
 
 from ..models import Order, OrderEvent, OrderLine, OrderSettings, Payment
-from .checkout_coupons import HELD_CONSTRAINT, coupon_columns, coupon_from_row, coupon_joins
+from . import checkout_coupons as coupon_sql
 from .checkout_prices import entry_columns, entry_joins, price_book_from_rows
 from .checkout_rules import (
     BasketLine,
@@ -91,7 +90,7 @@ def _visitor_sql(vendor: str, nowait: bool) -> str:
         *((f"rules_{name}", f"r.{column(OrderSettings, name)}") for name in (
             "id", "cutoff_time", "min_order_amount", "delivery_fee", "free_delivery_threshold",
             "payment_timeout_minutes")),
-        *coupon_columns(vendor),
+        *coupon_sql.coupon_columns(vendor),
     ])
     return (
         f"SELECT {selected} "
@@ -100,7 +99,7 @@ def _visitor_sql(vendor: str, nowait: bool) -> str:
         f"AND o.{column(Order, 'idempotency_key')} = %s "
         f"LEFT JOIN {r} r ON r.{column(OrderSettings, 'id')} = 1 "
         f"LEFT JOIN {pl} pl ON pl.{column(PriceList, 'id')} = c.{column(Customer, 'price_list_id')} "
-        f"{coupon_joins('%s')} "
+        f"{coupon_sql.coupon_joins('%s')} "
         f"WHERE v.{column(Visitor, 'id')} = %s{lock}"
     )
 
@@ -322,7 +321,8 @@ def snapshot_read(tx: Transaction, *, visitor_id: int, idempotency_key: str, bas
     return CheckoutSnapshot(
         visitor_id=visitor_id, openid=row["visitor_openid"], customer=customer, basket=basket, explicit=explicit,
         products=products, unstocked=_unstocked(basket, products) if customer is not None else {}, rules=rules,
-        now=now, prices=prices, coupon_id=coupon_id, coupon=coupon_from_row(row) if customer is not None else None,
+        now=now, prices=prices, coupon_id=coupon_id,
+        coupon=coupon_sql.coupon_from_row(row) if customer is not None else None,
     )
 
 
@@ -345,15 +345,14 @@ def unique_violation(error: IntegrityError, *, visitor_id: int, idempotency_key:
     if constraint is not None:
         if constraint == IDEMPOTENCY_CONSTRAINT:
             return "idempotency"
-        if constraint == HELD_CONSTRAINT:
+        if constraint == coupon_sql.HELD_CONSTRAINT:
             return "coupon"
         return "number" if constraint in NUMBER_CONSTRAINTS else None
     if order_made_with(visitor_id=visitor_id, idempotency_key=idempotency_key) is not None:
         return "idempotency"
     if Order.objects.filter(number=number).exists() or Payment.objects.filter(out_trade_no=number).exists():
         return "number"
-    if coupon_id is not None and CouponRedemption.objects.filter(coupon_id=coupon_id,
-                                                                 released_at__isnull=True).exists():
+    if coupon_id is not None and coupon_sql.coupon_held(coupon_id):
         return "coupon"
     return None
 
@@ -368,7 +367,6 @@ _ORDER_FIELDS = (
 _LINE_FIELDS = ("order_id", "product_id", "product_code", "product_name", "spec", "unit", "unit_price", "quantity",
                 "amount", "discount", "catch_weight", "nominal_weight", "list_price", "price_list_id",
                 "price_list_name")
-_REDEMPTION_FIELDS = ("coupon_id", "order_id", "amount", "created_at", "released_at", "release_reason")
 _PAYMENT_FIELDS = ("order_id", "out_trade_no", "amount_fen", "status", "payer_openid", "created_at", "updated_at")
 _EVENT_FIELDS = ("order_id", "from_status", "to_status", "note", "actor", "created_at")
 # The order row's own values, named as its fields; "now" stands for created_at and updated_at.
@@ -408,7 +406,7 @@ def _write_statement(vendor: str) -> Prepared:
     types.update(stock_ids="bigint[]", stock_units=parameter_type(OrderLine, "quantity", array=True),
                  amount_fen=parameter_type(Payment, "amount_fen"), payment_status=parameter_type(Payment, "status"),
                  event_note=parameter_type(OrderEvent, "note"), event_actor=parameter_type(OrderEvent, "actor"),
-                 coupon_id=parameter_type(CouponRedemption, "coupon"))
+                 **coupon_sql.redemption_parameter_types())
 
     def columns(model, names):
         return ", ".join(column(model, name) for name in names)
@@ -426,9 +424,7 @@ def _write_statement(vendor: str) -> Prepared:
         f"VALUES (%(id)s, %(number)s, %(amount_fen)s, %(payment_status)s, '', %(now)s, %(now)s))",
         f"new_event AS (INSERT INTO {table(OrderEvent)} ({columns(OrderEvent, _EVENT_FIELDS)}) "
         f"VALUES (%(id)s, '', %(status)s, %(event_note)s, %(event_actor)s, %(now)s))",
-        # The coupon, when one is used: the unique index on held redemptions refuses a second order.
-        f"coupon_used AS (INSERT INTO {table(CouponRedemption)} ({columns(CouponRedemption, _REDEMPTION_FIELDS)}) "
-        f"SELECT %(coupon_id)s, %(id)s, %(discount)s, %(now)s, NULL, '' WHERE %(coupon_id)s IS NOT NULL)",
+        coupon_sql.redemption_cte(),  # the coupon, when one is used
         f"cart_trimmed AS (DELETE FROM {table(CartLine)} WHERE {column(CartLine, 'cart_id')} IN "
         f"(SELECT {column(Cart, 'id')} FROM {table(Cart)} WHERE {column(Cart, 'visitor_id')} = %(visitor_id)s) "
         f"AND {column(CartLine, 'product_id')} = ANY(%(line_product_id)s))",
@@ -491,8 +487,8 @@ def order_write(tx: Transaction, *, snapshot: CheckoutSnapshot, plan: Plan, numb
                                     [tuple(getattr(payment, f) for f in _PAYMENT_FIELDS)]))
         batch.add(*insert_statement(OrderEvent, _EVENT_FIELDS, [tuple(getattr(event, f) for f in _EVENT_FIELDS)]))
         if plan.coupon_id is not None:
-            batch.add(*insert_statement(CouponRedemption, _REDEMPTION_FIELDS,
-                                        [(plan.coupon_id, order.id, plan.discount, now, None, "")]))
+            batch.add(*coupon_sql.redemption_insert(coupon_id=plan.coupon_id, order_id=order.id,
+                                                    discount=plan.discount, now=now))
         ids = [line.product_id for line in snapshot.basket]
         batch.add(_cart_trim_sql(connection.vendor, len(ids)), [snapshot.visitor_id, *ids])
     if plan.details_changed:
