@@ -15,7 +15,7 @@ from core.inputs import json_parse
 from core.schema import VISITOR, error_response, errors, paginated
 
 from . import selectors, services
-from .photos import MAX_PHOTO_BYTES, MAX_PHOTOS, PhotoInvalid
+from .photos import photos_body_check
 from .serializers import (
     AfterSalesCreateInput,
     AfterSalesPhotosInput,
@@ -33,20 +33,6 @@ def _order_id(raw) -> uuid.UUID:
         return uuid.UUID(str(raw or "").strip())
     except ValueError:
         raise ValidationFailed("请选择订单", code="order_id_invalid", details={"order_id": ["格式不正确"]}) from None
-
-
-# Six photos at the limit and the form's text: a body beyond this is refused before it is read.
-MAX_BODY_BYTES = MAX_PHOTOS * MAX_PHOTO_BYTES + 256 * 1024
-
-
-def _body_size_check(request) -> None:
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > MAX_BODY_BYTES:
-        raise PhotoInvalid(f"照片总大小超过限制（最多 {MAX_PHOTOS} 张，每张不超过 {MAX_PHOTO_BYTES // (1024 * 1024)} MB）",
-                           code="photo_too_large", details={"bytes": length})
 
 
 def _lines(raw):
@@ -78,7 +64,7 @@ class AfterSalesListApi(APIView):
                    description="超出期限、他人订单、数量超过实发、非图片或过大的照片、已有处理中申请的商品均被拒绝，且不保存任何内容。")
     def post(self, request):
         visitor = current_visitor(request)
-        _body_size_check(request)
+        photos_body_check(request)
         data = request.data
         created = services.request_create(
             customer_id=visitor.customer_id, order_id=_order_id(data.get("order_id")),
@@ -107,7 +93,7 @@ class AfterSalesPhotosApi(APIView):
                    summary="补充照片（客服要求补充时）")
     def post(self, request, request_id):
         visitor = current_visitor(request)
-        _body_size_check(request)
+        photos_body_check(request)
         services.request_photos_add(customer_id=visitor.customer_id, request_id=request_id,
                                     photos=request.FILES.getlist("photos"))
         return Response(AfterSalesRequestSerializer(selectors.customer_request_get(

@@ -9,12 +9,15 @@ from io import BytesIO
 from django.core.files.base import ContentFile
 
 from core.errors import ValidationFailed
+from core.inputs import body_size_check
 
 MAX_PHOTOS = 6
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 MAX_PHOTO_SIDE = 6000  # pixels, either side
 MAX_PHOTO_PIXELS = 30_000_000
 ALLOWED_FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp"}
+# Six photos at the limit and the form's text: a body beyond this is refused before it is read.
+MAX_BODY_BYTES = MAX_PHOTOS * MAX_PHOTO_BYTES + 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,13 @@ class CleanPhoto:
 class PhotoInvalid(ValidationFailed):
     code = "photo_invalid"
     default_message = "上传的文件不是有效的图片"
+
+
+def photos_body_check(request) -> None:
+    """A form with photos (after-sales requests, complaints) whose body is larger than the photos
+    it may carry is refused before it is read (core.inputs.body_size_check)."""
+    body_size_check(request, max_bytes=MAX_BODY_BYTES, error=PhotoInvalid, code="photo_too_large",
+                    message=f"照片总大小超过限制（最多 {MAX_PHOTOS} 张，每张不超过 {MAX_PHOTO_BYTES // (1024 * 1024)} MB）")
 
 
 def photo_clean(upload, *, index: int = 0) -> CleanPhoto:

@@ -9,7 +9,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aftersales.api import _body_size_check
+from aftersales.photos import photos_body_check
 from catalog.api import current_visitor
 from core.errors import ValidationFailed
 from core.schema import VISITOR, error_response, errors, paginated
@@ -55,7 +55,7 @@ class ComplaintListApi(APIView):
                                "尚未绑定餐厅（未授权手机号）的访客不能投诉（403）。")
     def post(self, request):
         visitor = current_visitor(request)
-        _body_size_check(request)
+        photos_body_check(request)
         data = request.data
         created = services.complaint_file(
             visitor=visitor, category=str(data.get("category") or ""), text=str(data.get("text") or ""),

@@ -96,6 +96,19 @@ class JSONParser(parsers.JSONParser):
             raise ParseError(error.message) from None
 
 
+def body_size_check(request, *, max_bytes: int, message: str, code: str = "body_too_large",
+                    error: type[ValidationFailed] = ValidationFailed) -> None:
+    """Refuse a request whose declared body (Content-Length) is beyond `max_bytes` before any of
+    it is read: `error` (a 400) with `message`, `code` and the declared size in its details. A
+    missing or garbled Content-Length is left to the server's own limits."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > max_bytes:
+        raise error(message, code=code, details={"bytes": length})
+
+
 def id_from_text(raw) -> int | None:
     """A database id sent as text: ASCII digits within a bigint, else None. (`"²".isdigit()` is
     true and int() refuses it; 99999999999999999999 overflows the column.)"""

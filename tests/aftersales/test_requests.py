@@ -227,7 +227,7 @@ def test_a_visitor_without_a_restaurant_or_anonymous_is_refused(world, visitor_c
 
 
 def test_a_body_larger_than_six_photos_is_refused_before_it_is_read(world):
-    from aftersales.api import MAX_BODY_BYTES
+    from aftersales.photos import MAX_BODY_BYTES
 
     response = world.client.post(URL, data=b"x", content_type="multipart/form-data; boundary=zz",
                                  CONTENT_LENGTH=str(MAX_BODY_BYTES + 1))

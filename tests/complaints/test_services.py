@@ -127,6 +127,17 @@ def test_a_bad_photo_is_refused_and_nothing_is_stored(world, settings):
     assert not (settings.MEDIA_ROOT.exists() and any(p.is_file() for p in settings.MEDIA_ROOT.rglob("*")))
 
 
+def test_a_body_larger_than_six_photos_is_refused_before_it_is_read(world):
+    from aftersales.photos import MAX_BODY_BYTES
+
+    before = _stored()
+    response = world.client.post("/api/v1/complaints", data=b"x", content_type="multipart/form-data; boundary=zz",
+                                 CONTENT_LENGTH=str(MAX_BODY_BYTES + 1))
+    _refused(response, 400, "photo_too_large")
+    assert response.json()["error"]["details"] == {"bytes": MAX_BODY_BYTES + 1}
+    assert _stored() == before
+
+
 def test_more_than_six_photos_are_refused_and_nothing_is_stored(world):
     before = _stored()
     photos = [SimpleUploadedFile(f"{k}.jpg", jpeg_bytes(), content_type="image/jpeg") for k in range(7)]
