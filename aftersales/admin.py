@@ -4,16 +4,22 @@ on any paid order, and the window settings."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from core.admin import ReadOnlyAdmin, ReadOnlyInline, SaveOnlyWhenEditableMixin
+from core.admin import (
+    PhotoPreviewInline,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    SaveOnlyWhenEditableMixin,
+    SettingsRowAdmin,
+    object_for_action,
+    waited_text,
+)
 from core.errors import ApplicationError
 
 from .decisions import APPROVE, DECISIONS, MORE_INFO, PARTIAL, REJECT, Decision, goodwill_refund, request_decide
@@ -24,18 +30,8 @@ Goods = AfterSalesDecision.Goods
 
 
 @admin.register(AfterSalesSettings)
-class AfterSalesSettingsAdmin(admin.ModelAdmin):
+class AfterSalesSettingsAdmin(SettingsRowAdmin):
     list_display = ["__str__", "frozen_window_hours", "chilled_window_hours", "ambient_window_hours"]
-
-    def changelist_view(self, request, extra_context=None):
-        AfterSalesSettings.current()  # the one row exists from the first look: edit it, never add one
-        return super().changelist_view(request, extra_context)
-
-    def has_add_permission(self, request):
-        return False  # no query here: admin asks on every page's sidebar
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class LineInline(ReadOnlyInline):
@@ -44,15 +40,8 @@ class LineInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-class PhotoInline(ReadOnlyInline):
+class PhotoInline(PhotoPreviewInline):
     model = AfterSalesPhoto
-    fields = ["preview", "width", "height", "uploaded_at"]
-    readonly_fields = fields
-
-    @admin.display(description="照片")
-    def preview(self, photo):
-        return format_html('<a href="{0}" target="_blank"><img src="{0}" style="max-height:160px"></a>',
-                           photo.image.url)
 
 
 class DecisionInline(ReadOnlyInline):
@@ -126,8 +115,7 @@ class AfterSalesRequestAdmin(SaveOnlyWhenEditableMixin, admin.ModelAdmin):
 
     @admin.display(description="等待")
     def age(self, obj):
-        hours = int((timezone.now() - obj.created_at).total_seconds() // 3600)
-        return f"{hours // 24} 天 {hours % 24} 小时" if hours >= 24 else f"{hours} 小时"
+        return waited_text(obj.created_at)
 
     @admin.display(description="订单")
     def order_link(self, obj):
@@ -155,11 +143,7 @@ class AfterSalesRequestAdmin(SaveOnlyWhenEditableMixin, admin.ModelAdmin):
                                                     "title": title, **context})
 
     def decide_view(self, request, object_id):
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        obj = self.get_object(request, unquote(object_id))
-        if obj is None:
-            raise Http404("售后申请不存在")
+        obj = object_for_action(self, request, object_id, missing="售后申请不存在")
         lines = list(obj.lines.select_related("order_line").order_by("id"))
         form = DecisionForm(request.POST or None, lines=lines)
         if request.method == "POST" and form.is_valid():

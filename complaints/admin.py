@@ -4,17 +4,21 @@ escalation list."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from core.admin import ReadOnlyInline, SaveOnlyWhenEditableMixin
+from core.admin import (
+    PhotoPreviewInline,
+    ReadOnlyInline,
+    SaveOnlyWhenEditableMixin,
+    SettingsRowAdmin,
+    object_for_action,
+    waited_text,
+)
 from core.errors import ApplicationError
 
 from .models import Complaint, ComplaintEvent, ComplaintPhoto, ComplaintSettings, ComplaintStaff
@@ -23,7 +27,7 @@ from .services import complaint_assign, complaint_reply
 
 
 @admin.register(ComplaintSettings)
-class ComplaintSettingsAdmin(admin.ModelAdmin):
+class ComplaintSettingsAdmin(SettingsRowAdmin):
     list_display = ["__str__", "first_response_hours", "resolution_hours", "business_opens", "business_closes",
                     "escalation_repeat_minutes", "default_owner"]
     fieldsets = [
@@ -34,16 +38,6 @@ class ComplaintSettingsAdmin(admin.ModelAdmin):
                     "description": "升级名单与轮流负责的员工在「投诉处理人员」中设置"}),
     ]
     raw_id_fields = ["default_owner"]
-
-    def changelist_view(self, request, extra_context=None):
-        ComplaintSettings.current()  # the one row exists from the first look: edit it, never add one
-        return super().changelist_view(request, extra_context)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ComplaintStaff)
@@ -70,15 +64,8 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class PhotoInline(ReadOnlyInline):
+class PhotoInline(PhotoPreviewInline):
     model = ComplaintPhoto
-    fields = ["preview", "width", "height", "uploaded_at"]
-    readonly_fields = fields
-
-    @admin.display(description="照片")
-    def preview(self, photo):
-        return format_html('<a href="{0}" target="_blank"><img src="{0}" style="max-height:160px"></a>',
-                           photo.image.url)
 
 
 class EventInline(ReadOnlyInline):
@@ -152,8 +139,7 @@ class ComplaintAdmin(SaveOnlyWhenEditableMixin, admin.ModelAdmin):
 
     @admin.display(description="等待")
     def age(self, obj):
-        hours = int(((obj.resolved_at or timezone.now()) - obj.created_at).total_seconds() // 3600)
-        return f"{hours // 24} 天 {hours % 24} 小时" if hours >= 24 else f"{hours} 小时"
+        return waited_text(obj.created_at, obj.resolved_at)
 
     @admin.display(description="回复")
     def reply_link(self, obj):
@@ -168,11 +154,7 @@ class ComplaintAdmin(SaveOnlyWhenEditableMixin, admin.ModelAdmin):
                 *super().get_urls()]
 
     def reply_view(self, request, object_id):
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        obj = self.get_object(request, unquote(object_id))
-        if obj is None:
-            raise Http404("投诉不存在")
+        obj = object_for_action(self, request, object_id, missing="投诉不存在")
         form = ReplyForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:

@@ -4,6 +4,10 @@ from axes.admin import AccessAttemptAdmin, AccessLogAdmin
 from axes.models import AccessLog
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils import timezone
+from django.utils.html import format_html
 
 from .lockouts import login_locks_clear
 from .models import LoginLock
@@ -59,6 +63,53 @@ class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
+
+
+class SettingsRowAdmin(admin.ModelAdmin):
+    """A settings model of one row (its `current()` makes it): the row exists from the first look
+    at the list, so it is edited, never added or deleted."""
+
+    def changelist_view(self, request, extra_context=None):
+        self.model.current()
+        return super().changelist_view(request, extra_context)
+
+    def has_add_permission(self, request):
+        return False  # no query here: admin asks on every page's sidebar
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PhotoPreviewInline(ReadOnlyInline):
+    """A customer's photos (after-sales, complaints) under their case: each one a thumbnail that
+    opens the picture. The model has `image`, `width`, `height` and `uploaded_at`."""
+
+    fields = ["preview", "width", "height", "uploaded_at"]
+    readonly_fields = fields
+
+    @admin.display(description="照片")
+    def preview(self, photo):
+        return format_html('<a href="{0}" target="_blank"><img src="{0}" style="max-height:160px"></a>',
+                           photo.image.url)
+
+
+def waited_text(since, until=None) -> str:
+    """How long a case has waited, as the queues show it: 「5 小时」, 「2 天 3 小时」."""
+    hours = int(((until or timezone.now()) - since).total_seconds() // 3600)
+    return f"{hours // 24} 天 {hours % 24} 小时" if hours >= 24 else f"{hours} 小时"
+
+
+def object_for_action(model_admin, request, object_id, *, missing: str):
+    """The object of an admin page of our own (decide, reply): the change permission is needed,
+    and an unknown id is a 404 saying `missing`."""
+    from django.contrib.admin.utils import unquote
+
+    if not model_admin.has_change_permission(request):
+        raise PermissionDenied
+    obj = model_admin.get_object(request, unquote(object_id))
+    if obj is None:
+        raise Http404(missing)
+    return obj
 
 
 # --- Login lockouts (django-axes; settings in one block of seafood_b2b/settings.py) -------------
