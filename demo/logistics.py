@@ -223,8 +223,8 @@ def purchase_tasks_seed(plan: DemoPlan) -> StepResult:
     if existing:
         return StepResult("采购任务", 0, existing)
     report = purchase_tasks_build(for_date=for_date)
-    drivers = list(Driver.objects.filter(kind=Driver.Kind.PURCHASING, is_active=True,
-                                         user__username__startswith="purchase").order_by("user__username"))
+    drivers = list(Driver.objects.assignable(Driver.Kind.PURCHASING).filter(user__username__startswith="purchase")
+                   .order_by("user__username"))
     tasks = list(PurchaseTask.objects.filter(for_date=for_date, driver__isnull=True).order_by("supplier__name", "pk"))
     if drivers:
         for k, task in enumerate(tasks):

@@ -141,8 +141,7 @@ class _Slot:
 
 def _active_delivery_drivers(driver_ids) -> list[Driver]:
     """The delivery drivers who may get stops: in post, with a login, not suspended (logistics.conduct)."""
-    drivers = Driver.objects.filter(kind=Driver.Kind.DELIVERY, is_active=True, user__is_active=True,
-                                    suspended_at__isnull=True)
+    drivers = Driver.objects.assignable(Driver.Kind.DELIVERY)
     if driver_ids is None:
         return list(drivers.order_by("pk"))
     wanted = {int(pk) for pk in driver_ids}

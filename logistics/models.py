@@ -93,6 +93,13 @@ class StockMove(models.Model):
         return f"{self.get_kind_display()} {self.on_hand_delta}/{self.reserved_delta}"
 
 
+class DriverQuerySet(models.QuerySet):
+    def assignable(self, kind: str):
+        """The drivers of this kind who may be given work (delivery stops, purchase tasks): in post,
+        with a login that is switched on, not suspended (logistics.conduct)."""
+        return self.filter(kind=kind, is_active=True, user__is_active=True, suspended_at__isnull=True)
+
+
 class Driver(BaseModel):
     """A purchasing driver (进货司机) or a delivery driver (送货司机), with a login."""
 
@@ -112,6 +119,8 @@ class Driver(BaseModel):
     suspended_at = models.DateTimeField("暂停时间", null=True, blank=True)
     suspended_by = models.CharField("暂停人", max_length=60, blank=True)
     suspension_reason = models.CharField("暂停原因", max_length=200, blank=True)
+
+    objects = DriverQuerySet.as_manager()
 
     class Meta:
         verbose_name = verbose_name_plural = "司机"

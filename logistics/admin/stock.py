@@ -144,7 +144,11 @@ class PurchaseTaskAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "driver":
-            kwargs["queryset"] = Driver.objects.filter(kind=Driver.Kind.PURCHASING, is_active=True)
+            # A suspended driver (logistics.conduct) or one out of post gets no purchase task.
+            kwargs["queryset"] = Driver.objects.assignable(Driver.Kind.PURCHASING)
+            field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+            field.error_messages["invalid_choice"] = "只能分配给在职且未被暂停的进货司机"
+            return field
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.action(description="按所选任务的日期重新生成采购任务", permissions=["change"])

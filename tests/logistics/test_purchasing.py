@@ -353,9 +353,33 @@ def test_admin_assigns_a_purchasing_driver_and_shows_the_lines(admin_client_, su
     assert task.driver == driver
     refused = admin_client_.post(f"/admin/logistics/purchasetask/{task.pk}/change/", form(delivery_driver.pk))
     assert refused.status_code == 200
-    assert "选择一个有效的选项" in refused.content.decode()
+    assert "只能分配给在职且未被暂停的进货司机" in refused.content.decode()
     task.refresh_from_db()
     assert task.driver == driver
+
+
+def test_a_suspended_purchasing_driver_is_not_offered_and_cannot_be_given_a_task(admin_client_, supplier):
+    from logistics.conduct import driver_suspend
+
+    product = ProductFactory(name="冻墨鱼仔", default_supplier=supplier)
+    purchasing_order(delivery_date=DAY, items=[(product, 2)])
+    purchase_tasks_build(for_date=DAY)
+    task = PurchaseTask.objects.get()
+    kept, suspended = PurchasingDriverFactory(name="老周"), PurchasingDriverFactory(name="阿强")
+    driver_suspend(driver_id=suspended.pk, actor="manager", reason="多次少提货")
+    task.driver = kept
+    task.save()
+
+    page = admin_client_.get(f"/admin/logistics/purchasetask/{task.pk}/change/").content.decode()
+    refused = admin_client_.post(f"/admin/logistics/purchasetask/{task.pk}/change/", {
+        "driver": suspended.pk, "lines-TOTAL_FORMS": "1", "lines-INITIAL_FORMS": "1", "lines-MIN_NUM_FORMS": "0",
+        "lines-MAX_NUM_FORMS": "1000", "lines-0-id": task.lines.get().pk, "lines-0-task": task.pk})
+
+    assert "老周" in page and "阿强" not in page
+    assert refused.status_code == 200
+    assert "只能分配给在职且未被暂停的进货司机" in refused.content.decode()
+    task.refresh_from_db()
+    assert task.driver == kept
 
 
 def test_admin_action_rebuilds_the_selected_dates(admin_client_, supplier):
