@@ -12,8 +12,11 @@ Rules (what a manager or a driver would ask about):
   改派"; an order out for delivery goes back to packed) so the next 排线 gives them to someone else.
 - Un-suspending (`driver_unsuspend`) turns the login back on and clears the flags of the stops
   still pending on their runs; the driver signs in again.
-- Proof distance: completing a stop sends where the phone was (GCJ-02, as the customer's pin is
-  stored); the distance to the order's pin is `customers.churn.distance_km`, in whole metres.
+- Proof distance: completing a stop sends where the phone was and in which datum: the driver's
+  page uses the browser's navigator.geolocation, which answers in WGS-84, and says so; it is
+  converted to GCJ-02 (core.geo), the datum of the customer's pin, before anything is compared —
+  compared as it came, a driver at the door would be ~550 m "away" in Shenzhen and flagged. The
+  distance to the order's pin is `customers.churn.distance_km`, in whole metres.
   Beyond 配送规则's limit (DeliverySettings.proof_distance_limit_m, default 500 m; exactly at the
   limit is not beyond) the stop is flagged `far_from_customer` and each manager gets an inbox
   message, once per stop. No position from the phone, or no pin on the order: the distance is
@@ -29,6 +32,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core import geo
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.inputs import decimal_parse
 from core.sessions import user_sessions_end
@@ -123,8 +127,13 @@ def stops_release_for_reassignment(*, stop_ids, actor: str) -> int:
 # Where the proof was recorded.
 
 
-def proof_position(latitude, longitude) -> tuple[Decimal, Decimal] | None:
-    """The phone's position as sent with the proof (GCJ-02 degrees), or None when not sent."""
+def proof_position(latitude, longitude, *, datum: str = geo.GCJ02) -> tuple[Decimal, Decimal] | None:
+    """The phone's position as sent with the proof, in GCJ-02 degrees whatever datum it came in
+    (`gcj02`: wx.getLocation's; `wgs84`: a browser's navigator.geolocation, converted by
+    core.geo), or None when not sent."""
+    datum = (datum or geo.GCJ02).strip().lower()
+    if datum not in geo.DATUMS:
+        raise ValidationFailed("签收位置的坐标系只能是 gcj02 或 wgs84", code="proof_position_invalid")
     if latitude in (None, "") and longitude in (None, ""):
         return None
     if latitude in (None, "") or longitude in (None, ""):
@@ -133,6 +142,8 @@ def proof_position(latitude, longitude) -> tuple[Decimal, Decimal] | None:
     lng = decimal_parse(longitude, label="签收位置经度", limit=Decimal("1000"), code="proof_position_invalid")
     if not (-90 <= lat <= 90 and -180 <= lng <= 180):
         raise ValidationFailed("签收位置超出经纬度范围", code="proof_position_invalid")
+    if datum != geo.GCJ02:
+        lat, lng = (Decimal(repr(value)) for value in geo.to_gcj02(float(lat), float(lng), datum=datum))
     return lat.quantize(Decimal("0.000001")), lng.quantize(Decimal("0.000001"))
 
 

@@ -298,11 +298,13 @@ def _proof_text(stop: Stop) -> str:
 
 
 def stop_complete(*, driver: Driver, stop_id: int, proof_kind: str, signed_by: str = "", left_at: str = "",
-                  photo=None, latitude=None, longitude=None, now: datetime | None = None) -> Stop:
+                  photo=None, latitude=None, longitude=None, coordinate_system: str = "gcj02",
+                  now: datetime | None = None) -> Stop:
     """Delivered, with proof; the order is delivered and the customer told, all at once.
 
-    `latitude`/`longitude`: where the phone was (GCJ-02), if it said; a proof recorded beyond
-    配送规则's distance from the customer's pin is flagged to managers (logistics.conduct)."""
+    `latitude`/`longitude`: where the phone was, if it said, in `coordinate_system` (gcj02, or
+    wgs84 from a browser: converted to GCJ-02 first); a proof recorded beyond 配送规则's distance
+    from the customer's pin is flagged to managers (logistics.conduct)."""
     from orders.models import Order
     from orders.messages import message_delivered
     from orders.services import order_transition
@@ -325,7 +327,7 @@ def stop_complete(*, driver: Driver, stop_id: int, proof_kind: str, signed_by: s
         raise ValidationFailed("请选择签收方式：当面签收或放置指定位置", code="proof_kind_required")
     now = now or timezone.now()
     checked = photo_check(photo, now=now)
-    position = conduct.proof_position(latitude, longitude)
+    position = conduct.proof_position(latitude, longitude, datum=coordinate_system)
     limit_m = conduct.proof_limit_m()
 
     with transaction.atomic():

@@ -109,7 +109,7 @@ def stop_complete(request, driver, stop_id: int):
             driver=driver, stop_id=stop.pk, proof_kind=request.POST.get("proof_kind", ""),
             signed_by=request.POST.get("signed_by", ""), left_at=request.POST.get("left_at", ""),
             photo=request.FILES.get("photo"), latitude=request.POST.get("latitude"),
-            longitude=request.POST.get("longitude"),
+            longitude=request.POST.get("longitude"), coordinate_system=request.POST.get("coordinate_system", "gcj02"),
         )
     except ApplicationError as error:
         return _stop_page(request, driver, service.driver_stop(driver=driver, stop_id=stop.pk), error=error.message,

@@ -244,10 +244,60 @@ def test_the_stop_page_sends_the_position_with_the_proof(client, started, driver
     position = _position_at(900)
     page = client.get(f"/ops/delivery/stops/{stop.pk}/").content.decode()
     assert 'name="latitude"' in page and 'name="longitude"' in page
+    assert 'name="coordinate_system" value="wgs84"' in page  # what navigator.geolocation answers in
     response = client.post(f"/ops/delivery/stops/{stop.pk}/complete/", {
-        "proof_kind": "signed", "signed_by": "王", "photo": jpeg(), "latitude": position[0], "longitude": position[1]})
+        "proof_kind": "signed", "signed_by": "王", "photo": jpeg(), "latitude": position[0], "longitude": position[1],
+        "coordinate_system": "wgs84"})
     assert response.status_code == 302
     assert Stop.objects.get(pk=stop.pk).far_from_customer is True
+
+
+# One door in Futian, Shenzhen (the Civic Centre): the customer's pin as WeChat/Amap give it (GCJ-02)
+# and where a phone's GPS puts the same spot (WGS-84), 606 m apart (core.geo; tests/core/test_geo.py).
+DOOR_GCJ02 = ("22.540379", "114.062979")
+DOOR_WGS84 = ("22.543096", "114.057865")
+
+
+@pytest.fixture
+def shenzhen_run(driver):
+    run = DeliveryRun.objects.create(driver=driver, delivery_date=DAY)
+    for k in (1, 2):
+        Stop.objects.create(run=run, sequence=k,
+                            order=delivery_order(delivery_date=DAY, latitude=DOOR_GCJ02[0], longitude=DOOR_GCJ02[1]))
+    run_start(driver=driver, run_id=run.pk)
+    return run
+
+
+def test_a_browser_position_at_the_door_is_converted_and_not_flagged(client, shenzhen_run, driver):
+    """The page's position is WGS-84: taken as GCJ-02 it would be 606 m from the pin and flagged
+    (the false alarm this conversion removes); converted, the driver is at the door."""
+    client.force_login(driver.user)
+    at_the_door, taken_as_is = shenzhen_run.stops.get(sequence=1), shenzhen_run.stops.get(sequence=2)
+
+    response = client.post(f"/ops/delivery/stops/{at_the_door.pk}/complete/", {
+        "proof_kind": "signed", "signed_by": "王", "photo": jpeg(), "latitude": DOOR_WGS84[0],
+        "longitude": DOOR_WGS84[1], "coordinate_system": "wgs84"})
+    stop_complete(driver=driver, stop_id=taken_as_is.pk, proof_kind="signed", signed_by="李", photo=jpeg(),
+                  latitude=DOOR_WGS84[0], longitude=DOOR_WGS84[1], coordinate_system="gcj02")
+
+    assert response.status_code == 302
+    at_the_door.refresh_from_db()
+    assert at_the_door.proof_distance_m <= 2 and at_the_door.far_from_customer is False
+    assert (str(at_the_door.proof_latitude), str(at_the_door.proof_longitude)) == DOOR_GCJ02  # stored in GCJ-02
+    taken_as_is.refresh_from_db()
+    assert 590 <= taken_as_is.proof_distance_m <= 620 and taken_as_is.far_from_customer is True
+    assert Notification.objects.filter(template="proof_far").count() == 0  # nobody to tell: no manager here
+
+
+def test_an_unknown_coordinate_system_is_refused_and_changes_nothing(client, shenzhen_run, driver):
+    client.force_login(driver.user)
+    stop = shenzhen_run.stops.get(sequence=1)
+    response = client.post(f"/ops/delivery/stops/{stop.pk}/complete/", {
+        "proof_kind": "signed", "signed_by": "王", "photo": jpeg(), "latitude": DOOR_WGS84[0],
+        "longitude": DOOR_WGS84[1], "coordinate_system": "bd09"})
+    assert response.status_code == 400 and "坐标系" in response.content.decode()
+    stop.refresh_from_db()
+    assert stop.status == "pending" and Order.objects.get(pk=stop.order_id).status == "out_for_delivery"
 
 
 def test_a_login_switched_back_on_by_hand_still_opens_nothing_while_suspended(client, driver, runs):
