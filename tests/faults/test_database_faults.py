@@ -1,7 +1,8 @@
 """PostgreSQL connections cut under the running web process.
 
 `pg_terminate_backend` is what a database restart, a failover or a network cut does to each
-client: the connection dies, mid-transaction or while idle. Invariants: a request whose connection
+client: the connection dies, mid-transaction or while idle. The restart case terminates every
+connection the web process has (PostgreSQL itself is shared and is never restarted by a test). Invariants: a request whose connection
 dies answers a clean error in the usual shape (503, retry), never a half order, a double payment
 or stock that disagrees with its ledger; and the requests after it succeed.
 """
@@ -98,14 +99,39 @@ def test_connection_cut_during_payment_settlement_pays_once_on_the_retry(world, 
     _ledger_agrees(shrimp)
 
 
-def test_every_idle_connection_cut_the_next_requests_succeed(world, web):
-    """A database restart between requests: each of the web's persistent connections is dead."""
-    base, auth = web["base"], world["auth"]
+def test_a_database_restart_cuts_every_connection_idle_and_mid_request_and_the_next_requests_recover(world, web):
+    """The restart case. The shared PostgreSQL server is never restarted here (other suites use
+    it); a restart is, to each client, every one of its connections ended by the server, which is
+    what terminating all of the web process's backends does. Invariant: after every connection
+    of the web process is cut — while it idles, and again while a checkout is in flight — the
+    request in flight fails cleanly (503, retry; no half order, the stock untouched) and every
+    request after it succeeds, on connections the process opens again by itself."""
+    base, auth, shrimp = web["base"], world["auth"], world["shrimp"]
     for _ in range(8):  # warm every thread's persistent connection
         assert http("GET", f"{base}/api/v1/cart", headers=auth)[0] == 200
     idle = wait_until(backends_of, what="the web's persistent connections")
 
-    terminate(idle)
+    terminate(backends_of())  # 1. restart while idle: all of them
 
-    answers = [http("GET", f"{base}/api/v1/cart", headers=auth)[0] for _ in range(8)]
-    assert answers == [200] * 8
+    assert [http("GET", f"{base}/api/v1/cart", headers=auth)[0] for _ in range(8)] == [200] * 8
+    assert not set(idle) & set(backends_of())  # new connections, the old ones are gone
+
+    cart_line_set(visitor=world["visitor"], product_id=shrimp.pk, quantity="3")
+    body = order_body()
+    with transaction.atomic():
+        Stock.objects.select_for_update().get(product=shrimp)  # checkout will wait here, mid-request
+        thread, box = _in_thread(lambda: http("POST", f"{base}/api/v1/orders", body, headers=auth))
+        wait_until(lambda: backends_of(waiting_on_lock=True), what="checkout to wait on the stock row")
+        everything = backends_of()
+        terminate(everything)  # 2. restart mid-request: the busy connection and every idle one
+        thread.join(timeout=120)
+
+    _assert_clean_failure(*box["result"])
+    assert Order.objects.count() == 0
+    stock = Stock.objects.get(product=shrimp)
+    assert (stock.on_hand, stock.reserved) == (Decimal("10"), Decimal("0"))
+    assert [http("GET", f"{base}/api/v1/cart", headers=auth)[0] for _ in range(8)] == [200] * 8
+    status, placed = http("POST", f"{base}/api/v1/orders", body, headers=auth)  # the client's retry
+    assert status == 201, placed
+    assert Order.objects.count() == 1
+    _ledger_agrees(shrimp)
