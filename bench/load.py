@@ -3,15 +3,23 @@
 What runs, on loopback, against a fresh database (`seafood_load`, dropped and seeded each run):
 two web processes (gunicorn, 1 worker x 4 threads each, on two ports, requests sent to them in
 turn), two Celery workers (acks late, as the Procfile) and beat, all against one PostgreSQL and one
-Redis (db 6, flushed first). locust plays restaurants, reps and staff (bench/locustfile.py);
-halfway through, the nightly sweeps (churn, automatic tags, tomorrow's purchase tasks, the ledger
-check) are sent to the workers as beat would at night.
+Redis (db 6, flushed first). locust plays restaurants, WeChat Pay's late notifications, reps,
+delivery drivers completing stops with photos, purchasing drivers and clerks, and staff
+(bench/locustfile.py). Before the load, today's deliveries are laid out as the warehouse leaves
+them: packed orders for today, routed onto the load's drivers by `runs_build`. Halfway through,
+the nightly sweeps (churn, automatic tags, lost items, tomorrow's purchase tasks, the ledger check) are sent to
+the workers as beat would at night, and the orders left unpaid so far are made due (their 30-minute
+payment window is longer than the run) and the expiry sweep is sent: it closes them at WeChat Pay
+and releases their stock while the shop is busy.
 
 Afterwards, once the workers are idle, it checks the invariants of DESIGN.md and exits 1 if any
 fails: no oversold unit (no stock row with reserved above on-hand, or below zero), the ledger
 equal to the stock, every order the clients saw placed exists exactly once (and nothing else was
-created), every payment they confirmed settled exactly once, no notification failed or left
-waiting. It prints throughput, p50/p95/p99 per endpoint, the error rate, the most database
+created), every payment they confirmed settled exactly once (one settlement, one paid event and
+one paid message however many notifications came), every order made due cancelled with its
+payment closed, every stop a driver saw completed delivered with its proof (who signed or where
+left, the photo file in private storage) and its customer's delivered message in the outbox once,
+no notification failed or left waiting. It prints throughput, p50/p95/p99 per endpoint, the error rate, the most database
 connections in use, and the orders per hour reached against the 10x target.
 
 The target: the distributor of the source story takes 1,000+ orders a day, about a fifth of them
@@ -37,14 +45,16 @@ sys.path.insert(0, str(ROOT))
 from bench._http_load import GunicornServer  # noqa: E402
 
 TARGET_ORDERS_PER_HOUR = 2_000
-NIGHTLY = ["customers.tasks.churn_sweep_task", "crm.tasks.auto_tags_task",
+EXPIRY = "orders.tasks.orders_expire_unpaid"
+NIGHTLY = ["customers.tasks.churn_sweep_task", "crm.tasks.auto_tags_task", "usuals.tasks.lost_items_sweep_task",
            "logistics.tasks_purchasing.purchase_tasks_build_for_tomorrow", "logistics.tasks.stock_check_ledger"]
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=600, help="seconds of load (default 600)")
-    parser.add_argument("--users", type=int, default=48, help="locust users: restaurants, reps, staff 20:3:1")
+    parser.add_argument("--users", type=int, default=48,
+                        help="locust users: restaurants, reps, delivery drivers, WeChat Pay, warehouse, staff 20:3:2:1:1:1")
     parser.add_argument("--scale", type=float, default=1.0, help="seed_demo scale (1 = 3,000 SKUs, 5,000 restaurants)")
     parser.add_argument("--quick", action="store_true", help="60 s, 24 users, scale 0.2: the CI run")
     parser.add_argument("--database-url", default=os.environ.get("LOAD_DATABASE_URL",
@@ -67,6 +77,8 @@ def environment(args, key_dir: str) -> dict[str, str]:
         SECRET_KEY="load-only-secret-not-for-production-0123456789", ALLOWED_HOSTS="127.0.0.1,localhost",
         LOG_LEVEL="WARNING", WECHATPAY_DEV_KEY_DIR=key_dir, WECHATPAY_DEV_DUPLICATE_NOTIFY="1",
         PYTHONWARNINGS="ignore:No directory at", PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        # Proof photos and pictures of this run, not the checkout's folders.
+        MEDIA_ROOT=str(Path(key_dir).parent / "media"), PRIVATE_MEDIA_ROOT=str(Path(key_dir).parent / "private-media"),
     )
     return env
 
@@ -100,7 +112,7 @@ def fresh_database(args, env) -> None:
     print(f"  ready in {time.monotonic() - started:.0f} s", flush=True)
 
 
-def write_fixture(path: Path) -> None:
+def write_fixture(path: Path, *, drivers: int, stops_each: int) -> None:
     """Who the simulated people are: tokens and sessions made as the product makes them."""
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -120,18 +132,88 @@ def write_fixture(path: Path) -> None:
         session.create()
         return session.session_key
 
+    from catalog.models import Product
+    from logistics.models import Driver, PurchaseTask
+    from logistics.roles import WAREHOUSE_GROUP
+
     visitors = list(Visitor.objects.filter(customer__isnull=False, phone__gt="").values_list("pk", flat=True)[:2000])
     reps = [rep for rep in Rep.objects.select_related("user").filter(user__isnull=False, is_active=True)[:50]]
     staff = get_user_model().objects.filter(is_superuser=True).first()
     aisles = list(Category.objects.filter(parent__isnull=True).values_list("pk", flat=True))
     shelves = list(Category.objects.filter(parent__isnull=False).values_list("pk", flat=True))
-    if not (visitors and reps and staff and aisles and shelves):
-        sys.exit("load: the seeded database lacks restaurants with phones, reps, an admin or categories")
+    purchasing = [driver.user for driver in Driver.objects.select_related("user")
+                  .filter(kind=Driver.Kind.PURCHASING, is_active=True, suspended_at__isnull=True)]
+    clerk = get_user_model().objects.filter(groups__name=WAREHOUSE_GROUP, is_active=True).first()
+    if not (visitors and reps and staff and aisles and shelves and purchasing and clerk):
+        sys.exit("load: the seeded database lacks restaurants with phones, reps, an admin, categories, "
+                 "purchasing drivers or a clerk")
+    drivers = deliveries_prepare(drivers=drivers, stops_each=stops_each)
     path.write_text(json.dumps({
         "visitors": [{"id": pk, "token": visitor_token_make(pk)} for pk in visitors],
         "reps": [{"id": rep.pk, "feed_token": feed_token_make(rep), "session": session_for(rep.user)} for rep in reps],
         "staff_session": session_for(staff), "aisles": aisles, "shelves": shelves,
+        "drivers": [{"id": driver.pk, "session": session_for(driver.user)} for driver in drivers],
+        "purchasing_sessions": [session_for(user) for user in purchasing],
+        "purchase_tasks": list(PurchaseTask.objects.filter(driver__isnull=False).values_list("pk", flat=True)[:200]),
+        "clerk_session": session_for(clerk),
+        "product_codes": list(Product.objects.order_by("?").values_list("code", flat=True)[:200]),
     }))
+
+
+def deliveries_prepare(*, drivers: int, stops_each: int) -> list:
+    """Today's deliveries as the warehouse leaves them at dawn: `drivers` delivery drivers of the
+    load's own (logins in 送货司机, a van of `stops_each` stops) and as many orders, paid and packed
+    for today, for seeded restaurants at their map pins (made directly: packing is not what this
+    load measures), then routed by the real 排线 (`runs_build`) onto those drivers alone. The
+    drivers' phones do the rest (出发, each stop) during the load."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.utils import timezone
+
+    from catalog.models import Product
+    from customers.models import Visitor
+    from logistics.dispatch import runs_build
+    from logistics.models import DeliveryRun, Driver
+    from logistics.roles import DELIVERY_GROUP, ensure_groups
+    from orders.models import Order, OrderLine
+
+    ensure_groups()
+    group = Group.objects.get(name=DELIVERY_GROUP)
+    team = []
+    for k in range(1, drivers + 1):
+        user = get_user_model().objects.create_user(username=f"load-driver{k:02d}", password=None)
+        user.groups.add(group)
+        team.append(Driver.objects.create(user=user, kind=Driver.Kind.DELIVERY, name=f"压测司机{k:02d}",
+                                          max_stops=stops_each, max_weight_kg=5000))
+    now, today = timezone.now(), timezone.localdate()
+    visitors = list(Visitor.objects.select_related("customer")
+                    .filter(customer__isnull=False, phone__gt="", customer__latitude__isnull=False)
+                    .order_by("pk")[:drivers * stops_each])
+    products = list(Product.objects.order_by("pk")[:50])
+    orders, lines = [], []
+    for k, visitor in enumerate(visitors):
+        customer, product = visitor.customer, products[k % len(products)]
+        quantity = 5
+        amount = product.price * quantity
+        order = Order(number=f"L{now:%y%m%d}{k:07d}", customer=customer, visitor=visitor, status=Order.Status.PACKED,
+                      idempotency_key=f"load-delivery-{k}", delivery_date=today, subtotal=amount, total=amount,
+                      restaurant_name=customer.name, contact_name=customer.contact_name or "老板",
+                      phone=customer.phone, address=customer.address or "深圳市", district=customer.district or "",
+                      latitude=customer.latitude, longitude=customer.longitude,
+                      expires_at=now - timedelta(hours=12), paid_at=now - timedelta(hours=12))
+        orders.append(order)
+        lines.append(OrderLine(order=order, product=product, product_code=product.code, product_name=product.name,
+                               spec=product.spec, unit=product.unit, unit_price=product.price, quantity=quantity,
+                               amount=amount, packed_quantity=quantity, actual_amount=amount, packed_at=now))
+    Order.objects.bulk_create(orders)
+    OrderLine.objects.bulk_create(lines)
+    result = runs_build(delivery_date=today, driver_ids=[driver.pk for driver in team], time_limit_s=5)
+    routed = DeliveryRun.objects.filter(driver__in=team, delivery_date=today).count()
+    print(f"  deliveries: {len(orders)} packed orders for today routed onto {routed} runs "
+          f"({len(result.runs)} built)", flush=True)
+    return team
 
 
 class ConnectionSampler(threading.Thread):
@@ -174,6 +256,27 @@ def start(env, log_dir: Path, name: str, *command) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def orders_make_due(journal_path: Path) -> int:
+    """The orders left unpaid so far reach the end of their payment window now (it is 30 minutes,
+    longer than the run): the expiry sweep sent next closes them while the shop is busy."""
+    from django.utils import timezone
+
+    from orders.models import Order
+
+    unpaid = [entry["order_id"] for entry in _entries(journal_path) if entry["kind"] == "unpaid"]
+    return Order.objects.filter(pk__in=unpaid, status=Order.Status.PENDING_PAYMENT).update(expires_at=timezone.now())
+
+
+def _entries(journal_path: Path) -> list[dict]:
+    entries = []
+    for line in journal_path.read_text().splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            pass  # a line being written as the run reads it
+    return entries
+
+
 def wait_idle(redis_url: str, journal_path: Path, timeout: float) -> bool:
     """The workers are done: nothing queued, no outbox row waiting to be sent, and every payment
     the clients confirmed has reached the shop (a notification retried after a busy moment waits
@@ -183,8 +286,7 @@ def wait_idle(redis_url: str, journal_path: Path, timeout: float) -> bool:
     from notifications.models import Notification
     from orders.models import Order
 
-    paid = {json.loads(line)["order_id"] for line in journal_path.read_text().splitlines()
-            if line.strip() and json.loads(line)["kind"] == "paid"}
+    paid = {entry["order_id"] for entry in _entries(journal_path) if entry["kind"] == "paid"}
     client = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -196,15 +298,16 @@ def wait_idle(redis_url: str, journal_path: Path, timeout: float) -> bool:
     return False
 
 
-def check_invariants(journal_path: Path, started_at) -> tuple[list[str], int, int]:
-    from django.db.models import F, Q
+def check_invariants(journal_path: Path, started_at) -> tuple[list[str], dict]:
+    from django.db.models import Count, F, Q
+    from django.utils import timezone
 
     from logistics.models import Stock
     from logistics.selectors import stock_ledger_drift
     from notifications.models import Notification
-    from orders.models import Order, Payment
+    from orders.models import Order, OrderEvent, Payment
 
-    entries = [json.loads(line) for line in journal_path.read_text().splitlines() if line.strip()]
+    entries = _entries(journal_path)
     placed = [entry["order_id"] for entry in entries if entry["kind"] == "order"]
     paid = {entry["order_id"] for entry in entries if entry["kind"] == "paid"}
     problems = []
@@ -234,10 +337,67 @@ def check_invariants(journal_path: Path, started_at) -> tuple[list[str], int, in
     not_paid = Order.objects.filter(pk__in=paid, paid_at__isnull=True).count()
     if not_paid:
         problems.append(f"{not_paid} orders paid at WeChat Pay but not paid here")
+    paid_events = dict(OrderEvent.objects.filter(order_id__in=paid, to_status="paid").values_list("order_id")
+                       .annotate(n=Count("id")).values_list("order_id", "n"))
+    if any(paid_events.get(pk, 0) != 1 for pk in map(_uuid, paid)):
+        problems.append("a confirmed payment has not exactly one paid event")
+    paid_messages = Notification.objects.filter(event_key__in=[f"order:{pk}:paid" for pk in paid]).count()
+    if paid_messages != len(paid):
+        problems.append(f"{paid_messages} paid messages in the outbox for {len(paid)} payments")
+    # The unpaid orders made due at halfway (the others are still inside their payment window).
+    due = Order.objects.filter(pk__in=[e["order_id"] for e in entries if e["kind"] == "unpaid"],
+                               expires_at__lte=timezone.now())
+    expired = due.filter(status=Order.Status.CANCELLED).count()
+    stuck = due.filter(status=Order.Status.PENDING_PAYMENT).count()
+    if stuck:
+        problems.append(f"{stuck} orders past their payment window still pending")
+    open_payments = Payment.objects.filter(order__in=due.filter(status=Order.Status.CANCELLED)).exclude(
+        status="closed").count()
+    if open_payments:
+        problems.append(f"{open_payments} payments of expired orders not closed at WeChat Pay")
+    problems += _deliveries_check(entries)
     failed = Notification.objects.filter(status="failed").count()
     if failed:
         problems.append(f"{failed} notifications failed")
-    return problems, len(placed), len(paid)
+    delivered = {entry["stop_id"] for entry in entries if entry["kind"] == "delivered"}
+    late = sum(1 for entry in entries if entry["kind"] == "late_notify")
+    return problems, {"orders": len(placed), "paid": len(paid), "expired": expired, "delivered": len(delivered),
+                      "late_notifications": late}
+
+
+def _uuid(value):
+    import uuid
+
+    return uuid.UUID(str(value))
+
+
+def _deliveries_check(entries) -> list[str]:
+    """Every stop a driver's phone saw completed is delivered with its proof: who signed or where
+    it was left, the photo file present in private storage, the completion time; its order is
+    delivered; its customer's delivered message is in the outbox exactly once."""
+    from django.db.models import Count
+
+    from logistics.models import Stop
+    from notifications.models import Notification
+
+    seen = {entry["stop_id"] for entry in entries if entry["kind"] == "delivered"}
+    problems = []
+    stops = list(Stop.objects.select_related("order").filter(status=Stop.Status.DELIVERED))
+    if seen - {stop.pk for stop in stops}:
+        problems.append(f"{len(seen - {stop.pk for stop in stops})} stops the drivers completed are not delivered")
+    without_proof = [stop.pk for stop in stops
+                     if not (stop.photo and stop.photo.storage.exists(stop.photo.name) and stop.completed_at
+                             and (stop.signed_by if stop.proof_kind == "signed" else stop.left_at))]
+    if without_proof:
+        problems.append(f"{len(without_proof)} delivered stops without their proof (photo, signer or place)")
+    if any(stop.order.status != "delivered" for stop in stops):
+        problems.append("a delivered stop's order is not delivered")
+    messages = dict(Notification.objects.filter(event_key__in=[f"order:{stop.order_id}:delivered" for stop in stops])
+                    .values_list("event_key").annotate(n=Count("id")).values_list("event_key", "n"))
+    missing = [stop.pk for stop in stops if messages.get(f"order:{stop.order_id}:delivered") != 1]
+    if missing:
+        problems.append(f"{len(missing)} delivered stops without exactly one delivered message")
+    return problems
 
 
 def read_stats(prefix: Path) -> list[dict]:
@@ -245,8 +405,10 @@ def read_stats(prefix: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def report(rows, *, args, orders, paid, most_connections, problems, duration) -> str:
-    lines = [f"Load: {duration:.0f} s, {args.users} users (restaurants:reps:staff 20:3:1), seed scale {args.scale}, "
+def report(rows, *, args, counts, most_connections, problems, duration) -> str:
+    orders, paid = counts["orders"], counts["paid"]
+    lines = [f"Load: {duration:.0f} s, {args.users} users (restaurants:reps:drivers:WeChat Pay:warehouse:staff "
+             f"20:3:2:1:1:1), seed scale {args.scale}, "
              "2 web processes (gunicorn 1x4 gthread each, round-robin), 2 Celery workers + beat, "
              f"load average at the end {os.getloadavg()[0]:.1f}", "",
              "| endpoint | requests | req/s | failures | p50 ms | p95 ms | p99 ms |", "|---|---:|---:|---:|---:|---:|---:|"]
@@ -259,9 +421,14 @@ def report(rows, *, args, orders, paid, most_connections, problems, duration) ->
     lines += ["", f"- error rate: {errors:.2%}",
               f"- orders placed: {orders} ({per_hour:,.0f}/h; 10x peak target {TARGET_ORDERS_PER_HOUR:,}/h: "
               f"{per_hour / TARGET_ORDERS_PER_HOUR:.2f}x of it), payments confirmed: {paid}",
+              f"- late WeChat Pay notifications answered: {counts['late_notifications']}; unpaid orders made due "
+              f"at halfway and expired by the sweep: {counts['expired']}",
+              f"- stops completed by drivers with a photo: {counts['delivered']}",
               f"- most database connections in use: {most_connections}",
               "- invariants: " + ("all hold (no oversold unit, ledger = stock, no order or payment lost or doubled, "
-                                  "no notification failed or waiting)" if not problems else "FAILED: " + "; ".join(problems))]
+                                  "one paid event and message per payment, expired orders closed, every completed "
+                                  "stop with its photo and proof and one delivered message, no notification failed "
+                                  "or waiting)" if not problems else "FAILED: " + "; ".join(problems))]
     return "\n".join(lines)
 
 
@@ -271,7 +438,7 @@ def main(argv=None) -> int:
     env = environment(args, str(work / "wechatpay-dev-keys"))
     os.environ.update({key: env[key] for key in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL",
                                                  "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "SECRET_KEY",
-                                                 "WECHATPAY_DEV_KEY_DIR")})
+                                                 "WECHATPAY_DEV_KEY_DIR", "MEDIA_ROOT", "PRIVATE_MEDIA_ROOT")})
     fresh_database(args, env)
     import django
 
@@ -281,7 +448,8 @@ def main(argv=None) -> int:
     from seafood_b2b.celery import app as celery_app
 
     fixture, journal, stats = work / "fixture.json", work / "journal.jsonl", work / "locust"
-    write_fixture(fixture)
+    drivers = max(2, round(args.users * 2 / 28) + 1)  # one driver per simulated driver, and a spare
+    write_fixture(fixture, drivers=drivers, stops_each=max(8, args.duration // 15))
     journal.touch()
     processes = []
     webs = [WebProcess(wsgi_app="seafood_b2b.wsgi:application", cwd=ROOT, env=env, workers=1, threads=4)
@@ -307,7 +475,10 @@ def main(argv=None) -> int:
         time.sleep(args.duration / 2)
         for task in NIGHTLY:
             celery_app.send_task(task)
-        print("  halfway: nightly sweeps sent to the workers", flush=True)
+        made_due = orders_make_due(journal)
+        celery_app.send_task(EXPIRY)
+        print(f"  halfway: nightly sweeps sent to the workers; {made_due} unpaid orders made due and the expiry "
+              "sweep sent", flush=True)
         locust.wait()
         duration = time.monotonic() - began
         sampler.stop.set()
@@ -317,8 +488,8 @@ def main(argv=None) -> int:
                   "the load stopped", flush=True)
         else:
             print(f"load: the workers did not finish within {args.settle_timeout} s", file=sys.stderr)
-        problems, orders, paid = check_invariants(journal, started_at)
-        text = report(read_stats(stats), args=args, orders=orders, paid=paid, most_connections=sampler.most,
+        problems, counts = check_invariants(journal, started_at)
+        text = report(read_stats(stats), args=args, counts=counts, most_connections=sampler.most,
                       problems=problems, duration=duration)
         print("\n" + text)
         if args.report:
