@@ -2,7 +2,8 @@
 for a segment with a coupon and send it as a rep task; the rep opens the assistant, finds the
 customer with the message ready and marks it sent; the customer opens the tracked link, uses the
 campaign's coupon at checkout and pays; the campaign's results show the open, the order, its GMV
-and the coupon used. The customer then subscribes to campaign messages on 我的优惠券."""
+and the coupon used, and so does the company dashboard (its totals, campaign table and the rep's
+row). The customer then subscribes to campaign messages on 我的优惠券."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -147,4 +148,25 @@ def test_a_rep_task_campaign_with_a_coupon_from_admin_to_the_results(live_server
     expect(results.get_by_test_id("result-gmv")).to_have_text("170.00")
     expect(results.get_by_test_id("result-coupons_used")).to_have_text("1")
     screenshot(admin, "campaign-results")
+
+    # --- The company dashboard shows the campaign's order in its figures -------------------------
+    admin.goto(base + "/admin/")
+    admin.get_by_test_id("company-dashboard-link").click()
+    expect(admin.get_by_test_id("total-orders")).to_have_text("1")
+    expect(admin.get_by_test_id("total-gmv")).to_have_text("¥170.00")
+    cells = admin.get_by_test_id("table-campaigns").locator("tbody tr").first.locator("td")
+    expect(cells.nth(0)).to_have_text("红虾到货")
+    # 目标客户, 已触达, 打开链接, 7 天内下单, 7 天内 GMV, 用券
+    expect(cells.nth(2)).to_have_text("1")
+    expect(cells.nth(3)).to_have_text("1")
+    expect(cells.nth(4)).to_have_text("1")
+    expect(cells.nth(5)).to_have_text("1")
+    expect(cells.nth(6)).to_have_text("170.00")
+    expect(cells.nth(7)).to_have_text("1")
+    zhang = admin.get_by_test_id("table-reps").locator("tbody tr").filter(has_text="张三").locator("td")
+    expect(zhang.nth(4)).to_have_text("170.00")  # GMV
+    expect(zhang.nth(7)).to_have_text("1")       # 活动触达
+    expect(zhang.nth(9)).to_have_text("170.00")  # 活动 GMV
+    admin.wait_for_function("() => window.Chart && Chart.getChart('chart-daily')")
+    screenshot(admin, "company-dashboard")
     office.close()
