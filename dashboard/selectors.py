@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q, Sum
+from django.db.models import Count, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 
 from campaigns import results
@@ -130,9 +130,7 @@ def monthly_customers(period: Period) -> list[dict]:
 def customer_flow(period: Period) -> tuple[list[dict], dict[int | None, int]]:
     """Per Shanghai day: new customers (first paid order ever), churned and reactivated (the churn
     rule's events). Also the win-backs per rep, from the same rows."""
-    # A first order: no paid order of the customer before it (an index probe per order of the range).
-    earlier = Order.objects.filter(customer=OuterRef("customer"), paid_at__isnull=False, paid_at__lt=OuterRef("paid_at"))
-    firsts = (Order.objects.filter(paid_at__gte=period.start, paid_at__lt=period.end).filter(~Exists(earlier))
+    firsts = (Order.objects.filter(paid_at__gte=period.start, paid_at__lt=period.end).first_paid()
               .annotate(day=TruncDate("paid_at", tzinfo=SHANGHAI)).values("day")
               .annotate(n=Count("customer_id", distinct=True)).order_by())
     new = {row["day"]: row["n"] for row in firsts}

@@ -45,6 +45,14 @@ class OrderQuerySet(models.QuerySet):
     def paid(self):
         return self.exclude(paid_at__isnull=True)
 
+    def first_paid(self):
+        """Paid orders that are their customer's first: no paid order of the customer before them
+        (one index probe each, on order_customer_paid_idx). The company dashboard's new customers
+        and the rep dashboard's 首单."""
+        earlier = Order.objects.filter(customer=models.OuterRef("customer"), paid_at__isnull=False,
+                                       paid_at__lt=models.OuterRef("paid_at"))
+        return self.paid().filter(~models.Exists(earlier))
+
 
 class Order(BaseModel):
     class Status(models.TextChoices):

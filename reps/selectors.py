@@ -160,9 +160,8 @@ def rep_daily_stats(*, day_from: date, day_to: date) -> list[dict]:
     for item in wecom:
         key = "wecom_added" if item["change_type"] in WECOM_ADDED else "wecom_removed"
         row(item["rep_id"], item["day"])[key] += item["n"]
-    first_paid = (Order.objects.filter(customer=OuterRef("customer")).paid().order_by("paid_at").values("pk")[:1])
-    firsts = (Order.objects.filter(rep__isnull=False, paid_at__gte=start, paid_at__lt=end, pk=Subquery(first_paid))
-              .annotate(day=TruncDate("paid_at")).values("rep_id", "day").annotate(n=Count("id")))
+    firsts = (Order.objects.filter(rep__isnull=False, paid_at__gte=start, paid_at__lt=end).first_paid()
+              .annotate(day=TruncDate("paid_at")).values("rep_id", "day").annotate(n=Count("customer_id", distinct=True)).order_by())
     for item in firsts:
         row(item["rep_id"], item["day"])["first_orders"] = item["n"]
     return sorted(rows.values(), key=lambda r: (r["day"], r["rep_id"]))

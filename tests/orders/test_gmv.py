@@ -77,3 +77,12 @@ def test_the_company_and_rep_figures_are_the_rules_sum(orders_of_every_kind):
     board = {row["name"]: row for row in figures["reps"]}
     assert sum(row["gmv"] for row in figures["reps"]) == figures["totals"]["gmv"]
     assert board["（无业务员）"]["gmv"] == D("80.00") + D("12.34")
+
+
+def test_first_paid_orders_are_each_customers_first_payment(orders_of_every_kind):
+    """Order.objects.first_paid(): no paid order of the customer before it (unpaid ones do not count)."""
+    a, b = orders_of_every_kind[0].customer, orders_of_every_kind[1].customer
+    order(a, total="9.00", created=at(1, 8))  # never paid, earlier than all: not a first
+    firsts = set(Order.objects.first_paid().values_list("number", flat=True))
+    assert firsts == {orders_of_every_kind[0].number, orders_of_every_kind[1].number}
+    assert {o.customer_id for o in Order.objects.first_paid()} == {a.pk, b.pk}
