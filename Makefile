@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/seafood
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run serve test load load-quick deps migrate seed worker beat bench bench-rep bench-catalog bench-checkout bench-churn bench-crm bench-dispatch bench-usuals bench-lost-items clean
+.PHONY: run serve test load load-quick deps migrate seed worker beat bench bench-rep bench-catalog bench-checkout bench-churn bench-crm bench-dispatch bench-usuals bench-lost-items bench-campaigns clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -102,6 +102,10 @@ bench-usuals: deps
 # their lines (seafood_bench_lost, generated once and reused); LOST_ARGS="--customers 50000" for a quick run.
 bench-lost-items: deps
 	$(PY) bench/lost_items.py --reuse $(LOST_ARGS)
+
+# A rep-task campaign with a coupon to 50,000 customers (its own database, seafood_bench_campaigns).
+bench-campaigns: deps
+	$(PY) bench/campaign_send.py $(CAMPAIGN_ARGS)
 
 # Every benchmark of bench/run_all.py (its BENCHES list) into one table, bench/RESULTS.md.
 # BENCH_QUICK=1: small data and short windows; BENCH_ONLY="catalog rep": some of them.

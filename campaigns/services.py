@@ -184,10 +184,10 @@ def _openids_with_consent(customer_ids: list[int]) -> dict[int, str]:
     return {pk: openid for pk, openid in rows if openid}
 
 
-def _mark(campaign_id: int, customer_ids, status: str) -> None:
-    if customer_ids:
-        CampaignRecipient.objects.filter(campaign_id=campaign_id, customer_id__in=list(customer_ids),
-                                         status=Status.SELECTED).update(status=status)
+def _mark(recipient_ids, status: str, **also) -> None:
+    if recipient_ids:
+        CampaignRecipient.objects.filter(pk__in=sorted(recipient_ids), status=Status.SELECTED).update(
+            status=status, **also)
 
 
 def _issue_coupons(campaign: Campaign, customer_ids: list[int]) -> None:
@@ -230,11 +230,11 @@ def _notification_of_recipient(campaign: Campaign):
 def _process_batch(campaign: Campaign, batch: list[tuple[int, int, int | None]], *, cap: int, month) -> None:
     """One batch, its locks in LOCK_ORDER: the cap's counters, the coupon template (issuing), then
     the outbox rows (inserted) and last the recipients' rows."""
-    customer_ids = [customer_id for _, customer_id, _ in batch]
+    recipient_of = {customer_id: recipient_id for recipient_id, customer_id, _ in batch}
     subscribe = campaign.channel == Campaign.Channel.SUBSCRIBE
     if subscribe:
-        openids = _openids_with_consent(customer_ids)
-        candidates = [pk for pk in customer_ids if pk in openids]
+        openids = _openids_with_consent(list(recipient_of))
+        candidates = [pk for pk in recipient_of if pk in openids]
         unreachable, reached_status = Status.NO_CONSENT, Status.QUEUED
     else:
         openids = {}
@@ -245,33 +245,35 @@ def _process_batch(campaign: Campaign, batch: list[tuple[int, int, int | None]],
     if subscribe and taken:
         from notifications.services import notify_many
 
-        notify_many(_subscribe_items(campaign, [(rid, cid) for rid, cid, _ in batch if cid in taken], openids))
-    _mark(campaign.pk, set(customer_ids) - set(candidates), unreachable)
-    _mark(campaign.pk, set(candidates) - taken, Status.SKIPPED_CAP)
-    if subscribe and taken:
-        CampaignRecipient.objects.filter(campaign_id=campaign.pk, customer_id__in=sorted(taken),
-                                         status=Status.SELECTED).update(
-            status=reached_status, notification=_notification_of_recipient(campaign))
+        notify_many(_subscribe_items(campaign, [(recipient_of[pk], pk) for pk in sorted(taken)], openids))
+    _mark([recipient_of[pk] for pk in set(recipient_of) - set(candidates)], unreachable)
+    _mark([recipient_of[pk] for pk in set(candidates) - taken], Status.SKIPPED_CAP)
+    reached = [recipient_of[pk] for pk in taken]
+    if subscribe:
+        _mark(reached, reached_status, notification=_notification_of_recipient(campaign))
     else:
-        _mark(campaign.pk, taken, reached_status)
+        _mark(reached, reached_status)
 
 
 def campaign_send_process(*, campaign_id: int, batch_size: int = BATCH) -> str:
     """The task's work: every recipient still `selected`, batch by batch; then the campaign is
     sent. Safe to run again at any point (what a batch did is committed with its state)."""
     cap = CampaignSettings.current().monthly_cap
+    after = 0  # batches go up in customer order: the next starts past the last (keyset, no rescans)
     while True:
         with transaction.atomic():
             campaign = (Campaign.objects.select_for_update(of=("self",)).select_related("coupon_template", "coupon_issue")
                         .filter(pk=campaign_id).first())
             if campaign is None or campaign.status != Campaign.Status.SENDING:
                 return "not_sending"
-            batch = list(CampaignRecipient.objects.filter(campaign=campaign, status=Status.SELECTED)
+            batch = list(CampaignRecipient.objects.filter(campaign=campaign, status=Status.SELECTED,
+                                                          customer_id__gt=after)
                          .order_by("customer_id").values_list("pk", "customer_id", "rep_id")[:batch_size])
             if not batch:
                 Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENT, sent_at=timezone.now())
                 return "sent"
             _process_batch(campaign, batch, cap=cap, month=month_of(campaign.send_requested_at or timezone.now()))
+            after = batch[-1][1]
 
 
 def campaigns_resume() -> int:
