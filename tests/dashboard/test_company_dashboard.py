@@ -339,3 +339,13 @@ def test_queries_with_campaigns_do_not_grow_with_the_range(admin_client):
     month = _queries(admin_client, {"start": "2026-11-01", "end": "2026-11-30"})
     assert one_day == month
     assert month <= 23  # campaign results: four queries, not one, once there are campaigns
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_figure_reads_one_snapshot_when_the_dashboard_opens_the_transaction():
+    customer = CustomerFactory()
+    order(customer, total="88.00", paid_at=at(3, 12))
+    with CaptureQueriesContext(connection) as captured:
+        figures = company_dashboard(Period(first=date(2026, 11, 1), last=date(2026, 11, 30)))
+    assert figures["totals"]["gmv"] == sum(row["gmv"] for row in figures["daily"]) == D("88.00")
+    assert any("REPEATABLE READ, READ ONLY" in query["sql"] for query in captured.captured_queries)
