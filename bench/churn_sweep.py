@@ -64,6 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="customers of the rep whose nearby list is measured (default 5,000)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the data set if one of the same size is already there")
+    parser.add_argument("--no-seed", action="store_true",
+                        help="generate nothing: measure the database as it is, e.g. one seeded by "
+                             "`seed_demo --bulk --scale 100` (the night measured is the moment it was seeded)")
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds of (a), (b), (c); medians reported")
     parser.add_argument("--nearby-calls", type=int, default=200, help="calls of lapsing_customers_near")
     parser.add_argument("--radius-km", type=float, default=5.0, help="radius of the nearby calls (default 5)")
@@ -163,12 +166,30 @@ def stored_params() -> dict | None:
     return json.loads(rows[0][0]) if rows else None
 
 
+def use_seeded_night(*modules) -> datetime:
+    """--no-seed: measure the night the database was seeded for (demo.bulk records it), else the next 02:00.
+
+    Sets NIGHT in this module and in the benchmark modules given (they imported it by name)."""
+    global NIGHT
+    from django.utils import timezone
+
+    from demo.bulk import seeded_now
+
+    night = seeded_now()
+    if night is None:
+        local = timezone.now().astimezone(SHANGHAI)
+        night = local.replace(hour=2, minute=0, second=0, microsecond=0)
+    NIGHT = night
+    for module in modules:
+        module.NIGHT = night
+    return night
+
+
 def generate(args) -> dict:
     """The whole data set, set-based. Returns the phase timings."""
     from django.db import connection, transaction
 
     timings = {}
-    night = NIGHT
     m = args.orders_per_customer / 0.97  # 3% never order; the rest average `orders_per_customer`
     n, reps, nearby = args.customers, args.reps, args.nearby_customers
     connection.ensure_connection()
@@ -540,7 +561,11 @@ def main(argv=None) -> int:
 
     results = {"params": wanted_params(args)}
     have = stored_params()
-    if args.reuse and have == wanted_params(args):
+    if args.no_seed:
+        night = use_seeded_night()
+        print(f"Measuring the database as it is (--no-seed), night {night.isoformat()}.", flush=True)
+        timings = {}
+    elif args.reuse and have == wanted_params(args):
         print("Reusing the data set already there (--reuse).", flush=True)
         timings = json.loads(sql(f"SELECT value FROM {META_TABLE} WHERE key = 'timings'", fetch=True)[0][0])
     else:

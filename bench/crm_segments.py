@@ -56,6 +56,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--orders-per-customer", type=float, default=20.0)
     parser.add_argument("--reps", type=int, default=1000)
     parser.add_argument("--reuse", action="store_true", help="keep the data set if one of the same size is there")
+    parser.add_argument("--no-seed", action="store_true",
+                        help="generate nothing: measure the database as it is, e.g. one seeded by "
+                             "`seed_demo --bulk --scale 100` (the nightly run is timed 30 minutes after it was seeded)")
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds; medians reported")
     parser.add_argument("--seed", type=float, default=0.42)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_CRM_DATABASE_URL", DEFAULT_DATABASE_URL))
@@ -262,7 +265,11 @@ def main(argv=None) -> int:
     from customers.models import Customer
 
     have = stored_params()
-    if args.reuse and have == wanted_params(args):
+    if args.no_seed:
+        global NOW
+        NOW = churn.use_seeded_night() + timedelta(minutes=30)
+        print(f"Measuring the database as it is (--no-seed), nightly run at {NOW.isoformat()}.", flush=True)
+    elif args.reuse and have == wanted_params(args):
         print("Reusing the data set already there (--reuse).", flush=True)
     else:
         print(f"Generating {args.customers:,} customers, ~{args.customers * args.orders_per_customer:,.0f} orders "

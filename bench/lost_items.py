@@ -56,6 +56,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds; medians reported")
     parser.add_argument("--reuse", action="store_true", help="keep the data set if one of the same size is there")
+    parser.add_argument("--no-seed", action="store_true",
+                        help="generate nothing: measure the database as it is, e.g. one seeded by "
+                             "`seed_demo --bulk --scale 100` (the night measured is the moment it was seeded)")
     parser.add_argument("--seed", type=float, default=0.42)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_LOST_DATABASE_URL", DEFAULT_DATABASE_URL))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/2"))
@@ -187,7 +190,10 @@ def main(argv=None) -> int:
     churn_sweep.setup_django(args)
     from usuals.lost import LostRules
 
-    if args.reuse and stored() == wanted(args):
+    if args.no_seed:
+        night = churn_sweep.use_seeded_night(sys.modules[__name__])
+        print(f"Measuring the database as it is (--no-seed), night {night.isoformat()}.", flush=True)
+    elif args.reuse and stored() == wanted(args):
         print("Reusing the data set already there (--reuse).", flush=True)
     else:
         print(f"Generating {args.customers:,} customers, ~{args.customers * args.orders_per_customer:,.0f} paid "

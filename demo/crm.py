@@ -46,7 +46,9 @@ def size_of(plan: DemoPlan, phone: str) -> str:
     return SIZES[0] if pick == 0 else SIZES[1] if pick < 3 else SIZES[2]
 
 
-def crm_seed(plan: DemoPlan) -> StepResult:
+def crm_seed(plan: DemoPlan, *, set_based: bool = False) -> StepResult:
+    """With set_based (PostgreSQL, demo/bulk.py), the manual tags are one INSERT ... SELECT with the same rules
+    (business_of's words in order, size_of's digest) instead of a loop over the customers."""
     business = _group("业态", TagGroup.Kind.MANUAL, 1)
     size = _group("规模", TagGroup.Kind.MANUAL, 2)
     preference = _group("购买偏好", TagGroup.Kind.AUTO, 3)
@@ -66,6 +68,11 @@ def crm_seed(plan: DemoPlan) -> StepResult:
     tagged = set(CustomerTag.objects.filter(source=CustomerTag.Source.MANUAL).values_list("customer_id", flat=True)
                  .distinct())
     new = []
+    if set_based:
+        created = _manual_tags_sql(plan, business_tags, size_tags)
+        _demo_segment(business_tags)
+        auto_tags_recompute(now=plan.now or timezone.now())
+        return StepResult("客户标签", created, len(tagged))
     for pk, name, phone in Customer.objects.order_by("pk").values_list("pk", "name", "phone").iterator(BATCH_SIZE):
         if pk in tagged:
             continue
@@ -75,10 +82,37 @@ def crm_seed(plan: DemoPlan) -> StepResult:
         new.append(CustomerTag(customer_id=pk, tag=size_tags[size_of(plan, phone)]))
     CustomerTag.objects.bulk_create(new, batch_size=BATCH_SIZE, ignore_conflicts=True)
 
+    _demo_segment(business_tags)
+    auto_tags_recompute(now=plan.now or timezone.now())
+    return StepResult("客户标签", len(new), len(tagged))
+
+
+def _demo_segment(business_tags) -> None:
     if not Segment.objects.filter(name="买虾的火锅店").exists():
         segment = Segment.objects.create(name="买虾的火锅店", note="演示：火锅店里近 90 天买过虾的")
         segment.tags.set([business_tags["火锅"]])
         segment.category = Category.objects.filter(name="冻虾类", parent__isnull=True).first()
         segment.save(update_fields=["category"])
-    auto_tags_recompute(now=plan.now or timezone.now())
-    return StepResult("客户标签", len(new), len(tagged))
+
+
+def _manual_tags_sql(plan: DemoPlan, business_tags, size_tags) -> int:
+    from django.db import connection
+
+    business = " ".join(f"WHEN c.name LIKE ANY (%s) THEN {business_tags[tag].pk}" for tag in BUSINESS)
+    patterns = [[f"%{word}%" for word in words] for words in BUSINESS.values()]
+    sizes = [size_tags[name].pk for name in SIZES]
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            INSERT INTO crm_customertag (customer_id, tag_id, source, created_at)
+            SELECT c.id, t.tag_id, 'manual', now()
+            FROM customers_customer c
+            CROSS JOIN LATERAL (
+                SELECT CASE {business} END AS tag_id
+                UNION ALL
+                SELECT CASE WHEN d = 0 THEN %s WHEN d < 3 THEN %s ELSE %s END
+                FROM (SELECT get_byte(sha256(convert_to(%s || ':size:' || c.phone, 'UTF8')), 0) %% 6 AS d) x
+            ) t
+            WHERE t.tag_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM crm_customertag m WHERE m.customer_id = c.id AND m.source = 'manual')
+            ON CONFLICT DO NOTHING""", [*patterns, *sizes, str(plan.seed)])
+        return cursor.rowcount

@@ -1,0 +1,833 @@
+"""The product's design volume on PostgreSQL (`manage.py seed_demo --bulk --scale 100`): 500,000
+restaurants, 1,000 reps, 30,000 SKUs and ~10M orders with their lines, payments, audit events, the
+reps' entry records and today's deliveries, in minutes rather than the hours the row-by-row path of
+demo/history.py would take.
+
+The small things (categories, products and their opening stock, suppliers, reps, staff, the beat
+schedule) come from the same steps as the ordinary seeding (demo/seed.py). Everything that grows
+with the customers is written set-based, `INSERT ... SELECT` over `generate_series` and small
+unlogged planning tables, in chunks so a progress bar with an ETA can follow and two connections can
+share the work (the machine has two cores). While the big tables load, their secondary indexes and
+unique constraints are dropped and foreign keys are not checked row by row (`session_replication_role
+= replica`, every id comes from the tables just filled); each is rebuilt once, sorted, after the
+load, and everything is ANALYZEd at the end. CHECK constraints stay on: every row still passes
+`order_total_adds_up`, `orderline_quantity_positive` and the others as it is written.
+
+What the data looks like (the same rules as the row-by-row seeder, drawn with SQL's random()):
+
+- Customers by the churn benchmark's segments (one place: `PLAN_SQL`): 3 % never ordered, 15 %
+  churned long ago, 3 % near the 30-day churn line, 6 % frequent buyers silent for several of their
+  intervals (the at-risk ones), the rest ordering to their rhythm (every 1-14 days). Each orders at a
+  habitual time of day (Shanghai business hours), never in the future.
+- Baskets of 1-5 lines from the restaurant's twelve favourites (neighbouring SKUs in code order,
+  so a restaurant has a few aisles it buys from: the automatic "买虾" tags find real shares);
+  quantities are `min_quantity + k x step_quantity`; prices are today's; an order under the minimum
+  gets more of its first line, as checkout would refuse it otherwise; the delivery fee by
+  `OrderSettings`; totals add up. One restaurant in 20 stopped buying one of its favourites 20-60
+  days ago: the lost-item sweep's real cases.
+- 2 % of orders were never paid (cancelled, payment closed); every paid order has a succeeded
+  payment for its total in fen. Statuses by the delivery date (cut-off in Shanghai time): delivered
+  before today → completed; today → the warehouse's stage by now; later → paid. One audit event per
+  order: its last transition.
+- Each ordering restaurant's first entry is its rep's code (scene `r=<key>`, credited) shortly before
+  its first order; a few later orders follow a rescan of that code (not credited). The visitor's first
+  touch and the customer's acquisition are that entry and that rep.
+- Today's deliveries: orders due today that are packed or further are stops on runs of the delivery
+  drivers (one run a driver), delivered ones signed for.
+- The history's shipments on the stock ledger (one SHIPMENT row per SKU and delivery day), the opening
+  rows raised by them: on-hand unchanged, ledger sum = on-hand.
+
+Then the product's own set-based services bring the derived figures in line: the rhythm columns
+(checked by `customer_order_stats_recompute`), one churn sweep, one lost-item sweep, the automatic
+tags, today's inventory snapshot. See README "Data at 100×".
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from .base import DemoPlan, StepResult
+
+# Volumes at --scale 1 on this path. --scale 100 is the design volume of docs (500,000 customers,
+# 1,000 reps, 30,000 SKUs: the catalogue grows ten times slower than the customers, as in the story).
+BULK_PRODUCTS_PER_SCALE = 300
+ORDERS_PER_CUSTOMER = 20.0  # mean paid orders per customer, never-ordering ones included: 10M at 500,000
+HABITS = 12  # favourites per restaurant
+HABIT_STRIDE = 7  # favourites are every 7th SKU from a start, in code order: a few neighbouring shelves
+UNPAID_SHARE = 0.02
+LOST_SHARE = 0.05  # restaurants that stopped buying one favourite
+RESCAN_SHARE = 0.04
+CHUNKS = 24  # order chunks: the progress bar's granularity and the two connections' unit of work
+META_TABLE = "demo_bulk_meta"
+PLAN_TABLE = "demo_bulk_plan"
+TIMES_TABLE = "demo_bulk_times"
+ORDERS_TABLE = "demo_bulk_orders"
+PRODUCTS_TABLE = "demo_bulk_products"
+SCRATCH_TABLES = (PLAN_TABLE, TIMES_TABLE, ORDERS_TABLE, PRODUCTS_TABLE, "demo_bulk_areas", "demo_bulk_reps",
+                  "demo_bulk_firsts", "demo_bulk_shipped")
+# Tables whose secondary indexes and unique constraints are dropped for the load and rebuilt after.
+LOADED_TABLES = ("customers_customer", "customers_visitor", "orders_order", "orders_orderline", "orders_payment",
+                 "orders_orderevent", "reps_entryevent")
+
+
+def plan_for(scale: float, *, seed: int, jobs: int, progress: bool, now: datetime | None = None) -> DemoPlan:
+    """The bulk path's volumes for a scale (see BULK_PRODUCTS_PER_SCALE)."""
+    base = DemoPlan.for_scale(scale, seed=seed, jobs=jobs, progress=progress)
+    return DemoPlan(seed=seed, products=max(20, round(BULK_PRODUCTS_PER_SCALE * scale)), suppliers=base.suppliers,
+                    reps=max(2, base.reps), customers=max(100, base.customers), history_months=0, now=now,
+                    jobs=jobs, progress=progress)
+
+
+# --------------------------------------------------------------------------------------------------
+# Plumbing: statements, progress, two connections.
+
+
+def sql(statement: str, params=None, *, fetch: bool = False):
+    import os
+    t0 = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        result = cursor.fetchall() if fetch else cursor.rowcount
+    if os.environ.get("BULK_TRACE"):
+        import sys
+        print(f"[{time.monotonic() - t0:6.2f}s] {' '.join(statement.split())[:90]}", file=sys.stderr)
+    return result
+
+
+@dataclass
+class Progress:
+    """One bar for the whole run, in estimated seconds of work, so its ETA is the run's."""
+
+    plan: DemoPlan
+    total: float
+    bar: object = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __enter__(self):
+        self.bar = self.plan.progress_bar(total=round(self.total), desc="100× 数据")
+        self.bar.unit = "份"
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
+        return False
+
+    def advance(self, amount: float, label: str = "") -> None:
+        with self.lock:
+            if label:
+                self.bar.set_postfix_str(label, refresh=False)
+            self.bar.update(amount)
+
+
+def run_parallel(jobs: int, tasks: list[Callable[[], None]]) -> None:
+    """Run the tasks on `jobs` threads, each with its own database connection; re-raise the first error."""
+    queue = list(reversed(tasks))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker():
+        try:
+            while True:
+                with lock:
+                    if not queue or errors:
+                        return
+                    task = queue.pop()
+                task()
+        except BaseException as error:  # noqa: BLE001 - handed to the caller
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    if jobs <= 1:
+        for task in tasks:
+            task()
+        return
+    threads = [threading.Thread(target=worker) for _ in range(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def _session_for_load() -> None:
+    sql("SET work_mem = '256MB'")
+    sql("SET maintenance_work_mem = '512MB'")
+    sql("SET session_replication_role = replica")
+    sql("SET synchronous_commit = off")
+
+
+# --------------------------------------------------------------------------------------------------
+# Indexes: dropped before the load, rebuilt after.
+
+
+def drop_indexes(tables=LOADED_TABLES) -> list[str]:
+    """Drop the secondary indexes and unique/exclusion constraints of `tables`; returns the DDL that rebuilds them."""
+    rebuild = []
+    for table in tables:
+        for name, definition in sql(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+                "AND contype IN ('u', 'x')", [table], fetch=True):
+            sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            rebuild.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        for name, definition in sql(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT IN "
+                "(SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)", [table, table], fetch=True):
+            sql(f'DROP INDEX "{name}"')
+            rebuild.append(definition)
+    return rebuild
+
+
+# --------------------------------------------------------------------------------------------------
+# The plan: one row per customer, its segment and rhythm (shared with bench/churn_sweep.py).
+
+PLAN_SQL = """
+    CREATE UNLOGGED TABLE {table} AS
+    WITH base AS (
+        SELECT i, random() AS u, random() AS r1, random() AS r2, random() AS r3, random() AS r4,
+               random() AS r5, random() AS r6, random() AS r7
+        FROM generate_series(1, %(n)s) AS i
+    ), seg AS (
+        SELECT *, CASE WHEN u < 0.03 THEN 'never' WHEN u < 0.18 THEN 'churned_long'
+                       WHEN u < 0.21 THEN 'near_churn' WHEN u < 0.27 THEN 'rhythm' ELSE 'active' END AS segment
+        FROM base
+    ), rhythm AS (
+        SELECT *, CASE segment WHEN 'churned_long' THEN 3 + 18 * r1 WHEN 'near_churn' THEN 3 + 11 * r1
+                               WHEN 'rhythm' THEN 1 + 4 * r1 ELSE 1 + 13 * r1 * r1 END AS interval_days
+        FROM seg
+    )
+    SELECT i AS customer_id, segment, interval_days,
+           CASE segment WHEN 'churned_long' THEN 31 + 334 * r2 WHEN 'near_churn' THEN 25 + 10 * r2
+                        WHEN 'rhythm' THEN least(interval_days * (2 + 4 * r2), 28)
+                        ELSE interval_days * 1.2 * r2 END AS silence_days,
+           CASE WHEN segment = 'never' THEN 0
+                ELSE greatest(1, round(%(m)s * (0.1 + 1.8 * r3)))::int END AS n_orders,
+           r4 < 0.2 AS has_cancelled,
+           -- what the demo path adds: habits, basket size, time of day, a lost favourite
+           floor(r5 * %(products)s)::int AS habit_base,
+           (0.6 + 1.2 * r6)::float8 AS size,
+           CASE WHEN r7 < 0.25 THEN 600 WHEN r7 < 0.6 THEN 900 ELSE 1290 END AS habit_minutes,
+           r7 * 1000 - floor(r7 * 1000) < %(lost)s AS lost,
+           20 + 40 * r2 AS lost_days
+    FROM rhythm
+"""
+
+
+def create_plan(*, table: str, customers: int, orders_per_customer: float, products: int, seed: float) -> None:
+    sql(f"DROP TABLE IF EXISTS {table}")
+    sql("SELECT setseed(%s)", [seed])
+    sql(PLAN_SQL.format(table=table), {"n": customers, "m": orders_per_customer / 0.97,
+                                       "products": max(products, 1), "lost": LOST_SHARE})
+    sql(f"ALTER TABLE {table} ADD PRIMARY KEY (customer_id)")
+
+
+# --------------------------------------------------------------------------------------------------
+# The steps.
+
+
+@dataclass
+class BulkContext:
+    plan: DemoPlan
+    now: datetime
+    progress: Progress
+    orders_per_customer: float
+    timings: dict = field(default_factory=dict)
+    rebuild: list = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    weights: dict = field(default_factory=dict)
+
+    @property
+    def seed(self) -> float:
+        return (self.plan.seed % 1000003) / 1000003  # setseed's range
+
+    def step(self, label: str, weight: float):
+        ctx = self
+
+        class Step:
+            def __enter__(self):
+                self.started = time.monotonic()
+                return self
+
+            def __exit__(self, *exc):
+                if exc[0] is None:
+                    ctx.timings[label] = ctx.timings.get(label, 0) + time.monotonic() - self.started
+                    if weight:
+                        ctx.progress.advance(weight, label)
+                return False
+
+        return Step()
+
+
+def _scratch_products(ctx: BulkContext) -> int:
+    """Active priced products in code order, numbered from 0: what a favourite's index points at."""
+    sql(f"DROP TABLE IF EXISTS {PRODUCTS_TABLE}")
+    sql(f"""CREATE UNLOGGED TABLE {PRODUCTS_TABLE} AS
+            SELECT (row_number() OVER (ORDER BY code) - 1)::int AS idx, id, code, name, spec, unit, price, catch_weight,
+                   nominal_weight, min_quantity, step_quantity
+            FROM catalog_product WHERE is_active AND price > 0""")
+    sql(f"ALTER TABLE {PRODUCTS_TABLE} ADD PRIMARY KEY (idx)")
+    return sql(f"SELECT count(*) FROM {PRODUCTS_TABLE}", fetch=True)[0][0]
+
+
+def _customers(ctx: BulkContext) -> None:
+    """Customers and their visitors from the plan: names, places in their district, their district's rep."""
+    from .names_data import CONTACT_TITLES, GIVEN_CHARS, RESTAURANT_PREFIXES, RESTAURANT_TYPES, SURNAMES
+    from .places_data import DISTRICTS
+    from .people import seed_openid  # noqa: F401 - the same shape of OpenID ('o' + 27 characters)
+
+    sql("DROP TABLE IF EXISTS demo_bulk_areas")
+    sql("CREATE UNLOGGED TABLE demo_bulk_areas (slot int, district text, area text, lat float8, lng float8, "
+        "streets text[])")
+    rows, slot = [], 0
+    for district, (share, areas, streets) in DISTRICTS.items():
+        for area, lat, lng in areas:
+            for _ in range(max(1, round(share * 12 / len(areas)))):  # a district's share, spread over its areas
+                rows.append((slot, district, area, lat, lng, list(streets)))
+                slot += 1
+    with connection.cursor() as cursor:
+        cursor.executemany("INSERT INTO demo_bulk_areas VALUES (%s, %s, %s, %s, %s, %s)", rows)
+    sql("DROP TABLE IF EXISTS demo_bulk_reps")
+    sql("""CREATE UNLOGGED TABLE demo_bulk_reps AS
+           SELECT r.id, r.key, r.territory, row_number() OVER (PARTITION BY r.territory ORDER BY r.id) - 1 AS k,
+                  count(*) OVER (PARTITION BY r.territory) AS n, row_number() OVER (ORDER BY r.id) - 1 AS g,
+                  count(*) OVER () AS total
+           FROM reps_rep r WHERE r.is_active""")
+    sql("CREATE INDEX ON demo_bulk_reps (territory, k)")
+    sql("CREATE INDEX ON demo_bulk_reps (g)")
+    sql("ALTER TABLE demo_bulk_areas ADD COLUMN rep_n int")
+    sql("UPDATE demo_bulk_areas a SET rep_n = (SELECT count(*) FROM demo_bulk_reps r WHERE r.territory = a.district)")
+    sql("DROP TABLE IF EXISTS demo_bulk_firsts")
+    sql(f"""CREATE UNLOGGED TABLE demo_bulk_firsts AS
+            SELECT customer_id, min(at) AS first_at, max(at) AS last_at FROM {TIMES_TABLE} GROUP BY customer_id""")
+    # First order time per customer (its created_at comes just before), from the staged orders.
+    sql(f"""
+        INSERT INTO customers_customer (id, created_at, updated_at, name, contact_name, phone, address, district,
+            latitude, longitude, rep_id, acquired_by_id, acquired_at, paid_order_count, status)
+        SELECT p.customer_id, t.joined, t.joined, t.name, t.contact, t.phone, t.address, a.district,
+               round(least(greatest(a.lat + 0.012 * t.g1, 22.451), 22.849)::numeric, 6),
+               round(least(greatest(a.lng + 0.014 * t.g2, 113.751), 114.499)::numeric, 6),
+               rp.id, rp.id, CASE WHEN rp.id IS NOT NULL THEN t.joined END, 0, 'active'
+        FROM {PLAN_TABLE} p
+        LEFT JOIN demo_bulk_firsts f ON f.customer_id = p.customer_id
+        CROSS JOIN LATERAL (SELECT floor(random() * (SELECT count(*) FROM demo_bulk_areas))::int AS slot,
+                                   random() AS pick, random() AS branch) d
+        JOIN demo_bulk_areas a ON a.slot = d.slot
+        LEFT JOIN demo_bulk_reps rd ON rd.territory = a.district AND rd.k = floor(d.pick * a.rep_n)
+        LEFT JOIN demo_bulk_reps ra ON a.rep_n = 0 AND ra.g = floor(d.pick * ra.total)
+        CROSS JOIN LATERAL (SELECT coalesce(rd.id, ra.id) AS id) rp
+        CROSS JOIN LATERAL (
+            SELECT coalesce(f.first_at - (8.5 + 6 * random()) * interval '1 minute',  -- before checkout's 1-8 min
+                            %(now)s::timestamptz - (1 + 59 * random()) * interval '1 day') AS joined,
+                   (%(prefixes)s::text[])[1 + floor(random() * %(n_prefixes)s)::int]
+                   || (%(types)s::text[])[1 + floor(random() * %(n_types)s)::int]
+                   || CASE WHEN d.branch < 0.45 THEN '(' || a.area || '店)'
+                           WHEN d.branch < 0.6 THEN '(' || left(a.district, -1) || '店)' ELSE '' END AS name,
+                   CASE WHEN random() < 0.8
+                        THEN (%(surnames)s::text[])[1 + floor(random() * %(n_surnames)s)::int]
+                             || (%(given)s::text[])[1 + floor(random() * %(n_given)s)::int]
+                        ELSE (%(surnames)s::text[])[1 + floor(random() * %(n_surnames)s)::int]
+                             || (%(titles)s::text[])[1 + floor(random() * %(n_titles)s)::int] END AS contact,
+                   (ARRAY['139', '138', '137', '136', '135', '186', '188', '158'])[1 + p.customer_id %% 8]
+                   || lpad(((p.customer_id::bigint * 48271) %% 100000000)::text, 8, '0') AS phone,
+                   '深圳市' || a.district || a.streets[1 + floor(random() * array_length(a.streets, 1))::int]
+                   || (1 + floor(random() * 998))::int || '号' AS address,
+                   (random() + random() + random() - 1.5) * 1.4 AS g1, (random() + random() + random() - 1.5) * 1.4 AS g2
+        ) t""", {"now": ctx.now, "prefixes": list(RESTAURANT_PREFIXES), "n_prefixes": len(RESTAURANT_PREFIXES),
+                 "types": list(RESTAURANT_TYPES), "n_types": len(RESTAURANT_TYPES), "surnames": list(SURNAMES),
+                 "n_surnames": len(SURNAMES), "given": list(GIVEN_CHARS), "n_given": len(GIVEN_CHARS),
+                 "titles": list(CONTACT_TITLES), "n_titles": len(CONTACT_TITLES)})
+    sql("SELECT setval(pg_get_serial_sequence('customers_customer', 'id'), (SELECT max(id) FROM customers_customer))")
+
+
+def _times(ctx: BulkContext, chunk_customers: int) -> None:
+    """Each customer's order times, back from the last one at its interval (+-25 %), at its habitual time
+    of day in Shanghai; never later than the payment timeout before now (nothing is left awaiting payment)."""
+    n = ctx.plan.customers
+    sql(f"DROP TABLE IF EXISTS {TIMES_TABLE}")
+    sql(f"CREATE UNLOGGED TABLE {TIMES_TABLE} (customer_id bigint, k int, at timestamptz, paid boolean, "
+        "nlines int, shift int)")
+    latest = ctx.now - timedelta(minutes=20)
+    step = max(chunk_customers, 1)
+    for lo in range(1, n + 1, step):
+        with ctx.step("order times", step / n * ctx.weights["times"]):
+            sql(f"""
+                INSERT INTO {TIMES_TABLE}
+                SELECT p.customer_id, k, CASE WHEN t.ts > %(latest)s THEN t.ts - interval '1 day' ELSE t.ts END,
+                       random() >= %(unpaid)s, 1 + floor(random() * random() * 5 * p.size)::int %% 5,
+                       floor(random() * {HABITS})::int
+                FROM {PLAN_TABLE} p CROSS JOIN LATERAL generate_series(0, p.n_orders - 1) AS k
+                CROSS JOIN LATERAL (
+                    SELECT (((%(now)s::timestamptz - (p.silence_days + k * p.interval_days
+                                + CASE WHEN k > 0 THEN (random() - 0.5) * 0.5 * p.interval_days ELSE 0 END)
+                                * interval '1 day') AT TIME ZONE 'Asia/Shanghai')::date
+                             + least(greatest(p.habit_minutes + (random() + random() + random() - 1.5) * 90, 480), 1430)
+                               * interval '1 minute') AT TIME ZONE 'Asia/Shanghai' AS ts
+                ) t
+                WHERE p.customer_id >= %(lo)s AND p.customer_id < %(hi)s""",
+                {"now": ctx.now, "latest": latest, "unpaid": UNPAID_SHARE, "lo": lo, "hi": lo + step})
+
+
+def _stage_orders(ctx: BulkContext) -> int:
+    """The orders in time order, numbered: a customer's orders lie spread over the table, as production appends them."""
+    sql(f"DROP TABLE IF EXISTS {ORDERS_TABLE}")
+    sql("SET work_mem = '512MB'")
+    sql(f"""CREATE UNLOGGED TABLE {ORDERS_TABLE} AS
+            SELECT row_number() OVER (ORDER BY at, customer_id, k) AS seq, customer_id, k, at, paid, nlines, shift
+            FROM {TIMES_TABLE} ORDER BY at, customer_id, k""")
+    sql("RESET work_mem")
+    return sql(f"SELECT count(*) FROM {ORDERS_TABLE}", fetch=True)[0][0]
+
+
+ORDER_ID_SQL = ("('00000000-' || lpad(to_hex(({seq}) >> 48), 4, '0') || '-4000-8000-' "
+                "|| lpad(to_hex(({seq}) & 281474976710655), 12, '0'))::uuid")
+
+
+def habit_stride(products: int) -> int:
+    """HABIT_STRIDE, or another step coprime with the product count: a restaurant's 13 slots (its twelve
+    favourites and the one replacing a lost favourite) are then 13 different products."""
+    from math import gcd
+
+    return next(s for s in (HABIT_STRIDE, 11, 13, 17, 1) if gcd(s, products) == 1)
+
+
+def _order_chunk(ctx: BulkContext, *, first_block: int, last_block: int, products: int, settings_row, weight: float,
+                 chunk_seed: float) -> None:
+    """Orders, lines, payments and events of the staged orders in a range of its pages (ctid): one transaction."""
+    params = {
+        "now": ctx.now, "min": settings_row.min_order_amount, "fee": settings_row.delivery_fee,
+        "free": settings_row.free_delivery_threshold, "timeout": settings_row.payment_timeout_minutes,
+        "cutoff": settings_row.cutoff_time, "products": products, "lo": f"({first_block},0)",
+        "hi": f"({last_block},0)", "habits": HABITS, "stride": habit_stride(products),
+    }
+    started = time.monotonic()
+    with transaction.atomic():
+        _session_for_load()
+        sql("SELECT setseed(%s)", [chunk_seed])
+        sql(f"""CREATE TEMP TABLE demo_bulk_chunk ON COMMIT DROP AS
+                SELECT o.seq, o.customer_id, o.k, o.paid, o.nlines, o.shift,
+                       o.at - (1 + 7 * random()) * interval '1 minute' AS created, o.at AS paid_at, random() AS r
+                FROM {ORDERS_TABLE} o WHERE o.ctid >= %(lo)s::tid AND o.ctid < %(hi)s::tid""", params)
+        # Lines: the customer's favourites from a per-order start; a lost favourite (slot 0) is replaced by
+        # a thirteenth product from the day it was given up.
+        sql(f"""CREATE TEMP TABLE demo_bulk_lines ON COMMIT DROP AS
+                SELECT c.seq, l.k AS line, pr.idx, pr.id AS product_id, pr.price, pr.step_quantity,
+                       pr.min_quantity + pr.step_quantity * floor(random() * random() * 6 * p.size)::int AS quantity
+                FROM demo_bulk_chunk c
+                JOIN {PLAN_TABLE} p ON p.customer_id = c.customer_id
+                CROSS JOIN LATERAL generate_series(0, c.nlines - 1) AS l(k)
+                CROSS JOIN LATERAL (
+                    SELECT CASE WHEN p.lost AND (c.shift + l.k) %% %(habits)s = 0
+                                     AND c.created > %(now)s::timestamptz - p.lost_days * interval '1 day'
+                                THEN %(habits)s ELSE (c.shift + l.k) %% %(habits)s END AS slot
+                ) h
+                JOIN {PRODUCTS_TABLE} pr ON pr.idx = (p.habit_base + %(stride)s * h.slot) %% %(products)s""", params)
+        # Under the minimum order: more of the first line (checkout refuses smaller baskets).
+        sql("""UPDATE demo_bulk_lines l
+               SET quantity = l.quantity + l.step_quantity * ceil((%(min)s - s.sub + 0.01) / (l.price * l.step_quantity))::int
+               FROM (SELECT seq, sum(round(price * quantity, 2)) AS sub FROM demo_bulk_lines GROUP BY seq
+                     HAVING sum(round(price * quantity, 2)) < %(min)s) s
+               WHERE l.seq = s.seq AND l.line = 0""", params)
+        sql(f"""INSERT INTO orders_orderline (order_id, product_id, product_code, product_name, spec, unit, unit_price,
+                    quantity, amount, catch_weight, nominal_weight, price_list_name, discount)
+                SELECT {ORDER_ID_SQL.format(seq="l.seq")}, l.product_id, pr.code, pr.name, pr.spec, pr.unit, l.price,
+                       l.quantity, round(l.price * l.quantity, 2), pr.catch_weight, pr.nominal_weight, '', 0
+                FROM demo_bulk_lines l JOIN {PRODUCTS_TABLE} pr ON pr.idx = l.idx""")
+        # Every column of the order, once: orders, payments and events are written from it.
+        # The warehouse's day for orders delivered today (local hours): packing from 1.0-2.5, packed 2.5-4.5,
+        # out for delivery 5-7, delivered 7.5-11.5 (demo/history_plan.FULFILMENT).
+        sql(f"""CREATE TEMP TABLE demo_bulk_rows ON COMMIT DROP AS
+                WITH sums AS (SELECT seq, sum(round(price * quantity, 2)) AS subtotal FROM demo_bulk_lines GROUP BY seq),
+                clock AS (SELECT (%(now)s::timestamptz AT TIME ZONE 'Asia/Shanghai')::date AS today,
+                                 extract(epoch FROM (%(now)s::timestamptz AT TIME ZONE 'Asia/Shanghai')
+                                         - date_trunc('day', %(now)s::timestamptz AT TIME ZONE 'Asia/Shanghai'))
+                                 / 3600 AS hours),
+                base AS (
+                    SELECT c.seq, c.customer_id, c.k, c.paid, c.created, c.r, s.subtotal,
+                           CASE WHEN s.subtotal >= %(free)s THEN 0 ELSE %(fee)s END AS fee,
+                           c.created + %(timeout)s * interval '1 minute' AS expires,
+                           (c.created AT TIME ZONE 'Asia/Shanghai')::date
+                           + CASE WHEN (c.created AT TIME ZONE 'Asia/Shanghai')::time < %(cutoff)s THEN 1 ELSE 2 END
+                             AS delivery_date,
+                           CASE WHEN c.paid THEN c.paid_at END AS paid_at
+                    FROM demo_bulk_chunk c JOIN sums s ON s.seq = c.seq
+                )
+                SELECT b.*, {ORDER_ID_SQL.format(seq="b.seq")} AS id,
+                       to_char(b.expires AT TIME ZONE 'Asia/Shanghai', 'YYMMDD')
+                       || lpad(((b.seq * 48271) %% 100000000)::text, 8, '0') AS number,
+                       CASE WHEN NOT b.paid THEN 'cancelled'
+                            WHEN b.delivery_date < clock.today THEN 'completed'
+                            WHEN b.delivery_date > clock.today THEN 'paid'
+                            WHEN clock.hours >= 7.5 + 4 * b.r THEN 'delivered'
+                            WHEN clock.hours >= 5 + 2 * b.r THEN 'out_for_delivery'
+                            WHEN clock.hours >= 2.5 + 2 * b.r THEN 'packed'
+                            WHEN clock.hours >= 1 + 1.5 * b.r THEN 'packing'
+                            ELSE 'paid' END AS status,
+                       CASE WHEN NOT b.paid THEN b.expires + interval '30 seconds' END AS cancelled_at
+                FROM base b CROSS JOIN clock""", params)
+        sql(f"""INSERT INTO orders_order (id, created_at, updated_at, number, status, idempotency_key, delivery_date,
+                    subtotal, delivery_fee, discount, total, restaurant_name, contact_name, phone, address, district,
+                    latitude, longitude, note, expires_at, paid_at, cancelled_at, cancel_reason, customer_id, rep_id,
+                    visitor_id)
+                SELECT o.id, o.created, {UPDATED_SQL}, o.number, o.status, 'seed-' || o.customer_id || '-' || o.k,
+                       o.delivery_date, o.subtotal, o.fee, 0, o.subtotal + o.fee, cu.name, cu.contact_name, cu.phone,
+                       cu.address, cu.district, cu.latitude, cu.longitude,
+                       CASE WHEN o.r < 0.05 THEN (ARRAY['请早上七点前送到', '后门卸货', '到了打电话', '送到后厨',
+                            '冰块多放点', '放冷库门口'])[1 + floor(o.r * 120)::int] ELSE '' END,
+                       o.expires, o.paid_at, o.cancelled_at, CASE WHEN o.paid THEN '' ELSE '超时未付款' END,
+                       o.customer_id, cu.rep_id, o.customer_id
+                FROM demo_bulk_rows o JOIN customers_customer cu ON cu.id = o.customer_id
+                ORDER BY o.seq""", params)
+        sql(f"""INSERT INTO orders_payment (created_at, updated_at, out_trade_no, amount_fen, status, transaction_id,
+                    payer_openid, succeeded_at, order_id)
+                SELECT o.created, coalesce(o.paid_at, o.cancelled_at), o.number, ((o.subtotal + o.fee) * 100)::int,
+                       CASE WHEN o.paid THEN 'succeeded' ELSE 'closed' END,
+                       CASE WHEN o.paid
+                            THEN '4200' || to_char(o.paid_at AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD')
+                                 || lpad(((o.seq * 2654435761) %% 10000000000000000)::text, 16, '0') END,
+                       v.openid, o.paid_at, o.id
+                FROM demo_bulk_rows o JOIN customers_visitor v ON v.id = o.customer_id""", params)
+        # The audit trail's last transition of each order (the whole trail would triple the rows).
+        sql(f"""INSERT INTO orders_orderevent (order_id, from_status, to_status, note, actor, created_at)
+                SELECT o.id,
+                       CASE o.status WHEN 'cancelled' THEN 'pending_payment' WHEN 'paid' THEN 'pending_payment'
+                                     WHEN 'packing' THEN 'paid' WHEN 'packed' THEN 'packing'
+                                     WHEN 'out_for_delivery' THEN 'packed' WHEN 'delivered' THEN 'out_for_delivery'
+                                     ELSE 'delivered' END,
+                       o.status,
+                       CASE o.status WHEN 'cancelled' THEN '超时未付款，自动取消' WHEN 'paid' THEN '微信支付成功'
+                                     WHEN 'packing' THEN '开始备货' WHEN 'packed' THEN '备货完成'
+                                     WHEN 'out_for_delivery' THEN '司机已出发' WHEN 'delivered' THEN '已送达签收'
+                                     ELSE '签收后自动完成' END,
+                       CASE WHEN o.status IN ('cancelled', 'paid', 'completed') THEN 'system'
+                            WHEN o.status IN ('packing', 'packed') THEN 'warehouse' ELSE 'driver' END,
+                       {UPDATED_SQL}
+                FROM demo_bulk_rows o""", params)
+        # What left the warehouse, per SKU and delivery day (the stock ledger's shipments, written at the end).
+        sql("""INSERT INTO demo_bulk_shipped
+               SELECT l.product_id, o.delivery_date, sum(l.quantity)
+               FROM demo_bulk_lines l JOIN demo_bulk_rows o ON o.seq = l.seq
+               WHERE o.status IN ('packed', 'out_for_delivery', 'delivered', 'completed')
+               GROUP BY l.product_id, o.delivery_date""")
+    ctx.progress.advance(weight, "订单")
+    with ctx.lock:
+        ctx.timings["orders, lines, payments, events"] = (
+            ctx.timings.get("orders, lines, payments, events", 0) + time.monotonic() - started)
+
+
+# When an order last changed: completed the evening of its delivery day; today's stage about now; else paid or
+# expired. Never later than now.
+UPDATED_SQL = """least(CASE WHEN o.status = 'completed'
+                            THEN (o.delivery_date + interval '23 hours') AT TIME ZONE 'Asia/Shanghai'
+                            WHEN o.status IN ('packing', 'packed', 'out_for_delivery', 'delivered')
+                            THEN %(now)s::timestamptz - (o.r * 30) * interval '1 minute'
+                            WHEN o.status = 'cancelled' THEN o.cancelled_at
+                            ELSE o.paid_at END, %(now)s::timestamptz)"""
+
+
+
+def _entries_and_visitors(ctx: BulkContext) -> None:
+    """Each ordering restaurant's first entry through its rep's code, in the rep's hours 0-3 days before it
+    became a customer (just before its first order); its visitor appeared seconds before that; a few later
+    orders follow a rescan of the code. What reps.services.entry_record would have left."""
+    first_scenes = "(ARRAY[1047, 1047, 1047, 1047, 1047, 1047, 1011, 1048, 1012, 1007])"
+    rescan_scenes = "(ARRAY[1047, 1047, 1047, 1047, 1047, 1047, 1047, 1011, 1048, 1007])"
+    kind = """CASE {code} WHEN 1047 THEN 'in_person' WHEN 1011 THEN 'in_person' WHEN 1048 THEN 'forwarded_image'
+                        WHEN 1012 THEN 'forwarded_image' ELSE 'share_card' END"""
+    sql("DROP TABLE IF EXISTS demo_bulk_first_entries")
+    sql(f"""CREATE TEMP TABLE demo_bulk_first_entries AS
+            SELECT c.id, c.rep_id, c.created_at AS joined, f.last_at, e.ts AS at, e.code
+            FROM customers_customer c JOIN demo_bulk_firsts f ON f.customer_id = c.id
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN t.ts < c.created_at - interval '5 minutes' THEN t.ts
+                            ELSE c.created_at - (5 + 40 * random()) * interval '1 minute' END AS ts,
+                       {first_scenes}[1 + floor(random() * 10)::int] AS code
+                FROM (SELECT ((((c.created_at AT TIME ZONE 'Asia/Shanghai')::date
+                               - (CASE WHEN random() < 0.45 THEN 0 WHEN random() < 0.55 THEN 1
+                                       WHEN random() < 0.6 THEN 2 ELSE 3 END))
+                              + (540 + 600 * random()) * interval '1 minute') AT TIME ZONE 'Asia/Shanghai') AS ts) t
+            ) e""")
+    sql(f"""INSERT INTO reps_entryevent (visitor_id, customer_id, rep_id, scene_code, scene_kind, visit_kind, scene,
+                launch_id, credited, created_at)
+            SELECT e.id, NULL, e.rep_id, e.code, {kind.format(code="e.code")}, 'first_visit',
+                   CASE WHEN r.key IS NOT NULL THEN 'r=' || r.key ELSE '' END, '', e.rep_id IS NOT NULL, e.at
+            FROM demo_bulk_first_entries e LEFT JOIN reps_rep r ON r.id = e.rep_id ORDER BY e.at""")
+    sql("""INSERT INTO customers_visitor (id, created_at, updated_at, openid, unionid, nickname, phone, customer_id,
+               first_rep_id, first_touch_at, last_seen_at)
+           SELECT c.id, coalesce(e.at, c.created_at) - (5 + 115 * random()) * interval '1 second',
+                  coalesce(e.last_at, c.created_at), 'o' || substr(md5(%(seed)s || ':openid:' || c.phone), 1, 27), '',
+                  c.contact_name, c.phone, c.id, e.rep_id, e.at, e.last_at
+           FROM customers_customer c LEFT JOIN demo_bulk_first_entries e ON e.id = c.id""",
+        {"seed": str(ctx.plan.seed)})
+    sql("SELECT setval(pg_get_serial_sequence('customers_visitor', 'id'), (SELECT max(id) FROM customers_visitor))")
+    sql(f"""INSERT INTO reps_entryevent (visitor_id, customer_id, rep_id, scene_code, scene_kind, visit_kind, scene,
+                launch_id, credited, created_at)
+            SELECT t.customer_id, t.customer_id, c.rep_id, s.code, {kind.format(code="s.code")}, 'customer_rescan',
+                   'r=' || r.key, '', false, s.ts
+            FROM {TIMES_TABLE} t JOIN customers_customer c ON c.id = t.customer_id JOIN reps_rep r ON r.id = c.rep_id
+            CROSS JOIN LATERAL (SELECT t.at - (10 + 230 * random()) * interval '1 minute' AS ts,
+                                       {rescan_scenes}[1 + floor(random() * 10)::int] AS code) s
+            WHERE random() < %(share)s AND s.ts > c.created_at + interval '1 day'
+            ORDER BY s.ts""", {"share": RESCAN_SHARE})
+    sql("DROP TABLE demo_bulk_first_entries")
+
+
+def _rhythm(ctx: BulkContext) -> None:
+    """The rhythm columns from the paid orders, as customers.churn's recompute wants them (it checks after):
+    the interval rounded to the microsecond as Python's timedelta division rounds it."""
+    sql("""UPDATE customers_customer c
+           SET last_order_at = a.last, first_order_at = a.first, paid_order_count = a.n,
+               usual_interval = CASE WHEN a.n >= 2 THEN round(extract(epoch FROM a.last - a.first) * 1000000
+                                                             / (a.n - 1)) * interval '1 microsecond' END
+           FROM (SELECT customer_id, max(paid_at) AS last, min(paid_at) AS first, count(*) AS n
+                 FROM orders_order WHERE paid_at IS NOT NULL GROUP BY customer_id) a
+           WHERE c.id = a.customer_id""")
+
+
+def _shipments(ctx: BulkContext) -> int:
+    """demo/stock.py's shipments, set-based: one SHIPMENT row per SKU and delivery day of what left the
+    warehouse, valued at the average cost, and the opening rows raised by the same: on-hand unchanged."""
+    from .stock import OPENING_REFERENCE, SHIPMENT_NOTE
+
+    written = sql(f"""
+        INSERT INTO logistics_stockmove (stock_id, kind, on_hand_delta, reserved_delta, reference, unit_cost, note,
+            created_at)
+        SELECT s.id, 'shipment', -sum(x.quantity), 0, 'seed-shipment-' || x.day, s.average_cost, %(note)s,
+               (x.day + time '04:30') AT TIME ZONE 'Asia/Shanghai'
+        FROM demo_bulk_shipped x JOIN logistics_stock s ON s.product_id = x.product_id
+        GROUP BY s.id, s.average_cost, x.day ORDER BY x.day, s.id""", {"note": SHIPMENT_NOTE})
+    if not written:
+        return 0
+    counted = sql("SELECT min(created_at) - interval '1 day' FROM logistics_stockmove WHERE kind = 'shipment'",
+                  fetch=True)[0][0]
+    sql("""UPDATE logistics_stockmove m SET on_hand_delta = m.on_hand_delta + t.total, created_at = %(counted)s
+           FROM (SELECT s.id AS stock_id, sum(x.quantity) AS total FROM demo_bulk_shipped x
+                 JOIN logistics_stock s ON s.product_id = x.product_id GROUP BY s.id) t
+           WHERE m.stock_id = t.stock_id AND m.kind = 'opening'""", {"counted": counted})
+    sql("""INSERT INTO logistics_stockmove (stock_id, kind, on_hand_delta, reserved_delta, reference, unit_cost, note,
+               created_at)
+           SELECT s.id, 'opening', t.total, 0, %(reference)s, s.average_cost, '演示数据期初库存', %(counted)s
+           FROM (SELECT s.id AS stock_id, sum(x.quantity) AS total FROM demo_bulk_shipped x
+                 JOIN logistics_stock s ON s.product_id = x.product_id GROUP BY s.id) t
+           JOIN logistics_stock s ON s.id = t.stock_id
+           WHERE NOT EXISTS (SELECT 1 FROM logistics_stockmove m WHERE m.stock_id = t.stock_id AND m.kind = 'opening')""",
+        {"counted": counted, "reference": OPENING_REFERENCE})
+    return written
+
+
+def _deliveries(ctx: BulkContext) -> int:
+    """Today's orders that are packed or further, as stops on one run per delivery driver (round robin by
+    district then time); delivered ones signed for by the contact. Earlier days' runs are not kept."""
+    today = timezone.localdate(ctx.now)
+    drivers = [pk for (pk,) in sql("SELECT id FROM logistics_driver WHERE kind = 'delivery' AND is_active ORDER BY id",
+                                   fetch=True)]
+    if not drivers:
+        return 0
+    sql("""INSERT INTO logistics_deliveryrun (created_at, updated_at, delivery_date, status, planned_by, driver_id)
+           SELECT %(now)s, %(now)s, %(today)s, 'planned', 'seed', d FROM unnest(%(drivers)s::bigint[]) AS d
+           ON CONFLICT DO NOTHING""", {"now": ctx.now, "today": today, "drivers": drivers})
+    stops = sql("""
+        WITH due AS (
+            SELECT o.id, o.status, o.contact_name, o.updated_at,
+                   row_number() OVER (ORDER BY o.district, o.created_at) - 1 AS i
+            FROM orders_order o
+            WHERE o.delivery_date = %(today)s AND o.status IN ('packed', 'out_for_delivery', 'delivered')
+              AND NOT EXISTS (SELECT 1 FROM logistics_stop s WHERE s.order_id = o.id AND s.status <> 'failed')
+        ), placed AS (
+            SELECT due.*, (%(drivers)s::bigint[])[1 + (i %% %(n)s)] AS driver_id, i / %(n)s AS k FROM due
+        )
+        INSERT INTO logistics_stop (run_id, order_id, sequence, status, proof_kind, signed_by, left_at, photo,
+            failure_reason, completed_at, far_from_customer, needs_reassignment)
+        SELECT r.id, p.id, 1 + p.k + coalesce((SELECT max(sequence) FROM logistics_stop x WHERE x.run_id = r.id), 0),
+               CASE WHEN p.status = 'delivered' THEN 'delivered' ELSE 'pending' END,
+               CASE WHEN p.status = 'delivered' THEN 'signed' ELSE '' END,
+               CASE WHEN p.status = 'delivered' THEN p.contact_name ELSE '' END, '', '', '',
+               CASE WHEN p.status = 'delivered' THEN p.updated_at END, false, false
+        FROM placed p JOIN logistics_deliveryrun r ON r.driver_id = p.driver_id AND r.delivery_date = %(today)s""",
+                {"today": today, "drivers": drivers, "n": len(drivers)})
+    sql("""UPDATE logistics_deliveryrun r SET status = CASE WHEN s.pending = 0 THEN 'done' ELSE 'in_progress' END
+           FROM (SELECT st.run_id, count(*) FILTER (WHERE st.status = 'pending') AS pending,
+                        count(*) FILTER (WHERE o.status IN ('out_for_delivery', 'delivered')) AS moving
+                 FROM logistics_stop st JOIN orders_order o ON o.id = st.order_id GROUP BY st.run_id) s
+           WHERE r.id = s.run_id AND r.delivery_date = %(today)s AND s.moving > 0""", {"today": today})
+    return stops
+
+
+# --------------------------------------------------------------------------------------------------
+# The run.
+
+ORDER_CHUNK_WEIGHT = 300.0  # the bar's units: rough seconds at full scale, so the ETA means something
+
+
+def bulk_seed(*, plan: DemoPlan, orders_per_customer: float = ORDERS_PER_CUSTOMER,
+              on_step: Callable[[StepResult], None] | None = None) -> dict:
+    """The whole bulk path. The database must have no customers yet (the ordinary path adds to existing data;
+    this one writes ids from 1). Returns the per-step timings in seconds."""
+    from orders.models import OrderSettings
+
+    from . import seed as demo_seed_module
+    from .catalog import categories_seed, products_seed, suppliers_seed
+    from .figures import churn_seed, inventory_snapshot_seed, lost_items_seed, periodic_tasks_seed
+    from .logistics import staff_seed
+    from .people import admin_seed, reps_seed
+    from .stock import stock_seed
+
+    if connection.vendor != "postgresql":
+        raise ValueError("bulk seeding needs PostgreSQL")
+    now = plan.now or timezone.now()
+    scale_customers = plan.customers / 500_000  # 1.0 at the design volume
+    weights = {"catalogue": 40, "plan": 2, "times": 40, "stage": 25, "customers": 15, "entries": 20,
+               "orders": ORDER_CHUNK_WEIGHT, "indexes": 120, "rhythm": 20, "shipments": 15, "deliveries": 5,
+               "sweeps": 60, "analyze": 30}
+    total = weights["catalogue"] + sum(v for k, v in weights.items() if k != "catalogue") * max(scale_customers, 0.01)
+    results = []
+
+    def report(label: str, created: int, seconds: float) -> None:
+        result = StepResult(label, created, 0, seconds)
+        results.append(result)
+        if on_step is not None:
+            on_step(result)
+
+    with Progress(plan=plan, total=total) as progress:
+        ctx = BulkContext(plan=replace_now(plan, now), now=now, progress=progress,
+                          orders_per_customer=orders_per_customer,
+                          weights={k: v * max(scale_customers, 0.01) for k, v in weights.items()})
+        ctx.weights["catalogue"] = weights["catalogue"]
+        if sql("SELECT EXISTS (SELECT 1 FROM customers_customer)", fetch=True)[0][0]:
+            raise ValueError("customers exist")
+        quiet = replace_progress(ctx.plan)
+        started = time.monotonic()
+        for small in (admin_seed, categories_seed, suppliers_seed, products_seed, stock_seed, reps_seed, staff_seed,
+                      periodic_tasks_seed):
+            t0 = time.monotonic()
+            result = small(quiet)
+            report(result.label, result.created, time.monotonic() - t0)
+            progress.advance(ctx.weights["catalogue"] / 8, result.label)
+        ctx.timings["catalogue, reps, staff"] = time.monotonic() - started
+        del demo_seed_module
+
+        settings_row = OrderSettings.current()
+        _session_for_load()
+        with ctx.step("plan", ctx.weights["plan"]):
+            products = _scratch_products(ctx)
+            if products <= HABITS:
+                raise ValueError(f"bulk seeding needs more than {HABITS} active products, found {products}")
+            create_plan(table=PLAN_TABLE, customers=plan.customers, orders_per_customer=orders_per_customer,
+                        products=products, seed=ctx.seed)
+        with ctx.step("drop indexes", 0):
+            ctx.rebuild = drop_indexes()
+        _times(ctx, chunk_customers=max(1000, plan.customers // 20))
+        with ctx.step("orders in time order", ctx.weights["stage"]):
+            staged = _stage_orders(ctx)
+        with ctx.step("customers", ctx.weights["customers"]):
+            _customers(ctx)
+        with ctx.step("visitors and entries", ctx.weights["entries"]):
+            _entries_and_visitors(ctx)
+        report("客户、访客、进入记录", plan.customers, ctx.timings["customers"] + ctx.timings["visitors and entries"])
+        # Orders in chunks of the staged table's pages, on two connections.
+        sql("DROP TABLE IF EXISTS demo_bulk_shipped")
+        sql("CREATE UNLOGGED TABLE demo_bulk_shipped (product_id bigint, day date, quantity numeric)")
+        sql("ANALYZE demo_bulk_plan")
+        pages = sql(f"SELECT pg_relation_size('{ORDERS_TABLE}') / current_setting('block_size')::int",
+                    fetch=True)[0][0] + 1
+        chunks = max(1, min(CHUNKS, pages))
+        bounds = [round(pages * i / chunks) for i in range(chunks + 1)]
+        t0 = time.monotonic()
+        tasks = [
+            (lambda lo=lo, hi=hi, i=i: _order_chunk(
+                ctx, first_block=lo, last_block=hi if i < chunks - 1 else 2**31 - 1, products=products,
+                settings_row=settings_row, weight=ctx.weights["orders"] / chunks,
+                chunk_seed=((ctx.plan.seed + i * 7919) % 1000003) / 1000003))
+            for i, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False))
+        ]
+        run_parallel(max(1, plan.jobs), tasks)
+        report("历史订单（含明细、支付、事件）", staged, time.monotonic() - t0)
+        _session_for_load()
+        with ctx.step("rebuild indexes and constraints", ctx.weights["indexes"]):
+            t0 = time.monotonic()
+            run_parallel(max(1, plan.jobs), [(lambda ddl=ddl: _ddl(ddl)) for ddl in ctx.rebuild])
+            report("重建索引和约束", len(ctx.rebuild), time.monotonic() - t0)
+        sql("SET session_replication_role = DEFAULT")
+        for table in ("orders_order", "orders_orderline", "customers_customer", "customers_visitor",
+                      "orders_payment", "reps_entryevent", "orders_orderevent"):
+            sql(f"ANALYZE {table}")
+        with ctx.step("rhythm columns", ctx.weights["rhythm"]):
+            _rhythm(ctx)
+        with ctx.step("shipments", ctx.weights["shipments"]):
+            moved = _shipments(ctx)
+            report("历史出库", moved, ctx.timings["shipments"] if "shipments" in ctx.timings else 0)
+        with ctx.step("deliveries", ctx.weights["deliveries"]):
+            stops = _deliveries(ctx)
+        report("今日配送站点", stops, ctx.timings.get("deliveries", 0))
+        with ctx.step("VACUUM ANALYZE", ctx.weights["analyze"] / 2):
+            for table in SCRATCH_TABLES:
+                sql(f"DROP TABLE IF EXISTS {table}")
+            sql("VACUUM (ANALYZE) customers_customer")
+            sql("VACUUM (ANALYZE) customers_visitor")
+            sql("ANALYZE")
+        # The product's own services from here: checks and sweeps on the finished data.
+        with ctx.step("churn and lost-item sweeps, tags, snapshot", ctx.weights["sweeps"]):
+            from customers.churn import customer_order_stats_recompute
+
+            t0 = time.monotonic()
+            corrected = customer_order_stats_recompute()
+            report("客户下单节奏（核对）", corrected, time.monotonic() - t0)
+            for step in (churn_seed, lost_items_seed, _auto_tags, inventory_snapshot_seed):
+                t0 = time.monotonic()
+                result = step(ctx.plan)
+                report(result.label, result.created, time.monotonic() - t0)
+        with ctx.step("ANALYZE", ctx.weights["analyze"] / 2):
+            for table in ("customers_customer", "crm_customertag", "usuals_lostitemalert", "customers_churnevent",
+                          "notifications_notification"):
+                sql(f"ANALYZE {table}")
+        sql(f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key text PRIMARY KEY, value text NOT NULL)")
+        import json
+
+        sql(f"INSERT INTO {META_TABLE} VALUES ('params', %s), ('timings', %s) ON CONFLICT (key) DO UPDATE "
+            "SET value = EXCLUDED.value",
+            [json.dumps({"customers": plan.customers, "products": plan.products, "reps": plan.reps,
+                         "orders_per_customer": orders_per_customer, "seed": plan.seed, "now": now.isoformat()}),
+             json.dumps(ctx.timings)])
+    return ctx.timings
+
+
+def _ddl(statement: str) -> None:
+    sql("SET maintenance_work_mem = '512MB'")
+    sql("SET max_parallel_maintenance_workers = 0")  # two statements at once already use both cores
+    sql(statement)
+
+
+def _auto_tags(plan: DemoPlan) -> StepResult:
+    """The tag groups and rules of demo/crm.py, then the nightly automatic tags (crm's own SQL)."""
+    from .crm import crm_seed
+
+    return crm_seed(plan, set_based=True)
+
+
+def replace_now(plan: DemoPlan, now: datetime) -> DemoPlan:
+    from dataclasses import replace
+
+    return replace(plan, now=now)
+
+
+def replace_progress(plan: DemoPlan) -> DemoPlan:
+    from dataclasses import replace
+
+    return replace(plan, progress=False)
+
+
+def seeded_now() -> datetime | None:
+    """The moment a bulk seeding ran up to (its orders are before it), or None if none ran here."""
+    if not sql("SELECT to_regclass(%s) IS NOT NULL", [META_TABLE], fetch=True)[0][0]:
+        return None
+    import json
+
+    rows = sql(f"SELECT value FROM {META_TABLE} WHERE key = 'params'", fetch=True)
+    return datetime.fromisoformat(json.loads(rows[0][0])["now"]) if rows else None
