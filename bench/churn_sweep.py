@@ -155,7 +155,7 @@ def step(label: str):
 
 def wanted_params(args) -> dict:
     return {"customers": args.customers, "orders_per_customer": args.orders_per_customer, "reps": args.reps,
-            "nearby_customers": args.nearby_customers, "seed": args.seed, "night": NIGHT.isoformat(), "version": 2}
+            "nearby_customers": args.nearby_customers, "seed": args.seed, "night": NIGHT.isoformat(), "version": 3}
 
 
 def stored_params() -> dict | None:
@@ -190,7 +190,7 @@ def generate(args) -> dict:
     from django.db import connection, transaction
 
     timings = {}
-    m = args.orders_per_customer / 0.97  # 3% never order; the rest average `orders_per_customer`
+    night = NIGHT
     n, reps, nearby = args.customers, args.reps, args.nearby_customers
     connection.ensure_connection()
     sql("SET maintenance_work_mem = '512MB'")
@@ -218,35 +218,15 @@ def generate(args) -> dict:
     #                       about to be, some of them tonight;
     #   active 73%          ordering to rhythm (every 1-14 days, most often every few days).
     with step("plan (segments, rhythm)") as s:
-        sql(f"DROP TABLE IF EXISTS {PLAN_TABLE}")
-        sql("SELECT setseed(%s)", [args.seed])
-        sql(f"""
-            CREATE UNLOGGED TABLE {PLAN_TABLE} AS
-            WITH base AS (
-                SELECT i, random() AS u, random() AS r1, random() AS r2, random() AS r3, random() AS r4
-                FROM generate_series(1, %(n)s) AS i
-            ), seg AS (
-                SELECT i, r3, r4,
-                       CASE WHEN u < 0.03 THEN 'never' WHEN u < 0.18 THEN 'churned_long'
-                            WHEN u < 0.21 THEN 'near_churn' WHEN u < 0.27 THEN 'rhythm' ELSE 'active' END AS segment,
-                       r1, r2
-                FROM base
-            ), rhythm AS (
-                SELECT i, segment, r2, r3, r4,
-                       CASE segment WHEN 'churned_long' THEN 3 + 18 * r1 WHEN 'near_churn' THEN 3 + 11 * r1
-                                    WHEN 'rhythm' THEN 1 + 4 * r1 ELSE 1 + 13 * r1 * r1 END AS interval_days
-                FROM seg
-            )
-            SELECT i AS customer_id, segment, interval_days,
-                   CASE segment WHEN 'churned_long' THEN 31 + 334 * r2 WHEN 'near_churn' THEN 25 + 10 * r2
-                                WHEN 'rhythm' THEN least(interval_days * (2 + 4 * r2), 28)
-                                ELSE interval_days * 1.2 * r2 END AS silence_days,
-                   CASE WHEN segment = 'never' THEN 0
-                        ELSE greatest(1, round(%(m)s * (0.1 + 1.8 * r3)))::int END AS n_orders,
-                   r4 < 0.2 AS has_cancelled,
-                   CASE WHEN i <= %(nearby)s THEN 1 ELSE 2 + (i %% (%(reps)s - 1)) END AS rep_id
-            FROM rhythm""", {"n": n, "m": m, "nearby": nearby, "reps": reps})
-        sql(f"ALTER TABLE {PLAN_TABLE} ADD PRIMARY KEY (customer_id)")
+        # The segments and rhythms are demo.bulk's (one generator: `seed_demo --bulk` draws the same
+        # kinds of customers); this benchmark adds whose rep each is (rep 1 gets the nearby list's).
+        from demo.bulk import create_plan
+
+        create_plan(table=PLAN_TABLE, customers=n, orders_per_customer=args.orders_per_customer, products=1,
+                    seed=args.seed)
+        sql(f"ALTER TABLE {PLAN_TABLE} ADD COLUMN rep_id int")
+        sql(f"UPDATE {PLAN_TABLE} SET rep_id = CASE WHEN customer_id <= %(nearby)s THEN 1 "
+            "ELSE 2 + (customer_id %% (%(reps)s - 1)) END", {"nearby": nearby, "reps": reps})
     timings["plan"] = s.seconds
 
     with step(f"customers ({n:,})") as s:

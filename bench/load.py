@@ -56,6 +56,8 @@ def parse_args(argv=None):
     parser.add_argument("--users", type=int, default=48,
                         help="locust users: restaurants, reps, delivery drivers, WeChat Pay, warehouse, staff 20:3:2:1:1:1")
     parser.add_argument("--scale", type=float, default=1.0, help="seed_demo scale (1 = 3,000 SKUs, 5,000 restaurants)")
+    parser.add_argument("--no-seed", action="store_true",
+                        help="do not drop, recreate and seed the database: load the one there (e.g. `seed_demo --bulk`)")
     parser.add_argument("--quick", action="store_true", help="60 s, 24 users, scale 0.2: the CI run")
     parser.add_argument("--database-url", default=os.environ.get("LOAD_DATABASE_URL",
                                                                  "postgres://postgres@127.0.0.1:5432/seafood_load"))
@@ -439,7 +441,13 @@ def main(argv=None) -> int:
     os.environ.update({key: env[key] for key in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL",
                                                  "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "SECRET_KEY",
                                                  "WECHATPAY_DEV_KEY_DIR", "MEDIA_ROOT", "PRIVATE_MEDIA_ROOT")})
-    fresh_database(args, env)
+    if args.no_seed:
+        print("Using the database as it is (--no-seed): no drop, no seeding; Redis flushed.", flush=True)
+        import redis
+
+        redis.Redis.from_url(args.redis_url).flushdb()
+    else:
+        fresh_database(args, env)
     import django
 
     django.setup()

@@ -50,6 +50,9 @@ def parse_args(argv):
         "BENCH_REP_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/seafood_bench_rep"))
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--no-seed", action="store_true",
+                        help="add nothing: measure the rep with the most customers of the database as it is "
+                             "(e.g. one seeded by `seed_demo --bulk --scale 100`)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=2.0)
@@ -135,8 +138,17 @@ def main(argv=None) -> int:
 
     from orders.models import Order
 
-    rep = build_data(args.customers)
-    user = User.objects.get(username=REP_USERNAME)
+    if args.no_seed:
+        from django.db.models import Count
+
+        from reps.models import Rep
+
+        rep = Rep.objects.filter(user__isnull=False).annotate(n=Count("customers")).order_by("-n").first()
+        user = rep.user
+        print(f"  --no-seed: rep {rep.key} ({user.username}) with {rep.n:,} customers", flush=True)
+    else:
+        rep = build_data(args.customers)
+        user = User.objects.get(username=REP_USERNAME)
     store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")()
     store[SESSION_KEY], store[BACKEND_SESSION_KEY] = str(user.pk), settings.AUTHENTICATION_BACKENDS[-1]
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
@@ -150,7 +162,8 @@ def main(argv=None) -> int:
     # A browser that has been here before carries its csrftoken cookie as well as the session.
     cookies = f"{settings.SESSION_COOKIE_NAME}={store.session_key}; {settings.CSRF_COOKIE_NAME}={_get_new_csrf_string()}"
     headers = {"Cookie": cookies, "X-Feed-Token": feed_token_make(rep)}
-    latest = Order.objects.filter(rep=rep).order_by("-paid_at").values_list("paid_at", flat=True).first()
+    latest = (Order.objects.filter(rep=rep, paid_at__isnull=False).order_by("-paid_at")
+              .values_list("paid_at", flat=True).first())
     after = "?after=" + quote(latest.isoformat())
     endpoints = [("healthz (baseline)", "/healthz"),
                  ("assistant page /rep/ (shell)", "/rep/"),

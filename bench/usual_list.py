@@ -44,6 +44,9 @@ def parse_args(argv):
     parser.add_argument("--products", type=int, default=50, help="products the restaurant buys (default 50)")
     parser.add_argument("--orders", type=int, default=60, help="its paid orders in the window (default 60)")
     parser.add_argument("--others", type=int, default=2000, help="other restaurants, 10 orders each (default 2,000)")
+    parser.add_argument("--no-seed", action="store_true",
+                        help="add nothing: measure the restaurant with the most paid orders of the database as it is "
+                             "(e.g. one seeded by `seed_demo --bulk --scale 100`)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=2.0)
@@ -149,7 +152,14 @@ def main(argv=None) -> int:
     django.setup()
     from customers.tokens import visitor_token_make
 
-    visitor = build_data(args)
+    if args.no_seed:
+        from customers.models import Visitor
+
+        visitor = (Visitor.objects.filter(customer__isnull=False).select_related("customer")
+                   .order_by("-customer__paid_order_count", "pk").first())
+        print(f"  --no-seed: {visitor.customer.name} with {visitor.customer.paid_order_count} paid orders", flush=True)
+    else:
+        visitor = build_data(args)
     headers = {"Authorization": f"Visitor {visitor_token_make(visitor.pk)}"}
     endpoints = [("healthz (baseline)", "/healthz"), ("usual list /api/v1/usuals", "/api/v1/usuals")]
     sql = queries_per_request([path for _, path in endpoints], headers=headers)

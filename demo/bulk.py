@@ -80,7 +80,8 @@ LOADED_TABLES = ("customers_customer", "customers_visitor", "orders_order", "ord
 def plan_for(scale: float, *, seed: int, jobs: int, progress: bool, now: datetime | None = None) -> DemoPlan:
     """The bulk path's volumes for a scale (see BULK_PRODUCTS_PER_SCALE)."""
     base = DemoPlan.for_scale(scale, seed=seed, jobs=jobs, progress=progress)
-    return DemoPlan(seed=seed, products=max(20, round(BULK_PRODUCTS_PER_SCALE * scale)), suppliers=base.suppliers,
+    return DemoPlan(seed=seed, products=max(20, round(BULK_PRODUCTS_PER_SCALE * scale)),
+                    suppliers=max(1, round(base.suppliers / 10)),
                     reps=max(2, base.reps), customers=max(100, base.customers), history_months=0, now=now,
                     jobs=jobs, progress=progress)
 
@@ -317,7 +318,8 @@ def _customers(ctx: BulkContext) -> None:
                rp.id, rp.id, CASE WHEN rp.id IS NOT NULL THEN t.joined END, 0, 'active'
         FROM {PLAN_TABLE} p
         LEFT JOIN demo_bulk_firsts f ON f.customer_id = p.customer_id
-        CROSS JOIN LATERAL (SELECT floor(random() * (SELECT count(*) FROM demo_bulk_areas))::int AS slot,
+        -- (each lateral names a column of p: an uncorrelated one would be drawn once for every row)
+        CROSS JOIN LATERAL (SELECT floor(random() * %(areas)s + 0 * p.customer_id)::int AS slot,
                                    random() AS pick, random() AS branch) d
         JOIN demo_bulk_areas a ON a.slot = d.slot
         LEFT JOIN demo_bulk_reps rd ON rd.territory = a.district AND rd.k = floor(d.pick * a.rep_n)
@@ -340,7 +342,7 @@ def _customers(ctx: BulkContext) -> None:
                    '深圳市' || a.district || a.streets[1 + floor(random() * array_length(a.streets, 1))::int]
                    || (1 + floor(random() * 998))::int || '号' AS address,
                    (random() + random() + random() - 1.5) * 1.4 AS g1, (random() + random() + random() - 1.5) * 1.4 AS g2
-        ) t""", {"now": ctx.now, "prefixes": list(RESTAURANT_PREFIXES), "n_prefixes": len(RESTAURANT_PREFIXES),
+        ) t""", {"now": ctx.now, "areas": len(rows), "prefixes": list(RESTAURANT_PREFIXES), "n_prefixes": len(RESTAURANT_PREFIXES),
                  "types": list(RESTAURANT_TYPES), "n_types": len(RESTAURANT_TYPES), "surnames": list(SURNAMES),
                  "n_surnames": len(SURNAMES), "given": list(GIVEN_CHARS), "n_given": len(GIVEN_CHARS),
                  "titles": list(CONTACT_TITLES), "n_titles": len(CONTACT_TITLES)})

@@ -26,7 +26,7 @@ from logistics.models import DeliveryRun, Stock, StockMove, Stop
 from logistics.selectors import stock_ledger_drift
 from orders.models import Order, OrderEvent, OrderLine, OrderSettings, Payment
 from orders.services.checkout_rules import delivery_date_for, delivery_fee_for
-from reps.models import EntryEvent, Scene
+from reps.models import EntryEvent, Rep, Scene
 from usuals.models import LostItemAlert
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the bulk path is PostgreSQL-only")
@@ -186,6 +186,12 @@ def test_bulk_seed_writes_the_volumes_and_keeps_every_invariant():
     assert statuses[Customer.Status.CHURNED] > 0 and statuses[Customer.Status.AT_RISK] > 0
     assert statuses[Customer.Status.ACTIVE] > plan.customers / 2
     assert LostItemAlert.objects.exists()
+    # Spread like a city: many districts, every rep with customers, different rhythms and habits.
+    assert Customer.objects.values("district").distinct().count() >= 5
+    assert Customer.objects.values("rep").distinct().count() == Rep.objects.count()
+    assert Customer.objects.values("paid_order_count").distinct().count() > 10
+    assert Customer.objects.values("name").distinct().count() > plan.customers / 4
+    assert OrderLine.objects.values("product").distinct().count() > plan.products / 2
     # Realistic rhythm: most customers ordered more than a few times, at most once every few hours.
     counts = list(Customer.objects.filter(paid_order_count__gt=0).values_list("paid_order_count", flat=True))
     assert sum(counts) / len(counts) > 10
