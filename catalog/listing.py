@@ -92,6 +92,33 @@ def _stock_fields(available: Decimal, unit_label: str) -> str:
         _dumps(str(available)), "true" if available > 0 else "false", _dumps(stock_label_text(available, unit_label)))
 
 
+_UNIT_LABELS = {value: str(label) for value, label in Product.Unit.choices}
+_STORAGE_LABELS = {value: str(label) for value, label in Product.Storage.choices}
+_IMAGE_STORAGE = Product._meta.get_field("image").storage
+_THUMBNAIL_STORAGE = Product._meta.get_field("thumbnail").storage
+
+
+def product_row_of_columns(*, pk: int, code: str, name: str, spec: str, unit: str, price: Decimal,
+                           catch_weight: bool, nominal_weight: Decimal | None, storage: str, origin: str, image: str,
+                           thumbnail: str, category_id: int, category_name: str, min_quantity: Decimal,
+                           step_quantity: Decimal, available: Decimal) -> dict:
+    """`product_row` from a product's column values (hand-written SQL, no model instance): the
+    same keys, order and text as `ProductSerializer`. `price` is the buyer's unit price (priced by
+    catalog.pricing), `available` on hand minus reserved (0 without a stock row)."""
+    unit_label = _UNIT_LABELS.get(unit, unit)
+    image_url = _IMAGE_STORAGE.url(image) if image else ""
+    return {
+        "id": pk, "code": code, "name": name, "spec": spec, "unit": unit, "unit_label": unit_label,
+        "price": str(price), "catch_weight": catch_weight, "nominal_weight": _decimal_text(nominal_weight),
+        "storage": storage, "storage_label": _STORAGE_LABELS.get(storage, storage), "origin": origin,
+        "image_url": image_url, "thumbnail_url": _THUMBNAIL_STORAGE.url(thumbnail) if thumbnail else image_url,
+        "category": category_id, "category_name": category_name,
+        "min_quantity": _decimal_text(min_quantity), "step_quantity": _decimal_text(step_quantity),
+        "available": str(available), "in_stock": available > 0,
+        "stock_label": stock_label_text(available, unit_label),
+    }
+
+
 def product_row(product, *, buyer: Buyer | None = None, book=None) -> dict:
     """One product as `ProductSerializer` writes it, without DRF's per-field machinery."""
     row = _row_head(product, buyer=buyer, book=book)
