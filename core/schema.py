@@ -59,6 +59,7 @@ VISITOR = "visitor"  # the mini program's visitor token is required
 VISITOR_OPTIONAL = "visitor_optional"  # anonymous works; a visitor token gives the customer's prices
 REP_SESSION = "rep_session"  # a logged-in rep's session cookie (and X-CSRFToken on writes)
 STAFF_SESSION = "staff_session"  # a staff member's admin session cookie, with the permission named
+REP_SESSION_OR_FEED_TOKEN = "rep_session_or_feed_token"  # the session, or /rep/me's feed_token (X-Feed-Token)
 PUBLIC = "public"  # nothing
 
 _SECURITY = {
@@ -66,6 +67,7 @@ _SECURITY = {
     VISITOR_OPTIONAL: [{"visitorToken": []}, {}],
     REP_SESSION: [{"cookieAuth": []}],
     STAFF_SESSION: [{"cookieAuth": []}],
+    REP_SESSION_OR_FEED_TOKEN: [{"cookieAuth": []}, {"feedToken": []}],
     PUBLIC: [{}],
 }
 

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from core.errors import ApplicationError, ValidationFailed
 from core.inputs import aware_datetime_param
-from core.schema import REP_SESSION, documented_by, error_response, errors, paginated
+from core.schema import REP_SESSION, REP_SESSION_OR_FEED_TOKEN, documented_by, error_response, errors, paginated
 
 from . import selectors, services
 from .assistant_reads import assistant_read, customers_body, inbox_messages, summary_body
@@ -77,6 +77,7 @@ class MeApi(RepApiView):
 
 
 class SummaryApi(RepApiView):
+    api_auth = REP_SESSION_OR_FEED_TOKEN  # the plain view below also takes the feed token (reps.assistant_reads)
     @extend_schema(responses={200: SummaryOutput, **_NOT_A_REP},
                    summary="业务员首页：今日/本周进入（按场景）、客户数、今日订单")
     def get(self, request):
@@ -97,6 +98,7 @@ def _customer_row(customer) -> dict:
 
 
 class CustomerListApi(RepApiView):
+    api_auth = REP_SESSION_OR_FEED_TOKEN  # the plain view below also takes the feed token (reps.assistant_reads)
     @extend_schema(responses={200: paginated("RepCustomerPage", CustomerRowSerializer(many=True)), **_NOT_A_REP,
                               404: error_response(404, "页码超出范围")},
                    parameters=[OpenApiParameter("page", int, description="页码，从 1 起；超出范围为 404")],
@@ -162,6 +164,7 @@ class FeedApi(RepApiView):
 
 
 class InboxApi(RepApiView):
+    api_auth = REP_SESSION_OR_FEED_TOKEN  # the plain view below also takes the feed token (reps.assistant_reads)
     @extend_schema(responses={200: InboxOutput, **_NOT_A_REP}, summary="我的消息（流失提醒等），最新在前")
     def get(self, request):
         return Response({"messages": inbox_messages(rep=self.rep(request))})

@@ -2,12 +2,21 @@
 
 Opening the rep assistant calls these three (and `summary` again every 30 s while it is open).
 Through DRF each cost several statements and most of a millisecond of framework work; here each
-is a plain view: the session and the rep come from Django's own middleware (one cached session
-read, one query for the user with the rep: core.auth.UserWithRoleBackend), the data from ONE
-statement prepared once per connection (core.sql.Prepared), and the JSON is written with DRF's
-own encoder, so the bytes are those of the DRF views in reps/api.py, which stay the schema and
-answer everything unusual: another method, a page that is not a plain number or out of range,
-and anyone who is not an active rep (their 403 in the usual error shape).
+is a plain view whose data comes from ONE statement prepared once per connection
+(core.sql.Prepared), with the JSON written by DRF's own encoder, so the bytes are those of the DRF
+views in reps/api.py, which stay the schema and answer everything unusual: another method, a page
+that is not a plain number or out of range, and anyone who is not an active rep (their 403 in
+the usual error shape).
+
+Who is asking, two ways (the same guarantees as the feed poll, reps/feed.py):
+
+- the page's signed feed token in `X-Feed-Token` (from /api/v1/rep/me, valid FEED_TOKEN_MAX_AGE):
+  no session read and no user query. A forged, altered or expired token is refused (401
+  feed_token_invalid: the page fetches a new one from /me); the statement itself checks that the
+  token's rep is still active with an active login (403 not_a_rep otherwise), and every figure
+  and row is the token's rep's own;
+- otherwise the session, as for every other rep API (Django's middleware: one cached session read,
+  one query for the user with the rep, core.auth.UserWithRoleBackend).
 
 The figures are the rules of reps.selectors (`rep_summary`, `rep_customers`, the inbox query):
 the statements below are tested to agree with them on generated data
@@ -20,6 +29,7 @@ import json
 from datetime import timedelta
 from functools import lru_cache
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.http import HttpResponse
 from django.utils import timezone
@@ -35,7 +45,8 @@ from notifications.models import Notification
 from orders.models import Order, Refund
 
 from . import selectors
-from .models import EntryEvent
+from .feed import FEED_TOKEN_INVALID, NOT_A_REP, feed_token_read, json_error
+from .models import EntryEvent, Rep, scene_of_key
 
 CUSTOMERS_PAGE_SIZE = 30  # reps.api.CustomerPagination
 INBOX_LIMIT = 50
@@ -53,6 +64,22 @@ def _money(value) -> str:
 
 def _sql_list(values) -> str:
     return ", ".join("'" + str(value).replace("'", "''") + "'" for value in values)
+
+
+def _for_rep(select: str, *, rows: bool) -> str:
+    """`select` (which reads %(rep)s) for one rep, with the rep's check in front: its first
+    columns say whether the rep is active with an active login, then its name and key. The rep's
+    row always comes back (with NULLs when `select` has no row), so a rep who left is told apart."""
+    user = get_user_model()
+    join = "LEFT JOIN LATERAL" if rows else "CROSS JOIN LATERAL"
+    return f"""
+        SELECT r.{column(Rep, 'is_active')} AND coalesce(u.{column(user, 'is_active')}, false),
+               r.{column(Rep, 'name')}, r.{column(Rep, 'key')}, x.*
+          FROM {table(Rep)} r
+          LEFT JOIN {table(user)} u ON u.{column(user, 'id')} = r.{column(Rep, 'user')}
+          {join} ({select}) x {"ON TRUE" if rows else ""}
+         WHERE r.{column(Rep, 'id')} = %(rep)s
+    """
 
 
 @lru_cache(maxsize=None)
@@ -87,35 +114,65 @@ def _summary_statement() -> Prepared:
                         FROM {order} t
                        WHERE t.{column(Order, 'rep')} = %(rep)s AND t.{column(Order, 'paid_at')} >= %(today)s) g) o
     """
-    return Prepared.named("reps_assistant_summary", sql,
+    return Prepared.named("reps_assistant_summary", _for_rep(sql, rows=False),
                           {"rep": "bigint", "today": "timestamptz", "week": "timestamptz", "month": "date"})
 
 
-def summary_figures(*, rep, now=None) -> dict:
-    """`selectors.rep_summary` in one statement on PostgreSQL (the selector elsewhere)."""
+class NotARep(Exception):
+    """The rep asked about is not an active rep with an active login (the statements' own check)."""
+
+
+def _rep_of(rep_id: int) -> Rep:
+    """SQLite (`make run`): the rep, checked as the statements check it on PostgreSQL."""
+    rep = Rep.objects.select_related("user").filter(pk=rep_id).first()
+    if rep is None or not rep.is_active or rep.user is None or not rep.user.is_active:
+        raise NotARep()
+    return rep
+
+
+def _run(statement: Prepared, values: dict, *, checked: bool = True) -> list[tuple]:
+    """The statement's rows for one rep; NotARep when there is no such rep or (`checked`) its
+    check (the first column) fails."""
+    with connection.cursor() as cursor:
+        statement.execute(cursor, statement.arguments(values))
+        rows = cursor.fetchall()
+    if not rows or (checked and not rows[0][0]):
+        raise NotARep()
+    return rows
+
+
+def _summary(rep_id: int, now=None, *, checked: bool = True) -> tuple[str, str, dict]:
+    """(the rep's name, key, `selectors.rep_summary`'s figures) in one statement on PostgreSQL;
+    NotARep for a rep who is not active with an active login (`checked`)."""
     if connection.vendor != "postgresql":
-        return selectors.rep_summary(rep=rep, now=now)
+        rep = _rep_of(rep_id) if checked else Rep.objects.get(pk=rep_id)
+        return rep.name, rep.key, selectors.rep_summary(rep=rep, now=now)
     now = now or timezone.now()
     today_start, _ = selectors.local_day_bounds(timezone.localdate(now))
     week_start = today_start - timedelta(days=timezone.localtime(now).weekday())
     month_start = timezone.localdate(now).replace(day=1)
-    statement = _summary_statement()
-    with connection.cursor() as cursor:
-        statement.execute(cursor, statement.arguments(
-            {"rep": rep.pk, "today": today_start, "week": week_start, "month": month_start}))
-        entries, customers, new_week, won_back, lapsing, orders_today, gmv = cursor.fetchone()
+    (_, name, key, entries, customers, new_week, won_back, lapsing, orders_today, gmv), = _run(
+        _summary_statement(), {"rep": rep_id, "today": today_start, "week": week_start, "month": month_start},
+        checked=checked)
     today, week = dict.fromkeys(selectors.SCENE_KINDS, 0), dict.fromkeys(selectors.SCENE_KINDS, 0)
     for kind, on_day, in_week in entries or ():
         today[kind], week[kind] = int(on_day), int(in_week)
-    return {"entries_today": today, "entries_week": week, "customers": customers, "new_customers_week": new_week,
-            "won_back_month": won_back, "lapsing": lapsing, "orders_today": orders_today, "gmv_today": gmv}
+    return name, key, {"entries_today": today, "entries_week": week, "customers": customers,
+                       "new_customers_week": new_week, "won_back_month": won_back, "lapsing": lapsing,
+                       "orders_today": orders_today, "gmv_today": gmv}
+
+
+def summary_figures(*, rep, now=None) -> dict:
+    """`selectors.rep_summary` in one statement on PostgreSQL (the selector elsewhere), for any rep."""
+    return _summary(rep.pk, now, checked=False)[2]
 
 
 def summary_body(rep, now=None) -> dict:
-    """What GET /api/v1/rep/summary answers (reps.api.SummaryApi)."""
-    summary = summary_figures(rep=rep, now=now)
+    """What GET /api/v1/rep/summary answers (reps.api.SummaryApi). `rep`: a Rep or a rep id."""
+    rep_id = rep if isinstance(rep, int) else rep.pk
+    name, key, summary = _summary(rep_id, now)
     summary["gmv_today"] = _money(summary["gmv_today"])
-    summary["rep"] = {"id": rep.pk, "name": rep.name, "key": rep.key, "scene": rep.scene}
+    summary["rep"] = {"id": rep_id, "name": name, "key": key, "scene": scene_of_key(key)}
     return summary
 
 
@@ -138,23 +195,24 @@ def _customers_statement() -> Prepared:
          ORDER BY c.{column(Customer, 'created_at')} DESC, c.{column(Customer, 'id')} DESC
          LIMIT %(limit)s OFFSET %(offset)s
     """
-    return Prepared.named("reps_assistant_customers", sql, {"rep": "bigint", "limit": "bigint", "offset": "bigint"})
+    return Prepared.named("reps_assistant_customers", _for_rep(sql, rows=True),
+                          {"rep": "bigint", "limit": "bigint", "offset": "bigint"})
 
 
 def customer_page(*, rep, number: int, size: int = CUSTOMERS_PAGE_SIZE) -> tuple[int, list[dict]] | None:
     """(count, rows) of page `number` of the rep's customers, newest first, as reps.api writes
-    each row (`_customer_row`); None for a page beyond the last (the DRF view answers its 404)."""
+    each row (`_customer_row`); None for a page beyond the last (the DRF view answers its 404).
+    `rep`: a Rep or a rep id."""
+    rep_id = rep if isinstance(rep, int) else rep.pk
     if connection.vendor != "postgresql":
         from .api import _customer_row
 
-        customers = selectors.rep_customers(rep=rep)
+        customers = selectors.rep_customers(rep=_rep_of(rep_id))
         count = customers.count()
         rows = [_customer_row(c) for c in customers[(number - 1) * size:number * size]]
     else:
-        statement = _customers_statement()
-        with connection.cursor() as cursor:
-            statement.execute(cursor, statement.arguments({"rep": rep.pk, "limit": size, "offset": (number - 1) * size}))
-            fetched = cursor.fetchall()
+        fetched = _run(_customers_statement(), {"rep": rep_id, "limit": size, "offset": (number - 1) * size})
+        fetched = [row[3:] for row in fetched if row[3] is not None]  # the rep's columns, and no page's NULLs
         count = fetched[0][-1] if fetched else 0
         rows = [{**dict(zip(_CUSTOMER_FIELDS, row[:8])), "total_spend": _money(row[8]), "acquired_by_me": row[9]}
                 for row in fetched]
@@ -170,24 +228,23 @@ def _inbox_statement() -> Prepared:
                {column(Notification, 'link')}, {column(Notification, 'template')},
                {column(Notification, 'created_at')}, {column(Notification, 'read_at')} IS NOT NULL
           FROM {table(Notification)}
-         WHERE {column(Notification, 'recipient_kind')} = 'rep' AND {column(Notification, 'recipient_id')} = %(rep)s
+         WHERE {column(Notification, 'recipient_kind')} = 'rep' AND {column(Notification, 'recipient_id')} = %(rep)s::text
            AND {column(Notification, 'channel')} = 'inbox'
          ORDER BY {column(Notification, 'created_at')} DESC, {column(Notification, 'id')} DESC
          LIMIT {INBOX_LIMIT}
     """
-    return Prepared.named("reps_assistant_inbox", sql, {"rep": "text"})
+    return Prepared.named("reps_assistant_inbox", _for_rep(sql, rows=True), {"rep": "bigint"})
 
 
 def inbox_messages(*, rep) -> list[dict]:
-    """The rep's inbox, newest first (at most INBOX_LIMIT), as reps.api.InboxApi writes it."""
+    """The rep's inbox, newest first (at most INBOX_LIMIT), as reps.api.InboxApi writes it.
+    `rep`: a Rep or a rep id."""
+    rep_id = rep if isinstance(rep, int) else rep.pk
     keys = ("id", "title", "body", "link", "template", "created_at", "read")
     if connection.vendor != "postgresql":
         return [dict(zip(keys, (n.pk, n.title, n.body, n.link, n.template, n.created_at, n.read_at is not None)))
-                for n in selectors.rep_inbox(rep=rep)[:INBOX_LIMIT]]
-    statement = _inbox_statement()
-    with connection.cursor() as cursor:
-        statement.execute(cursor, statement.arguments({"rep": str(rep.pk)}))
-        return [dict(zip(keys, row)) for row in cursor.fetchall()]
+                for n in selectors.rep_inbox(rep=_rep_of(rep_id))[:INBOX_LIMIT]]
+    return [dict(zip(keys, row[3:])) for row in _run(_inbox_statement(), {"rep": rep_id}) if row[3] is not None]
 
 
 def _page_number(raw) -> int | None:
@@ -202,10 +259,21 @@ def _json(value) -> HttpResponse:
     return response
 
 
+def _as_the_tokens_rep(request, rep_id: int) -> None:
+    """For the DRF view's answer to an odd request that came with a valid token: the token's rep's
+    login stands in for the session (one query; the DRF view checks the rep again)."""
+    user = get_user_model()._default_manager.select_related("rep", "driver").filter(rep__pk=rep_id).first()
+    if user is not None:
+        request.user = user
+
+
 def assistant_read(schema_view):
     """A plain GET view for the active rep, with `schema_view` (the DRF view) as its schema and
-    its answer to anything else. The decorated function returns the body's data, or None to
-    hand the request to the DRF view."""
+    its answer to anything else. The decorated function gets the rep's id and returns the body's
+    data, or None to hand the request to the DRF view; NotARep refuses (403 not_a_rep).
+
+    The rep is the one of the `X-Feed-Token` header when there is one (see the module), else the
+    session's."""
     drf_view = schema_view.as_view()
 
     def decorate(build):
@@ -213,10 +281,23 @@ def assistant_read(schema_view):
         def view(request, *args, **kwargs):
             if request.method != "GET":
                 return drf_view(request, *args, **kwargs)
+            token = request.META.get("HTTP_X_FEED_TOKEN")  # META: no headers dict built
+            if token is not None:
+                rep_id = feed_token_read(token)
+                if rep_id is None:
+                    return json_error(*FEED_TOKEN_INVALID)
+                try:
+                    data = build(request, rep_id)
+                except NotARep:
+                    return json_error(*NOT_A_REP)
+                if data is None:
+                    _as_the_tokens_rep(request, rep_id)
+                    return drf_view(request, *args, **kwargs)
+                return _json(data)
             try:
                 rep = selectors.rep_for_user(request.user)
-                data = build(request, rep)
-            except ApplicationError:
+                data = build(request, rep.pk)
+            except (ApplicationError, NotARep):
                 data = None
             return drf_view(request, *args, **kwargs) if data is None else _json(data)
 
@@ -227,7 +308,7 @@ def assistant_read(schema_view):
     return decorate
 
 
-def customers_body(request, rep) -> dict | None:
+def customers_body(request, rep: int) -> dict | None:
     number = _page_number(request.GET.get("page"))
     if number is None:
         return None

@@ -40,7 +40,19 @@ def feed_token_make(rep) -> str:
     return signing.TimestampSigner(salt=FEED_SALT).sign(str(rep.pk))
 
 
-def _error(message: str, code: str, status: int) -> JsonResponse:
+def feed_token_read(token: str) -> int | None:
+    """The rep id a feed token was made for; None if forged, altered or older than FEED_TOKEN_MAX_AGE."""
+    try:
+        return int(signing.TimestampSigner(salt=FEED_SALT).unsign(token, max_age=FEED_TOKEN_MAX_AGE))
+    except (signing.BadSignature, ValueError):
+        return None
+
+
+FEED_TOKEN_INVALID = ("订单动态已过期，请刷新页面", "feed_token_invalid", 401)
+NOT_A_REP = ("仅限在职业务员使用", "not_a_rep", 403)
+
+
+def json_error(message: str, code: str, status: int) -> JsonResponse:
     response = JsonResponse({"error": {"code": code, "message": message, "details": {}}}, status=status,
                             json_dumps_params={"ensure_ascii": False})
     response["Cache-Control"] = _NO_CACHE
@@ -159,20 +171,19 @@ def feed_poll(request):
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET"])
     token = request.META.get("HTTP_X_FEED_TOKEN") or request.GET.get("token", "")  # META: no headers dict built
-    try:
-        rep_id = int(signing.TimestampSigner(salt=FEED_SALT).unsign(token, max_age=FEED_TOKEN_MAX_AGE))
-    except (signing.BadSignature, ValueError):
-        return _error("订单动态已过期，请刷新页面", "feed_token_invalid", 401)
+    rep_id = feed_token_read(token)
+    if rep_id is None:
+        return json_error(*FEED_TOKEN_INVALID)
     after = None
     after_raw = request.GET.get("after")
     if after_raw:
         try:
             after = aware_datetime_param(after_raw, name="after")
         except ValidationFailed as error:
-            return _error(error.message, error.code, error.status_code)
+            return json_error(error.message, error.code, error.status_code)
     active, orders, latest = feed_orders(rep_id=rep_id, after=after)
     if not active:
-        return _error("仅限在职业务员使用", "not_a_rep", 403)
+        return json_error(*NOT_A_REP)
     # Nothing new: `latest` stays what the page sent, so its next poll asks the same.
     latest = latest or (_iso(after) if after is not None else None)
     body = '{"orders":[%s],"latest":%s}' % (orders or "", json.dumps(latest))

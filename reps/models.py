@@ -55,7 +55,12 @@ class Rep(BaseModel):
     @property
     def scene(self) -> str:
         """The `scene` string carried by the rep's mini-program code."""
-        return f"r={self.key}"
+        return scene_of_key(self.key)
+
+
+def scene_of_key(key: str) -> str:
+    """`Rep.scene` for a rep's key (reads that have the key without the row)."""
+    return f"r={key}"
 
 
 class Scene:

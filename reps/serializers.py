@@ -24,7 +24,7 @@ class MeOutput(serializers.Serializer):
     qr_url = serializers.CharField(help_text="我的小程序码图片（站内路径）")
     card_url = serializers.CharField(help_text="我的名片页（站内路径）")
     share_url = serializers.URLField(help_text="分享给客户的进入链接")
-    feed_token = serializers.CharField(help_text="GET /api/v1/rep/feed/poll 的 X-Feed-Token")
+    feed_token = serializers.CharField(help_text="X-Feed-Token：GET /api/v1/rep/feed/poll，以及 summary、customers、inbox 免会话读取")
     feed_token_max_age = serializers.IntegerField(help_text="feed_token 的有效期（秒）")
     contact_qr_url = serializers.CharField(allow_null=True,
                                            help_text="我的企业微信“联系我”二维码图片（站内路径）；未设置企业微信账号时为 null")

@@ -202,7 +202,8 @@ SPECTACULAR_SETTINGS = {
         "securitySchemes": {
             "feedToken": {
                 "type": "apiKey", "in": "header", "name": "X-Feed-Token",
-                "description": "GET /api/v1/rep/me 返回的 feed_token（有效期 feed_token_max_age 秒）",
+                "description": ("GET /api/v1/rep/me 返回的 feed_token（有效期 feed_token_max_age 秒）：订单动态轮询，"
+                                "以及助手首页的 summary、customers、inbox（无需会话；过期为 401 feed_token_invalid）"),
             },
         },
     },

@@ -38,6 +38,7 @@
 
   // The feed poll's signed token, from /api/v1/rep/me; fetched again when it has run out.
   let currentFeedToken = '';
+  let pendingMe = null;
 
   async function request(method, path, { params, body, feedToken } = {}) {
     const query = params ? new URLSearchParams(params).toString() : '';
@@ -74,29 +75,38 @@
     return data;
   }
 
+  // The signed token serves the page's own reads too (summary, customers, inbox): no session
+  // read or user lookup on requests made at every open and every 30 s. One that has run out is
+  // replaced from /me and the same request sent again.
+  async function withFeedToken(path, params) {
+    if (!currentFeedToken) await api.me();
+    try {
+      return await request('GET', path, { params, feedToken: currentFeedToken });
+    } catch (error) {
+      if (error.code !== 'feed_token_invalid') throw error;
+      await api.me();
+      return request('GET', path, { params, feedToken: currentFeedToken });
+    }
+  }
+
+  const TOKEN_READS = new Set(['/summary', '/customers', '/inbox', '/feed/poll']);
+
   const api = {
-    get: (path, params) => request('GET', path, { params }),
+    get: (path, params) => (TOKEN_READS.has(path) ? withFeedToken(path, params) : request('GET', path, { params })),
     post: (path, body) => request('POST', path, { body }),
     put: (path, body) => request('PUT', path, { body }),
-    // Who the rep is, and a fresh feed token.
+    // Who the rep is, and a fresh feed token. Calls made while one is on its way share it (the
+    // page's first reads all need the token at once).
     async me() {
-      const data = await request('GET', '/me');
+      if (!pendingMe) pendingMe = request('GET', '/me').finally(() => { pendingMe = null; });
+      const data = await pendingMe;
       currentFeedToken = data.feed_token;
       return data;
     },
     // The feed poll (/api/v1/rep/feed/poll) carries the signed token /me handed out: no session
     // or user lookup on a request made every few seconds. Tokens last a few hours: one that has
     // run out is replaced from /me and the same poll sent again, without reloading the page.
-    async feed(params) {
-      if (!currentFeedToken) await api.me();
-      try {
-        return await request('GET', '/feed/poll', { params, feedToken: currentFeedToken });
-      } catch (error) {
-        if (error.code !== 'feed_token_invalid') throw error;
-        await api.me();
-        return request('GET', '/feed/poll', { params, feedToken: currentFeedToken });
-      }
-    },
+    feed: (params) => withFeedToken('/feed/poll', params),
   };
 
   // Shown in the company's time zone whatever the phone is set to ("11-23 14:05").

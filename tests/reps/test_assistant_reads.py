@@ -168,3 +168,112 @@ def test_assistant_reads_statements_do_not_grow_with_the_rows(client, n, django_
         # the user with the rep; the read (and its PREPARE the first time on a connection)
         with django_assert_max_num_queries(3):
             assert client.get(path).status_code == 200
+
+
+# -- the page's signed token instead of the session (reps.assistant_reads, as the feed poll) -----------
+
+READS = ["/api/v1/rep/summary", "/api/v1/rep/customers", "/api/v1/rep/customers?page=2", "/api/v1/rep/inbox"]
+
+
+def _token_client(rep):
+    from django.test import Client
+
+    from reps.feed import feed_token_make
+
+    return Client(HTTP_X_FEED_TOKEN=feed_token_make(rep))  # no session cookie at all
+
+
+def test_the_token_reads_answer_the_session_reads_bytes(client):
+    rep, user = _rep_with_login("庚")
+    other, other_user = _rep_with_login("辛")
+    _world(rep, other, 75, seed=5)
+    client.force_login(user)
+    by_token = _token_client(rep)
+    for path in READS:
+        with_session, with_token = client.get(path), by_token.get(path)
+        assert with_session.status_code == with_token.status_code == 200, path
+        assert with_token.content == with_session.content, path
+        assert with_token["Allow"] == with_session["Allow"]
+    # Each rep's token reads that rep's own figures and rows, whatever session comes with it.
+    client.force_login(other_user)
+    for path in READS:
+        assert _token_client(other).get(path).content == client.get(path).content != by_token.get(path).content
+    assert by_token.get("/api/v1/rep/summary").json()["rep"]["id"] == rep.pk
+
+
+def test_forged_altered_expired_or_foreign_tokens_are_refused_and_read_nothing():
+    import time_machine
+    from django.core import signing
+    from django.test import Client
+
+    from customers.tokens import visitor_token_make
+    from reps.feed import FEED_TOKEN_MAX_AGE, feed_token_make
+
+    rep, _ = _rep_with_login("壬")
+    CustomerFactory(rep=rep, name="不该看到的餐厅")
+    good = feed_token_make(rep)
+    other_rep, _ = _rep_with_login("癸")
+    altered = good.replace(good.split(":")[0], str(other_rep.pk), 1)  # another rep's id under rep's signature
+    tokens = {
+        "forged": "123:abc:def",
+        "altered": altered,
+        "another salt (a visitor token for the same id)": visitor_token_make(rep.pk),
+        "signed with another key": signing.TimestampSigner(key="not-our-secret-key-0123456789abcdef",
+                                                           salt="reps.feed").sign(str(rep.pk)),
+        "empty": "",
+    }
+    for path in READS:
+        for name, token in tokens.items():
+            response = Client(HTTP_X_FEED_TOKEN=token).get(path)
+            assert response.status_code == 401, (path, name)
+            assert response.json() == {"error": {"code": "feed_token_invalid", "message": "订单动态已过期，请刷新页面",
+                                                 "details": {}}}
+            assert "不该看到的餐厅".encode() not in response.content
+        with time_machine.travel(timezone.now() + FEED_TOKEN_MAX_AGE + timedelta(seconds=5)):
+            expired = Client(HTTP_X_FEED_TOKEN=good).get(path)
+        assert expired.status_code == 401 and expired.json()["error"]["code"] == "feed_token_invalid"
+    assert Client(HTTP_X_FEED_TOKEN=good).get("/api/v1/rep/customers").json()["results"][0]["name"] == "不该看到的餐厅"
+
+
+@pytest.mark.parametrize("change", ["rep left", "login disabled", "login unlinked"])
+def test_a_token_of_a_rep_who_left_is_refused(change):
+    rep, user = _rep_with_login("子")
+    CustomerFactory(rep=rep)
+    client = _token_client(rep)
+    assert client.get("/api/v1/rep/summary").status_code == 200
+    if change == "rep left":
+        rep.is_active = False
+        rep.save()
+    elif change == "login disabled":
+        user.is_active = False
+        user.save()
+    else:
+        rep.user = None
+        rep.save()
+    for path in READS:
+        response = client.get(path)
+        assert response.status_code == 403, (path, change)
+        assert response.json()["error"]["code"] == "not_a_rep" and "results" not in response.json()
+
+
+def test_odd_requests_with_a_token_get_the_drf_views_answers():
+    rep, _ = _rep_with_login("丑")
+    CustomerFactory(rep=rep)
+    client = _token_client(rep)
+    assert client.get("/api/v1/rep/customers?page=2").status_code == 404
+    assert client.get("/api/v1/rep/customers?page=abc").status_code == 404
+    assert client.get("/api/v1/rep/customers?page=last").json()["count"] == 1
+    # Writes and other methods never take the token: the session is required (and absent here).
+    assert client.post("/api/v1/rep/summary").status_code in {401, 403}
+
+
+@pytest.mark.parametrize("n", [10, 1000])
+def test_token_reads_run_one_statement_whatever_the_rows(n, django_assert_num_queries):
+    rep, _ = _rep_with_login(f"寅{n}")
+    _world(rep, RepFactory(), n, seed=6)
+    client = _token_client(rep)
+    pages = ["/api/v1/rep/customers?page=2"] if n > 100 else []
+    for path in ["/api/v1/rep/summary", "/api/v1/rep/customers", *pages, "/api/v1/rep/inbox"]:
+        client.get(path)  # a new connection prepares each statement once
+        with django_assert_num_queries(1):  # no session, no user: the read alone
+            assert client.get(path).status_code == 200
