@@ -480,6 +480,41 @@ class _CpuWindow(threading.Thread):
 
 
 # --------------------------------------------------------------------------------------------
+# Rounds: every endpoint measured in turn, `repeat` times.
+
+
+def measure_rounds(load: LoadGenerator, server: GunicornServer, endpoints, *, repeat: int, duration: float,
+                   warmup: float) -> list[dict[str, Measurement]]:
+    """`repeat` rounds; in each, every endpoint (name, paths, headers or None) measured one after
+    another with the same clients, one progress line each. Per round {name: Measurement}: read a
+    ratio within its round (`median_ratio`), since the load of others moves between rounds."""
+    rounds: list[dict[str, Measurement]] = []
+    for round_number in range(1, repeat + 1):
+        measured = {}
+        for name, paths, headers in endpoints:
+            m = load.measure(name=name, port=server.port, paths=list(paths), duration=duration, warmup=warmup,
+                             server=server, headers=headers)
+            measured[name] = m
+            print(f"  round {round_number}/{repeat}  {name:<28} {m.rps:8.1f} req/s  "
+                  f"p50 {m.percentile(50) * 1000:.1f} ms  p95 {m.percentile(95) * 1000:.1f} ms  "
+                  f"errors {m.error_count}", flush=True)
+        rounds.append(measured)
+    return rounds
+
+
+def median_over_rounds(rounds: list[dict[str, Measurement]], name: str, figure) -> float:
+    """The median over the rounds of `figure(measurement)` for one endpoint."""
+    return median([figure(measured[name]) for measured in rounds])
+
+
+def median_ratio(rounds: list[dict[str, Measurement]], name: str, baseline: str, *, unit: int = 1) -> float:
+    """The median over the rounds of this endpoint's rate (per `unit` requests) divided by the
+    baseline's rate in the same round."""
+    return median([measured[name].rps / unit / measured[baseline].rps if measured[baseline].rps else math.nan
+                   for measured in rounds])
+
+
+# --------------------------------------------------------------------------------------------
 # Queries per request, in-process.
 
 

@@ -37,7 +37,9 @@ from bench._http_load import (  # noqa: E402
     GunicornServer,
     LoadGenerator,
     Measurement,
+    measure_rounds,
     median,
+    median_ratio,
     queries_per_request,
     render_table,
 )
@@ -297,7 +299,6 @@ def summarise(rounds: list[dict[str, Measurement]], names: list[str]) -> list[di
     for name in names:
         runs = [r[name] for r in rounds]
         unit = UNITS.get(name, 1)
-        ratios = [r[name].rps / unit / r[BASELINE].rps if r[BASELINE].rps else math.nan for r in rounds]
         duration = runs[0].duration
         rows.append({
             "name": name,
@@ -308,7 +309,7 @@ def summarise(rounds: list[dict[str, Measurement]], names: list[str]) -> list[di
             "p95": median([m.percentile(95) for m in runs]),
             "p99": median([m.percentile(99) for m in runs]),
             "errors": sum(m.error_count for m in runs),  # a sum: every failure counts
-            "ratio": median(ratios),
+            "ratio": median_ratio(rounds, name, BASELINE, unit=unit),
             "server_cores": median([m.server_cpu / duration for m in runs]),
             "client_cores": median([m.client_cpu / duration for m in runs]),
             "machine_cores": median([m.machine_cpu / duration for m in runs]),
@@ -412,17 +413,8 @@ def main(argv=None) -> int:
               f"{args.duration:g} s measured per endpoint, {args.repeat} round(s)")
         print(f"Note: the clients run on the same {cpu_count} cores as gunicorn and PostgreSQL; "
               f"see the CPU columns.\n", flush=True)
-        rounds: list[dict[str, Measurement]] = []
-        for round_number in range(1, args.repeat + 1):
-            measured = {}
-            for name, paths, headers in selected:
-                m = load.measure(name=name, port=server.port, paths=paths, duration=args.duration,
-                                 warmup=args.warmup, server=server, headers=headers)
-                measured[name] = m
-                print(f"  round {round_number}/{args.repeat}  {name:<28} {m.rps:8.1f} req/s  "
-                      f"p50 {fmt_ms(m.percentile(50))} ms  p95 {fmt_ms(m.percentile(95))} ms  "
-                      f"errors {m.error_count}", flush=True)
-            rounds.append(measured)
+        rounds = measure_rounds(load, server, selected, repeat=args.repeat, duration=args.duration,
+                                warmup=args.warmup)
         server_log = server.log_tail(60)  # read before the server's log file goes away
 
     rows = summarise(rounds, names)

@@ -38,7 +38,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from bench._http_load import GunicornServer, LoadGenerator, queries_per_request, render_table  # noqa: E402
+from bench._http_load import (  # noqa: E402
+    GunicornServer,
+    LoadGenerator,
+    measure_rounds,
+    median_over_rounds,
+    median_ratio,
+    queries_per_request,
+    render_table,
+)
 from bench.catalog import ensure_database, redact, run_manage  # noqa: E402
 
 REP_USERNAME = "bench-rep"
@@ -190,33 +198,25 @@ def main(argv=None) -> int:
     if shell.content != assistant_shell().content or again.status_code != 304:
         print(f"bench: /rep/ is not one shell for everyone (revalidation: HTTP {again.status_code})", file=sys.stderr)
         return 1
-    failed = False
-    rounds: list[dict[str, tuple[float, float, float, float, int]]] = []  # name -> rps, p50, p95, p99, errors
     with GunicornServer(wsgi_app="seafood_b2b.wsgi:application", cwd=ROOT, env=env, workers=args.workers,
                         threads=args.threads) as server, LoadGenerator(clients=args.clients) as load:
         print(f"Server: {server.describe()}; {args.clients} keep-alive clients, {args.warmup:g} s warm-up + "
               f"{args.duration:g} s per endpoint, {args.repeat} round(s)", flush=True)
-        for round_number in range(1, args.repeat + 1):
-            figures = {}
-            for name, path in endpoints:
-                result = load.measure(name=name, port=server.port, paths=[path], duration=args.duration,
-                                      warmup=args.warmup, server=server, headers=headers)
-                failed = failed or bool(result.error_count)
-                figures[name] = (result.rps, *(result.percentile(q) * 1000 for q in (50, 95, 99)),
-                                 result.error_count)
-                print(f"  round {round_number}/{args.repeat}  {name:28s} {result.rps:8.1f} req/s  "
-                      f"p95 {result.percentile(95) * 1000:.1f} ms", flush=True)
-            rounds.append(figures)
+        rounds = measure_rounds(load, server, [(name, [path], headers) for name, path in endpoints],
+                                repeat=args.repeat, duration=args.duration, warmup=args.warmup)
+    failed = any(m.error_count for measured in rounds for m in measured.values())
     baseline_name = endpoints[0][0]
+    figure = {0: lambda m: m.rps, 1: lambda m: m.percentile(50) * 1000, 2: lambda m: m.percentile(95) * 1000,
+              3: lambda m: m.percentile(99) * 1000}
 
     def median(name: str, index: int) -> float:
-        return statistics.median(figures[name][index] for figures in rounds)
+        return median_over_rounds(rounds, name, figure[index])
 
-    def median_ratio(name: str) -> float:
-        return statistics.median(figures[name][0] / figures[baseline_name][0] for figures in rounds)
+    def ratio(name: str) -> float:
+        return median_ratio(rounds, name, baseline_name)
 
     rows = [[name, sql[path][1], f"{median(name, 0):.1f}", f"{median(name, 1):.1f}", f"{median(name, 2):.1f}",
-             f"{median(name, 3):.1f}", sum(figures[name][4] for figures in rounds), f"{median_ratio(name):.2f}"]
+             f"{median(name, 3):.1f}", sum(measured[name].error_count for measured in rounds), f"{ratio(name):.2f}"]
             for name, path in endpoints]
     print()
     print("Median of %d rounds" % args.repeat if args.repeat > 1 else "One round")
@@ -224,15 +224,15 @@ def main(argv=None) -> int:
                        rows))
     # Requests served one after another by the same server: the rates add as harmonic terms.
     opens = statistics.median(
-        1 / sum(1 / figures[name][0] for name in page_open) / figures[baseline_name][0] for figures in rounds)
+        1 / sum(1 / measured[name].rps for name in page_open) / measured[baseline_name].rps for measured in rounds)
     print(f"\nOne whole page open (the shell, /me, summary, customers, inbox, the first poll): {opens:.2f} of "
-          f"the baseline's rate; each poll after it: {median_ratio('feed poll (nothing new)'):.2f}.")
+          f"the baseline's rate; each poll after it: {ratio('feed poll (nothing new)'):.2f}.")
     print(f"One rep with {args.customers:,} customers. Targets: the shell and the feed poll (issue 4), summary, "
           "customers page 1 and inbox (issue 17) ≥ 0.50 of the baseline's rate.")
     if args.results:
         from bench._results import write_results
 
-        rows = [{"row": name.strip(" +"), "ratio": median_ratio(name),
+        rows = [{"row": name.strip(" +"), "ratio": ratio(name),
                  "figures": f"{median(name, 0):.1f} req/s, p50 {median(name, 1):.1f} ms, p99 {median(name, 3):.1f} ms, "
                             f"SQL {sql[path][1]}"}
                 for name, path in endpoints[1:]]

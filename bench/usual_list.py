@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import uuid
 import warnings
@@ -30,7 +29,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from bench._http_load import GunicornServer, LoadGenerator, queries_per_request, render_table  # noqa: E402
+from bench._http_load import (  # noqa: E402
+    GunicornServer,
+    LoadGenerator,
+    measure_rounds,
+    median_over_rounds,
+    median_ratio,
+    queries_per_request,
+    render_table,
+)
 from bench.catalog import ensure_database, redact, run_manage  # noqa: E402
 
 OPENID = "oBENCHUSUALS000000000000000000"
@@ -167,33 +174,23 @@ def main(argv=None) -> int:
         if sql[path][0] != 200:
             print(f"bench: {name} answered HTTP {sql[path][0]} in-process", file=sys.stderr)
             return 1
-    failed = False
-    rounds: list[dict[str, tuple]] = []
     with GunicornServer(wsgi_app="seafood_b2b.wsgi:application", cwd=ROOT, env=env, workers=args.workers,
                         threads=args.threads) as server, LoadGenerator(clients=args.clients) as load:
         print(f"Server: {server.describe()}; {args.clients} keep-alive clients, {args.warmup:g} s warm-up + "
               f"{args.duration:g} s per endpoint, {args.repeat} round(s)", flush=True)
-        for round_number in range(1, args.repeat + 1):
-            figures = {}
-            for name, path in endpoints:
-                result = load.measure(name=name, port=server.port, paths=[path], duration=args.duration,
-                                      warmup=args.warmup, server=server, headers=headers)
-                failed = failed or bool(result.error_count)
-                figures[name] = (result.rps, *(result.percentile(q) * 1000 for q in (50, 95, 99)),
-                                 result.error_count)
-                print(f"  round {round_number}/{args.repeat}  {name:28s} {result.rps:8.1f} req/s  "
-                      f"p95 {result.percentile(95) * 1000:.1f} ms", flush=True)
-            rounds.append(figures)
+        rounds = measure_rounds(load, server, [(name, [path], headers) for name, path in endpoints],
+                                repeat=args.repeat, duration=args.duration, warmup=args.warmup)
+    failed = any(measured[name].error_count for measured in rounds for name, _ in endpoints)
     baseline = endpoints[0][0]
 
-    def median(name, index):
-        return statistics.median(figures[name][index] for figures in rounds)
-
     def ratio(name):
-        return statistics.median(figures[name][0] / figures[baseline][0] for figures in rounds)
+        return median_ratio(rounds, name, baseline)
 
-    rows = [[name, sql[path][1], f"{median(name, 0):.1f}", f"{median(name, 1):.1f}", f"{median(name, 2):.1f}",
-             f"{median(name, 3):.1f}", sum(figures[name][4] for figures in rounds), f"{ratio(name):.2f}"]
+    def ms(name, q):
+        return f"{median_over_rounds(rounds, name, lambda m: m.percentile(q)) * 1000:.1f}"
+
+    rows = [[name, sql[path][1], f"{median_over_rounds(rounds, name, lambda m: m.rps):.1f}", ms(name, 50),
+             ms(name, 95), ms(name, 99), sum(measured[name].error_count for measured in rounds), f"{ratio(name):.2f}"]
             for name, path in endpoints]
     print()
     print("Median of %d rounds" % args.repeat if args.repeat > 1 else "One round")
