@@ -22,10 +22,11 @@ from .results import campaign_results
 from .rules import link_problem
 from .services import campaign_check, campaign_send_start
 
-RESULT_FIELDS = ("recipients", "sent", "pending", "skipped_cap", "no_consent", "no_rep", "opened", "opens", "ordered",
-                 "gmv", "coupons_used")
+RESULT_FIELDS = ("recipients", "sent", "pending", "skipped_cap", "no_consent", "no_rep", "failed", "opened", "opens",
+                 "ordered", "gmv", "coupons_used")
 RESULT_LABELS = {"recipients": "客户数", "sent": "已送达", "pending": "待发送", "skipped_cap": "未发：超出每月上限",
-                 "no_consent": "未发：未订阅", "no_rep": "未发：没有业务员", "opened": "打开链接（人）",
+                 "no_consent": "未发：未订阅", "no_rep": "未发：没有业务员", "failed": "发送失败/结果未知",
+                 "opened": "打开链接（人）",
                  "opens": "打开次数", "ordered": "7 天内下单", "gmv": "7 天内成交额(元，扣退款)",
                  "coupons_used": "优惠券已使用"}
 

@@ -5,7 +5,8 @@ same figures per rep (`campaign_results_by_rep`, two queries) for the company da
 For each campaign:
 - recipients: the segment's customers when it was sent (CampaignRecipient rows);
 - sent: reached the customer — a subscribe message WeChat accepted (its outbox row `sent`), or a
-  rep task the rep marked sent; pending: handed over but not yet (outbox or rep);
+  rep task the rep marked sent; pending: handed over but not yet (outbox or rep); failed: the
+  outbox could not deliver it (refused, failed for good, or an outcome unknown);
 - skipped: over the monthly cap; no consent (no acceptance at sending, or none left when the
   outbox sent it); no rep (rep tasks for customers without a rep: listed in admin);
 - opened: recipients who opened their tracked link at least once (opens: all opens);
@@ -33,6 +34,7 @@ _MONEY = DecimalField(max_digits=14, decimal_places=2)
 
 # A recipient the campaign reached, and when (the rep's mark, or WeChat's send).
 REACHED = Q(status=Status.SENT) | Q(status=Status.QUEUED, notification__status="sent")
+OUTBOX_FAILED = ["skipped", "failed", "unknown"]
 
 
 def reaches():
@@ -62,6 +64,8 @@ def _recipient_counts(ids):
         "no_consent": Count("pk", filter=Q(status=Status.NO_CONSENT)
                             | Q(status=Status.QUEUED, **{notification_status: "no_consent"})),
         "no_rep": Count("pk", filter=Q(status=Status.NO_REP)),
+        # the outbox could not deliver it (WeChat refused, settings, a send whose outcome is unknown)
+        "failed": Count("pk", filter=Q(status=Status.QUEUED, **{f"{notification_status}__in": OUTBOX_FAILED})),
         "opened": Count("pk", filter=Q(first_opened_at__isnull=False)),
         "opens": Coalesce(Sum("open_count"), 0),
     }
@@ -119,7 +123,7 @@ def campaign_results(campaign_ids=None, *, since: datetime | None = None, until:
     counts = _recipient_counts(ids)
     orders = _order_counts(ids, earliest)
     coupons = _coupons_used([row["coupon_issue_id"] for row in campaigns if row["coupon_issue_id"]])
-    empty = {"recipients": 0, "sent": 0, "skipped_cap": 0, "no_consent": 0, "no_rep": 0,
+    empty = {"recipients": 0, "sent": 0, "skipped_cap": 0, "no_consent": 0, "no_rep": 0, "failed": 0,
              "opened": 0, "opens": 0}
     results = []
     for row in campaigns:
@@ -132,7 +136,7 @@ def campaign_results(campaign_ids=None, *, since: datetime | None = None, until:
             **{key: figures[key] for key in empty},
             "skipped": skipped,
             # handed over, not yet sent (the rep has not marked it, the outbox not sent it yet)
-            "pending": figures["recipients"] - figures["sent"] - skipped,
+            "pending": figures["recipients"] - figures["sent"] - skipped - figures["failed"],
             "ordered": sales.get("ordered", 0),
             "gmv": Decimal(sales.get("sales", ZERO)).quantize(Decimal("0.01")),
             "coupons_used": coupons.get(row["coupon_issue_id"], 0),

@@ -53,6 +53,7 @@ class ResultOutput(serializers.Serializer):
     skipped_cap = serializers.IntegerField(help_text="未发：本月已达上限")
     no_consent = serializers.IntegerField(help_text="未发：未订阅")
     no_rep = serializers.IntegerField(help_text="未发：没有业务员")
+    failed = serializers.IntegerField(help_text="发送失败或结果未知（订阅消息）")
     opened = serializers.IntegerField(help_text="打开过链接的客户")
     opens = serializers.IntegerField(help_text="链接打开次数")
     ordered = serializers.IntegerField(help_text="7 天内下单（每单只归最近一次触达的活动；全额退款的不算）")

@@ -154,6 +154,7 @@ def test_subscribe_results_follow_the_outbox_and_opens_are_counted():
     paid_order(customers[1], at=first.sent_at + timedelta(minutes=5), total="77.00")  # not yet sent to them
 
     figures = result(campaign)
+    assert figures["failed"] == 0
     assert {k: figures[k] for k in ("recipients", "sent", "pending", "no_consent", "skipped", "opened", "opens",
                                     "ordered", "gmv")} == {
         "recipients": 3, "sent": 1, "pending": 1, "no_consent": 1, "skipped": 1, "opened": 1, "opens": 3,
@@ -256,3 +257,16 @@ def test_results_per_rep_for_the_dashboard():
     assert figures == {first.pk: {"sent": 1, "ordered": 2, "gmv": D("25.00")},
                        second.pk: {"sent": 1, "ordered": 1, "gmv": D("7.00")}}
     assert campaign_results_by_rep(since=T + timedelta(days=1), until=T + timedelta(days=2)) == {}
+
+
+def test_a_subscribe_message_the_outbox_could_not_deliver_is_counted_failed_not_pending():
+    from notifications.models import Notification
+
+    customers = [CustomerFactory() for _ in range(2)]
+    for customer in customers:
+        consenting(customer)
+    campaign = send(make_campaign(segment_of(customers), channel=Campaign.Channel.SUBSCRIBE))
+    Notification.objects.filter(recipient_id=str(customers[0].pk), event_key=f"campaign:{campaign.pk}").update(
+        status=Notification.Status.UNKNOWN)
+    figures = result(campaign)
+    assert (figures["sent"], figures["failed"], figures["pending"]) == (0, 1, 1)
