@@ -15,7 +15,8 @@ The model API other parts build on (coupons to a segment, WeCom corp-tag mirrori
   last_order_from/to, spend_min/spend_max, category/category_mode)`.
 - `CustomerSpend(customer, category or NULL for the total, amount)` — last night's spend over the
   category window, written by the automatic tags; segments' spend and category filters read it.
-- `WelcomeSettings(is_active, title, text, link)` — the welcome.
+- `WelcomeSettings(is_active, title, text, link, coupon_template)` — the welcome; `WelcomeDue(customer,
+  openid, coupon, released_at, released_by)` — a welcome owed to a new restaurant.
 
 Functions:
 
@@ -25,8 +26,11 @@ Functions:
 - `crm.services.customer_tags_set(customer_id=, tag_ids=, user=, rep=)` — a customer's manual tags
   become exactly `tag_ids` (rep: only their own customers); `crm.selectors.customer_tags(customer_id=)`.
 - `crm.autotags.auto_tags_recompute(now=)` — the nightly run (Celery beat `crm-auto-tags`, 02:30).
-- `crm.welcome.welcome_send(customer=, visitor=)` — called by customers.services.customer_bind_phone
-  when it creates a restaurant; `welcome_coupon(customer=)` is the hook for a new-customer coupon.
+- `crm.welcome.welcome_owe(customer=, visitor=)` — called by customers.services.customer_bind_phone
+  when it creates a restaurant (a `WelcomeDue` row and the new-customer coupon); released into the
+  outbox once by `welcome_on_consent(openid=)` (notifications.consent, an acceptance of `welcome`) or
+  `welcome_on_first_payment(order=)` (orders.services.payments); `welcome_pending(customer_id=)`
+  tells the checkout page to ask for the template.
 
 The rules, exactly (category share at its edges, the RFM quintiles and classes) are in crm/rules.py's
 docstring, shown in admin on 自动标签设置 and in the README.

@@ -11,7 +11,8 @@ from django.utils.html import format_html
 
 from core.admin import ReadOnlyInline
 
-from .models import AutoTagSettings, CategoryShareRule, CustomerTag, Segment, Tag, TagGroup, WelcomeSettings
+from .models import (AutoTagSettings, CategoryShareRule, CustomerTag, Segment, Tag, TagGroup, WelcomeDue,
+                     WelcomeSettings)
 from .rules import __doc__ as RULES_DOC
 from .segments import segment_filters, segment_funnel
 
@@ -229,4 +230,26 @@ class SegmentAdmin(admin.ModelAdmin):
 
 @admin.register(WelcomeSettings)
 class WelcomeSettingsAdmin(SingletonAdmin):
-    list_display = ("__str__", "is_active", "title", "text")
+    list_display = ("__str__", "is_active", "title", "text", "coupon_template")
+    list_select_related = ("coupon_template",)
+
+
+@admin.register(WelcomeDue)
+class WelcomeDueAdmin(admin.ModelAdmin):
+    """Who is owed a welcome and how it went (read-only: crm.welcome writes it; the message itself
+    is in 通知 with event key welcome:<customer id>)."""
+
+    list_display = ("customer", "created_at", "released_at", "released_by", "coupon")
+    list_filter = ("released_by",)
+    list_select_related = ("customer", "coupon__template")
+    search_fields = ("customer__name", "customer__phone")
+    readonly_fields = ("customer", "openid", "coupon", "created_at", "released_at", "released_by")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -227,6 +227,10 @@ class WelcomeSettings(BaseModel):
         "内容", max_length=200, default="您好，我是您的专属业务员{rep_name}，有任何需要随时找我！",
         help_text="{rep_name} 换成业务员姓名（没有业务员时为「我们」），{customer_name} 换成餐厅名称")
     link = models.CharField("链接", max_length=200, default="/shop/", help_text="小程序内页面路径，如 /shop/")
+    coupon_template = models.ForeignKey(
+        "coupons.CouponTemplate", verbose_name="新客优惠券", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", help_text="可选：新餐厅首次授权手机号时发一张（下单时自动推荐），欢迎消息里会提到它；"
+                                    "模板停用或过期时不发")
 
     class Meta:
         verbose_name = verbose_name_plural = "欢迎消息"
@@ -248,3 +252,35 @@ class WelcomeSettings(BaseModel):
     def current(cls) -> "WelcomeSettings":
         row, _ = cls.objects.get_or_create(pk=1)
         return row
+
+
+class WelcomeDue(models.Model):
+    """A welcome owed to a new restaurant (crm.welcome): written at its first phone authorisation,
+    released into the outbox once — when a WeChat user of the restaurant accepts the `welcome`
+    template, or else when its first paid order settles (then without an acceptance it is recorded
+    "no consent", final)."""
+
+    class Release(models.TextChoices):
+        CONSENT = "consent", "客户同意了欢迎消息"
+        FIRST_PAYMENT = "first_payment", "首单付款"
+
+    customer = models.OneToOneField("customers.Customer", verbose_name="客户", primary_key=True,
+                                    on_delete=models.CASCADE, related_name="welcome_due")
+    openid = models.CharField("首次授权的微信用户", max_length=64)
+    coupon = models.ForeignKey("coupons.Coupon", verbose_name="新客优惠券", null=True, blank=True,
+                               on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField("首次授权时间", auto_now_add=True)
+    released_at = models.DateTimeField("写入发件箱时间", null=True, blank=True)
+    released_by = models.CharField("写入原因", max_length=16, choices=Release.choices, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "待发欢迎消息"
+        ordering = ["-created_at", "customer"]
+        constraints = [
+            models.CheckConstraint(condition=Q(released_at__isnull=True, released_by="")
+                                   | Q(released_at__isnull=False) & ~Q(released_by=""),
+                                   name="welcomedue_release_has_reason"),
+        ]
+
+    def __str__(self):
+        return f"欢迎消息 · 客户 {self.customer_id}"

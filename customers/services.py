@@ -68,10 +68,10 @@ def customer_bind_phone(*, visitor: Visitor, phone_code: str, nickname: str = ""
         if nickname:
             locked.nickname = nickname
         locked.save(update_fields=["customer", "phone", "nickname", "updated_at"])
-        if created:  # the restaurant's first authorisation: its welcome, once (crm.welcome)
-            from crm.welcome import welcome_send
+        if created:  # the restaurant's first authorisation: it is owed its welcome, once (crm.welcome)
+            from crm.welcome import welcome_owe
 
-            welcome_send(customer=customer, visitor=locked)
+            welcome_owe(customer=customer, visitor=locked)
         # A rep's WeCom contact carrying this phone or unionid is this restaurant (README "WeCom contacts").
         from reps.wecom_links import wecom_contacts_link_customer
 

@@ -11,6 +11,8 @@ Rules (WECHAT.md §3):
   limit). It is refused whole (ValidationFailed, nothing stored) if anything in it is not
   WeChat's shape or names a template id we do not use.
 - Only `accept` adds one; the other answers are recorded as the last choice and add nothing.
+- An acceptance of `welcome` releases the welcome the user's restaurant is still owed
+  (crm.welcome.welcome_on_consent), which the outbox then sends against it.
 - The outbox takes one acceptance with a conditional UPDATE (`available > 0`) just before it
   calls WeChat, so two messages racing for one acceptance send one; the other is recorded
   "no consent" (Notification.Status.NO_CONSENT), final. A send that failed before reaching the
@@ -102,6 +104,11 @@ def consent_record(*, openid: str, results: dict[str, str]) -> dict[str, int]:
             available=F("available") + (1 if accepted else 0),
             accepted_total=F("accepted_total") + (1 if accepted else 0),
             last_result=result, last_result_at=now)
+    if results.get("welcome") == Result.ACCEPT:
+        # The restaurant's owed welcome goes out now, against this acceptance (crm.welcome).
+        from crm.welcome import welcome_on_consent
+
+        welcome_on_consent(openid=openid)
     return dict(SubscribeConsent.objects.filter(openid=openid, template__in=list(results))
                 .values_list("template", "available"))
 

@@ -19,6 +19,7 @@ from catalog.pricing import buyer_of
 from catalog.serializers import cart_representation
 from core.errors import ApplicationError, NotAuthenticated, ValidationFailed
 from coupons.api import checkout_coupon_options
+from crm.welcome import welcome_pending
 from core.inputs import json_parse
 from core.schema import PUBLIC, VISITOR, documented_by, error_response, errors, paginated
 from customers.authentication import KEYWORD as VISITOR_KEYWORD
@@ -102,6 +103,7 @@ class CheckoutApi(APIView):
             "free_delivery_threshold": str(rules.free_delivery_threshold),
             "delivery_date": quote.delivery_date.isoformat(), "cutoff_time": rules.cutoff_time.strftime("%H:%M"),
             "problems": quote.problems, "customer": _customer_profile(visitor),
+            "welcome_pending": welcome_pending(customer_id=visitor.customer_id),
             **checkout_coupon_options(customer_id=visitor.customer_id, lines=view["lines"], subtotal=quote.subtotal,
                                       delivery_fee=quote.delivery_fee),
         })

@@ -168,6 +168,8 @@ class CheckoutPreviewSerializer(serializers.Serializer):
     cutoff_time = serializers.CharField(help_text="每日截单时间，HH:MM")
     problems = serializers.ListField(child=serializers.CharField(), help_text="不能下单的原因（起送额、缺货……）")
     customer = CustomerProfileSerializer(allow_null=True)
+    welcome_pending = serializers.BooleanField(
+        help_text="这家新餐厅的欢迎消息还在等待授权：付款时的订阅请求里一并申请 welcome 模板（crm.welcome）")
     coupons = CouponOptionSerializer(many=True, help_text="买家当前的优惠券对本单的优惠；可用的在前")
     suggested_coupon_id = serializers.IntegerField(allow_null=True, help_text="推荐使用的一张：优惠最多，同额先到期")
 

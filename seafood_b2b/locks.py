@@ -15,7 +15,8 @@ Who locks what, in order:
 - a customer's manual tags (admin, a rep): the Customer;
 - rep handover: both Reps, then their Customers; a rep's login: the Rep;
 - phone binding, entries and checkout: the Visitor (checkout NOWAIT first, then waiting), then the
-  basket's Stock rows, then the Customer's delivery details;
+  basket's Stock rows, then the Customer's delivery details; a binding that creates a restaurant
+  issues the new-customer coupon after its Visitor (the CouponTemplate, as any issue);
 - dispatch: Drivers, their DeliveryRuns, then the Orders they take; delivery: the DeliveryRun or
   the Stop, then its Orders; suspending a driver: the Driver, their runs' Stops, then the login's
   User (last); releasing a suspended driver's stop for reassignment: the DeliveryRun, the Stop,
@@ -27,7 +28,8 @@ Who locks what, in order:
   counters (the cap: one INSERT … ON CONFLICT DO UPDATE in customer order), the CouponTemplate
   (issuing), then the CampaignRecipient rows; a rep marking a task sent and a customer opening their
   link: that CampaignRecipient alone;
-- payment settlement: the Order, its Payment, then the Customer's ordering rhythm; cancelling or
+- payment settlement: the Order, its Payment, then the Customer's ordering rhythm, then the
+  restaurant's WelcomeDue (a welcome still owed is released: crm.welcome); cancelling or
   expiring an unpaid order and packing: the Order, then its Stock rows; a customer cancelling or
   reducing a paid order before the cut-off: the Order, its lines, then its Stock rows (its refund
   is a new row under the order's lock); cancelling an unpaid one then closes its Payment and gives
@@ -40,7 +42,8 @@ Who locks what, in order:
 - WeCom: a callback or a finished transfer locks the WeComTransfer rows, then the WeComContact;
   phone binding updates the WeComContacts it links after its Visitor and Customer.
 - subscribe-message consent: the SubscribeConsent row alone (recorded, or spent by the outbox
-  outside any other transaction).
+  outside any other transaction); an acceptance of `welcome` then releases the restaurant's
+  WelcomeDue in a transaction of its own.
 
 Checkout's use of a coupon locks nothing: it inserts the CouponRedemption last in its write, and
 the unique index on held redemptions makes a second checkout with the same coupon wait for the
@@ -76,6 +79,7 @@ LOCK_ORDER = (
     "aftersales.AfterSalesLine",
     "logistics.Stock",
     "customers.Customer",
+    "crm.WelcomeDue",
     "reps.WeComTransfer",
     "reps.WeComContact",
     "orders.PaymentNotification",

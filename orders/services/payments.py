@@ -18,6 +18,7 @@ from core.errors import ApplicationError, Conflict, NotFound
 from core.money import from_fen, money, to_fen
 from core.tasks import enqueue_on_commit
 from coupons.services import coupon_release
+from crm.welcome import welcome_on_first_payment
 from customers.churn import customer_record_payment
 from logistics.services import stock_release
 from wechat.backends import get_backend
@@ -157,6 +158,7 @@ def payment_settle(*, transaction_data: PayTransaction, source_id: str, source: 
                                  note=f"微信支付成功 {tx.transaction_id}", extra_fields=("paid_at",))
                 customer_record_payment(customer_id=order.customer_id, paid_at=paid_at)
                 message_order_paid(order=order, paid_at=paid_at)
+                welcome_on_first_payment(order=order)  # a welcome still owed goes now, or is closed (crm.welcome)
                 outcome = "paid"
             else:
                 # Paid after we gave up waiting (the order expired and its stock went back on sale):

@@ -295,9 +295,10 @@
         }
         if (!this.canSubmit) return; // one request at a time; the key covers what slips through
         this.submitting = true;
-        // Asked in the tap, before paying, so the payment's own message can already be sent.
+        // Asked in the tap, before paying, so the payment's own message can already be sent; a
+        // new restaurant's welcome too (it goes out as soon as it is accepted).
         const catchWeight = this.quote.lines.some((line) => line.product.catch_weight);
-        await subscribe.ask(catchWeight ? subscribe.ON_PAYING_CATCH_WEIGHT : subscribe.ON_PAYING);
+        await subscribe.ask(subscribe.onPaying({ catchWeight, welcome: this.quote.welcome_pending }));
         let result;
         try {
           // The basket the buyer confirmed on this page: the order is exactly that, at the

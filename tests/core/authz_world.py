@@ -29,6 +29,7 @@ from crm.models import (
     Segment,
     Tag,
     TagGroup,
+    WelcomeDue,
     WelcomeSettings,
 )
 from customers.models import ChurnEvent, ChurnSettings, ChurnSnapshot, Customer
@@ -282,6 +283,7 @@ def build_world() -> World:
     CategoryShareRule.objects.create(category=product.category, threshold_percent=Decimal("30"), tag=shrimp)
     AutoTagSettings.current()
     WelcomeSettings.current()
+    WelcomeDue.objects.create(customer=customer, openid=owner.openid)
     segment = Segment.objects.create(name="火锅客户")
     segment.tags.set([hotpot])
     # Campaigns: a draft to the segment, and a sent rep task with customer A's task on it.

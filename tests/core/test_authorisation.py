@@ -385,7 +385,7 @@ ADMIN_DESIGN = {
     "notifications.notification": "vc", "notifications.subscribeconsent": "v",
     "core.loginlock": "vd", "axes.accesslog": "v",
     "crm.taggroup": "vacd", "crm.tag": "vacd", "crm.autotagsettings": "vc", "crm.categorysharerule": "vacd",
-    "crm.segment": "vacd", "crm.welcomesettings": "vc",
+    "crm.segment": "vacd", "crm.welcomesettings": "vc", "crm.welcomedue": "v",
     "coupons.coupontemplate": "vacd", "coupons.couponissue": "v", "coupons.coupon": "v",
     "coupons.couponredemption": "v",
     "campaigns.campaign": "vacd", "campaigns.campaignsettings": "vc", "campaigns.campaignrecipient": "v",

@@ -12,19 +12,22 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from catalog.models import CartLine, Product
 from catalog.services import cart_line_set
 from customers.models import Customer, Visitor
+from crm.models import WelcomeDue
 from logistics.models import Stock
+from notifications.models import Notification
 from orders.models import Order, OrderSettings, Payment, PaymentNotification, Refund
 from orders.services import delivery_date_for
 from reps.models import EntryEvent, Scene
 from tests.e2e.conftest import allow_subscriptions
 from tests.factories import CategoryFactory, CustomerFactory, RepFactory, SubCategoryFactory, product_with_stock
-from wechat.models import DevPayTransaction
+from wechat.models import DevMessage, DevPayTransaction
 
 pytestmark = pytest.mark.e2e
 
@@ -172,8 +175,9 @@ def test_first_order_from_a_reps_code_then_return_visit_and_buy_again(
 
     # 提交订单, tapped twice fast: one order, then the WeChat Pay sheet for the server's amount.
     page.get_by_test_id("submit").dblclick()
-    # In the tap, before paying: WeChat's consent sheet for the payment's and the delivery's messages.
-    allow_subscriptions(page, keep=True, titles=("订单支付成功通知", "订单送达通知"))
+    # In the tap, before paying: WeChat's consent sheet for the payment's and the delivery's messages,
+    # and, this being a new restaurant still owed its welcome, the welcome's (crm.welcome).
+    allow_subscriptions(page, keep=True, titles=("订单支付成功通知", "订单送达通知", "新客户欢迎通知"))
     pay_sheet = page.get_by_test_id("pay-sheet")
     expect(pay_sheet.get_by_test_id("pay-amount")).to_have_text("¥275.15")
     screenshot(page, "pay-sheet")
@@ -206,6 +210,18 @@ def test_first_order_from_a_reps_code_then_return_visit_and_buy_again(
         "13912345678", "湘味小馆(福田店)", "深圳市福田区福华路 88 号", "福田区")
     assert (order.latitude, order.longitude) == (Decimal("22.543096"), Decimal("114.057865"))
     assert customer.rep_id == rep.pk and customer.acquired_by_id == rep.pk and order.rep_id == rep.pk
+    # The welcome, accepted in that sheet, was sent to this WeChat user, once, with rep 李's name.
+    welcome = Notification.objects.get(template="welcome")
+    assert (welcome.event_key, welcome.status, welcome.address, welcome.body) == (
+        f"welcome:{customer.pk}", Notification.Status.SENT, visitor.openid, "您好，我是您的专属业务员李业务，有任何需要随时找我！")
+    assert list(DevMessage.objects.filter(template_id=settings.WECHAT_SUBSCRIBE_TEMPLATES["welcome"])
+                .values_list("to", flat=True)) == [visitor.openid]
+    assert WelcomeDue.objects.get(customer=customer).released_by == WelcomeDue.Release.CONSENT
+    assert Notification.objects.get(template="order_paid").status == Notification.Status.SENT
+    # At most 3 templates a tap: with catch-weight goods the welcome takes the delivery notice's place.
+    assert page.evaluate("subscribe.onPaying({catchWeight: true, welcome: true})") == [
+        "order_paid", "weight_refund", "welcome"]
+    assert page.evaluate("subscribe.onPaying({catchWeight: false, welcome: false})") == ["order_paid", "delivery_done"]
     assert visitor.first_rep_id == rep.pk
     entry = EntryEvent.objects.get()
     assert (entry.visitor_id, entry.rep_id, entry.scene_code, entry.scene_kind, entry.visit_kind, entry.credited) == (

@@ -44,7 +44,7 @@ def test_orders_are_taken_while_redis_is_down_and_messages_follow_once_it_is_bac
     status, synced = http("POST", f"{base}/api/v1/orders/{placed['order']['id']}/sync", headers=auth)
     assert status == 200 and synced["status"] == "paid", synced
 
-    # A new restaurant authorises its phone meanwhile: its welcome is written to the outbox.
+    # A new restaurant authorises its phone meanwhile (it is owed its welcome, sent once accepted).
     newcomer = VisitorFactory()
     code = get_backend().issue_phone_code(openid=newcomer.openid, phone="13912345678")
     status, bound = http("POST", f"{base}/api/v1/auth/phone", {"code": code, "nickname": "李老板"},
@@ -57,7 +57,7 @@ def test_orders_are_taken_while_redis_is_down_and_messages_follow_once_it_is_bac
     assert stock.on_hand - stock.reserved == 7  # 3 of 10 taken, exactly once
     outbound = Notification.objects.exclude(channel="inbox")
     pending_during_outage = set(outbound.filter(status="pending").values_list("pk", flat=True))
-    assert pending_during_outage  # the welcome at least, waiting for Redis
+    assert pending_during_outage  # the payment's message at least, waiting for Redis
     assert not outbound.filter(status="sent").exists()  # nothing could be handed to a worker
     assert "Internal Server Error" not in web["process"].log()
     assert "Redis cache unreachable" in web["process"].log()
