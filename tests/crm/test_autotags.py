@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from crm.autotags import auto_tags_recompute, auto_tags_wanted_python, auto_tags_wanted_sql
-from crm.models import AutoTagSettings, CategoryShareRule, CustomerTag, RfmSegment, Tag, TagGroup
+from crm.models import AutoTagSettings, CategoryShareRule, CustomerSpend, CustomerTag, RfmSegment, Tag, TagGroup
 from crm.rules import PaidOrder, ShareRule, category_shares_met, quintile_scores, rfm_segment, rfm_segments
 from orders.models import Order
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, SubCategoryFactory
@@ -207,3 +207,27 @@ def test_windows_come_from_the_settings(catalogue):
     auto_tags_recompute(now=NOW)
     assert (customer.pk, catalogue["shrimp"].pk) in _pairs()
     assert _pairs() == auto_tags_wanted_python(now=NOW)
+
+
+@pytest.mark.django_db
+def test_the_summary_index_is_rebuilt_as_the_model_declares_it(catalogue):
+    """The nightly run drops CustomerSpend's (category, customer) index for its bulk write and builds
+    it again: afterwards it is there, as the migration made it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the index is rebuilt on PostgreSQL only")
+
+    def definition():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'crm_customerspend' "
+                           "AND indexname = 'customerspend_category_idx'")
+            return [row[0] for row in cursor.fetchall()]
+
+    before = definition()
+    customer = CustomerFactory()
+    paid_order(customer, [(catalogue["products"][0], "100")], now=NOW, days_ago=2)
+
+    auto_tags_recompute(now=NOW)
+    auto_tags_recompute(now=NOW)
+
+    assert len(before) == 1 and definition() == before
+    assert CustomerSpend.objects.filter(customer=customer).count() == 2  # its category and its total
