@@ -209,7 +209,10 @@ def raw_cleanup() -> int:
 
 
 WRITE_TABLES = ("orders_order", "orders_orderline", "orders_payment", "orders_orderevent", "logistics_stock",
-                "logistics_stockmove", "wechat_devpaytransaction", "catalog_cartline", "customers_visitor")
+                "logistics_stockmove", "wechat_devpaytransaction", "catalog_cartline", "customers_visitor",
+                # --coupon-share: the coupons just issued, and the redemptions the last phase's cancelled
+                # orders released (their dead versions), which a coupon phase would otherwise step over.
+                "coupons_coupon", "coupons_couponredemption")
 
 
 def vacuum_write_tables() -> float:
@@ -415,14 +418,17 @@ def checkout_client(*, port: int, token: str, basket, tag: str, start_at: float,
 
 
 def run_http_phase(*, name: str, server: GunicornServer, data: BenchData, tag: str, basket_for, duration: float,
-                   warmup: float, flow: str = "lines") -> Phase:
+                   warmup: float, flow: str = "lines", coupon_share: float | None = None) -> Phase:
+    """One phase of HTTP checkouts; `coupon_share` (default: the run's --coupon-share) is the share
+    of its orders that carry a coupon (0: none, the comparison phase of a coupon run)."""
     start_at = time.monotonic() + 0.3
     measure_from = start_at + warmup
     stop_at = measure_from + duration
     stats = [ClientStats() for _ in data.visitors]
     from bench.checkout_coupons import coupon_chooser
 
-    coupon_choosers = [coupon_chooser(data.coupon_share, ids) for ids in data.coupons] if data.coupons else None
+    share = data.coupon_share if coupon_share is None else coupon_share
+    coupon_choosers = [coupon_chooser(share, ids) for ids in data.coupons] if data.coupons and share else None
     threads = [
         threading.Thread(target=checkout_client, daemon=True, kwargs=dict(
             port=server.port, token=token, basket=basket_for(k), tag=f"{tag}-{k}", start_at=start_at,
@@ -687,6 +693,11 @@ def _request_costs(client, data: BenchData, tag: str, orders: int = 20) -> dict:
     of a cart PUT and of a checkout POST of the cart, one request at a time: what each costs the server
     before any queueing."""
     costs = {"put": ([], []), "post_cart": ([], []), "post_lines": ([], [])}
+    # --coupon-share: the same POST with a coupon, interleaved with the ones without, from coupons
+    # the run's phases reuse (these orders are cancelled before the phases, giving them back).
+    spare = list(data.coupons[0][:orders]) if data.coupons and data.coupons[0] else []
+    if spare:
+        costs["post_coupon"] = ([], [])
 
     def timed(kind, call):
         cpu, wall = time.process_time(), time.perf_counter()
@@ -698,6 +709,10 @@ def _request_costs(client, data: BenchData, tag: str, orders: int = 20) -> dict:
         skus = data.pool[6 + 3 * (n % 20): 9 + 3 * (n % 20)]
         timed("post_lines", lambda: client.post("/api/v1/orders", {"idempotency_key": f"{tag}-l{n}", "lines": _lines(skus),
                                                                    **DELIVERY}, content_type="application/json"))
+        if n < len(spare):
+            timed("post_coupon", lambda: client.post("/api/v1/orders", {
+                "idempotency_key": f"{tag}-k{n}", "lines": _lines(skus), "coupon_id": spare[n], **DELIVERY},
+                content_type="application/json"))
         for sku in skus:
             timed("put", lambda: client.put(f"/api/v1/cart/lines/{sku.pk}", {"quantity": str(sku.quantity)},
                                             content_type="application/json"))
@@ -804,7 +819,12 @@ def main(argv=None) -> int:
           + (f"; with a coupon {queries['checkout_coupon_sql']}" if "checkout_coupon_sql" in queries else ""))
     print(f"Django's own CPU per request, one at a time (median of 20): checkout POST with lines "
           f"{queries['post_lines_cpu'] * 1000:.1f} ms ({queries['post_lines_wall'] * 1000:.1f} ms wall); "
-          f"cart PUT {queries['put_cpu'] * 1000:.1f} ms, checkout POST of the cart {queries['post_cart_cpu'] * 1000:.1f} ms")
+          f"cart PUT {queries['put_cpu'] * 1000:.1f} ms, checkout POST of the cart {queries['post_cart_cpu'] * 1000:.1f} ms"
+          + (f"; checkout POST with lines and a coupon {queries['post_coupon_cpu'] * 1000:.1f} ms "
+             f"({queries['post_coupon_wall'] * 1000:.1f} ms wall), interleaved with the ones without: "
+             f"{queries['post_coupon_cpu'] / queries['post_lines_cpu']:.3f}x the CPU, "
+             f"{queries['post_coupon_wall'] / queries['post_lines_wall']:.3f}x the wall time"
+             if "post_coupon_cpu" in queries else ""))
     flow = ("one POST /api/v1/orders with the basket's lines" if args.flow == "lines"
             else "3-5 cart PUTs then POST /api/v1/orders, timed together")
     dsn = raw_dsn(args.database_url)
@@ -816,6 +836,7 @@ def main(argv=None) -> int:
     hot = None
     failures = []
     real_rounds = []
+    coupon_rounds = []  # (raw, with coupons, without) per round, with --coupon-share
     try:
         with GunicornServer(wsgi_app="seafood_b2b.wsgi:application", cwd=ROOT, env=env, workers=args.workers,
                             threads=args.threads) as server, contextlib.ExitStack() as stack:
@@ -828,6 +849,14 @@ def main(argv=None) -> int:
             print(f"Load: {args.clients} clients (threads), {args.warmup:g} s warm-up + {args.duration:g} s measured "
                   f"per phase, {args.repeat} round(s); each order 3-5 of {len(data.pool)} SKUs, minimum quantities; "
                   f"flow: {flow}\n", flush=True)
+            if args.coupon_share:
+                # Unmeasured: both variants once, so that round 1's first phase does not carry the
+                # server's cold start (seen as multi-second stalls in the run's first phase).
+                for share in (None, 0.0):
+                    run_http_phase(name="warm-up", server=server, data=data, tag=f"{run_id}w{'n' if share == 0.0 else ''}",
+                                   basket_for=uniform_baskets(data, seed=0), duration=args.warmup,
+                                   warmup=args.warmup, flow=args.flow, coupon_share=share)
+                    cancel_leftovers()
             for round_number in range(1, args.repeat + 1):
                 vacuum_write_tables()
                 raw = run_raw_phase(data=data, dsn=dsn, round_number=round_number, duration=args.duration,
@@ -836,21 +865,39 @@ def main(argv=None) -> int:
                 print(f"  round {round_number}/{args.repeat}  raw SQL   {raw.rate:7.1f} tx/s      "
                       f"p50 {fmt_ms(raw.p(50))} ms  p95 {fmt_ms(raw.p(95))} ms  errors {sum(raw.errors.values())}",
                       flush=True)
-                tag = f"{run_id}u{round_number}"
-                vacuum_write_tables()
-                before = stock_snapshot(data.pool)
-                uniform = run_http_phase(name="uniform", server=server, data=data, tag=tag,
-                                         basket_for=uniform_baskets(data, seed=round_number), duration=args.duration,
-                                         warmup=args.warmup, flow=args.flow)
-                accounting = stock_accounting(tag, data.pool, before, stock_snapshot(data.pool))
-                uniform.oversold = sum(row["oversold"] for row in accounting)
-                uniform.unbalanced = [row for row in accounting if not row["balanced"]]
-                print(f"  round {round_number}/{args.repeat}  HTTP      {uniform.rate:7.1f} orders/s  "
-                      f"p50 {fmt_ms(uniform.p(50))} ms  p95 {fmt_ms(uniform.p(95))} ms  "
-                      f"p99 {fmt_ms(uniform.p(99))} ms  errors {sum(uniform.errors.values())}  "
-                      f"ratio {uniform.rate / raw.rate if raw.rate else math.nan:.3f}", flush=True)
+                # With --coupon-share, each round also runs the same phase without coupons, the two
+                # back to back in alternating order (ABBA over the rounds), so the with/without ratio
+                # compares neighbours in time on a machine whose load drifts.
+                variants = [("coupons", None), ("no coupon", 0.0)] if args.coupon_share else [("", None)]
+                if round_number % 2 == 0:
+                    variants.reverse()
+                for variant, share in variants:
+                    tag = f"{run_id}u{round_number}{'n' if share == 0.0 else ''}"
+                    vacuum_write_tables()
+                    before = stock_snapshot(data.pool)
+                    phase = run_http_phase(name="uniform", server=server, data=data, tag=tag,
+                                           basket_for=uniform_baskets(data, seed=round_number),
+                                           duration=args.duration, warmup=args.warmup, flow=args.flow,
+                                           coupon_share=share)
+                    accounting = stock_accounting(tag, data.pool, before, stock_snapshot(data.pool))
+                    phase.oversold = sum(row["oversold"] for row in accounting)
+                    phase.unbalanced = [row for row in accounting if not row["balanced"]]
+                    print(f"  round {round_number}/{args.repeat}  HTTP      {phase.rate:7.1f} orders/s  "
+                          f"p50 {fmt_ms(phase.p(50))} ms  p95 {fmt_ms(phase.p(95))} ms  "
+                          f"p99 {fmt_ms(phase.p(99))} ms  errors {sum(phase.errors.values())}  "
+                          f"ratio {phase.rate / raw.rate if raw.rate else math.nan:.3f}"
+                          + (f"  [{variant}]" if variant else ""), flush=True)
+                    cancel_leftovers()  # unpaid orders cancelled: their stock and coupons given back
+                    if share == 0.0:
+                        plain = phase
+                    else:
+                        uniform = phase
                 rounds.append((raw, uniform))
-                cancel_leftovers()
+                if args.coupon_share:
+                    coupon_rounds.append((raw, uniform, plain))
+                    print(f"  round {round_number}/{args.repeat}  with coupons / without: "
+                          f"{uniform.rate / plain.rate if plain.rate else math.nan:.3f} (orders/s), "
+                          f"p50 {uniform.p(50) / plain.p(50) if plain.latencies else math.nan:.3f}", flush=True)
                 if real is not None:
                     tag = f"{run_id}r{round_number}"
                     before = stock_snapshot(data.pool)
@@ -912,6 +959,17 @@ def main(argv=None) -> int:
          f"{median([u.client_cpu / u.duration for _, u in rounds]):.2f}",
          f"{median([u.machine_cpu / u.duration for _, u in rounds]):.2f}"],
     ]
+    if coupon_rounds:
+        plains = [p for _, _, p in coupon_rounds]
+        table[1][0] = f"HTTP checkout (uniform), coupons on {args.coupon_share:.0%}"
+        table.insert(2, ["HTTP checkout (uniform), no coupon", f"{median([p.rate for p in plains]):.1f}",
+                         *(fmt_ms(median([p.p(q) for p in plains])) for q in (50, 95, 99)),
+                         sum(sum(p.errors.values()) for p in plains), sum(sum(p.refused.values()) for p in plains),
+                         f"{sum(p.oversold for p in plains):g}",
+                         f"{median([p.rate / r.rate if r.rate else math.nan for r, _, p in coupon_rounds]):.3f}",
+                         f"{median([p.server_cpu / p.duration for p in plains]):.2f}",
+                         f"{median([p.client_cpu / p.duration for p in plains]):.2f}",
+                         f"{median([p.machine_cpu / p.duration for p in plains]):.2f}"])
     if real_rounds:
         table.append(["HTTP checkout (uniform), real pay", f"{median([u.rate for _, u in real_rounds]):.1f}",
                       *(fmt_ms(median([u.p(q) for _, u in real_rounds])) for q in (50, 95, 99)),
@@ -931,6 +989,35 @@ def main(argv=None) -> int:
                         "server cpu", "client cpu", "all cpu"], table))
     print(f"\nNote: {REAL_PAY_NOTE}; the fake's CPU is in 'client cpu'.")
 
+    coupon_ratio = None
+    if coupon_rounds:
+        per_round = [u.rate / p.rate if p.rate else math.nan for _, u, p in coupon_rounds]
+        per_round_p50 = [u.p(50) / p.p(50) if p.latencies else math.nan for _, u, p in coupon_rounds]
+        per_round_cpu = [(u.server_cpu / u.ok) / (p.server_cpu / p.ok) if u.ok and p.ok else math.nan
+                         for _, u, p in coupon_rounds]
+        # The phase right after the raw one runs slower whichever it is (seen in every run here), so
+        # a round's ratio leans on who went first. Rounds 2k-1 and 2k put each variant first once:
+        # the geometric mean of their two ratios cancels the position; the median of those pairs
+        # is the figure.
+        pairs = [math.sqrt(a * b) for a, b in zip(per_round[0::2], per_round[1::2])]
+        coupon_ratio = median(pairs) if pairs else median(per_round)
+        first = [p.rate / u.rate if u.rate else math.nan for k, (_, u, p) in enumerate(coupon_rounds)
+                 if k % 2 == 1] + [u.rate / p.rate if p.rate else math.nan
+                                   for k, (_, u, p) in enumerate(coupon_rounds) if k % 2 == 0]
+        print(f"\nWith coupons on {args.coupon_share:.0%} of the orders / without, each round's two phases back to "
+              f"back, coupons first in odd rounds: orders/s per round " + ", ".join(f"{x:.3f}" for x in per_round)
+              + (f"; per pair of rounds (geometric mean) " + ", ".join(f"{x:.3f}" for x in pairs) if pairs else "")
+              + f" -> **{coupon_ratio:.3f}**; p50 latency per round " + ", ".join(f"{x:.3f}" for x in per_round_p50)
+              + f"; server CPU per order per round " + ", ".join(f"{x:.3f}" for x in per_round_cpu)
+              + f" (median {median(per_round_cpu):.3f})")
+        print(f"  first phase of a round / second, whichever variant: median {median(first):.3f} (the position effect)")
+        print(f"  a slowdown above 10 % would be orders/s below 0.900: {'none' if coupon_ratio >= 0.9 else 'YES'}")
+        for _, _, plain in coupon_rounds:
+            if plain.unbalanced:
+                failures.append(f"uniform without coupons: stock accounting off for {len(plain.unbalanced)} SKUs")
+            if plain.oversold:
+                failures.append(f"uniform without coupons: {plain.oversold} units oversold")
+        errors += sum((p.errors for _, _, p in coupon_rounds), Counter())
     if coupon_use is not None:
         print(f"\nCoupons: {coupon_use[0]} of the run's {coupon_use[1]} orders carried one "
               f"(asked: {args.coupon_share:.0%}); every one given back when the unpaid orders were cancelled: "
@@ -986,6 +1073,10 @@ def main(argv=None) -> int:
             "hot": None if hot is None else {"orders": hot.ok, "refused": dict(hot.refused),
                                              "accounting": hot.accounting},
             "checkout_sql": queries["checkout_sql"], "flow": args.flow, "failures": failures,
+            "coupons": None if not coupon_rounds else {
+                "share": args.coupon_share, "with_over_without": coupon_ratio, "per_round": per_round,
+                "rounds": [{"with": u.rate, "without": p.rate, "raw": r.rate, "with_p50": u.p(50),
+                            "without_p50": p.p(50)} for r, u, p in coupon_rounds]},
         }, ensure_ascii=False, indent=2, default=str))
     if args.results:
         from bench._results import write_results
