@@ -181,11 +181,17 @@ _CUSTOMER_FIELDS = ("id", "name", "contact_name", "phone", "district", "address"
 
 @lru_cache(maxsize=None)
 def _customers_statement() -> Prepared:
-    customer, order = table(Customer), table(Order)
+    # Total spend: orders.gmv's rule (paid, net of refunds not failed), tested equal to
+    # selectors.rep_customers, which calls orders.gmv.with_gmv.
+    customer, order, refund = table(Customer), table(Order), table(Refund)
     fields = ", ".join(f"c.{column(Customer, name)}" for name in _CUSTOMER_FIELDS)
     sql = f"""
         SELECT {fields},
-               coalesce((SELECT sum(o.{column(Order, 'total')}) FROM {order} o
+               coalesce((SELECT sum(greatest(o.{column(Order, 'total')} - coalesce(
+                                   (SELECT sum(r.{column(Refund, 'amount')}) FROM {refund} r
+                                     WHERE r.{column(Refund, 'order')} = o.{column(Order, 'id')}
+                                       AND r.{column(Refund, 'status')} <> '{Refund.Status.FAILED}'), 0), 0))
+                           FROM {order} o
                           WHERE o.{column(Order, 'customer')} = c.{column(Customer, 'id')}
                             AND o.{column(Order, 'paid_at')} IS NOT NULL), 0),
                c.{column(Customer, 'acquired_by')} IS NOT DISTINCT FROM c.{column(Customer, 'rep')},

@@ -70,10 +70,11 @@ def rep_summary(*, rep: Rep, now: datetime | None = None) -> dict:
 
 
 def rep_customers(*, rep: Rep):
-    """My customers, newest first, each with total spend: one query per page."""
+    """My customers, newest first, each with total spend — the GMV of their orders (orders.gmv:
+    paid, net of refunds not failed): one query per page."""
     spend = (
-        Order.objects.filter(customer=OuterRef("pk")).paid().values("customer")
-        .annotate(s=Sum("total")).values("s")
+        with_gmv(Order.objects.filter(customer=OuterRef("pk"))).order_by().values("customer")
+        .annotate(s=Sum("gmv")).values("s")
     )
     return (
         Customer.objects.filter(rep=rep)

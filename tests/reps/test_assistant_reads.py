@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
+from django.db.models import Sum
 from django.test import RequestFactory
 from django.utils import timezone
 
@@ -106,6 +107,31 @@ def test_customer_pages_and_inbox_agree_with_the_drf_views(client):
         assert fast.status_code == reference.status_code == 200
         assert fast.content == reference.content, path
         assert fast["Allow"] == reference["Allow"]
+
+
+def test_total_spend_is_the_customers_gmv_net_of_refunds_in_both_reads(client):
+    """A customer's total spend is orders.gmv's rule summed over their orders (unpaid ones
+    nothing, refunds not failed deducted, a full refund to zero), in the selector and in the
+    prepared statement alike, on generated data with refunds of every status."""
+    from orders.gmv import order_gmv
+
+    rep, user = _rep_with_login("辛")
+    _world(rep, RepFactory(), 75, seed=5)
+    expected = {}
+    for order in Order.objects.filter(customer__rep=rep).prefetch_related("refunds"):
+        expected[order.customer_id] = expected.get(order.customer_id, Decimal("0")) + order_gmv(
+            paid=order.paid_at is not None, total=order.total,
+            refunds=[(r.amount, r.status) for r in order.refunds.all()])
+    refunded = set(Refund.objects.exclude(status=Refund.Status.FAILED)
+                   .filter(order__customer__rep=rep).values_list("order__customer_id", flat=True))
+    gross = {row["customer_id"]: row["s"] for row in Order.objects.filter(customer__rep=rep, paid_at__isnull=False)
+             .values("customer_id").annotate(s=Sum("total")).order_by()}
+    assert any(gross[pk] != expected[pk] for pk in refunded)  # the refunds change some customers' spend
+    spend = {c.pk: c.total_spend for c in selectors.rep_customers(rep=rep)}
+    assert spend == {pk: expected.get(pk, Decimal("0")) for pk in spend}
+    count, rows = assistant_reads.customer_page(rep=rep, number=1, size=1000)
+    assert count == len(spend)
+    assert {row["id"]: row["total_spend"] for row in rows} == {pk: f"{v:.2f}" for pk, v in spend.items()}
 
 
 def test_reference_rows_are_the_selectors_rows(client):
