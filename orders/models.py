@@ -123,6 +123,9 @@ class Order(BaseModel):
             # A customer's last paid order (churn alerts link to it; reorder and the rep read it).
             models.Index(fields=["customer", "-paid_at"], condition=Q(paid_at__isnull=False),
                          name="order_customer_paid_idx"),
+            # Paid orders by payment time: the company dashboard's ranges of days (dashboard.selectors).
+            # Partial, so a checkout's INSERT (paid_at still NULL) does not write it; payment does.
+            models.Index(fields=["paid_at"], condition=Q(paid_at__isnull=False), name="order_paid_idx"),
         ]
 
     def __str__(self):

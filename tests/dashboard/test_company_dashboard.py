@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from customers.models import ChurnEvent
 from dashboard.selectors import Period, company_dashboard
-from orders.models import Order, Refund
+from orders.models import Order, OrderLine, Refund
 from tests.factories import CustomerFactory, ProductFactory, RepFactory, SubCategoryFactory
 
 from .world import at, order
@@ -349,3 +349,46 @@ def test_every_figure_reads_one_snapshot_when_the_dashboard_opens_the_transactio
         figures = company_dashboard(Period(first=date(2026, 11, 1), last=date(2026, 11, 30)))
     assert figures["totals"]["gmv"] == sum(row["gmv"] for row in figures["daily"]) == D("88.00")
     assert any("REPEATABLE READ, READ ONLY" in query["sql"] for query in captured.captured_queries)
+
+
+# --- The one statement of the top categories and SKUs ---------------------------------------------
+
+
+@pytest.mark.parametrize("limits", [(10, 20), (1, 1), (2, 3)])
+def test_top_lines_statement_agrees_with_the_two_selectors(world, limits):
+    """dashboard.selectors.top_lines (one GROUPING SETS statement on PostgreSQL) answers exactly
+    what top_categories and top_products (the ORM, and SQLite's path) do: amounts, quantities,
+    orders, names, the order of ties and the limits; a third product in another category, lines
+    packed to another quantity and a cancelled order included."""
+    from dashboard.selectors import top_categories, top_lines, top_products
+
+    crab = ProductFactory(code="XB01", name="蟹棒", category=SubCategoryFactory(name="蟹类", parent=None))
+    order(world["b"], total="100.00", paid_at=at(20, 10), rep=world["li"],
+          lines=[(crab, "100.00", 5), (world["prawn"], "120.00", 1)])
+    OrderLine.objects.filter(product=crab).update(packed_quantity=D("4.5"), actual_amount=D("90.00"))
+    for period in (Period(first=date(2026, 11, 1), last=date(2026, 11, 30)),
+                   Period(first=date(2026, 11, 4), last=date(2026, 11, 4)),
+                   Period(first=date(2026, 10, 1), last=date(2026, 12, 31)),
+                   Period(first=date(2025, 1, 1), last=date(2025, 1, 2))):
+        categories, products = top_lines(period, categories=limits[0], products=limits[1])
+        assert categories == top_categories(period, limit=limits[0])
+        assert products == top_products(period, limit=limits[1])
+    assert any(row["name"] == "蟹类" for row in top_lines(Period(first=date(2026, 11, 1), last=date(2026, 11, 30)))[0])
+
+
+def test_sales_groups_statement_agrees_with_the_orm(world):
+    """dashboard.selectors.sales_groups (one GROUPING SETS statement on PostgreSQL) answers exactly
+    what sales_groups_orm (the ORM, one statement per grouping, and SQLite's path) does: the
+    range, its Shanghai days, months and reps, with refunds of every kind and orders without a rep."""
+    from dashboard.selectors import sales_groups, sales_groups_orm
+
+    order(world["a"], total="80.00", paid_at=at(15, 12), rep=world["li"],
+          refunds=[("30.00", Refund.Status.FAILED), ("10.00", Refund.Status.PROCESSING)])
+    order(world["c"], total="0.00", paid_at=at(16, 12))  # paid nothing: no sale, no GMV
+    for period in (Period(first=date(2026, 11, 1), last=date(2026, 11, 30)),
+                   Period(first=date(2026, 11, 4), last=date(2026, 11, 4)),
+                   Period(first=date(2026, 10, 1), last=date(2026, 12, 31)),
+                   Period(first=date(2025, 1, 1), last=date(2025, 1, 2))):
+        assert sales_groups(period) == sales_groups_orm(period)
+    november = sales_groups(Period(first=date(2026, 11, 1), last=date(2026, 11, 30)))
+    assert None in november["reps"] and len(november["months"]) == 1 and len(november["days"]) > 3
