@@ -68,6 +68,9 @@ BENCHES = [
           what="我的常购 (GET /api/v1/usuals, 50 lines, a price list) against /healthz"),
     Bench("lost items", "bench/lost_items.py", ("--reuse",), ("--reuse", "--customers", "5000", "--repeat", "1"),
           what="the nightly lost-item sweep against a raw SQL aggregate of its rule"),
+    Bench("company dashboard", "bench/company_dashboard.py", ("--reuse",),
+          ("--reuse", "--customers", "3000", "--repeat", "1"),
+          what="every figure of admin's 公司经营看板 for 30 and 366 days against one raw per-day count and sum"),
     Bench("campaign send", "bench/campaign_send.py", ("--repeat", "3"), ("--customers", "5000", "--repeat", "1"),
           what="a rep-task campaign with a coupon to 50,000 customers against the raw SQL of its writes; its results"),
 ]

@@ -252,10 +252,13 @@ def top_products(period: Period, *, limit: int = TOP_PRODUCTS) -> list[dict]:
 
 
 def top_lines(period: Period, *, categories: int = TOP_CATEGORIES, products: int = TOP_PRODUCTS) -> tuple[list, list]:
-    """(top_categories, top_products) in ONE statement on PostgreSQL: the range's lines are read
-    once and grouped both ways (GROUPING SETS), instead of one join of lines and orders each.
-    The lines and what they sold for are `_line_sales`'s (the same compiled query); elsewhere
-    (SQLite) the two selectors above answer, and tests/dashboard holds the two equal."""
+    """(top_categories, top_products) in ONE statement on PostgreSQL, by hash aggregates the
+    database can run in parallel rather than a sort per DISTINCT: per SKU (and its category) the
+    amount, quantity and orders — a count of lines, since an order holds a product on one line
+    (orderline_unique_product); per category the amount summed from its SKUs and the orders as
+    distinct (category, order) pairs. The lines and what they sold for are `_line_sales`'s (the
+    same compiled query); elsewhere (SQLite) the two selectors above answer, and tests/dashboard
+    holds the two equal."""
     if connection.vendor != "postgresql":
         return top_categories(period, limit=categories), top_products(period, limit=products)
     lines = _line_sales(period).values(
@@ -264,15 +267,25 @@ def top_lines(period: Period, *, categories: int = TOP_CATEGORIES, products: int
     inner, params = lines.query.sql_with_params()
     product, category = Product._meta.db_table, Category._meta.db_table
     sql = f"""
-        WITH g AS (
-            SELECT GROUPING(s.s_product) AS by_category, s.s_product AS product_id, s.s_category AS category_id,
-                   sum(s.s_sold) AS amount, sum(s.s_quantity) AS quantity, count(DISTINCT s.s_order) AS orders
+        WITH per_product AS (
+            SELECT s.s_product AS product_id, s.s_category AS category_id, sum(s.s_sold) AS amount,
+                   sum(s.s_quantity) AS quantity, count(*) AS orders
               FROM ({inner}) s
-             GROUP BY GROUPING SETS ((s.s_product), (s.s_category))
+             GROUP BY s.s_product, s.s_category
+        ), per_category AS (
+            SELECT a.category_id, a.amount, o.orders
+              FROM (SELECT category_id, sum(amount) AS amount FROM per_product GROUP BY category_id) a
+              JOIN (SELECT d.s_category AS category_id, count(*) AS orders
+                      FROM (SELECT DISTINCT s.s_category, s.s_order FROM ({inner}) s) d
+                     GROUP BY d.s_category) o ON o.category_id IS NOT DISTINCT FROM a.category_id
         ), ranked AS (
-            SELECT g.*, row_number() OVER (PARTITION BY g.by_category ORDER BY g.amount DESC,
-                                           g.category_id, g.product_id) AS place
-              FROM g
+            SELECT 1 AS by_category, NULL::bigint AS product_id, category_id, amount, NULL::numeric AS quantity, orders,
+                   row_number() OVER (ORDER BY amount DESC, category_id) AS place
+              FROM per_category
+             UNION ALL
+            SELECT 0, product_id, NULL, amount, quantity, orders,
+                   row_number() OVER (ORDER BY amount DESC, product_id)
+              FROM per_product
         )
         SELECT r.by_category, r.product_id, r.category_id, r.amount, r.quantity, r.orders,
                p.code, p.name, p.unit, c.name, pc.name
@@ -283,7 +296,7 @@ def top_lines(period: Period, *, categories: int = TOP_CATEGORIES, products: int
          WHERE r.place <= CASE WHEN r.by_category = 1 THEN %s ELSE %s END
          ORDER BY r.by_category DESC, r.place"""
     with connection.cursor() as cursor:
-        cursor.execute(sql, (*params, categories, products))
+        cursor.execute(sql, (*params, *params, categories, products))
         rows = cursor.fetchall()
     top_c, top_p = [], []
     for by_category, product_id, category_id, amount, quantity, orders, code, name, unit, cname, parent in rows:
