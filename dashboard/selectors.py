@@ -3,7 +3,10 @@
 Every figure is an aggregate computed by the database; Python only lays the rows out (a day with
 no orders gets its zeros) and divides two sums for an average. The number of queries is fixed —
 it does not grow with the days in the range, the orders, the reps, the categories or the
-products (tests/dashboard/test_figures.py counts them).
+products (tests/dashboard/test_company_dashboard.py counts them). On PostgreSQL the range's
+orders are read once for the totals, days, months and reps (`sales_groups`) and its lines once
+for the top categories and SKUs (`top_lines`); the ORM's per-figure queries (`sales_groups_orm`,
+`top_categories`, `top_products`) are SQLite's path and the reference they are tested equal to.
 
 The rules come from where they live:
 - GMV and what counts as a sale: `orders.gmv` (all paid orders, net of refunds; the order's rep
