@@ -34,7 +34,7 @@ pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the b
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 S = Order.Status
 LOADED = ("customers_customer", "customers_visitor", "orders_order", "orders_orderline", "orders_payment",
-          "orders_orderevent", "reps_entryevent")
+          "orders_orderevent", "reps_entryevent", "logistics_stockmove")
 
 
 def _seed_moment() -> datetime:
