@@ -112,7 +112,8 @@ def _manual_tags_sql(plan: DemoPlan, business_tags, size_tags) -> int:
                 SELECT CASE WHEN d = 0 THEN %s WHEN d < 3 THEN %s ELSE %s END
                 FROM (SELECT get_byte(sha256(convert_to(%s || ':size:' || c.phone, 'UTF8')), 0) %% 6 AS d) x
             ) t
-            WHERE t.tag_id IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM crm_customertag m WHERE m.customer_id = c.id AND m.source = 'manual')
+            LEFT JOIN (SELECT DISTINCT customer_id FROM crm_customertag WHERE source = 'manual') m
+                   ON m.customer_id = c.id
+            WHERE t.tag_id IS NOT NULL AND m.customer_id IS NULL  -- (a hash anti-join, whatever the statistics say)
             ON CONFLICT DO NOTHING""", [*patterns, *sizes, str(plan.seed)])
         return cursor.rowcount
