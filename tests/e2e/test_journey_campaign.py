@@ -1,5 +1,5 @@
-"""J7 campaigns, end to end in headless Chromium against the live server: staff write a campaign
-for a segment with a coupon and send it as a rep task; the rep opens the assistant, finds the
+"""J7 campaigns, end to end in headless Chromium against the live server: staff build a segment
+in admin (its live count before saving), write a campaign for it with a coupon and send it as a rep task; the rep opens the assistant, finds the
 customer with the message ready and marks it sent; the customer opens the tracked link, uses the
 campaign's coupon at checkout and pays; the campaign's results show the open, the order, its GMV
 and the coupon used, and so does the company dashboard (its totals, campaign table and the rep's
@@ -51,8 +51,6 @@ def test_a_rep_task_campaign_with_a_coupon_from_admin_to_the_results(live_server
     cart_line_set(visitor=visitor, product_id=shrimp.pk, quantity=Decimal("3"))  # 180.00
     hotpot = Tag.objects.create(group=TagGroup.objects.create(name="业态"), name="火锅")
     CustomerTag.objects.create(customer=customer, tag=hotpot)
-    segment = Segment.objects.create(name="火锅店")
-    segment.tags.set([hotpot])
     today = timezone.localdate()
     coupon = CouponTemplate.objects.create(name="红虾满150减20", amount_off=Decimal("20.00"),
                                            min_spend=Decimal("150.00"), valid_from=today,
@@ -64,10 +62,24 @@ def test_a_rep_task_campaign_with_a_coupon_from_admin_to_the_results(live_server
     office = browser.new_context(locale="zh-CN")
     office.set_default_timeout(10_000)
     admin = office.new_page()
-    admin.goto(base + "/admin/login/?next=/admin/campaigns/campaign/add/")
+    admin.goto(base + "/admin/login/?next=/admin/crm/segment/add/")
     admin.fill("#id_username", "boss")
     admin.fill("#id_password", "boss-pass-123")
     admin.click("input[type=submit]")
+
+    # The segment, built in admin: the live count answers before anything is saved.
+    admin.fill("#id_name", "火锅店")
+    expect(admin.locator("#segment-count")).to_have_text("2 位客户 → 2 位火锅店")
+    admin.locator(".field-tags .select2-search__field").click()
+    admin.locator(".field-tags .select2-search__field").fill("火锅")
+    admin.locator(".select2-results__option", has_text="火锅").click()
+    expect(admin.locator("#segment-count")).to_have_text("2 位客户 → 1 位火锅店")
+    screenshot(admin, "segment-live-count")
+    admin.click("input[name=_save]")
+    segment = Segment.objects.get(name="火锅店")
+    assert list(segment.tags.all()) == [hotpot] and segment.created_by.username == "boss"
+
+    admin.goto(base + "/admin/campaigns/campaign/add/")
     admin.fill("#id_name", "红虾到货")
     admin.select_option("#id_channel", "rep_task")
     admin.select_option("#id_segment", label="火锅店")
