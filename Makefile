@@ -108,7 +108,8 @@ bench-campaigns: deps
 	$(PY) bench/campaign_send.py $(CAMPAIGN_ARGS)
 
 # Every benchmark of bench/run_all.py (its BENCHES list) into one table, bench/RESULTS.md.
-# BENCH_QUICK=1: small data and short windows; BENCH_ONLY="catalog rep": some of them.
+# BENCH_QUICK=1: small data and short windows; BENCH_ONLY="catalog rep": some of them;
+# BENCH_X100=postgres://…/bench_x100: churn, CRM and lost items on the 100× demo database (--no-seed).
 bench: deps
 	$(PY) bench/run_all.py $(if $(BENCH_QUICK),--quick) $(foreach b,$(BENCH_ONLY),--only $(b))
 

@@ -10,7 +10,9 @@ lines of its output under the table. A failing benchmark is reported and the oth
 
 `--quick` (make bench BENCH_QUICK=1) runs each with its `quick` arguments instead: a smaller data
 set and shorter windows, for a benchmark that needs a big database (the churn sweep's 10M orders)
-or a first look. BENCH_ARGS_<NAME> (the name in capitals, spaces as _) adds arguments to one of
+or a first look. `--x100 URL` (make bench BENCH_X100=postgres://…/bench_x100) runs the three big-data
+benchmarks (churn sweep, CRM segments, lost items) on the 100× demo database of `seed_demo --bulk
+--scale 100` with `--no-seed`, instead of each generating its own 10M orders. BENCH_ARGS_<NAME> (the name in capitals, spaces as _) adds arguments to one of
 them, e.g. BENCH_ARGS_CATALOG="--scale 3".
 """
 
@@ -39,6 +41,7 @@ class Bench:
     quick: tuple[str, ...] = ()
     results: bool = False  # accepts --results PATH (bench/_results.py)
     what: str = ""
+    big: bool = False  # takes --no-seed --database-url: measured on the 100× demo database with --x100
 
 
 BENCHES = [
@@ -57,17 +60,17 @@ BENCHES = [
           what="the same with a price list"),
     Bench("churn sweep", "bench/churn_sweep.py", ("--reuse",),
           ("--reuse", "--customers", "50000", "--orders-per-customer", "10", "--repeat", "1"),
-          what="the nightly sweep against the one aggregate"),
+          big=True, what="the nightly sweep against the one aggregate"),
     Bench("crm segments", "bench/crm_segments.py", ("--reuse",),
           ("--reuse", "--customers", "50000", "--orders-per-customer", "10"),
-          what="the nightly automatic tags against the raw SQL of their rules; segment counts"),
+          big=True, what="the nightly automatic tags against the raw SQL of their rules; segment counts"),
     Bench("dispatch", "bench/dispatch.py", (), ("--time-limits", "5"),
           what="route planning against nearest neighbour"),
     Bench("usual list", "bench/usual_list.py", ("--repeat", "3"),
           ("--others", "200", "--repeat", "1", "--duration", "3", "--warmup", "1"),
           what="我的常购 (GET /api/v1/usuals, 50 lines, a price list) against /healthz"),
     Bench("lost items", "bench/lost_items.py", ("--reuse",), ("--reuse", "--customers", "5000", "--repeat", "1"),
-          what="the nightly lost-item sweep against a raw SQL aggregate of its rule"),
+          big=True, what="the nightly lost-item sweep against a raw SQL aggregate of its rule"),
     Bench("company dashboard", "bench/company_dashboard.py", ("--reuse",),
           ("--reuse", "--customers", "3000", "--repeat", "1"),
           what="every figure of admin's 公司经营看板 for 30 and 366 days against one raw per-day count and sum"),
@@ -80,6 +83,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="each benchmark's quick arguments (small data, short)")
     parser.add_argument("--only", action="append", metavar="NAME", help="only benchmarks whose name contains NAME")
+    parser.add_argument("--x100", metavar="URL", default=os.environ.get("BENCH_X100") or None,
+                        help="the 100× demo database for the big-data benchmarks (--no-seed)")
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
     return parser.parse_args(argv)
 
@@ -88,9 +93,15 @@ def _env_args(bench: Bench) -> list[str]:
     return shlex.split(os.environ.get("BENCH_ARGS_" + bench.name.upper().replace(" ", "_").replace(",", ""), ""))
 
 
-def run(bench: Bench, quick: bool, workdir: Path) -> dict:
+def arguments(bench: Bench, quick: bool, x100: str | None) -> list[str]:
+    if x100 and bench.big:
+        return ["--no-seed", "--database-url", x100, *_env_args(bench)]
+    return [*(bench.quick if quick else bench.args), *_env_args(bench)]
+
+
+def run(bench: Bench, quick: bool, workdir: Path, x100: str | None = None) -> dict:
     results = workdir / f"{bench.name.replace(' ', '_')}.json"
-    command = [sys.executable, str(ROOT / bench.script), *(bench.quick if quick else bench.args), *_env_args(bench)]
+    command = [sys.executable, str(ROOT / bench.script), *arguments(bench, quick, x100)]
     if bench.results:
         command += ["--results", str(results)]
     print(f"\n=== {bench.name}: {' '.join(command[1:])}", flush=True)
@@ -154,7 +165,7 @@ def main(argv=None) -> int:
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         for bench in chosen:
-            outcomes.append(run(bench, args.quick, Path(workdir)))
+            outcomes.append(run(bench, args.quick, Path(workdir), args.x100))
     Path(args.output).write_text(render(outcomes, args.quick))
     print(f"\nWrote {args.output}")
     return 1 if any(o["status"] for o in outcomes) else 0
