@@ -235,6 +235,11 @@ class ClientJob:
     offset: int = 0  # where in `paths` this client starts, so clients don't move in lockstep
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float = 30.0
+    # Open loop: 0 = back to back (closed loop). Otherwise this client's k-th request is due at
+    # start_at + phase + k * interval, and its latency is counted from when it was due, not from
+    # when it was sent: a server that falls behind pays for the wait (no coordinated omission).
+    interval: float = 0.0
+    phase: float = 0.0
 
 
 @dataclass
@@ -246,7 +251,8 @@ class ClientResult:
 
 
 def run_client(job: ClientJob) -> ClientResult:
-    """One client: a keep-alive connection, requests back to back until `stop_at`."""
+    """One client: a keep-alive connection, requests back to back until `stop_at` (or, with
+    `interval`, each at its due time)."""
     latencies: list[list[float]] = [[] for _ in job.paths]
     errors: Counter = Counter()
     warmup = 0
@@ -260,14 +266,22 @@ def run_client(job: ClientJob) -> ClientResult:
         time.sleep(delay)
     i = job.offset
     n = len(job.paths)
+    sent = 0
     while True:
         now = clock()
+        due = None
+        if job.interval:
+            due = job.start_at + job.phase + sent * job.interval
+            sent += 1
+            if due > now:
+                time.sleep(due - now)
+                now = clock()
         if now >= job.stop_at:
             break
         index = i % n
         i += 1
         path = job.paths[index]
-        began = perf()
+        began = perf() if due is None else perf() - (clock() - due)
         try:
             conn.request("GET", path, headers=headers)
             response = conn.getresponse()
@@ -316,6 +330,7 @@ class Measurement:
     client_cpu: float
     server_cpu: float
     machine_cpu: float
+    offered: float | None = None  # open loop: the rate offered (requests/s)
 
     @property
     def all_latencies(self) -> list[float]:
@@ -400,15 +415,21 @@ class LoadGenerator:
         warmup: float,
         server: GunicornServer | None = None,
         headers: dict[str, str] | None = None,
+        rate: float | None = None,
     ) -> Measurement:
+        """Closed loop (each client sends its next request when the last one is answered), or with
+        `rate` open loop: `rate` requests/s offered in all, spread evenly over the clients, each
+        request's latency counted from its due time."""
         # A short lead time lets every client be waiting before the clock starts.
         start_at = time.monotonic() + 0.3
         measure_from = start_at + warmup
         stop_at = measure_from + duration
         step = max(1, len(paths) // self.clients)
+        interval = self.clients / rate if rate else 0.0
         jobs = [
             ClientJob(port=port, paths=paths, start_at=start_at, measure_from=measure_from, stop_at=stop_at,
-                      offset=(k * step) % len(paths), headers=headers or {})
+                      offset=(k * step) % len(paths), headers=headers or {},
+                      interval=interval, phase=k * interval / self.clients)
             for k in range(self.clients)
         ]
         # Whole processes, read from /proc: with threads that is this process, GIL hand-offs included.
@@ -453,6 +474,7 @@ class LoadGenerator:
         return Measurement(
             name=name, paths=paths, duration=duration, latencies=latencies, errors=errors,
             client_cpu=window.client_cpu, server_cpu=window.server_cpu, machine_cpu=window.machine_cpu,
+            offered=rate,
         )
 
 

@@ -70,11 +70,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-seed", action="store_true", help="use the database as it is: no migrate/seed/ANALYZE")
     parser.add_argument("--only", action="append", metavar="NAME",
                         help="measure only endpoints whose name contains NAME (repeatable; baseline always runs)")
+    parser.add_argument("--open-loop", type=float, default=0.5, metavar="FRACTION",
+                        help="then measure each endpoint's latency at this fraction of its own closed-loop rate, "
+                             "offered at a fixed rate (default 0.5; 0 skips it)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--results", metavar="PATH", help="also write the rows for bench/RESULTS.md (make bench)")
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.clients < 1 or args.repeat < 1:
         parser.error("--duration, --clients and --repeat must be positive")
+    if not 0 <= args.open_loop < 1:
+        parser.error("--open-loop is a fraction of the closed-loop rate: 0 (off) up to, not including, 1")
     return args
 
 
@@ -362,6 +367,49 @@ def print_report(*, rows, counts, hits, errors, server_log, repeat, cpu_count) -
             print("\nLast lines of the gunicorn log:\n" + server_log)
 
 
+def measure_open_loop(load, server, selected, rounds, args) -> list[dict[str, Measurement]]:
+    """Latency at a fixed offered rate: each endpoint at `--open-loop` of its own closed-loop median
+    rate, `--repeat` rounds. Closed-loop clients keep both cores busy, so their p99 is mostly the
+    run queue; this is the tail a request sees when the server has headroom."""
+    print(f"\nOpen loop: each endpoint offered {args.open_loop:.0%} of its closed-loop rate\n", flush=True)
+    capacity = {name: median([r[name].rps for r in rounds]) for name, _, _ in selected}
+    open_rounds = []
+    for round_number in range(1, args.repeat + 1):
+        measured = {}
+        for name, paths, headers in selected:
+            rate = max(1.0, args.open_loop * capacity[name])
+            m = load.measure(name=name, port=server.port, paths=list(paths), duration=args.duration,
+                             warmup=args.warmup, server=server, headers=headers, rate=rate)
+            measured[name] = m
+            print(f"  round {round_number}/{args.repeat}  {name:<28} offered {rate:7.1f}  got {m.rps:7.1f} req/s  "
+                  f"p50 {m.percentile(50) * 1000:.1f} ms  p99 {m.percentile(99) * 1000:.1f} ms", flush=True)
+        open_rounds.append(measured)
+    return open_rounds
+
+
+def summarise_open_loop(open_rounds: list[dict[str, Measurement]], names: list[str]) -> dict[str, dict]:
+    if not open_rounds:
+        return {}
+    return {name: {
+        "offered": median([r[name].offered for r in open_rounds]),
+        "rps": median([r[name].rps for r in open_rounds]),
+        "p50": median([r[name].percentile(50) for r in open_rounds]),
+        "p95": median([r[name].percentile(95) for r in open_rounds]),
+        "p99": median([r[name].percentile(99) for r in open_rounds]),
+        "errors": sum(r[name].error_count for r in open_rounds),
+    } for name in names}
+
+
+def print_open_loop(open_rows: dict[str, dict], fraction: float) -> None:
+    print(f"\nLatency at a fixed offered rate ({fraction:.0%} of each endpoint's own closed-loop rate; each "
+          "request timed from when it was due; medians over the rounds)\n")
+    print(render_table(
+        ["endpoint", "offered req/s", "served req/s", "p50 ms", "p95 ms", "p99 ms", "errors"],
+        [[name, f"{row['offered']:.1f}", f"{row['rps']:.1f}", fmt_ms(row["p50"]), fmt_ms(row["p95"]), fmt_ms(row["p99"]), row["errors"]]
+         for name, row in open_rows.items()],
+    ))
+
+
 def _sql_text(counts, row) -> str:
     """SQL statements per request ("1", or "1/2" when the rotated paths differ); a unit's sum."""
     found = [counts[(row["name"], path)][1] for path in row["paths"]]
@@ -415,16 +463,20 @@ def main(argv=None) -> int:
               f"see the CPU columns.\n", flush=True)
         rounds = measure_rounds(load, server, selected, repeat=args.repeat, duration=args.duration,
                                 warmup=args.warmup)
+        open_rounds = measure_open_loop(load, server, selected, rounds, args) if args.open_loop else []
         server_log = server.log_tail(60)  # read before the server's log file goes away
 
     rows = summarise(rounds, names)
+    open_rows = summarise_open_loop(open_rounds, names)
     errors: dict[str, int] = {}
-    for measured in rounds:
+    for measured in rounds + open_rounds:
         for m in measured.values():
             for message, n in m.errors.items():
                 errors[message] = errors.get(message, 0) + n
     print_report(rows=rows, counts=counts, hits=hits, errors=errors, server_log=server_log,
                  repeat=args.repeat, cpu_count=cpu_count)
+    if open_rows:
+        print_open_loop(open_rows, args.open_loop)
 
     if args.json:
         Path(args.json).write_text(json.dumps({
@@ -433,6 +485,7 @@ def main(argv=None) -> int:
             "queries": {f"{name} {p}": c[1] for (name, p), c in counts.items()},
             "hits": hits,
             "endpoints": rows,
+            "open_loop": open_rows,
             "errors": errors,
         }, ensure_ascii=False, indent=2, default=str))
     if args.results:
@@ -442,7 +495,10 @@ def main(argv=None) -> int:
             {"row": row["name"], "ratio": row["ratio"],
              "figures": (f"{row['rps']:.1f} {'screens' if row['unit'] > 1 else 'req'}/s, p50 {fmt_ms(row['p50'])} ms, "
                          f"p99 {fmt_ms(row['p99'])} ms, SQL "
-                         + _sql_text(counts, row))}
+                         + _sql_text(counts, row)
+                         + (f"; at {args.open_loop:.0%} of its rate (open loop, {open_rows[row['name']]['offered']:.0f}"
+                            f" req/s offered): p50 {fmt_ms(open_rows[row['name']]['p50'])} ms, "
+                            f"p99 {fmt_ms(open_rows[row['name']]['p99'])} ms" if row["name"] in open_rows else ""))}
             for row in rows if row["name"] != BASELINE],
             notes=[f"{data['products']:,} products, --repeat {args.repeat}, {args.clients} clients"])
     return 1 if errors else 0
