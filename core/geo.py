@@ -52,6 +52,17 @@ def wgs84_to_gcj02(latitude: float, longitude: float) -> tuple[float, float]:
     return latitude + d_lat, longitude + d_lng
 
 
+def datum_param(value, *, code: str = "invalid_location") -> str:
+    """The datum a request names in its `coordinate_system` (`gcj02` when absent); an unknown
+    one is refused rather than guessed."""
+    from core.errors import ValidationFailed
+
+    datum = (value or GCJ02).strip().lower() if isinstance(value, str) or value is None else ""
+    if datum not in DATUMS:
+        raise ValidationFailed("坐标系只能是 gcj02 或 wgs84", code=code)
+    return datum
+
+
 def to_gcj02(latitude: float, longitude: float, *, datum: str) -> tuple[float, float]:
     """A position in the datum it came in (`gcj02` or `wgs84`), as GCJ-02."""
     if datum == WGS84:

@@ -26,6 +26,8 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from core import geo
+
 from core.errors import Conflict, ValidationFailed
 
 from .models import ChurnEvent, ChurnSettings, ChurnSnapshot, Customer
@@ -272,8 +274,10 @@ def distance_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
 
 
-def lapsing_customers_near(*, rep, latitude, longitude, radius_km: float = 5, limit: int = 50) -> list[dict]:
-    """The rep's churned and at-risk customers nearest first, within `radius_km`.
+def lapsing_customers_near(*, rep, latitude, longitude, radius_km: float = 5, limit: int = 50,
+                           datum: str = "gcj02") -> list[dict]:
+    """The rep's churned and at-risk customers nearest first, within `radius_km` of the position,
+    which comes in `datum` (a browser's fix is WGS-84) and is compared in GCJ-02, the pins' datum.
 
     A bounding box on the indexed coordinates narrows the rows in SQL; the exact distance is
     computed only for those. Bounded by radius and count.
@@ -284,6 +288,7 @@ def lapsing_customers_near(*, rep, latitude, longitude, radius_km: float = 5, li
         raise ValidationFailed("位置无效", code="invalid_location")
     if not (-90 <= lat <= 90 and -180 <= lng <= 180) or math.isnan(lat) or math.isnan(lng):
         raise ValidationFailed("位置无效", code="invalid_location")
+    lat, lng = geo.to_gcj02(lat, lng, datum=geo.datum_param(datum))
     radius_km = max(0.1, min(float(radius_km), MAX_RADIUS_KM))
     limit = max(1, min(int(limit), MAX_RESULTS))
     dlat = radius_km / 111.0

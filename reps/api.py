@@ -11,6 +11,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import geo
 from core.errors import ApplicationError, ValidationFailed
 from core.inputs import aware_datetime_param
 from core.schema import REP_SESSION, REP_SESSION_OR_FEED_TOKEN, documented_by, error_response, errors, paginated
@@ -137,6 +138,9 @@ class VisitNoteInput(serializers.Serializer):
     note = serializers.CharField(max_length=500)
     latitude = serializers.DecimalField(max_digits=9, decimal_places=6, required=False, allow_null=True)
     longitude = serializers.DecimalField(max_digits=9, decimal_places=6, required=False, allow_null=True)
+    coordinate_system = serializers.ChoiceField(
+        choices=["gcj02", "wgs84"], default="gcj02",
+        help_text="latitude/longitude 的坐标系：gcj02（wx.getLocation）或 wgs84（浏览器定位）；保存为 GCJ-02")
 
 
 class VisitNoteApi(RepApiView):
@@ -173,6 +177,8 @@ class InboxApi(RepApiView):
 class NearbyApi(RepApiView):
     @extend_schema(parameters=[OpenApiParameter("latitude", float, required=True),
                                OpenApiParameter("longitude", float, required=True),
+                               OpenApiParameter("coordinate_system", str, enum=["gcj02", "wgs84"],
+                                                description="位置的坐标系，默认 gcj02（wx.getLocation）；浏览器定位为 wgs84"),
                                OpenApiParameter("radius_km", float, description="默认 5"),
                                OpenApiParameter("limit", int, description="默认 50")],
                    responses={200: NearbyOutput, **_NOT_A_REP}, summary="附近的流失/预警客户（由近到远，GCJ-02）")
@@ -186,9 +192,11 @@ class NearbyApi(RepApiView):
             limit = int(params.get("limit") or 50)
         except ValueError:
             raise ValidationFailed("radius_km / limit 须为数字", code="invalid_parameter")
+        datum = geo.datum_param(params.get("coordinate_system"), code="invalid_parameter")
         rows = lapsing_customers_near(rep=rep, latitude=params.get("latitude"), longitude=params.get("longitude"),
-                                      radius_km=radius, limit=limit)
-        return Response({"customers": [
+                                      radius_km=radius, limit=limit, datum=datum)
+        lat, lng = geo.to_gcj02(float(params["latitude"]), float(params["longitude"]), datum=datum)
+        return Response({"origin": {"latitude": f"{lat:.6f}", "longitude": f"{lng:.6f}"}, "customers": [
             {"id": r["pk"], "name": r["name"], "address": r["address"], "phone": r["phone"], "status": r["status"],
              "latitude": str(r["latitude"]), "longitude": str(r["longitude"]), "last_order_at": r["last_order_at"],
              "distance_km": r["distance_km"]} for r in rows]})

@@ -132,7 +132,13 @@ class NearbyCustomerSerializer(serializers.Serializer):
     distance_km = serializers.FloatField()
 
 
+class PositionSerializer(serializers.Serializer):
+    latitude = serializers.DecimalField(max_digits=9, decimal_places=6)
+    longitude = serializers.DecimalField(max_digits=9, decimal_places=6)
+
+
 class NearbyOutput(serializers.Serializer):
+    origin = PositionSerializer(help_text="查询中心（已换算为 GCJ-02，地图上“我在这里”的位置）")
     customers = NearbyCustomerSerializer(many=True, help_text="由近到远")
 
 

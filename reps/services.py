@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 
 from django.utils import timezone
 
+from core import geo
 from core.errors import NotFound, ValidationFailed
 from customers.models import Customer, Visitor
 
@@ -103,8 +104,12 @@ def _customer_of_rep(*, rep: Rep, customer_id: int) -> Customer:
     return customer
 
 
-def visit_note_add(*, rep: Rep, customer_id: int, note: str, latitude=None, longitude=None) -> VisitNote:
+def visit_note_add(*, rep: Rep, customer_id: int, note: str, latitude=None, longitude=None,
+                   coordinate_system: str = geo.GCJ02) -> VisitNote:
+    """A visit note, with where the rep stood if the phone said: stored in GCJ-02 like every pin,
+    converted from `coordinate_system` (a browser's navigator.geolocation answers in WGS-84)."""
     text = (note or "").strip()
+    datum = geo.datum_param(coordinate_system)
     if not 1 <= len(text) <= 500:
         raise ValidationFailed("拜访记录须为 1-500 个字", code="invalid_note")
     customer = _customer_of_rep(rep=rep, customer_id=customer_id)
@@ -117,6 +122,9 @@ def visit_note_add(*, rep: Rep, customer_id: int, note: str, latitude=None, long
             raise ValidationFailed("位置无效", code="invalid_location")
         if not (-90 <= lat <= 90 and -180 <= lng <= 180):
             raise ValidationFailed("位置无效", code="invalid_location")
+        if datum != geo.GCJ02:
+            lat, lng = (Decimal(repr(v)).quantize(Decimal("0.000001"))
+                        for v in geo.to_gcj02(float(lat), float(lng), datum=datum))
     return VisitNote.objects.create(rep=rep, customer=customer, note=text, latitude=lat, longitude=lng)
 
 

@@ -160,13 +160,12 @@
   }
 
   /*
-   * Where the rep stands. In the mini program this is wx.getLocation({ type: 'gcj02' }), which
-   * answers in GCJ-02, the datum our customers' pins are stored in. A browser has only
-   * navigator.geolocation; its fix is used as it comes and treated as GCJ-02 (a phone's browser in
-   * mainland China may answer in WGS-84, a few hundred metres off, which a list sorted by distance
-   * tolerates; the mini program gets it exact).
+   * Where the rep stands: navigator.geolocation, which answers in WGS-84 (the phone's GPS). Our
+   * customers' pins are GCJ-02, about 550 m away in Shenzhen, so the fix is sent with
+   * coordinate_system=wgs84 and the server converts it (core.geo) before measuring distances; the
+   * nearby list answers with the converted centre (`origin`), which is where the map puts 我在这里.
    */
-  function locateGcj02() {
+  function locateWgs84() {
     return new Promise((resolve, reject) => {
       if (!navigator.geolocation) {
         reject(new Error('unsupported'));
@@ -488,7 +487,9 @@
           navigator.geolocation.getCurrentPosition(
             (pos) => {
               this.locationStatus = '已获取位置';
-              resolve({ latitude: pos.coords.latitude.toFixed(6), longitude: pos.coords.longitude.toFixed(6) });
+              // WGS-84, as every browser answers; stored as GCJ-02 by the server (core.geo).
+              resolve({ latitude: pos.coords.latitude.toFixed(6), longitude: pos.coords.longitude.toFixed(6),
+                        coordinate_system: 'wgs84' });
             },
             () => {
               this.locationStatus = '未能获取位置，仅保存文字';
@@ -649,7 +650,8 @@
       return {
       radius: defaultRadius,
       state: 'locating', // locating | located | failed
-      position: null,
+      position: null, // the phone's fix (WGS-84)
+      origin: null, // the same in GCJ-02, from the server's answer
       problem: '',
       customers: [],
       loading: false,
@@ -685,7 +687,7 @@
         this.state = 'locating';
         this.problem = '';
         try {
-          this.position = await locateGcj02();
+          this.position = await locateWgs84();
           this.state = 'located';
         } catch (error) {
           this.state = 'failed';
@@ -708,9 +710,10 @@
         try {
           const data = await api.get('/nearby', {
             latitude: this.position.latitude.toFixed(6), longitude: this.position.longitude.toFixed(6),
-            radius_km: this.radius, limit: 100,
+            coordinate_system: 'wgs84', radius_km: this.radius, limit: 100,
           });
           if (mine !== this.request) return;
+          this.origin = data.origin;
           this.customers = data.customers;
         } catch (error) {
           if (mine !== this.request) return;
@@ -737,15 +740,21 @@
           L.tileLayer(this.mapConfig.tileUrl, { attribution: this.mapConfig.attribution, maxZoom: 18 }).addTo(map);
           markers = L.layerGroup().addTo(map);
           // A view first: until the map has one, layers added to it are not placed on it.
-          map.setView([this.position.latitude, this.position.longitude], 14);
+          map.setView(this.here(), 14);
         }
         map.invalidateSize(); // it was laid out while hidden
         this.drawMarkers();
       },
 
+      // On the map, in the pins' datum: the GCJ-02 centre the server answered with.
+      here() {
+        const where = this.origin || this.position;
+        return [Number(where.latitude), Number(where.longitude)];
+      },
+
       drawMarkers() {
         if (!map || !this.position) return;
-        const here = [this.position.latitude, this.position.longitude];
+        const here = this.here();
         markers.clearLayers();
         const area = L.circle(here, { radius: this.radius * 1000, color: '#576b95', weight: 1, fillOpacity: 0.04 });
         area.addTo(markers);

@@ -401,3 +401,59 @@ def test_won_back_customers_are_credited_on_the_reps_summary_and_the_admin_dashb
     page = admin_client.get("/admin/reps/rep/dashboard/").content.decode()
     assert 'data-testid="total-won-back">1<' in page
     assert 'data-testid="total-churned">1<' in page
+
+
+# One door in Futian, Shenzhen: its pin as WeChat/Amap give it (GCJ-02) and where a phone's GPS, which
+# is what a browser's navigator.geolocation answers with, puts the same spot (WGS-84): 606 m apart.
+DOOR_GCJ02 = (Decimal("22.540379"), Decimal("114.062979"))
+DOOR_WGS84 = ("22.543096", "114.057865")
+
+
+def test_nearby_converts_a_browser_fix_to_the_pins_datum_before_measuring(rep_client):
+    door = CustomerFactory(rep=rep_client.rep, name="门口的流失客户", latitude=DOOR_GCJ02[0], longitude=DOOR_GCJ02[1],
+                           status="churned")
+    as_wgs84 = rep_client.get("/api/v1/rep/nearby", {"latitude": DOOR_WGS84[0], "longitude": DOOR_WGS84[1],
+                                                     "coordinate_system": "wgs84", "radius_km": "0.1"})
+    assert as_wgs84.status_code == 200
+    body = as_wgs84.json()
+    assert [c["id"] for c in body["customers"]] == [door.pk]
+    assert body["customers"][0]["distance_km"] < 0.005  # the same door, within a few metres
+    assert abs(Decimal(body["origin"]["latitude"]) - DOOR_GCJ02[0]) < Decimal("0.00005")
+    assert abs(Decimal(body["origin"]["longitude"]) - DOOR_GCJ02[1]) < Decimal("0.00005")
+    # Taken as GCJ-02 (the old behaviour) the same fix is 606 m off: outside a 100 m radius.
+    as_is = rep_client.get("/api/v1/rep/nearby", {"latitude": DOOR_WGS84[0], "longitude": DOOR_WGS84[1],
+                                                  "radius_km": "0.1"})
+    assert as_is.json()["customers"] == []
+    assert as_is.json()["origin"] == {"latitude": DOOR_WGS84[0], "longitude": DOOR_WGS84[1]}
+
+
+def test_nearby_refuses_an_unknown_coordinate_system(rep_client):
+    response = rep_client.get("/api/v1/rep/nearby", {"latitude": "22.54", "longitude": "114.06",
+                                                     "coordinate_system": "bd09"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_parameter" and "坐标系" in response.json()["error"]["message"]
+
+
+def test_a_visit_note_from_a_browser_is_stored_in_the_pins_datum(rep_client):
+    customer = CustomerFactory(rep=rep_client.rep)
+    response = rep_client.post(f"/api/v1/rep/customers/{customer.pk}/notes",
+                               {"note": "门口拜访", "latitude": DOOR_WGS84[0], "longitude": DOOR_WGS84[1],
+                                "coordinate_system": "wgs84"}, content_type="application/json")
+    assert response.status_code == 201
+    note = VisitNote.objects.get()
+    assert abs(note.latitude - DOOR_GCJ02[0]) < Decimal("0.00005")
+    assert abs(note.longitude - DOOR_GCJ02[1]) < Decimal("0.00005")
+    plain = rep_client.post(f"/api/v1/rep/customers/{customer.pk}/notes",
+                            {"note": "再访", "latitude": "22.540379", "longitude": "114.062979"},
+                            content_type="application/json")
+    assert plain.status_code == 201
+    assert VisitNote.objects.get(pk=plain.json()["id"]).latitude == DOOR_GCJ02[0]  # gcj02 when not said
+
+
+def test_a_visit_note_with_an_unknown_coordinate_system_is_refused_and_nothing_is_stored(rep_client):
+    customer = CustomerFactory(rep=rep_client.rep)
+    response = rep_client.post(f"/api/v1/rep/customers/{customer.pk}/notes",
+                               {"note": "拜访", "latitude": "22.54", "longitude": "114.06", "coordinate_system": "bd09"},
+                               content_type="application/json")
+    assert response.status_code == 400
+    assert not VisitNote.objects.exists()
