@@ -104,6 +104,25 @@ def list_price_rule(*, base: Decimal, fixed: Decimal | None, percents_nearest_fi
     return base, False
 
 
+def list_price_rule_sql(*, base: str, fixed: str, percents_nearest_first: list[str], applies: str) -> str:
+    """`list_price_rule`'s price as a PostgreSQL expression over SQL expressions (numeric(…, 2)
+    columns, `applies` a boolean), for reads that build their JSON in the database
+    (usuals.list_read). Same steps in the same order; `round(…, 2)` rounds half away from zero as
+    ROUND_HALF_UP does, and the division by 100 is exact in both. Its text is the same as
+    `str(list_price_rule(...)[0])`: tests/catalog/test_pricing_sql.py proves it on random values."""
+    steps = [f"WHEN NOT coalesce({applies}, false) THEN round({base}, 2)",
+             f"WHEN {fixed} IS NOT NULL THEN greatest(round({fixed}, 2), 0.01)"]
+    steps += [f"WHEN {percent} IS NOT NULL THEN greatest(round({base} * (100 - {percent}) / 100, 2), 0.01)"
+              for percent in percents_nearest_first]
+    return f"(CASE {' '.join(steps)} ELSE round({base}, 2) END)"
+
+
+def applies_on_sql(*, is_active: str, valid_from: str, valid_to: str, day: str) -> str:
+    """`PriceBook.applies_on` as a PostgreSQL boolean expression (false for a missing list)."""
+    return (f"coalesce({is_active} AND ({valid_from} IS NULL OR {valid_from} <= {day}) "
+            f"AND ({valid_to} IS NULL OR {day} <= {valid_to}), false)")
+
+
 def category_chain(product) -> tuple[int, ...]:
     """The product's category, then its parent: nearest first. Checkout's snapshot carries it;
     a Product needs its category loaded (select_related), as every listing query does."""

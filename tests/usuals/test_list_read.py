@@ -3,6 +3,7 @@ which ranks with the pure rule `rank_usuals`) on known and generated histories, 
 one statement whatever the history's length."""
 
 import random
+from unittest import mock
 from datetime import timedelta
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ from orders.models import Order, OrderLine
 from tests.factories import CategoryFactory, CustomerFactory, SubCategoryFactory, VisitorFactory, product_with_stock
 from tests.usuals.test_usuals import client_for, paid_order
 from usuals.api import UsualListApi
+from usuals import list_read
 from usuals.list_read import usual_list_body
 from usuals.models import UsualMark, UsualSettings
 
@@ -37,13 +39,20 @@ def reference(visitor) -> bytes:
     return response.content
 
 
-def assert_same(visitor):
-    """The fast path answers over HTTP, and its body alone, exactly the reference's bytes."""
+def assert_same(visitor, *, json_statement=True):
+    """The fast path answers over HTTP, and its body alone, exactly the reference's bytes; the
+    body is the JSON statement's (PostgreSQL wrote the items) unless `json_statement` is False."""
     expected = reference(visitor)
     fast = client_for(visitor).get(URL)
     assert fast.status_code == 200 and fast["Allow"] == "GET, HEAD, OPTIONS" and not fast.has_header("Vary")
     assert fast.content == expected
     assert usual_list_body(visitor_id=visitor.pk).encode() == expected  # the fast path itself, not a fallback
+    with mock.patch.object(list_read, "_rows_body", side_effect=AssertionError("the rows path ran")) as rows:
+        if json_statement:
+            assert usual_list_body(visitor_id=visitor.pk).encode() == expected
+    if not json_statement:
+        assert list_read._rows_body(visitor_id=visitor.pk, now=timezone.now()).encode() == expected
+    assert rows.call_count == 0
     return fast.json()["items"]
 
 
@@ -230,3 +239,37 @@ def test_one_statement_whatever_the_history(n, django_assert_num_queries):
         response = client.get(URL)
     assert len(response.json()["items"]) == min(n, 200)
     assert Visitor.objects.filter(pk=visitor.pk).exists()
+
+
+def test_names_the_statement_does_not_write_go_to_the_rows_path(history):
+    """An image name filepath_to_uri would quote (a space, Chinese, a percent sign) is written by
+    Python (the rows statement), with the same bytes; plain names by the JSON statement."""
+    _, visitor, p, _ = history
+    for name in ("虾 滑.jpg", "a%20b.jpg", "./x.jpg"):
+        Product.objects.filter(pk=p["虾滑"].pk).update(image=f"products/{name}")
+        expected = reference(visitor)
+        with mock.patch.object(list_read, "_rows_body", wraps=list_read._rows_body) as rows:
+            assert usual_list_body(visitor_id=visitor.pk).encode() == expected
+        assert rows.call_count == 1
+    Product.objects.filter(pk=p["虾滑"].pk).update(image="products/x-1_(2).v2.jpg", thumbnail="products/thumbs/t~1.jpg")
+    items = assert_same(visitor)
+    shrimp = next(i["product"] for i in items if i["product"]["name"] == "虾滑")
+    assert (shrimp["image_url"], shrimp["thumbnail_url"]) == ("/media/products/x-1_(2).v2.jpg",
+                                                              "/media/products/thumbs/t~1.jpg")
+
+
+def test_text_and_times_are_written_as_drf_writes_them(history):
+    """Quotes, backslashes, control characters and the JavaScript line separators in names; a
+    purchase paid on a whole second (isoformat then has no fraction); stock with a fraction."""
+    customer, visitor, p, _ = history
+    Product.objects.filter(pk=p["虾滑"].pk).update(name='虾"滑\\\u2028\u2029\t\x01/é😀', spec="1\n2", origin="</script>")
+    Product.objects.filter(pk=p["龙虾"].pk).update(unit="kg" if "kg" in dict(Product.Unit.choices) else p["龙虾"].unit)
+    Stock.objects.filter(product=p["肥牛卷"]).update(on_hand=D("12.50"), reserved=D("0.25"))
+    Stock.objects.filter(product=p["鱿鱼"]).update(on_hand=D("100.00"), reserved=D("0"))
+    order = Order.objects.filter(customer=customer, paid_at__isnull=False).order_by("-paid_at").first()
+    Order.objects.filter(pk=order.pk).update(paid_at=order.paid_at.replace(microsecond=0))
+    items = assert_same(visitor)
+    labels = {i["product"]["name"]: i["product"]["stock_label"] for i in items}
+    assert labels["鱿鱼"].startswith("剩余 100 ") and labels["肥牛卷"].startswith("剩余 12.25 ")
+    assert any(i["last_bought"] and "." not in i["last_bought"] for i in items)
+
