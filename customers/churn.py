@@ -102,6 +102,9 @@ def churn_sweep(*, now: datetime | None = None) -> SweepResult:
         Customer.objects.filter(status=Status.ACTIVE, pk__in=tonight_at_risk).update(
             status=Status.AT_RISK, status_changed_at=now)
 
+        from reps import figures
+
+        figures.changed_everyone()  # set-based writes: no signals (reps.figures)
         notified = _notify_reps(night=night)
         _snapshot(night=night)
     logger.info("churn sweep %s: %s churned, %s at risk, %s reps told", night, churned, at_risk, notified)

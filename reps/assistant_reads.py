@@ -44,7 +44,7 @@ from customers.models import ChurnEvent, Customer
 from notifications.models import Notification
 from orders.models import Order, Refund
 
-from . import selectors
+from . import figures, selectors
 from .feed import FEED_TOKEN_INVALID, NOT_A_REP, feed_token_read, json_error
 from .models import EntryEvent, Rep, scene_of_key
 
@@ -82,11 +82,25 @@ def _for_rep(select: str, *, rows: bool) -> str:
     """
 
 
-@lru_cache(maxsize=None)
-def _summary_statement() -> Prepared:
-    entry, customer, churn, order, refund = (table(m) for m in (EntryEvent, Customer, ChurnEvent, Order, Refund))
+def _orders_today_sql() -> str:
     # Today's sales and GMV: orders.gmv's rule (paid, net of refunds not failed; a full refund no
     # sale), tested equal to selectors.rep_summary, which calls orders.gmv.with_gmv.
+    order, refund = table(Order), table(Refund)
+    return f"""
+        SELECT count(*) FILTER (WHERE g.gmv > 0) AS n, coalesce(sum(g.gmv), 0) AS gmv
+          FROM (SELECT greatest(t.{column(Order, 'total')} - coalesce(
+                         (SELECT sum(r.{column(Refund, 'amount')}) FROM {refund} r
+                           WHERE r.{column(Refund, 'order')} = t.{column(Order, 'id')}
+                             AND r.{column(Refund, 'status')} <> '{Refund.Status.FAILED}'), 0), 0) AS gmv
+                  FROM {order} t
+                 WHERE t.{column(Order, 'rep')} = %(rep)s AND t.{column(Order, 'paid_at')} >= %(today)s) g
+    """
+
+
+@lru_cache(maxsize=None)
+def _summary_statement() -> Prepared:
+    """Every figure of the summary, counted (the reference for reps.figures' cached counts)."""
+    entry, customer, churn = (table(m) for m in (EntryEvent, Customer, ChurnEvent))
     lapsing = _sql_list([Customer.Status.CHURNED, Customer.Status.AT_RISK])
     sql = f"""
         SELECT
@@ -106,16 +120,16 @@ def _summary_statement() -> Prepared:
           (SELECT count(*) FROM {customer} WHERE {column(Customer, 'rep')} = %(rep)s
               AND {column(Customer, 'status')} IN ({lapsing})),
           o.n, o.gmv
-        FROM (SELECT count(*) FILTER (WHERE g.gmv > 0) AS n, coalesce(sum(g.gmv), 0) AS gmv
-                FROM (SELECT greatest(t.{column(Order, 'total')} - coalesce(
-                               (SELECT sum(r.{column(Refund, 'amount')}) FROM {refund} r
-                                 WHERE r.{column(Refund, 'order')} = t.{column(Order, 'id')}
-                                   AND r.{column(Refund, 'status')} <> '{Refund.Status.FAILED}'), 0), 0) AS gmv
-                        FROM {order} t
-                       WHERE t.{column(Order, 'rep')} = %(rep)s AND t.{column(Order, 'paid_at')} >= %(today)s) g) o
+        FROM ({_orders_today_sql()}) o
     """
     return Prepared.named("reps_assistant_summary", _for_rep(sql, rows=False),
                           {"rep": "bigint", "today": "timestamptz", "week": "timestamptz", "month": "date"})
+
+
+@lru_cache(maxsize=None)
+def _rep_statement() -> Prepared:
+    """The rep's check only: the summary when reps.figures has its figures."""
+    return Prepared.named("reps_assistant_rep", _for_rep("SELECT NULL", rows=False), {"rep": "bigint"})
 
 
 class NotARep(Exception):
@@ -141,36 +155,46 @@ def _run(statement: Prepared, values: dict, *, checked: bool = True) -> list[tup
     return rows
 
 
-def _summary(rep_id: int, now=None, *, checked: bool = True) -> tuple[str, str, dict]:
+def _summary(rep_id: int, now=None, *, checked: bool = True, cached: bool = False) -> tuple[str, str, dict]:
     """(the rep's name, key, `selectors.rep_summary`'s figures) in one statement on PostgreSQL;
-    NotARep for a rep who is not active with an active login (`checked`)."""
+    NotARep for a rep who is not active with an active login (`checked`). `cached`: the figures
+    from reps.figures when it has them (the rep is checked either way)."""
     if connection.vendor != "postgresql":
         rep = _rep_of(rep_id) if checked else Rep.objects.get(pk=rep_id)
         return rep.name, rep.key, selectors.rep_summary(rep=rep, now=now)
     now = now or timezone.now()
-    today_start, _ = selectors.local_day_bounds(timezone.localdate(now))
+    day = timezone.localdate(now)
+    today_start, _ = selectors.local_day_bounds(day)
+    kept, generation = figures.read(rep_id, day) if cached else (None, None)
+    if kept is not None:
+        (_, name, key, _), = _run(_rep_statement(), {"rep": rep_id}, checked=checked)
+        return name, key, kept
     week_start = today_start - timedelta(days=timezone.localtime(now).weekday())
-    month_start = timezone.localdate(now).replace(day=1)
+    month_start = day.replace(day=1)
     (_, name, key, entries, customers, new_week, won_back, lapsing, orders_today, gmv), = _run(
         _summary_statement(), {"rep": rep_id, "today": today_start, "week": week_start, "month": month_start},
         checked=checked)
     today, week = dict.fromkeys(selectors.SCENE_KINDS, 0), dict.fromkeys(selectors.SCENE_KINDS, 0)
     for kind, on_day, in_week in entries or ():
         today[kind], week[kind] = int(on_day), int(in_week)
-    return name, key, {"entries_today": today, "entries_week": week, "customers": customers,
-                       "new_customers_week": new_week, "won_back_month": won_back, "lapsing": lapsing,
-                       "orders_today": orders_today, "gmv_today": gmv}
+    result = {"entries_today": today, "entries_week": week, "customers": customers,
+              "new_customers_week": new_week, "won_back_month": won_back, "lapsing": lapsing,
+              "orders_today": orders_today, "gmv_today": gmv}
+    if generation is not None:
+        figures.store(rep_id, day, generation, result)
+    return name, key, result
 
 
-def summary_figures(*, rep, now=None) -> dict:
-    """`selectors.rep_summary` in one statement on PostgreSQL (the selector elsewhere), for any rep."""
-    return _summary(rep.pk, now, checked=False)[2]
+def summary_figures(*, rep, now=None, cached: bool = False) -> dict:
+    """`selectors.rep_summary` in one statement on PostgreSQL (the selector elsewhere), for any rep;
+    `cached`: the counts from reps.figures when it has them, as the API reads them."""
+    return _summary(rep.pk, now, checked=False, cached=cached)[2]
 
 
 def summary_body(rep, now=None) -> dict:
     """What GET /api/v1/rep/summary answers (reps.api.SummaryApi). `rep`: a Rep or a rep id."""
     rep_id = rep if isinstance(rep, int) else rep.pk
-    name, key, summary = _summary(rep_id, now)
+    name, key, summary = _summary(rep_id, now, cached=True)
     summary["gmv_today"] = _money(summary["gmv_today"])
     summary["rep"] = {"id": rep_id, "name": name, "key": key, "scene": scene_of_key(key)}
     return summary
@@ -180,7 +204,9 @@ _CUSTOMER_FIELDS = ("id", "name", "contact_name", "phone", "district", "address"
 
 
 @lru_cache(maxsize=None)
-def _customers_statement() -> Prepared:
+def _customers_statement(counted: bool = True) -> Prepared:
+    """A page of the rep's customers; `counted`: each row also carries the rep's count of
+    customers (without it, the count is reps.figures' cached one)."""
     # Total spend: orders.gmv's rule (paid, net of refunds not failed), tested equal to
     # selectors.rep_customers, which calls orders.gmv.with_gmv.
     customer, order, refund = table(Customer), table(Order), table(Refund)
@@ -195,20 +221,23 @@ def _customers_statement() -> Prepared:
                           WHERE o.{column(Order, 'customer')} = c.{column(Customer, 'id')}
                             AND o.{column(Order, 'paid_at')} IS NOT NULL), 0),
                c.{column(Customer, 'acquired_by')} IS NOT DISTINCT FROM c.{column(Customer, 'rep')},
-               (SELECT count(*) FROM {customer} WHERE {column(Customer, 'rep')} = %(rep)s)
+               {f"(SELECT count(*) FROM {customer} WHERE {column(Customer, 'rep')} = %(rep)s)" if counted else "NULL"}
           FROM {customer} c
          WHERE c.{column(Customer, 'rep')} = %(rep)s
          ORDER BY c.{column(Customer, 'created_at')} DESC, c.{column(Customer, 'id')} DESC
          LIMIT %(limit)s OFFSET %(offset)s
     """
-    return Prepared.named("reps_assistant_customers", _for_rep(sql, rows=True),
+    return Prepared.named("reps_assistant_customers" if counted else "reps_assistant_customers_page",
+                          _for_rep(sql, rows=True),
                           {"rep": "bigint", "limit": "bigint", "offset": "bigint"})
 
 
-def customer_page(*, rep, number: int, size: int = CUSTOMERS_PAGE_SIZE) -> tuple[int, list[dict]] | None:
+def customer_page(*, rep, number: int, size: int = CUSTOMERS_PAGE_SIZE,
+                  cached: bool = False) -> tuple[int, list[dict]] | None:
     """(count, rows) of page `number` of the rep's customers, newest first, as reps.api writes
     each row (`_customer_row`); None for a page beyond the last (the DRF view answers its 404).
-    `rep`: a Rep or a rep id."""
+    `rep`: a Rep or a rep id. `cached`: the count is reps.figures' when it has it (the summary
+    counted it), else counted with the rows."""
     rep_id = rep if isinstance(rep, int) else rep.pk
     if connection.vendor != "postgresql":
         from .api import _customer_row
@@ -217,9 +246,11 @@ def customer_page(*, rep, number: int, size: int = CUSTOMERS_PAGE_SIZE) -> tuple
         count = customers.count()
         rows = [_customer_row(c) for c in customers[(number - 1) * size:number * size]]
     else:
-        fetched = _run(_customers_statement(), {"rep": rep_id, "limit": size, "offset": (number - 1) * size})
+        counts, _ = figures.read(rep_id, timezone.localdate()) if cached else (None, None)
+        fetched = _run(_customers_statement(counts is None),
+                       {"rep": rep_id, "limit": size, "offset": (number - 1) * size})
         fetched = [row[3:] for row in fetched if row[3] is not None]  # the rep's columns, and no page's NULLs
-        count = fetched[0][-1] if fetched else 0
+        count = counts["customers"] if counts is not None else fetched[0][-1] if fetched else 0
         rows = [{**dict(zip(_CUSTOMER_FIELDS, row[:8])), "total_spend": _money(row[8]), "acquired_by_me": row[9]}
                 for row in fetched]
     if not rows and number > 1:
@@ -318,7 +349,7 @@ def customers_body(request, rep: int) -> dict | None:
     number = _page_number(request.GET.get("page"))
     if number is None:
         return None
-    page = customer_page(rep=rep, number=number)
+    page = customer_page(rep=rep, number=number, cached=True)
     if page is None:
         return None
     count, rows = page

@@ -13,6 +13,7 @@ from customers.models import Customer, Visitor
 
 from core.tasks import enqueue_on_commit
 
+from . import figures
 from .models import EntryEvent, Handover, HandoverItem, Rep, Scene, VisitNote
 from .wecom_transfer import wecom_transfers_plan
 
@@ -84,6 +85,7 @@ def entry_record(*, visitor: Visitor, scene: str = "", launch_scene: int | None 
             if customer is not None:  # a restaurant that came in on its own, now visited by a rep
                 Customer.objects.filter(pk=customer.pk, rep__isnull=True).update(
                     rep=rep, acquired_by=rep, acquired_at=now, updated_at=now)
+                figures.changed(rep.pk)  # an .update(): no signal (reps.figures)
         try:
             with transaction.atomic():
                 entry = EntryEvent.objects.create(
@@ -154,6 +156,7 @@ def customers_handover(*, from_rep: Rep, to_rep: Rep, customer_ids: list[int] | 
                                            performed_by=performed_by)
         HandoverItem.objects.bulk_create(HandoverItem(handover=handover, customer_id=pk) for pk in ids)
         Customer.objects.filter(pk__in=ids).update(rep=to_rep, updated_at=timezone.now())
+        figures.changed(from_rep.pk, to_rep.pk)  # an .update(): no signal (reps.figures)
         # Their WeCom customers move too (sent to WeCom after commit; README "WeCom transfer").
         if wecom_transfers_plan(handover=handover, from_rep=reps[from_rep.pk], to_rep=reps[to_rep.pk],
                                 customer_ids=None if customer_ids is None else ids,

@@ -305,6 +305,10 @@ def refund_submit(*, refund_id, notify_url: str = "") -> str:
             status=new_status, refund_id=result.refund_id if result else "", last_error=note,
             succeeded_at=succeeded_at, updated_at=timezone.now(),
         )
+        if moved:
+            from reps import figures
+
+            figures.changed_everyone()  # GMV nets refunds not failed; an .update(): no signal (reps.figures)
         if moved and new_status == Refund.Status.SUCCEEDED:
             refund.succeeded_at = succeeded_at
             refund_succeeded(refund=refund)
