@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_init, post_save
@@ -59,13 +60,21 @@ def _data_key(rep_id: int) -> str:
     return f"reps:figures:{_LAYOUT}:{rep_id}"
 
 
+def _shared() -> bool:
+    # Only a cache every process shares (Redis): a per-process one (no REDIS_URL) would not see
+    # another process's bumps. Without it every read counts.
+    return "redis" in settings.CACHES["default"]["BACKEND"].lower()
+
+
 def _token() -> str:
     return uuid.uuid4().hex
 
 
 def read(rep_id: int, day) -> tuple[dict | None, tuple]:
-    """(the cached figures or None, the generation to store a fresh count under). Read the
-    generation before counting (see the module)."""
+    """(the cached figures or None, the generation to store a fresh count under, None for
+    none). Read the generation before counting (see the module)."""
+    if not _shared():
+        return None, None
     keys = (_EVERYONE, _rep_key(rep_id), _data_key(rep_id))
     got = cache.get_many(keys)
     everyone, mine, data = (got.get(key) for key in keys)

@@ -202,3 +202,11 @@ def test_the_api_serves_the_cached_counts_with_the_rep_checked_live(client):
     rep.is_active = False
     rep.save()
     assert client.get("/api/v1/rep/summary").status_code == 403  # not from the cache
+
+
+def test_no_shared_cache_means_every_read_counts(settings):
+    """Without Redis (a per-process cache could not see another process's bumps) nothing is kept."""
+    rep = _rep("壬")
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert figures.read(rep.pk, timezone.localdate()) == (None, None)
+    assert assistant_reads.summary_figures(rep=rep, cached=True) == assistant_reads.summary_figures(rep=rep)
