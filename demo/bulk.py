@@ -52,10 +52,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .base import DemoPlan, StepResult
+from .bulk_finish import LOADED_TABLES, deliveries, drop_indexes, finish_load, sweeps
+from .bulk_plumbing import Progress, run_parallel, session_for_load, sql
 
 # Volumes at --scale 1 on this path. --scale 100 is the design volume of docs (500,000 customers,
 # 1,000 reps, 30,000 SKUs: the catalogue grows ten times slower than the customers, as in the story).
@@ -74,9 +76,6 @@ ORDERS_TABLE = "demo_bulk_orders"
 PRODUCTS_TABLE = "demo_bulk_products"
 SCRATCH_TABLES = (PLAN_TABLE, TIMES_TABLE, ORDERS_TABLE, PRODUCTS_TABLE, "demo_bulk_areas", "demo_bulk_reps",
                   "demo_bulk_firsts", "demo_bulk_shipped")
-# Tables whose secondary indexes and unique constraints are dropped for the load and rebuilt after.
-LOADED_TABLES = ("customers_customer", "customers_visitor", "orders_order", "orders_orderline", "orders_payment",
-                 "orders_orderevent", "reps_entryevent", "logistics_stockmove")
 
 
 def plan_for(scale: float, *, seed: int, jobs: int, progress: bool, now: datetime | None = None) -> DemoPlan:
@@ -86,107 +85,6 @@ def plan_for(scale: float, *, seed: int, jobs: int, progress: bool, now: datetim
                     suppliers=max(1, round(base.suppliers / 10)),
                     reps=max(2, base.reps), customers=max(100, base.customers), history_months=0, now=now,
                     jobs=jobs, progress=progress)
-
-
-# --------------------------------------------------------------------------------------------------
-# Plumbing: statements, progress, two connections.
-
-
-def sql(statement: str, params=None, *, fetch: bool = False):
-    import os
-    t0 = time.monotonic()
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        result = cursor.fetchall() if fetch else cursor.rowcount
-    if os.environ.get("BULK_TRACE"):
-        import sys
-        print(f"[{time.monotonic() - t0:6.2f}s] {' '.join(statement.split())[:90]}", file=sys.stderr)
-    return result
-
-
-@dataclass
-class Progress:
-    """One bar for the whole run, in estimated seconds of work, so its ETA is the run's."""
-
-    plan: DemoPlan
-    total: float
-    bar: object = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __enter__(self):
-        self.bar = self.plan.progress_bar(total=round(self.total), desc="100× 数据")
-        self.bar.unit = "份"
-        return self
-
-    def __exit__(self, *exc):
-        self.bar.close()
-        return False
-
-    def advance(self, amount: float, label: str = "") -> None:
-        with self.lock:
-            if label:
-                self.bar.set_postfix_str(label, refresh=False)
-            self.bar.update(amount)
-
-
-def run_parallel(jobs: int, tasks: list[Callable[[], None]]) -> None:
-    """Run the tasks on `jobs` threads, each with its own database connection; re-raise the first error."""
-    queue = list(reversed(tasks))
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def worker():
-        try:
-            while True:
-                with lock:
-                    if not queue or errors:
-                        return
-                    task = queue.pop()
-                task()
-        except BaseException as error:  # noqa: BLE001 - handed to the caller
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    if jobs <= 1:
-        for task in tasks:
-            task()
-        return
-    threads = [threading.Thread(target=worker) for _ in range(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-
-
-def _session_for_load() -> None:
-    sql("SET work_mem = '256MB'")
-    sql("SET maintenance_work_mem = '512MB'")
-    sql("SET session_replication_role = replica")
-    sql("SET synchronous_commit = off")
-
-
-# --------------------------------------------------------------------------------------------------
-# Indexes: dropped before the load, rebuilt after.
-
-
-def drop_indexes(tables=LOADED_TABLES) -> list[str]:
-    """Drop the secondary indexes and unique/exclusion constraints of `tables`; returns the DDL that rebuilds them."""
-    rebuild = []
-    for table in tables:
-        for name, definition in sql(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
-                "AND contype IN ('u', 'x')", [table], fetch=True):
-            sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-            rebuild.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
-        for name, definition in sql(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT IN "
-                "(SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)", [table, table], fetch=True):
-            sql(f'DROP INDEX "{name}"')
-            rebuild.append(definition)
-    return rebuild
 
 
 # --------------------------------------------------------------------------------------------------
@@ -413,7 +311,7 @@ def _order_chunk(ctx: BulkContext, *, first_block: int, last_block: int, product
     }
     started = time.monotonic()
     with transaction.atomic():
-        _session_for_load()
+        session_for_load()
         sql("SELECT setseed(%s)", [chunk_seed])
         sql(f"""CREATE TEMP TABLE demo_bulk_chunk ON COMMIT DROP AS
                 SELECT o.seq, o.customer_id, o.k, o.paid, o.nlines, o.shift,
@@ -583,93 +481,8 @@ def _entries_and_visitors(ctx: BulkContext) -> None:
     sql("DROP TABLE demo_bulk_first_entries")
 
 
-def _rhythm(ctx: BulkContext) -> None:
-    """The rhythm columns from the paid orders, as customers.churn's recompute wants them (it checks after):
-    the interval rounded to the microsecond as Python's timedelta division rounds it."""
-    sql("""UPDATE customers_customer c
-           SET last_order_at = a.last, first_order_at = a.first, paid_order_count = a.n,
-               usual_interval = CASE WHEN a.n >= 2 THEN (
-                   -- microseconds, halves to even, as Python's timedelta / int rounds them
-                   SELECT (CASE WHEN x - floor(x) > 0.5 OR (x - floor(x) = 0.5 AND floor(x)::bigint % 2 = 1)
-                                THEN floor(x) + 1 ELSE floor(x) END) * interval '1 microsecond'
-                   FROM (SELECT extract(epoch FROM a.last - a.first) * 1000000 / (a.n - 1) AS x) d) END
-           FROM (SELECT customer_id, max(paid_at) AS last, min(paid_at) AS first, count(*) AS n
-                 FROM orders_order WHERE paid_at IS NOT NULL GROUP BY customer_id) a
-           WHERE c.id = a.customer_id""")
-
-
-def _shipments(ctx: BulkContext) -> int:
-    """demo/stock.py's shipments, set-based: one SHIPMENT row per SKU and delivery day of what left the
-    warehouse, valued at the average cost, and the opening rows raised by the same: on-hand unchanged."""
-    from .stock import OPENING_REFERENCE, SHIPMENT_NOTE
-
-    written = sql(f"""
-        INSERT INTO logistics_stockmove (stock_id, kind, on_hand_delta, reserved_delta, reference, unit_cost, note,
-            created_at)
-        SELECT s.id, 'shipment', -sum(x.quantity), 0, 'seed-shipment-' || x.day, s.average_cost, %(note)s,
-               (x.day + time '04:30') AT TIME ZONE 'Asia/Shanghai'
-        FROM demo_bulk_shipped x JOIN logistics_stock s ON s.product_id = x.product_id
-        GROUP BY s.id, s.average_cost, x.day ORDER BY x.day, s.id""", {"note": SHIPMENT_NOTE})
-    if not written:
-        return 0
-    counted = sql("SELECT min(created_at) - interval '1 day' FROM logistics_stockmove WHERE kind = 'shipment'",
-                  fetch=True)[0][0]
-    sql("""UPDATE logistics_stockmove m SET on_hand_delta = m.on_hand_delta + t.total, created_at = %(counted)s
-           FROM (SELECT s.id AS stock_id, sum(x.quantity) AS total FROM demo_bulk_shipped x
-                 JOIN logistics_stock s ON s.product_id = x.product_id GROUP BY s.id) t
-           WHERE m.stock_id = t.stock_id AND m.kind = 'opening'""", {"counted": counted})
-    sql("""INSERT INTO logistics_stockmove (stock_id, kind, on_hand_delta, reserved_delta, reference, unit_cost, note,
-               created_at)
-           SELECT s.id, 'opening', t.total, 0, %(reference)s, s.average_cost, '演示数据期初库存', %(counted)s
-           FROM (SELECT s.id AS stock_id, sum(x.quantity) AS total FROM demo_bulk_shipped x
-                 JOIN logistics_stock s ON s.product_id = x.product_id GROUP BY s.id) t
-           JOIN logistics_stock s ON s.id = t.stock_id
-           WHERE NOT EXISTS (SELECT 1 FROM logistics_stockmove m WHERE m.stock_id = t.stock_id AND m.kind = 'opening')""",
-        {"counted": counted, "reference": OPENING_REFERENCE})
-    return written
-
-
-def _deliveries(ctx: BulkContext) -> int:
-    """Today's orders that are packed or further, as stops on one run per delivery driver (round robin by
-    district then time); delivered ones signed for by the contact. Earlier days' runs are not kept."""
-    today = timezone.localdate(ctx.now)
-    drivers = [pk for (pk,) in sql("SELECT id FROM logistics_driver WHERE kind = 'delivery' AND is_active ORDER BY id",
-                                   fetch=True)]
-    if not drivers:
-        return 0
-    sql("""INSERT INTO logistics_deliveryrun (created_at, updated_at, delivery_date, status, planned_by, driver_id)
-           SELECT %(now)s, %(now)s, %(today)s, 'planned', 'seed', d FROM unnest(%(drivers)s::bigint[]) AS d
-           ON CONFLICT DO NOTHING""", {"now": ctx.now, "today": today, "drivers": drivers})
-    stops = sql("""
-        WITH due AS (
-            SELECT o.id, o.status, o.contact_name, o.updated_at,
-                   row_number() OVER (ORDER BY o.district, o.created_at) - 1 AS i
-            FROM orders_order o
-            WHERE o.delivery_date = %(today)s AND o.status IN ('packed', 'out_for_delivery', 'delivered')
-              AND NOT EXISTS (SELECT 1 FROM logistics_stop s WHERE s.order_id = o.id AND s.status <> 'failed')
-        ), placed AS (
-            SELECT due.*, (%(drivers)s::bigint[])[1 + (i %% %(n)s)] AS driver_id, i / %(n)s AS k FROM due
-        )
-        INSERT INTO logistics_stop (run_id, order_id, sequence, status, proof_kind, signed_by, left_at, photo,
-            failure_reason, completed_at, far_from_customer, needs_reassignment)
-        SELECT r.id, p.id, 1 + p.k + coalesce((SELECT max(sequence) FROM logistics_stop x WHERE x.run_id = r.id), 0),
-               CASE WHEN p.status = 'delivered' THEN 'delivered' ELSE 'pending' END,
-               CASE WHEN p.status = 'delivered' THEN 'signed' ELSE '' END,
-               CASE WHEN p.status = 'delivered' THEN p.contact_name ELSE '' END, '', '', '',
-               CASE WHEN p.status = 'delivered' THEN p.updated_at END, false, false
-        FROM placed p JOIN logistics_deliveryrun r ON r.driver_id = p.driver_id AND r.delivery_date = %(today)s""",
-                {"today": today, "drivers": drivers, "n": len(drivers)})
-    sql("""UPDATE logistics_deliveryrun r SET status = CASE WHEN s.pending = 0 THEN 'done' ELSE 'in_progress' END
-           FROM (SELECT st.run_id, count(*) FILTER (WHERE st.status = 'pending') AS pending,
-                        count(*) FILTER (WHERE o.status IN ('out_for_delivery', 'delivered')) AS moving
-                 FROM logistics_stop st JOIN orders_order o ON o.id = st.order_id GROUP BY st.run_id) s
-           WHERE r.id = s.run_id AND r.delivery_date = %(today)s AND s.moving > 0""", {"today": today})
-    return stops
-
-
 # --------------------------------------------------------------------------------------------------
 # The run.
-
 
 
 def bulk_seed(*, plan: DemoPlan, orders_per_customer: float = ORDERS_PER_CUSTOMER,
@@ -680,7 +493,7 @@ def bulk_seed(*, plan: DemoPlan, orders_per_customer: float = ORDERS_PER_CUSTOME
 
     from . import seed as demo_seed_module
     from .catalog import categories_seed, products_seed, suppliers_seed
-    from .figures import churn_seed, inventory_snapshot_seed, lost_items_seed, periodic_tasks_seed
+    from .figures import periodic_tasks_seed
     from .logistics import staff_seed
     from .people import admin_seed, reps_seed
     from .stock import stock_seed
@@ -721,7 +534,7 @@ def bulk_seed(*, plan: DemoPlan, orders_per_customer: float = ORDERS_PER_CUSTOME
         del demo_seed_module
 
         settings_row = OrderSettings.current()
-        _session_for_load()
+        session_for_load()
         with ctx.step("plan", ctx.weights["plan"]):
             products = _scratch_products(ctx)
             if products <= HABITS:
@@ -756,23 +569,21 @@ def bulk_seed(*, plan: DemoPlan, orders_per_customer: float = ORDERS_PER_CUSTOME
         ]
         run_parallel(max(1, plan.jobs), tasks)
         report("历史订单（含明细、支付、事件）", staged, time.monotonic() - t0)
-        _session_for_load()
         # Still without secondary indexes: the rhythm columns (one UPDATE from an aggregate) and the
-        # shipments on the ledger are cheaper to write before the indexes than through them.
-        with ctx.step("rhythm columns", ctx.weights["rhythm"]):
-            _rhythm(ctx)
-        with ctx.step("shipments", ctx.weights["shipments"]):
-            moved = _shipments(ctx)
-        report("历史出库", moved, ctx.timings.get("shipments", 0))
-        with ctx.step("rebuild indexes and constraints", ctx.weights["indexes"]):
+        # shipments on the ledger are cheaper to write before the indexes than through them; they and the
+        # index builds share the connections (demo/bulk_finish.py).
+        with ctx.step("rhythm, shipments, indexes and constraints", ctx.weights["rhythm"] + ctx.weights["shipments"]
+                      + ctx.weights["indexes"]):
             t0 = time.monotonic()
-            run_parallel(max(1, plan.jobs), [(lambda ddl=ddl: _ddl(ddl)) for ddl in ctx.rebuild])
-            report("重建索引和约束", len(ctx.rebuild), time.monotonic() - t0)
+            took = finish_load(ctx, max(1, plan.jobs))
+        moved = took.pop("moved")
+        ctx.timings.update(took)
+        report("节奏字段、历史出库、重建索引和约束", moved, time.monotonic() - t0)
         sql("SET session_replication_role = DEFAULT")
         for table in (*LOADED_TABLES, "logistics_stock"):
             sql(f"ANALYZE {table}")
         with ctx.step("deliveries", ctx.weights["deliveries"]):
-            stops = _deliveries(ctx)
+            stops = deliveries(ctx)
         report("今日配送站点", stops, ctx.timings.get("deliveries", 0))
         with ctx.step("VACUUM ANALYZE", ctx.weights["analyze"] / 2):
             for table in SCRATCH_TABLES:
@@ -782,10 +593,10 @@ def bulk_seed(*, plan: DemoPlan, orders_per_customer: float = ORDERS_PER_CUSTOME
             sql("ANALYZE")
         # The product's own services from here: checks and sweeps on the finished data.
         with ctx.step("churn and lost-item sweeps, tags, snapshot", ctx.weights["sweeps"]):
-            for step in (churn_seed, lost_items_seed, _auto_tags, inventory_snapshot_seed):
-                t0 = time.monotonic()
-                result = step(ctx.plan)
-                report(result.label, result.created, time.monotonic() - t0)
+            for result in sweeps(ctx.plan, max(1, plan.jobs)):
+                results.append(result)
+                if on_step is not None:
+                    on_step(result)
         with ctx.step("ANALYZE", ctx.weights["analyze"] / 2):
             for table in ("customers_customer", "crm_customertag", "usuals_lostitemalert", "customers_churnevent",
                           "notifications_notification"):
@@ -800,18 +611,6 @@ def bulk_seed(*, plan: DemoPlan, orders_per_customer: float = ORDERS_PER_CUSTOME
              json.dumps(ctx.timings)])
     return ctx.timings
 
-
-def _ddl(statement: str) -> None:
-    sql("SET maintenance_work_mem = '512MB'")
-    sql("SET max_parallel_maintenance_workers = 0")  # two statements at once already use both cores
-    sql(statement)
-
-
-def _auto_tags(plan: DemoPlan) -> StepResult:
-    """The tag groups and rules of demo/crm.py, then the nightly automatic tags (crm's own SQL)."""
-    from .crm import crm_seed
-
-    return crm_seed(plan, set_based=True)
 
 
 def replace_now(plan: DemoPlan, now: datetime) -> DemoPlan:
