@@ -73,9 +73,10 @@ def finish_load(ctx: BulkContext, jobs: int) -> dict:
         def run():
             t0 = time.monotonic()
             result = work()
-            took[label] += time.monotonic() - t0
-            if label == "shipments":
-                took["moved"] = result
+            with ctx.lock:
+                took[label] += time.monotonic() - t0
+                if label == "shipments":
+                    took["moved"] = result
         return run
 
     def loading(work):
