@@ -36,6 +36,7 @@ from .serializers import (
     CheckoutOutput,
     CheckoutPreviewSerializer,
     OrderDetailSerializer,
+    OrderDetailPageSerializer,
     OrderLinesChangeInput,
     OrderSummarySerializer,
     PaymentOutput,
@@ -210,11 +211,11 @@ def checkout_endpoint(request) -> JsonResponse:
 class OrderDetailApi(APIView):
     api_auth = VISITOR
 
-    @extend_schema(responses=OrderDetailSerializer, summary="订单详情与时间线")
+    @extend_schema(responses=OrderDetailPageSerializer, summary="订单详情与时间线")
     def get(self, request, order_id):
         visitor = current_visitor(request)
         order = selectors.customer_order_get(customer_id=visitor.customer_id, order_id=order_id)
-        return Response(OrderDetailSerializer(order).data)
+        return Response(OrderDetailPageSerializer(order).data)
 
 
 class OrderPayApi(APIView):

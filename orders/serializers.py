@@ -78,6 +78,21 @@ class OrderDetailSerializer(OrderSummarySerializer):
         ]
 
 
+class OrderDetailPageSerializer(OrderDetailSerializer):
+    """The order's page (GET): the detail, and whether its 去支付 asks for the welcome too."""
+
+    welcome_pending = serializers.SerializerMethodField(
+        help_text="待付款且这家新客户还欠一条欢迎消息：去支付时一并请求 welcome 订阅（crm.welcome）")
+
+    class Meta(OrderDetailSerializer.Meta):
+        fields = OrderDetailSerializer.Meta.fields + ["welcome_pending"]
+
+    def get_welcome_pending(self, order) -> bool:
+        from crm.welcome import welcome_pending
+
+        return order.status == Order.Status.PENDING_PAYMENT and welcome_pending(customer_id=order.customer_id)
+
+
 class OrderLineChangeInput(serializers.Serializer):
     product_id = serializers.IntegerField(min_value=1, help_text="订单中的商品")
     quantity = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0,

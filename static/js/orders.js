@@ -434,7 +434,8 @@
         if (this.busy) return;
         this.busy = true;
         const catchWeight = this.order.lines.some((line) => line.catch_weight);
-        await subscribe.ask(catchWeight ? subscribe.ON_PAYING_CATCH_WEIGHT : subscribe.ON_PAYING);
+        // As at 提交订单: a new restaurant still owed its welcome is asked for it in this tap too.
+        await subscribe.ask(subscribe.onPaying({ catchWeight, welcome: this.order.welcome_pending }));
         try {
           const { payment } = await api.post('/orders/' + orderId + '/pay');
           await wx.requestPayment(payment);

@@ -286,3 +286,36 @@ def test_racing_first_binds_owe_one_welcome_and_racing_acceptances_send_it_once(
     assert [(n.event_key, n.status) for n in rows] == [(f"welcome:{customer.pk}", S.SENT)]
     assert welcome_messages() == [rows[0].address]
     assert sum(SubscribeConsent.objects.filter(template="welcome").values_list("sent_total", flat=True)) == 1
+
+
+@pytest.mark.django_db
+def test_an_unpaid_order_s_page_says_the_welcome_is_pending_until_it_is_released(
+        rules, django_capture_on_commit_callbacks):  # noqa: F811
+    """去支付 on the order's page asks for the welcome while it is owed (static/js/orders.js payAgain
+    passes the order's `welcome_pending` to subscribe.onPaying), as 提交订单 does."""
+    visitor = VisitorFactory(first_rep=RepFactory(name="李明"))
+    assert bind(visitor, "13911112222").status_code == 200
+    product = product_with_stock(name="去皮虾仁", unit="袋", price="45.50", on_hand="10")
+    fill_cart(visitor, (product, "4"))
+    delivery = DeliveryInput(restaurant_name="湘味小馆", contact_name="王老板", address="深圳市福田区福华路 88 号",
+                             latitude=Decimal("22.541234"), longitude=Decimal("114.061234"), district="福田")
+    order, _ = order_place(visitor=visitor, idempotency_key="welcome-pay-later", delivery=delivery)
+
+    def page():
+        response = client_for(visitor).get(f"/api/v1/orders/{order.pk}")
+        assert response.status_code == 200
+        return response.json()
+
+    assert (page()["status"], page()["welcome_pending"]) == ("pending_payment", True)
+    with django_capture_on_commit_callbacks(execute=True):
+        answer(visitor, order_paid="accept", welcome="accept")  # what the 去支付 tap sends back
+    assert welcome_messages() == [visitor.openid]
+    assert page()["welcome_pending"] is False
+
+    # A paid order never asks, whatever is owed.
+    WelcomeDue.objects.update(released_at=None, released_by="")
+    params = payment_prepare(order_id=order.pk, notify_url="https://shop.example.com/api/v1/pay/notify")
+    get_backend().dev_pay_confirm(prepay_id=params["package"].removeprefix("prepay_id="))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert payment_sync(order_id=order.pk) == "paid"
+    assert page()["status"] == "paid" and page()["welcome_pending"] is False
