@@ -76,6 +76,9 @@ BENCHES = [
           what="every figure of admin's 公司经营看板 for 30 and 366 days against one raw per-day count and sum"),
     Bench("campaign send", "bench/campaign_send.py", ("--repeat", "3"), ("--customers", "5000", "--repeat", "1"),
           what="a rep-task campaign with a coupon to 50,000 customers against the raw SQL of its writes; its results"),
+    # Last: the whole product for 10 minutes (make load), its report also in bench/LOAD.md.
+    Bench("load", "bench/load.py", ("--report", "bench/LOAD.md"), ("--quick",),
+          what="a day's peak at 10x for 10 minutes: two web processes, two workers, beat; invariants checked after"),
 ]
 
 
