@@ -17,11 +17,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from core.errors import ApplicationError, ExternalServiceError
+from core.sql import column, table
 from wechat.backends import get_backend
 from wechat.backends.messages_base import MessageRefused
 from wechat.messages import subscribe_data
@@ -87,6 +88,40 @@ def notify_many(items: list[dict]) -> None:
     Notification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
     if any(row.channel != Channel.INBOX for row in rows):
         transaction.on_commit(_dispatch_due)
+
+
+def notify_many_from_sql(select_sql: str, params: dict) -> int:
+    """notify_many() for rows the database already holds (a nightly sweep's alerts at 100× data):
+    one INSERT … SELECT, nothing read into Python. Returns how many rows were written.
+
+    `select_sql` yields, per notification, the columns named event_key, recipient_kind,
+    recipient_id, channel, template, title, body, link, data (jsonb) and address. The outbox's rules
+    are applied here as in notify(): the same lengths, the inbox written as sent, every other channel
+    pending and sent after commit through one send-due task; a row already written for its event,
+    recipient and channel is skipped (the same uniqueness).
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("notify_many_from_sql() must run inside the transaction of the events it announces")
+    names = ("event_key", "recipient_kind", "recipient_id", "address", "channel", "template", "title", "body", "data",
+             "link", "status", "attempts", "next_attempt_at", "sent_at", "last_error", "created_at")
+    columns = ", ".join(column(Notification, name) for name in names)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH written AS (INSERT INTO {table(Notification)} ({columns}) "
+            "SELECT left(s.event_key, 120), s.recipient_kind, s.recipient_id::text, coalesce(s.address, ''), s.channel, "
+            "s.template, left(s.title, 60), left(coalesce(s.body, ''), 500), coalesce(s.data, '{}'::jsonb), "
+            "left(coalesce(s.link, ''), 255), "
+            "CASE WHEN s.channel = %(outbox_inbox)s THEN %(outbox_sent)s ELSE %(outbox_pending)s END, 0, "
+            "%(outbox_now)s, CASE WHEN s.channel = %(outbox_inbox)s THEN %(outbox_now)s::timestamptz END, '', "
+            f"%(outbox_now)s FROM ({select_sql}) s ON CONFLICT DO NOTHING RETURNING {column(Notification, 'channel')}) "
+            f"SELECT count(*), count(*) FILTER (WHERE {column(Notification, 'channel')} <> %(outbox_inbox)s) "
+            "FROM written",
+            {**params, "outbox_now": timezone.now(), "outbox_inbox": Channel.INBOX, "outbox_sent": Status.SENT,
+             "outbox_pending": Status.PENDING})
+        written, to_send = cursor.fetchone()
+    if to_send:
+        transaction.on_commit(_dispatch_due)
+    return written
 
 
 def _dispatch_due() -> None:

@@ -20,9 +20,14 @@ next nights find the same row and add nothing; once the product is bought again 
 changes, so it may fire again when that purchase, in turn, is long past. Each new alert is a line in
 the rep's inbox ("火锅城 3 周没买 虾滑 了，之前每周 2 次"), and admin lists them (断购提醒).
 
-The sweep is set-based on PostgreSQL: one INSERT … SELECT over the window's order lines grouped
-by customer and product, ON CONFLICT DO NOTHING, and the inbox lines in bulk. On SQLite (`make
-run`) the same aggregate is read through the ORM and the pure rule applied in Python.
+The sweep is set-based on PostgreSQL, a handful of statements whatever the night's count: the
+selection (one pass over the window's paid lines grouped by customer and product, the customer's
+filters applied to the aggregate) as CREATE TEMP TABLE … AS, so that PostgreSQL may run it in
+parallel like a plain SELECT (it never does for INSERT … SELECT); the alerts inserted from it, ON
+CONFLICT DO NOTHING (the ones already there skipped); the reps' inbox lines by one INSERT … SELECT
+through the outbox's set-based API, their words built in SQL exactly as alert_text() builds them
+(tested on many alerts). Nothing is read into Python: memory is flat. On SQLite (`make run`) the
+same aggregate is read through the ORM, the pure rule and alert_text() applied in Python.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
+from catalog.models import Product
 from core.sql import column, table
 from customers.models import ChurnSettings, Customer
 from orders.models import Order, OrderLine
@@ -104,7 +110,8 @@ def lost_items_sweep(*, now: datetime | None = None) -> LostSweepResult:
             created = _insert_set_based(rules=rules, now=now, night=night)
         else:
             created = _insert_in_python(rules=rules, now=now, night=night)
-        reps = _notify_reps(after_id=after_id, night=night, window_days=rules.window_days) if created else 0
+        notify = _notify_reps_sql if connection.vendor == "postgresql" else _notify_reps
+        reps = notify(after_id=after_id, night=night, window_days=rules.window_days) if created else 0
     logger.info("lost-item sweep %s: %s new alerts, %s reps told", night, created, reps)
     return LostSweepResult(night=night, new_alerts=created, notified_reps=reps)
 
@@ -145,17 +152,25 @@ def lost_items_params(*, rules: LostRules, now: datetime) -> dict:
 
 
 def _insert_set_based(*, rules: LostRules, now: datetime, night) -> int:
+    """Two statements. The selection runs as CREATE TEMP TABLE … AS, a plain query PostgreSQL may
+    run in parallel like the raw aggregate (an INSERT … SELECT never is); the alerts are then
+    inserted from that small table, the ones already there skipped by the unique constraint."""
     a = table(LostItemAlert)
     names = ("customer_id", "product_id", "rep_id", "times", "first_bought_at", "last_bought_at", "usual_interval",
              "night", "created_at")
     columns = ", ".join(column(LostItemAlert, name) for name in names)
     with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.usuals_lost_found")
+        cursor.execute(f"CREATE TEMP TABLE usuals_lost_found ON COMMIT DROP AS {lost_items_select_sql()}",
+                       lost_items_params(rules=rules, now=now))
         cursor.execute(
             f"INSERT INTO {a} ({columns}) SELECT s.customer_id, s.product_id, s.rep_id, s.times, s.first, s.last, "
-            f"s.usual_interval, %(night)s, %(now)s FROM ({lost_items_select_sql()}) s "
+            "s.usual_interval, %(night)s, %(now)s FROM usuals_lost_found s ORDER BY s.customer_id, s.product_id "
             "ON CONFLICT DO NOTHING",
-            {**lost_items_params(rules=rules, now=now), "night": night})
-        return cursor.rowcount
+            {"night": night, "now": now})
+        created = cursor.rowcount
+        cursor.execute("DROP TABLE pg_temp.usuals_lost_found")
+        return created
 
 
 def _insert_in_python(*, rules: LostRules, now: datetime, night) -> int:
@@ -205,6 +220,49 @@ def alert_text(*, customer_name: str, product_name: str, last_bought_at: datetim
     title = f"{customer_name} {silence_text((night - last_day).days)}没买 {product_name} 了，之前{frequency_text(interval)}"
     body = f"上次购买 {last_day:%m-%d}，近 {window_days} 天买过 {times} 次"
     return title, body
+
+
+def _alert_text_sql() -> tuple[str, str]:
+    """alert_text() in SQL over an alert `a`, its customer `c` and product `p`: (title, body).
+    The same words from the same numbers (tests/usuals/test_lost_items.py compares them on many):
+    the silence in whole Shanghai days from the night (`%(night)s`), the frequency from the interval
+    in seconds as a double, rounded half to even as Python's round() does (PostgreSQL's round of a
+    double is rint)."""
+    c, p = column(Customer, "name"), column(Product, "name")
+    last_day = f"(a.{column(LostItemAlert, 'last_bought_at')} AT TIME ZONE %(time_zone)s)::date"
+    silent = f"(%(night)s::date - {last_day})"
+    silence = f"CASE WHEN {silent} >= 14 THEN ({silent} / 7) || ' 周' ELSE {silent} || ' 天' END"
+    days = f"(extract(epoch FROM a.{column(LostItemAlert, 'usual_interval')})::float8 / 86400)"
+    frequency = (f"CASE WHEN {days} <= 0 THEN '每天都买' "
+                 f"WHEN 7 / {days} >= 0.95 THEN '每周 ' || greatest(1, round(7 / {days}))::bigint || ' 次' "
+                 f"ELSE '每 ' || round({days})::bigint || ' 天 1 次' END")
+    title = f"c.{c} || ' ' || {silence} || '没买 ' || p.{p} || ' 了，之前' || {frequency}"
+    body = (f"'上次购买 ' || to_char({last_day}, 'MM-DD') || '，近 ' || %(window_days)s || ' 天买过 ' "
+            f"|| a.{column(LostItemAlert, 'times')} || ' 次'")
+    return title, body
+
+
+def _notify_reps_sql(*, after_id: int, night, window_days: int) -> int:
+    """PostgreSQL: the inbox lines of the new alerts (id above `after_id`) written by one INSERT …
+    SELECT through the outbox's set-based API; nothing is read into Python, whatever the count."""
+    from notifications.services import notify_many_from_sql
+
+    title, body = _alert_text_sql()
+    a, customer_id, rep_id = "a", f"a.{column(LostItemAlert, 'customer_id')}", f"a.{column(LostItemAlert, 'rep_id')}"
+    select = (
+        f"SELECT 'lost-item:' || {a}.{column(LostItemAlert, 'id')} AS event_key, 'rep' AS recipient_kind, "
+        f"{rep_id}::text AS recipient_id, 'inbox' AS channel, 'lost_item' AS template, {title} AS title, "
+        f"{body} AS body, '/rep/customers/' || {customer_id} || '/' AS link, "
+        f"jsonb_build_object('customer_id', {customer_id}) AS data, '' AS address "
+        f"FROM {table(LostItemAlert)} a JOIN {table(Customer)} c ON c.{column(Customer, 'id')} = {customer_id} "
+        f"JOIN {table(Product)} p ON p.{column(Product, 'id')} = a.{column(LostItemAlert, 'product_id')} "
+        f"WHERE a.{column(LostItemAlert, 'id')} > %(after_id)s AND {rep_id} IS NOT NULL")
+    notify_many_from_sql(select, {"after_id": after_id, "night": night, "window_days": window_days,
+                                  "time_zone": timezone.get_current_timezone_name()})
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(DISTINCT {rep_id}) FROM {table(LostItemAlert)} a "
+                       f"WHERE a.{column(LostItemAlert, 'id')} > %s AND {rep_id} IS NOT NULL", [after_id])
+        return cursor.fetchone()[0]
 
 
 def _notify_reps(*, after_id: int, night, window_days: int) -> int:

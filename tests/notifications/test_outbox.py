@@ -212,3 +212,31 @@ def test_notify_many_writes_once_per_event_and_sends_after_commit(django_capture
     assert Notification.objects.count() == 4
     assert Notification.objects.get(channel="wecom").status == S.SENT
     assert DevMessage.objects.filter(to="zhangsan").count() == 1
+
+
+def test_notify_many_from_sql_applies_the_outbox_rules_once_and_sends_after_commit(django_capture_on_commit_callbacks):
+    from notifications.services import notify_many_from_sql
+
+    select = ("SELECT 'churn:' || i AS event_key, 'rep' AS recipient_kind, 3 AS recipient_id, 'inbox' AS channel, "
+              "'churn_alert' AS template, repeat('流', 70) AS title, '' AS body, '/rep/' AS link, "
+              "jsonb_build_object('i', i) AS data, '' AS address FROM generate_series(1, %(n)s) i "
+              "UNION ALL SELECT 'digest:1', 'rep', 3, 'wecom', 'churn_digest', '流失提醒', '', '', NULL, 'zhangsan'")
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            assert notify_many_from_sql(select, {"n": 3}) == 4
+        with transaction.atomic():
+            assert notify_many_from_sql(select, {"n": 3}) == 0  # a rerun: nothing new
+    assert Notification.objects.count() == 4
+    inbox = Notification.objects.get(event_key="churn:2")
+    assert (inbox.status, inbox.title, inbox.data, inbox.recipient_id) == (S.SENT, "流" * 60, {"i": 2}, "3")
+    assert inbox.sent_at is not None and inbox.attempts == 0
+    assert Notification.objects.get(channel="wecom").status == S.SENT  # pending, then sent after commit
+    assert DevMessage.objects.filter(to="zhangsan").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_notify_many_from_sql_outside_a_transaction_is_a_programming_error():
+    from notifications.services import notify_many_from_sql
+
+    with pytest.raises(RuntimeError):
+        notify_many_from_sql("SELECT 1", {})

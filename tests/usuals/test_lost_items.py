@@ -241,3 +241,45 @@ def test_admin_lists_the_alerts_and_whether_bought_again(hotpot, client):
     assert "火锅城" in text and "虾滑" in text and 'alt="False"' in text
     order_at(customer, [p["虾滑"]], now)
     assert 'alt="True"' in client.get("/admin/usuals/lostitemalert/").content.decode()
+
+
+def test_the_inbox_lines_written_in_sql_are_alert_texts_words():
+    """PostgreSQL writes the inbox lines in one INSERT … SELECT (lost._alert_text_sql); each one is
+    what the pure alert_text() says for its alert: silences across Shanghai midnights, intervals on
+    the frequency's edges (0.95 a week, halves rounded to even), long names cut to the title's 60."""
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQL inbox lines are PostgreSQL's")
+    rng = random.Random(7)
+    rep = RepFactory()
+    customers = [CustomerFactory(name="火锅城"), CustomerFactory(name="很长的名字" * 11, rep=rep)]
+    products = [product_with_stock(name="虾滑", price="10.00"), product_with_stock(name="长" * 50, price="10.00")]
+    night = timezone.localdate(timezone.now())
+    midnight = timezone.make_aware(timezone.datetime.combine(night, timezone.datetime.min.time()))
+    intervals = [timedelta(0), US, DAY, timedelta(days=2.8), timedelta(days=3.5), timedelta(days=7),
+                 timedelta(days=7) / 0.95, timedelta(days=7) / 0.95 + US, timedelta(days=7) / 0.95 - US,
+                 timedelta(days=10.5), timedelta(days=11.5), timedelta(days=7 / 1.5), timedelta(days=7 / 2.5)]
+    intervals += [timedelta(seconds=rng.randrange(1, 40 * 86_400), microseconds=rng.randrange(10**6))
+                  for _ in range(40)]
+    alerts = []
+    for k, interval in enumerate(intervals):
+        last = (midnight - rng.choice([13, 14, 20, 21, 22, 35, 70]) * DAY
+                + rng.choice([-US, timedelta(0), US, timedelta(hours=9)]))
+        alerts.append(LostItemAlert(customer=customers[k % 2], product=products[k // 2 % 2], rep=rep,
+                                    times=rng.randint(4, 30), first_bought_at=last - interval * 3,
+                                    last_bought_at=last - k * US, usual_interval=interval, night=night))
+    LostItemAlert.objects.bulk_create(alerts)
+    with transaction.atomic():
+        lost._notify_reps_sql(after_id=0, night=night, window_days=60)
+    written = {n.event_key: n for n in Notification.objects.filter(template="lost_item")}
+    assert len(written) == len(alerts)
+    for alert in LostItemAlert.objects.select_related("customer", "product"):
+        title, body = lost.alert_text(customer_name=alert.customer.name, product_name=alert.product.name,
+                                      last_bought_at=alert.last_bought_at, interval=alert.usual_interval,
+                                      times=alert.times, night=night, window_days=60)
+        line = written[f"lost-item:{alert.pk}"]
+        assert (line.title, line.body) == (title[:60], body), alert.usual_interval
+        assert (line.recipient_kind, line.recipient_id, line.channel, line.status) == ("rep", str(rep.pk), "inbox", "sent")
+        assert line.link == f"/rep/customers/{alert.customer_id}/" and line.data == {"customer_id": alert.customer_id}
+        assert line.sent_at is not None and line.next_attempt_at is not None
