@@ -237,7 +237,7 @@ def customer_page(*, rep, number: int, size: int = CUSTOMERS_PAGE_SIZE,
     """(count, rows) of page `number` of the rep's customers, newest first, as reps.api writes
     each row (`_customer_row`); None for a page beyond the last (the DRF view answers its 404).
     `rep`: a Rep or a rep id. `cached`: the count is reps.figures' when it has it (the summary
-    counted it), else counted with the rows."""
+    counted it), else counted with the rows. (Page 1 as the API answers it: `first_page`.)"""
     rep_id = rep if isinstance(rep, int) else rep.pk
     if connection.vendor != "postgresql":
         from .api import _customer_row
@@ -256,6 +256,23 @@ def customer_page(*, rep, number: int, size: int = CUSTOMERS_PAGE_SIZE,
     if not rows and number > 1:
         return None
     return count, rows
+
+
+def first_page(rep_id: int) -> tuple[int, str]:
+    """(count, the rows' JSON) of page 1 of the rep's customers, as GET /api/v1/rep/customers
+    answers it: kept whole in reps.figures under the figures' rule and tokens (README "How fresh
+    the rep's figures are"), else `customer_page`'s live count and rows, which it then keeps.
+    The rep is checked live either way (NotARep). PostgreSQL only (a shared cache)."""
+    day = timezone.localdate()
+    kept, generation = figures.read(rep_id, day, "page1")
+    if kept is not None:
+        _run(_rep_statement(), {"rep": rep_id})
+        return kept
+    count, rows = customer_page(rep=rep_id, number=1)
+    page = count, _dumps(rows)
+    if generation is not None:
+        figures.store_page(rep_id, day, generation, page)
+    return page
 
 
 @lru_cache(maxsize=None)
@@ -291,7 +308,7 @@ def _page_number(raw) -> int | None:
 
 
 def _json(value) -> HttpResponse:
-    response = HttpResponse(_dumps(value), content_type="application/json")
+    response = HttpResponse(value if isinstance(value, str) else _dumps(value), content_type="application/json")
     response["Allow"] = _ALLOW
     return response
 
@@ -307,7 +324,7 @@ def _as_the_tokens_rep(request, rep_id: int) -> None:
 def assistant_read(schema_view):
     """A plain GET view for the active rep, with `schema_view` (the DRF view) as its schema and
     its answer to anything else. The decorated function gets the rep's id and returns the body's
-    data, or None to hand the request to the DRF view; NotARep refuses (403 not_a_rep).
+    data (or its JSON, a str), or None to hand the request to the DRF view; NotARep refuses (403 not_a_rep).
 
     The rep is the one of the `X-Feed-Token` header when there is one (see the module), else the
     session's."""
@@ -345,10 +362,14 @@ def assistant_read(schema_view):
     return decorate
 
 
-def customers_body(request, rep: int) -> dict | None:
+def customers_body(request, rep: int) -> dict | str | None:
     number = _page_number(request.GET.get("page"))
     if number is None:
         return None
+    if number == 1 and connection.vendor == "postgresql":  # the JSON kept whole (`first_page`)
+        count, results = first_page(rep)
+        head = _dumps({"count": count, **page_links(request, 1, CUSTOMERS_PAGE_SIZE < count)})
+        return f'{head[:-1]},"results":{results}}}'
     page = customer_page(rep=rep, number=number, cached=True)
     if page is None:
         return None

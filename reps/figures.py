@@ -1,4 +1,5 @@
-"""The rep's counted figures, cached per rep in Redis and bumped by the events that change them.
+"""The rep's counted figures and page 1 of the rep's customers, cached per rep in Redis and
+bumped by the events that change them.
 
 `GET /api/v1/rep/summary` and page 1 of `GET /api/v1/rep/customers` used to count, on every
 request, the rep's customers (5,000 for a busy rep), this week's entries by scene, the week's new
@@ -6,6 +7,10 @@ customers, the month's won-back ones, the lapsing ones and today's orders with t
 (reps.assistant_reads' summary statement, itself tested equal to `reps.selectors.rep_summary`, the
 pure rule, and to orders.gmv). The statement's answer is kept here, per rep, in the default cache:
 
+- Page 1 of `GET /api/v1/rep/customers` (count and rows' JSON, reps.assistant_reads.first_page)
+  is kept the same way (`read(rep_id, day, "page1")`, `store_page`), under the same tokens and day:
+  every event below that changes a row (a customer saved: name, phone, address, last order, rep;
+  an order's spend) bumps them.
 - `read(rep_id, day)` gives the cached figures or None (a miss: the caller counts with the
   statement and hands the result to `store`). One Redis round trip (MGET) on a hit.
 - Each cached value carries the two generation tokens it was counted under — the rep's and a global
@@ -25,8 +30,12 @@ Who bumps (the freshness rule, README "How fresh the rep's figures are"):
   and the rep who acquired it (a payment saves the customer, so a lapsing customer won back
   counts at once);
 - any EntryEvent or ChurnEvent saved or deleted through the ORM: its rep;
-- any Order created or deleted, or saved with a new rep, paid_at or total: its reps (a payment);
-- any Refund saved or deleted: its order's rep, or every rep when the order is not at hand;
+- any Order created or deleted, or saved with a new rep, paid_at or total: its reps and its
+  customer's (a payment); every rep when its customer is not at hand and a paid order's amount
+  changed or it was deleted (after a handover old orders keep the old rep, but their spend shows
+  on the customer's new rep's page 1; a payment itself saves the customer, which bumps its rep);
+- any Refund saved or deleted: its order's rep and its customer's, or every rep when they are not
+  at hand;
 - the set-based writes that bypass signals call `changed`/`changed_everyone` themselves:
   `reps.services` (a walk-in customer attributed to a rep, a handover), the refund's outcome
   (`orders.services.payments`) and the nightly churn sweep (`customers.churn`, every rep).
@@ -56,8 +65,8 @@ def _rep_key(rep_id: int) -> str:
     return f"reps:figures:gen:{rep_id}"
 
 
-def _data_key(rep_id: int) -> str:
-    return f"reps:figures:{_LAYOUT}:{rep_id}"
+def _data_key(rep_id: int, what: str = "figures") -> str:
+    return f"reps:{what}:{_LAYOUT}:{rep_id}"  # what: "figures", or "page1" (the customer list's first page)
 
 
 def _shared() -> bool:
@@ -70,12 +79,13 @@ def _token() -> str:
     return uuid.uuid4().hex
 
 
-def read(rep_id: int, day) -> tuple[dict | None, tuple]:
+def read(rep_id: int, day, what: str = "figures") -> tuple[dict | None, tuple]:
     """(the cached figures or None, the generation to store a fresh count under, None for
-    none). Read the generation before counting (see the module)."""
+    none). Read the generation before counting (see the module). `what`: "figures", or "page1"
+    (page 1 of the rep's customer list: its count and rows, under the same rule and tokens)."""
     if not _shared():
         return None, None
-    keys = (_EVERYONE, _rep_key(rep_id), _data_key(rep_id))
+    keys = (_EVERYONE, _rep_key(rep_id), _data_key(rep_id, what))
     got = cache.get_many(keys)
     everyone, mine, data = (got.get(key) for key in keys)
     if everyone and mine and data and data["gen"] == (everyone, mine) and data["day"] == day.isoformat():
@@ -93,6 +103,13 @@ def store(rep_id: int, day, generation: tuple, figures: dict) -> None:
     """Keep `figures` (counted after `read` gave `generation`) for the rep on `day`."""
     cache.set(_data_key(rep_id), {"gen": generation, "day": day.isoformat(),
                                   "figures": {name: figures[name] for name in FIGURES}}, timeout=FIGURES_TTL)
+
+
+def store_page(rep_id: int, day, generation: tuple, page) -> None:
+    """Keep page 1 of the rep's customer list (count, rows), read after `read(..., "page1")`
+    gave `generation`."""
+    cache.set(_data_key(rep_id, "page1"), {"gen": generation, "day": day.isoformat(), "figures": page},
+              timeout=FIGURES_TTL)
 
 
 def _bump(keys) -> None:
@@ -145,14 +162,31 @@ def _order_loaded(sender, instance, **kwargs):
     instance._figures_order = tuple(instance.__dict__.get(name) for name in _ORDER_FIGURES)
 
 
+def _customers_rep(instance):
+    """(known, the rep of the order's customer): page 1's total spend follows the customer, whose
+    rep may not be the order's (a handover keeps old orders' reps)."""
+    customer = instance._state.fields_cache.get("customer")
+    if customer is not None and "rep_id" in customer.__dict__:
+        return True, customer.rep_id
+    return False, None
+
+
 def _order_changed(sender, instance, created=False, **kwargs):
     now = tuple(instance.__dict__.get(name) for name in _ORDER_FIGURES)
     before = getattr(instance, "_figures_order", None)
-    if created or kwargs.get("signal") is post_delete or now != before:
+    deleted = kwargs.get("signal") is post_delete
+    if created or deleted or now != before:
+        known, customers_rep = _customers_rep(instance)
+        paid = now[1] is not None or (before is not None and before[1] is not None)
         if "rep_id" not in instance.__dict__:
             changed_everyone()  # loaded without its rep (.only()): whose figures moved is unknown
+        elif not known and paid and not (before and before[1] is None and now[1] is not None and now[2] == before[2]):
+            # A paid order's amount changed, or it was deleted or created paid, its customer not
+            # at hand: whose list shows its spend is unknown. (A payment, paid_at set, also saves
+            # the customer, customers.churn.customer_record_payment, which bumps its rep.)
+            changed_everyone()
         else:
-            changed(now[0], before[0] if before else None)
+            changed(now[0], before[0] if before else None, customers_rep)
     instance._figures_order = now
 
 
@@ -160,8 +194,9 @@ def _refund_changed(sender, instance, **kwargs):
     # GMV is net of refunds not failed (orders.gmv). The order's rep when the order is at hand;
     # otherwise every rep (refunds are rare; no query added to the refund's path).
     order = instance._state.fields_cache.get("order")
-    if order is not None and "rep_id" in order.__dict__:
-        changed(order.rep_id)
+    known, customers_rep = _customers_rep(order) if order is not None else (False, None)
+    if order is not None and "rep_id" in order.__dict__ and known:
+        changed(order.rep_id, customers_rep)
     else:
         changed_everyone()
 

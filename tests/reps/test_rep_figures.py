@@ -39,9 +39,24 @@ def _agree(rep, now=None) -> dict:
     first = assistant_reads.summary_figures(rep=rep, now=now, cached=True)
     assert _cached(rep, now)
     assert assistant_reads.summary_figures(rep=rep, now=now, cached=True) == first == counted
+    _page_agrees(rep)
     count, _ = assistant_reads.customer_page(rep=rep, number=1, cached=True)
     assert count == counted["customers"]
     return counted
+
+
+def _page_agrees(rep):
+    """Page 1 of the customer list, cached (count and rows), equals the live statement and the
+    rule (selectors.rep_customers through the DRF view's row), and the second read is a hit."""
+    live = assistant_reads.customer_page(rep=rep, number=1)
+    first = assistant_reads.first_page(rep.pk)
+    assert figures.read(rep.pk, timezone.localdate(), "page1")[0] is not None
+    assert assistant_reads.first_page(rep.pk) == first == (live[0], assistant_reads._dumps(live[1]))
+    from reps.api import _customer_row
+
+    rule = selectors.rep_customers(rep=rep)
+    assert live == (rule.count(), [_customer_row(c) for c in rule[:assistant_reads.CUSTOMERS_PAGE_SIZE]])
+    return live
 
 
 def _order(customer, number, total="88.00", paid_at=None):
@@ -120,9 +135,28 @@ def test_the_cached_figures_equal_the_count_after_each_kind_of_event():
     won = _agree(rep)
     assert won["lapsing"] == base["lapsing"] and won["won_back_month"] == base["won_back_month"] + 1
 
+    # A customer's name and phone edited (admin: a save): the row on page 1.
+    edited = Customer.objects.get(pk=kept[1].pk)
+    edited.name, edited.phone = "改名海鲜", "13900000000"
+    edited.save()
+    assert any(row["name"] == "改名海鲜" and row["phone"] == "13900000000" for row in _page_agrees(rep)[1])
+
+    # A handover keeps the customer's old orders under the old rep: a change to such an order
+    # (refunded, its amount edited) moves the spend on the new rep's page 1.
+    customers_handover(from_rep=rep, to_rep=other, customer_ids=[new.pk])
+    _agree(other)
+    Refund.objects.create(order=later, out_refund_no="2612070002R2", reason="测试", amount=Decimal("10.00"),
+                          status=Refund.Status.SUCCEEDED)
+    assert _agree(other) and next(r for r in _page_agrees(other)[1] if r["id"] == new.pk)["total_spend"] == "40.00"
+    amended = Order.objects.get(pk=later.pk)
+    amended.subtotal = amended.total = Decimal("70.00")
+    amended.save(update_fields=["subtotal", "total"])
+    assert next(r for r in _page_agrees(other)[1] if r["id"] == new.pk)["total_spend"] == "60.00"
+    _agree(rep)
+
     # A customer deleted.
     Customer.objects.filter(pk=kept[2].pk).delete()
-    assert _agree(rep)["customers"] == after["customers"] - 1
+    assert _agree(rep)["customers"] == after["customers"] - 2  # one handed over above
 
 
 def test_the_nightly_sweep_invalidates_every_rep():
@@ -202,6 +236,27 @@ def test_the_api_serves_the_cached_counts_with_the_rep_checked_live(client):
     rep.is_active = False
     rep.save()
     assert client.get("/api/v1/rep/summary").status_code == 403  # not from the cache
+    assert client.get("/api/v1/rep/customers").status_code == 403
+
+
+@pytest.mark.parametrize("n", [10, 1000])
+def test_page_one_from_the_cache_is_the_rep_check_alone(n, django_assert_num_queries):
+    """A hit on page 1 costs the live rep check only (and Redis' one MGET), whatever the rows;
+    the bytes are those of the miss that counted it (`_page_agrees`: equal to the live read)."""
+    from django.test import Client
+
+    from reps.feed import feed_token_make
+
+    rep = _rep(f"癸{n}")
+    CustomerFactory.create_batch(n, rep=rep)
+    client = Client(HTTP_X_FEED_TOKEN=feed_token_make(rep))
+    live = client.get("/api/v1/rep/customers").content  # the miss: counted and stored
+    assert figures.read(rep.pk, timezone.localdate(), "page1")[0] is not None
+    with django_assert_num_queries(1):
+        assert client.get("/api/v1/rep/customers").content == live
+    rep.user.is_active = False
+    rep.user.save()
+    assert client.get("/api/v1/rep/customers").status_code == 403  # the rep checked live
 
 
 def test_no_shared_cache_means_every_read_counts(settings):
