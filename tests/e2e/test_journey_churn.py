@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from core.geo import wgs84_to_gcj02
 from customers.churn import churn_sweep, customer_record_payment, distance_km
 from customers.models import ChurnEvent, Customer
 from orders.models import Order
@@ -27,7 +28,10 @@ from tests.factories import CustomerFactory, RepFactory, VisitorFactory
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "rep-pass-123"
-HERE = (22.5431, 114.0579)  # where the rep stands (GCJ-02)
+# Where the rep stands: the phone browser's fix (WGS-84, what navigator.geolocation answers) and the
+# same spot in GCJ-02, the pins' datum, which the server converts it to (core.geo) before measuring.
+HERE_WGS84 = (22.5431, 114.0579)
+HERE = wgs84_to_gcj02(*HERE_WGS84)
 KM_LAT = 1 / 111.195  # degrees of latitude per km
 KM_LNG = 1 / (111.195 * 0.92360)  # degrees of longitude per km at 22.54°N (cos 22.54° = 0.9236)
 
@@ -107,7 +111,7 @@ def test_rep_is_alerted_opens_the_last_order_walks_the_nearby_list_and_wins_the_
     zhang, now = world["zhang"], world["now"]
     churned = world["churned_near"]
     last_order = churned.orders_made[-1]
-    phone = new_phone(geolocation={"latitude": HERE[0], "longitude": HERE[1]}, permissions=["geolocation"])
+    phone = new_phone(geolocation={"latitude": HERE_WGS84[0], "longitude": HERE_WGS84[1]}, permissions=["geolocation"])
     page = phone.new_page()
 
     # The assistant: 5 of my customers to win back, and tonight's alerts in the inbox.
@@ -192,7 +196,7 @@ def test_rep_is_alerted_opens_the_last_order_walks_the_nearby_list_and_wins_the_
 
 def test_nearby_map_shows_markers_with_configured_tiles_and_the_list_without(live_server, world, new_phone,
                                                                             screenshot, settings):
-    phone = new_phone(geolocation={"latitude": HERE[0], "longitude": HERE[1]}, permissions=["geolocation"])
+    phone = new_phone(geolocation={"latitude": HERE_WGS84[0], "longitude": HERE_WGS84[1]}, permissions=["geolocation"])
     page = phone.new_page()
     rep_login(page, live_server.url)
     # Nothing leaves the machine: every tile is a local image.
