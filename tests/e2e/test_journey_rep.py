@@ -18,6 +18,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from catalog.services import cart_line_set
+from core.geo import wgs84_to_gcj02
 from customers.models import Customer, Visitor
 from customers.services import customer_bind_phone
 from orders.models import Order, OrderSettings
@@ -163,8 +164,9 @@ def test_rep_sees_a_new_customer_and_their_first_order_live(live_server, rep, sh
     expect(a.get_by_test_id("note-body")).to_have_text(["老板说下周加冻虾，周三再来"])
     expect(a.get_by_test_id("note-located")).to_be_visible()
     note = VisitNote.objects.get()
-    assert (note.rep, note.customer, note.latitude, note.longitude) == (
-        rep, customer, Decimal("22.540000"), Decimal("114.060000"))
+    # The phone browser's fix (22.54, 114.06) is WGS-84; stored as GCJ-02, the pins' datum.
+    stood = tuple(Decimal(repr(v)).quantize(Decimal("0.000001")) for v in wgs84_to_gcj02(22.54, 114.06))
+    assert (note.rep, note.customer, (note.latitude, note.longitude)) == (rep, customer, stood)
     screenshot(a, "customer-with-note")
 
     # A's card: the QR, the company and the share link to copy.
