@@ -1,9 +1,14 @@
 import json
+import time
+from functools import lru_cache
 
+from django.core.cache import cache
+from django.db import connection
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -11,12 +16,14 @@ from core.api import page_links
 from core.errors import ApplicationError, NotAuthenticated, ValidationFailed
 from core.inputs import id_from_text
 from core.schema import VISITOR, VISITOR_OPTIONAL, documented_by, error_response, errors, paginated
+from core.sql import Prepared, column, table
 from customers.authentication import KEYWORD as VISITOR_KEYWORD
 from customers.models import Visitor
 from customers.tokens import visitor_token_read
 
 from . import selectors, services
-from .listing import page_results, shared_page_results
+from .cache import VERSION_KEY, catalog_version
+from .listing import PAGE_MAX_AGE_SECONDS, page_results, shared_page_results
 from .models import Cart
 from .pagination import page_numbers
 from .pricing import Buyer, buyer_of
@@ -34,12 +41,60 @@ def optional_buyer(request):
     return buyer_of(request.auth.customer_id) if isinstance(request.auth, Visitor) else None
 
 
+# What DRF's APIView adds to every answer of the catalogue's read views (one renderer: no Vary),
+# set directly by their plain twins.
+_ALLOW = "GET, HEAD, OPTIONS"
+
+
 class CategoryListApi(APIView):
     api_auth = VISITOR_OPTIONAL
 
     @extend_schema(responses=CategorySerializer(many=True), summary="两级分类")
     def get(self, request):
-        return Response(CategorySerializer(selectors.category_tree(), many=True).data)
+        # HEAD, OPTIONS and a bad token only: `category_list` (below) serves the GETs.
+        return HttpResponse(category_tree_text(), content_type="application/json")
+
+
+_CATEGORIES_KEY = "catalog:categories"
+
+
+def category_tree_text() -> str:
+    """The category tree as the API writes it (CategorySerializer, JSON text), the same for every
+    visitor: built once per catalogue version (every category save or delete bumps it,
+    catalog.cache) and kept at most PAGE_MAX_AGE_SECONDS (a change behind the version's back, as
+    for the product pages). One cache round trip, no SQL, when kept."""
+    found = cache.get_many([VERSION_KEY, _CATEGORIES_KEY])
+    version, kept = found.get(VERSION_KEY), found.get(_CATEGORIES_KEY)
+    now = time.time()
+    if kept is None or version is None or kept[0] != version or not 0 <= now - kept[1] < PAGE_MAX_AGE_SECONDS:
+        data = CategorySerializer(selectors.category_tree(), many=True).data
+        kept = (version or catalog_version(), now, JSONRenderer().render(data).decode())  # DRF's own text
+        cache.set(_CATEGORIES_KEY, kept, timeout=PAGE_MAX_AGE_SECONDS)
+    return kept[2]
+
+
+_category_list_drf = CategoryListApi.as_view()
+
+
+@csrf_exempt
+def category_list(request):
+    """GET /api/v1/catalog/categories without DRF (the first request of every visit). The tree
+    does not depend on who asks: a well-signed visitor token is not looked up (a visitor deleted
+    since it was signed still gets the tree); anything else (another method, a malformed or
+    forged token) goes to `CategoryListApi`, which answers in the usual error shape."""
+    if request.method != "GET":
+        return _category_list_drf(request)
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if header:
+        parts = header.split()
+        if len(parts) != 2 or parts[0] != VISITOR_KEYWORD or visitor_token_read(parts[1]) is None:
+            return _category_list_drf(request)
+    response = HttpResponse(category_tree_text(), content_type="application/json")
+    response["Allow"] = _ALLOW
+    return response
+
+
+category_list = documented_by(CategoryListApi, falls_back=True)(category_list)
 
 
 def _int_param(request, name: str) -> int | None:
@@ -80,8 +135,6 @@ class ProductListApi(APIView):
 
 
 _product_list_drf = ProductListApi.as_view()
-# What DRF's APIView adds to every answer of this view (one renderer: no Vary), set directly here.
-_ALLOW = "GET, HEAD, OPTIONS"
 
 
 def _visitor_buyer(request):
@@ -97,17 +150,37 @@ def _visitor_buyer(request):
     visitor_id = visitor_token_read(parts[1])
     if visitor_id is None:
         return False, None
-    row = Visitor.objects.filter(pk=visitor_id).values_list("customer_id", "customer__price_list_id").first()
+    row = visitor_price_list(visitor_id)
     if row is None:
         return False, None
     customer_id, price_list_id = row
     return True, (None if customer_id is None else Buyer(customer_id=customer_id, price_list_id=price_list_id))
 
 
+@lru_cache(maxsize=None)
+def _visitor_statement() -> Prepared:
+    from customers.models import Customer
+
+    sql = (f"SELECT v.{column(Visitor, 'customer')}, c.{column(Customer, 'price_list')} FROM {table(Visitor)} v "
+           f"LEFT JOIN {table(Customer)} c ON c.{column(Customer, 'id')} = v.{column(Visitor, 'customer')} "
+           f"WHERE v.{column(Visitor, 'id')} = %s")
+    return Prepared("catalog_visitor_price_list", sql, ("bigint",))
+
+
+def visitor_price_list(visitor_id: int) -> tuple[int | None, int | None] | None:
+    """(customer id, its price list id) of a visitor, None for an unknown visitor: one statement,
+    prepared once per connection on PostgreSQL (every listing request with a token asks it)."""
+    if connection.vendor != "postgresql":
+        return Visitor.objects.filter(pk=visitor_id).values_list("customer_id", "customer__price_list_id").first()
+    with connection.cursor() as cursor:
+        _visitor_statement().execute(cursor, [visitor_id])
+        return cursor.fetchone()
+
+
 @csrf_exempt
 def product_list(request):
-    """GET /api/v1/catalog/products without DRF: catalogue-price pages come from the shared page
-    cache (catalog.listing: its freshness rules), a price-list customer's page is built for it.
+    """GET /api/v1/catalog/products without DRF: every page comes from the shared page cache
+    (catalog.listing: its freshness rules); a price-list customer's rows are re-priced for it.
     Anything unusual (another method, a bad parameter or token, a missing category or page) goes
     to `ProductListApi`, so errors keep their shape and text."""
     if request.method != "GET":
@@ -124,12 +197,8 @@ def product_list(request):
         return _product_list_drf(request)
     try:
         number, size = page_numbers(page=params.get("page"), page_size=params.get("page_size"))
-        if buyer is None or buyer.price_list_id is None:
-            count, has_next, results = shared_page_results(category_id=category_id, query=params.get("q"),
-                                                           number=number, size=size)
-        else:
-            count, has_next, results = page_results(category_id=category_id, query=params.get("q"),
-                                                    number=number, size=size, buyer=buyer)
+        count, has_next, results = shared_page_results(category_id=category_id, query=params.get("q"),
+                                                       number=number, size=size, buyer=buyer)
     except ApplicationError:
         return _product_list_drf(request)
     response = HttpResponse(_page_body(request, number, count, has_next, results),
@@ -173,7 +242,7 @@ class CartQuantityInput(serializers.Serializer):
 
 
 def _cart_response(cart, visitor, status=200):
-    return Response(cart_representation(lines=selectors.cart_lines(cart=cart), buyer=buyer_of(visitor.customer_id)),
+    return Response(cart_representation(lines=selectors.cart_lines(cart=cart), buyer=buyer_of(visitor.customer)),
                     status=status)
 
 
@@ -182,8 +251,10 @@ class CartApi(APIView):
 
     @extend_schema(responses=_CartSchema, summary="我的购物车")
     def get(self, request):
+        # Every screen's cart badge: the lines straight from the visitor (no cart row read first).
         visitor = current_visitor(request)
-        return _cart_response(Cart.objects.filter(visitor=visitor).first(), visitor)
+        return Response(cart_representation(lines=selectors.visitor_cart_lines(visitor_id=visitor.pk),
+                                            buyer=buyer_of(visitor.customer)))
 
     @extend_schema(request=None, responses={200: _CartSchema}, summary="清空购物车")
     def delete(self, request):

@@ -142,6 +142,15 @@ def cart_lines(*, cart: Cart | None) -> list[CartLine]:
     )
 
 
+def visitor_cart_lines(*, visitor_id: int) -> list[CartLine]:
+    """`cart_lines` of the visitor's cart, found through the visitor: one query, no cart read."""
+    return list(
+        CartLine.objects.filter(cart__visitor_id=visitor_id)
+        .select_related("product__stock", "product__category__parent")
+        .order_by("created_at", "id")
+    )
+
+
 def line_problem(line) -> str:
     """What stops a cart line from being ordered now ("" when nothing does)."""
     product = line.product

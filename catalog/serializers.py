@@ -3,6 +3,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .listing import product_row
 from .models import Category, Product
 from .pricing import Buyer, line_total, price_book, unit_price_for
 from .selectors import available_quantity, line_problem, stock_label
@@ -107,7 +108,7 @@ def cart_representation(*, lines, buyer: Buyer | None = None) -> dict:
             count += 1
         items.append(
             {
-                "product": ProductSerializer(product, context={"buyer": buyer, "book": book}).data,
+                "product": product_row(product, buyer=buyer, book=book),  # ProductSerializer's text, leaner
                 "quantity": str(line.quantity),
                 "unit_price": str(price),
                 "amount": str(amount),

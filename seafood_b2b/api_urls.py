@@ -17,7 +17,7 @@ from usuals import api as usuals_api
 urlpatterns = [
     path("auth/session", customers_api.SessionApi.as_view(), name="auth-session"),
     path("entries", customers_api.EntryApi.as_view(), name="entries"),
-    path("catalog/categories", catalog_api.CategoryListApi.as_view(), name="category-list"),
+    path("catalog/categories", catalog_api.category_list, name="category-list"),
     path("catalog/products", catalog_api.product_list, name="product-list"),
     path("catalog/products/<str:code>", catalog_api.ProductDetailApi.as_view(), name="product-detail"),
     path("cart", catalog_api.CartApi.as_view(), name="cart"),

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.files.base import ContentFile
+from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
@@ -265,5 +266,82 @@ def test_listing_statements_do_not_grow_with_the_catalogue(n, django_assert_max_
             anonymous.get(PRODUCTS, params)
         with django_assert_max_num_queries(2):  # shared: the page's stock (PREPARE + EXECUTE in a test)
             anonymous.get(PRODUCTS, params)
-        with django_assert_max_num_queries(3):  # a list's customer: visitor, rows, price book
+        with django_assert_max_num_queries(4):  # a list's customer: visitor, price book, stock (PREPARE + EXECUTE)
             listed.get(PRODUCTS, params)
+
+
+def test_rule_3_a_price_list_page_is_the_shared_page_repriced(catalogue, django_assert_max_num_queries):
+    """A list's customer reads the page everyone shares (no product rows), plus its own book."""
+    aisle, shelves = catalogue
+    customer = _price_list_customer(aisle, shelves)
+    client = _visitor_client(customer)
+    APIClient().get(PRODUCTS, {"category": aisle.pk})  # an anonymous visitor builds the shared page
+    with django_assert_max_num_queries(4):  # visitor, price book, stock (PREPARE + EXECUTE in a test)
+        body = client.get(PRODUCTS, {"category": aisle.pk}).json()
+    count, reference = _reference_page(category_id=aisle.pk, customer=customer)
+    assert (body["count"], body["results"]) == (count, reference)
+    # A list out of its dates gives catalogue prices on the next request.
+    customer.price_list.valid_to = timezone.localdate() - timedelta(days=1)
+    customer.price_list.save()
+    anonymous = APIClient().get(PRODUCTS, {"category": aisle.pk}).json()["results"]
+    assert client.get(PRODUCTS, {"category": aisle.pk}).json()["results"] == anonymous
+
+
+# -- the category tree: shared, kept per catalogue version -------------------------------------------
+
+CATEGORIES = "/api/v1/catalog/categories"
+
+
+def test_categories_are_kept_and_follow_every_category_change(django_assert_max_num_queries):
+    aisle = CategoryFactory(name="冻虾类")
+    shelf = SubCategoryFactory(parent=aisle, name="虾仁", sort_order=5)
+    client = APIClient()
+    first = client.get(CATEGORIES).json()
+    with django_assert_max_num_queries(0):
+        assert client.get(CATEGORIES).json() == first
+    assert [(item["name"], [child["name"] for child in item["children"]]) for item in first] == [("冻虾类", ["虾仁"])]
+
+    shelf.name = "大虾仁"
+    shelf.save()
+    assert client.get(CATEGORIES).json()[0]["children"] == [{"id": shelf.pk, "name": "大虾仁"}]
+    SubCategoryFactory(parent=aisle, name="虾滑", sort_order=1)
+    assert [child["name"] for child in client.get(CATEGORIES).json()[0]["children"]] == ["虾滑", "大虾仁"]
+    aisle.is_active = False
+    aisle.save()
+    assert client.get(CATEGORIES).json() == []
+
+
+def test_categories_changed_behind_the_versions_back_show_within_the_max_age():
+    from catalog.models import Category
+
+    aisle = CategoryFactory(name="冻虾类")
+    client = APIClient()
+    with time_machine.travel(time.time(), tick=False) as clock:
+        assert client.get(CATEGORIES).json()[0]["name"] == "冻虾类"
+        Category.objects.filter(pk=aisle.pk).update(name="冻鱼类")  # no catalog_changed()
+        clock.shift(timedelta(seconds=PAGE_MAX_AGE_SECONDS + 1))
+        assert client.get(CATEGORIES).json()[0]["name"] == "冻鱼类"
+
+
+def test_categories_answer_drfs_bytes_and_keep_its_errors():
+    from catalog.selectors import category_tree
+    from catalog.serializers import CategorySerializer
+
+    aisle = CategoryFactory(name='冻虾"类')
+    SubCategoryFactory(parent=aisle, name="虾仁\\二号")
+    reference = JSONRenderer().render(CategorySerializer(category_tree(), many=True).data)
+    fast = APIClient().get(CATEGORIES)
+    assert (fast.status_code, fast.content, fast["Content-Type"]) == (200, reference, "application/json")
+    assert APIClient().head(CATEGORIES).status_code == 200  # HEAD through the DRF view
+    visitor = VisitorFactory()
+    with_token = APIClient()
+    with_token.credentials(HTTP_AUTHORIZATION=f"Visitor {visitor_token_make(visitor.pk)}")
+    assert with_token.get(CATEGORIES).content == reference
+    for header in ("Visitor forged.token", "Visitor", "Bearer abc"):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=header)
+        answer = client.get(CATEGORIES)
+        if header == "Bearer abc":  # not a visitor token: anonymous, as DRF treats it
+            assert answer.status_code == 200
+        else:
+            assert answer.status_code == 401 and answer.json()["error"]["message"] == "登录已失效，请重新进入"

@@ -67,3 +67,34 @@ def test_the_sql_applies_is_the_rule_on_random_values():
     with connection.cursor() as cursor:  # no list at all (a LEFT JOIN's NULLs): the list does not apply
         cursor.execute(f"SELECT {applies_on_sql(is_active='NULL::boolean', valid_from='NULL::date', valid_to='NULL::date', day='CURRENT_DATE')}")
         assert cursor.fetchone()[0] is False
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the prepared read is PostgreSQL's")
+def test_the_prepared_price_book_reads_what_the_orm_reads():
+    """price_book's prepared statement and its ORM twin (SQLite) give the same book: entries for
+    the products and for their categories only, a list without matching entries, no list."""
+    from catalog.models import PriceList, PriceListEntry
+    from catalog.pricing import Buyer, _price_book_rows_orm, price_book
+    from tests.factories import CategoryFactory, ProductFactory, SubCategoryFactory
+
+    aisle, other = CategoryFactory(), CategoryFactory()
+    shelf = SubCategoryFactory(parent=aisle)
+    mine = [ProductFactory(category=shelf) for _ in range(3)]
+    elsewhere = ProductFactory(category=SubCategoryFactory(parent=other))
+    big = PriceList.objects.create(name="大客户价", valid_from=date(2026, 1, 1))
+    PriceListEntry.objects.create(price_list=big, product=mine[0], price=D("9.99"))
+    PriceListEntry.objects.create(price_list=big, product=elsewhere, price=D("1.00"))
+    PriceListEntry.objects.create(price_list=big, category=aisle, percent_off=D("5"))
+    PriceListEntry.objects.create(price_list=big, category=other, percent_off=D("7"))
+    empty = PriceList.objects.create(name="新客价", is_active=False)
+    for price_list, products in ((big, mine), (big, [elsewhere]), (empty, mine)):
+        book = price_book(products, Buyer(customer_id=1, price_list_id=price_list.pk))
+        ids = sorted(p.pk for p in products)
+        chains = sorted({c for p in products for c in (p.category_id, p.category.parent_id) if c})
+        rows = _price_book_rows_orm(price_list.pk, ids, chains)
+        assert book == PriceBook(*rows[0][:5],
+                                 product_prices={r[5]: r[7] for r in rows if r[5] is not None},
+                                 category_percents={r[6]: r[8] for r in rows if r[6] is not None})
+    assert price_book(mine, Buyer(customer_id=1, price_list_id=big.pk)).product_prices == {mine[0].pk: D("9.99")}
+    assert price_book(mine, Buyer(customer_id=1, price_list_id=big.pk)).category_percents == {aisle.pk: D("5")}
+    assert price_book(mine, Buyer(customer_id=1, price_list_id=big.pk + empty.pk + 100)) is None
