@@ -220,8 +220,8 @@ def bench_visitors(category) -> tuple[str, str]:
             first = Product.objects.active().in_category(category).order_by("id").first()
             PriceListEntry.objects.get_or_create(price_list=price_list, product=first,
                                                  defaults={"price": Decimal("1.00")})
-            customer.price_list = price_list
-            customer.save(update_fields=["price_list"])
+            customer.own_price_list = customer.price_list = price_list
+            customer.save(update_fields=["own_price_list", "price_list"])
         if not with_list:
             cart, _ = Cart.objects.get_or_create(visitor=visitor)
             for product in Product.objects.active().in_category(category).order_by("id")[:3]:

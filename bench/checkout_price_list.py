@@ -18,7 +18,7 @@ def assign_price_list(*, customer_ids: list[int], pool_product_ids: list[int], e
     from customers.models import Customer
 
     if not enabled:
-        Customer.objects.filter(pk__in=customer_ids).update(price_list=None)
+        Customer.objects.filter(pk__in=customer_ids).update(own_price_list=None, price_list=None)
         return 0
     price_list, _ = PriceList.objects.update_or_create(name=NAME, defaults={"is_active": True, "valid_from": None,
                                                                            "valid_to": None})
@@ -29,5 +29,6 @@ def assign_price_list(*, customer_ids: list[int], pool_product_ids: list[int], e
     entries += [PriceListEntry(price_list=price_list, category_id=category_id, percent_off=Decimal("5"))
                 for category_id in sorted({category for _, _, category in products})]
     PriceListEntry.objects.bulk_create(entries)
-    Customer.objects.filter(pk__in=customer_ids).update(price_list=price_list)
+    # Their own list, and so the list in force (catalog.price_lists: no tag brings another here).
+    Customer.objects.filter(pk__in=customer_ids).update(own_price_list=price_list, price_list=price_list)
     return len(entries)

@@ -124,7 +124,8 @@ def build_data(args):
         PriceListEntry.objects.bulk_create(
             [PriceListEntry(price_list=price_list, product=p, price=p.price - 1) for p in products[:20]]
             + [PriceListEntry(price_list=price_list, category=shelf, percent_off=Decimal("5"))])
-        customer = Customer.objects.create(name="压测火锅城", phone="13900000000", price_list=price_list)
+        customer = Customer.objects.create(name="压测火锅城", phone="13900000000", own_price_list=price_list,
+                                           price_list=price_list)
         visitor = Visitor.objects.create(openid=OPENID, customer=customer, phone=customer.phone)
         mine = products[:args.products]
         orders, lines = _orders_for(customer, visitor, mine, args.orders, rng, now, "BU")

@@ -285,12 +285,13 @@ class PriceListEntryInline(admin.TabularInline):
 
 
 class PriceListCustomerInline(ReadOnlyInline):
-    """Who this list prices for; assign a customer on the customer's own page (价目表)."""
+    """Who buys at this list now (their list in force: given on the customer's page or by a tag)."""
 
     model = Customer
-    fields = ("name", "phone", "district", "rep")
+    fk_name = "price_list"
+    fields = ("name", "phone", "district", "rep", "own_price_list")
     readonly_fields = fields
-    verbose_name_plural = "使用此价目表的客户（在客户页面设置）"
+    verbose_name_plural = "按此价目表购买的客户（在客户页面指定，或由标签带来）"
 
 
 @admin.register(PriceList)
@@ -298,10 +299,10 @@ class PriceListAdmin(admin.ModelAdmin):
     """价目表: which price applies is catalog.pricing.list_price_rule (product entry, then the
     nearest category's, then the catalogue price; only while active and within its dates)."""
 
-    list_display = ("name", "is_active", "valid_from", "valid_to", "entry_count", "customer_count")
+    list_display = ("name", "is_active", "valid_from", "valid_to", "priority", "entry_count", "customer_count")
     list_filter = ("is_active",)
     search_fields = ("name",)
-    fields = ("name", "is_active", "valid_from", "valid_to", "note")
+    fields = ("name", "is_active", "valid_from", "valid_to", "priority", "note")
     inlines = (PriceListEntryInline, PriceListCustomerInline)
 
     def get_queryset(self, request):

@@ -201,9 +201,12 @@ class CartLine(BaseModel):
 class PriceList(BaseModel):
     """价目表: a price for a group of customers (大客户价, 新客价, 连锁店价).
 
-    A customer has at most one (customers.Customer.price_list). The rule that turns a list into
-    a price is catalog.pricing.list_price_rule; the list applies from `valid_from` to `valid_to`
-    inclusive, as dates in Shanghai time, and only while active.
+    A customer is given one on its own page (customers.Customer.own_price_list) or through its
+    tags (crm.Tag.price_list); which one is in force is catalog.price_lists.list_in_force (the own
+    list first, then the tags' by `priority`; only a list that applies today), kept on
+    Customer.price_list. The rule that turns a list into a price is catalog.pricing.list_price_rule;
+    the list applies from `valid_from` to `valid_to` inclusive, as dates in Shanghai time, and only
+    while active.
     """
 
     name = models.CharField("名称", max_length=40, unique=True)
@@ -211,6 +214,9 @@ class PriceList(BaseModel):
     valid_from = models.DateField("生效日期", null=True, blank=True, help_text="留空：立即生效（上海时间，含当天）")
     valid_to = models.DateField("截止日期", null=True, blank=True, help_text="留空：长期有效（上海时间，含当天）")
     note = models.CharField("备注", max_length=200, blank=True)
+    priority = models.SmallIntegerField(
+        "优先级", default=0,
+        help_text="客户没有指定价目表、而多个标签各带价目表时，优先级高的生效（相同时先建的生效）；客户自己指定的价目表总是优先")
 
     class Meta:
         verbose_name = verbose_name_plural = "价目表"

@@ -34,8 +34,8 @@ HUNDRED = Decimal("100")
 class Buyer:
     """What pricing may know about who is buying. An anonymous visitor is `None`, not a Buyer.
 
-    `price_list_id`: the customer's price list (None: list prices). Tags, once they exist, resolve
-    into this same field in `buyer_of` and checkout's read (the customer's own list first)."""
+    `price_list_id`: the customer's price list in force (None: list prices): its own or a tag's,
+    as catalog.price_lists keeps it on Customer.price_list, which every path reads."""
 
     customer_id: int
     price_list_id: int | None = None
@@ -68,8 +68,13 @@ class PriceBook:
     category_percents: dict[int, Decimal] = field(default_factory=dict)  # category id -> percent off
 
     def applies_on(self, day: date) -> bool:
-        return (self.is_active and (self.valid_from is None or self.valid_from <= day)
-                and (self.valid_to is None or day <= self.valid_to))
+        return list_applies(is_active=self.is_active, valid_from=self.valid_from, valid_to=self.valid_to, day=day)
+
+
+def list_applies(*, is_active: bool, valid_from: date | None, valid_to: date | None, day: date) -> bool:
+    """Whether a price list applies on `day` (a Shanghai date): active, and `day` within its dates,
+    both ends inclusive, an empty end open. Its SQL twin is `applies_on_sql`."""
+    return bool(is_active and (valid_from is None or valid_from <= day) and (valid_to is None or day <= valid_to))
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,7 @@ def list_price_rule_sql(*, base: str, fixed: str, percents_nearest_first: list[s
 
 
 def applies_on_sql(*, is_active: str, valid_from: str, valid_to: str, day: str) -> str:
-    """`PriceBook.applies_on` as a PostgreSQL boolean expression (false for a missing list)."""
+    """`list_applies` (`PriceBook.applies_on`) as an SQL boolean expression (false for a missing list)."""
     return (f"coalesce({is_active} AND ({valid_from} IS NULL OR {valid_from} <= {day}) "
             f"AND ({valid_to} IS NULL OR {day} <= {valid_to}), false)")
 

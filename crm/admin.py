@@ -56,9 +56,10 @@ class TagGroupAdmin(admin.ModelAdmin):
 
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
-    list_display = ("name", "group", "rfm_segment", "sort_order")
-    list_filter = ("group",)
-    list_select_related = ("group",)
+    list_display = ("name", "group", "rfm_segment", "price_list", "sort_order")
+    list_filter = ("group", "price_list")
+    list_select_related = ("group", "price_list")
+    autocomplete_fields = ("price_list",)
     search_fields = ("name", "group__name")
 
 

@@ -182,6 +182,11 @@ def auto_tags_recompute(*, now: datetime | None = None) -> AutoTagResult:
             added = cursor.rowcount
             cursor.execute(f"DROP TABLE {WANTED_TABLE}")
             cursor.execute(f"DROP TABLE {SPEND_TABLE}")
+        # An automatic tag may bring a price list: the lists in force follow tonight's tags.
+        if Tag.objects.filter(group__kind=TagGroup.Kind.AUTO, price_list__isnull=False).exists():
+            from catalog.price_lists import refresh
+
+            refresh(None)
     logger.info("auto tags at %s: %s wanted, %s added, %s removed", now, wanted, added, removed)
     return AutoTagResult(wanted=wanted, added=added, removed=removed)
 

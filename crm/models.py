@@ -49,6 +49,11 @@ class Tag(BaseModel):
     # For a tag of an automatic group: the RFM class it stands for (one tag per class at most).
     rfm_segment = models.CharField("RFM 分层", max_length=20, choices=RfmSegment.choices, blank=True, default="",
                                    help_text="自动标签：客户属于该 RFM 分层时打上（规则见「自动标签设置」）")
+    # Customers carrying the tag buy at this list when they have none of their own
+    # (catalog.price_lists: which list is in force).
+    price_list = models.ForeignKey("catalog.PriceList", verbose_name="价目表", null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="tags",
+                                   help_text="带此标签的客户按此价目表购买（客户自己指定的价目表优先）")
 
     class Meta:
         verbose_name = verbose_name_plural = "标签"

@@ -50,4 +50,7 @@ def customer_tags_set(*, customer_id: int, tag_ids: Iterable, user=None, rep=Non
             CustomerTag(customer=customer, tag_id=pk, source=CustomerTag.Source.MANUAL,
                         created_by=user if getattr(user, "pk", None) else None)
             for pk in sorted(wanted - have)])
+        from catalog.price_lists import refresh_on_commit
+
+        refresh_on_commit([customer.pk])  # a tag may bring a price list (catalog.price_lists)
     return customer_tags(customer_id=customer.pk)

@@ -24,23 +24,29 @@ class VisitorInline(ReadOnlyInline):
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ("name", "contact_name", "phone", "district", "rep", "price_list", "status", "last_order_at",
                     "created_at")
-    list_filter = ("status", "district", "rep", "price_list")
+    list_filter = ("status", "district", "rep", "price_list", "own_price_list")
     search_fields = ("name", "phone", "address", "contact_name")
     list_select_related = ("rep", "price_list")
-    autocomplete_fields = ("rep", "price_list")
-    readonly_fields = ("last_order_at", "first_order_at", "paid_order_count", "usual_interval", "status",
+    autocomplete_fields = ("rep", "own_price_list")
+    readonly_fields = ("price_list", "last_order_at", "first_order_at", "paid_order_count", "usual_interval", "status",
                        "status_changed_at", "acquired_by", "acquired_at", "created_at", "updated_at")
     date_hierarchy = "created_at"
     inlines = (ManualCustomerTagInline, AutoCustomerTagInline, VisitorInline)
     actions = ("handover_to_another_rep",)
     fieldsets = (
-        (None, {"fields": ("name", "contact_name", "phone", "rep", "price_list")}),
+        (None, {"fields": ("name", "contact_name", "phone", "rep", "own_price_list", "price_list")}),
         ("地址", {"fields": ("district", "address", "latitude", "longitude")}),
         ("下单节奏与流失", {"fields": ("status", "status_changed_at", "last_order_at", "first_order_at",
                                    "paid_order_count", "usual_interval")}),
         ("记录", {"fields": ("acquired_by", "acquired_at", "created_at", "updated_at")}),
     )
 
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        from catalog.price_lists import refresh_on_commit
+
+        refresh_on_commit([form.instance.pk])  # its tags may bring a price list (catalog.price_lists)
 
     @admin.action(description="移交给其他业务员", permissions=["change"])
     def handover_to_another_rep(self, request, queryset):

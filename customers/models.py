@@ -91,9 +91,14 @@ class Customer(BaseModel):
     acquired_by = models.ForeignKey("reps.Rep", verbose_name="开发业务员", null=True, blank=True,
                                     on_delete=models.SET_NULL, related_name="acquired_customers")
     acquired_at = models.DateTimeField("开发时间", null=True, blank=True)
-    # The customer's own price list (catalog.pricing). Hook for tags: once tags exist, a tag's list
-    # applies when this is empty; catalog.pricing.buyer_of is the one place that resolves it.
-    price_list = models.ForeignKey("catalog.PriceList", verbose_name="价目表", null=True, blank=True,
+    # Price lists (README "Price lists"): `own_price_list` is the one staff give this customer;
+    # `price_list` is the one in force, which every pricing path reads (catalog.pricing.buyer_of,
+    # checkout's read, the listing, 我的常购): the own list, else a tag's, only while it applies,
+    # written by catalog.price_lists.refresh whenever one of those changes and each night.
+    own_price_list = models.ForeignKey("catalog.PriceList", verbose_name="指定价目表", null=True, blank=True,
+                                       on_delete=models.SET_NULL, related_name="own_customers",
+                                       help_text="只给这家客户的价目表，优先于标签带来的价目表")
+    price_list = models.ForeignKey("catalog.PriceList", verbose_name="生效价目表", null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="customers")
 
     class Meta:

@@ -33,6 +33,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reps.tasks.wecom_tags_sync_task",
         "schedule": 900.0,
     },
+    # Just after midnight: a price list whose dates start or end today (catalog.price_lists).
+    "price-lists-refresh": {
+        "task": "catalog.tasks.price_lists_refresh_task",
+        "schedule": crontab(hour=0, minute=1),
+    },
     "churn-sweep": {
         "task": "customers.tasks.churn_sweep_task",
         "schedule": crontab(hour=2, minute=0),

