@@ -3,8 +3,11 @@
 `GET /api/v1/catalog/products` is the request the shop makes most (every category tap, every
 search keystroke). What it lists, and at what catalogue price, is the same for everyone who pays
 catalogue prices (anonymous visitors and restaurants without a price list), so that part of a page
-is built once and kept in the cache; each request then costs one cache round trip and one indexed
-read of the page's stock, instead of DRF serialising thirty ORM rows.
+is built once and kept; each request then costs one indexed read of the page's stock, instead of
+DRF serialising thirty ORM rows. On PostgreSQL a page is kept in each worker's memory and the
+catalogue version comes with the stock, in the same statement (from the sequence
+catalog.cache.LISTING_VERSION_SEQUENCE): one round trip in all, as for the trivial `/healthz`.
+Elsewhere (SQLite, `make run`) the page is kept in the cache beside the cache's version.
 
 Rules (README "Catalogue speed and freshness"; each has a test in tests/catalog/test_listing.py):
 
@@ -13,6 +16,7 @@ Rules (README "Catalogue speed and freshness"; each has a test in tests/catalog/
    which bumps the catalogue version) makes the next request build the page again. A change that
    bypasses the version (a raw SQL fix) shows within `PAGE_MAX_AGE_SECONDS`.
 2. Stock shown in a list ("剩余 12 斤", available, in_stock) is read on every request: never stale.
+   The version read with it is the one the kept page must carry, or the page is built again.
 3. A restaurant with a price list gets its own prices on every request: the shared page gives
    the rows (what is listed, the catalogue price, the category chain), its price book is read
    fresh for the page and each row is priced by `catalog.pricing` (the one rule); never shared.
@@ -35,7 +39,7 @@ from django.db import connection
 
 from core.sql import Prepared, column, table
 
-from .cache import VERSION_KEY, catalog_version
+from .cache import LISTING_VERSION_SEQUENCE, VERSION_KEY, catalog_version
 from .models import Product
 from .pricing import Buyer, category_chain, price_book, unit_price_for
 from .search import normalize_query
@@ -202,23 +206,72 @@ def stock_of(product_ids: list[int]) -> dict[int, Decimal]:
         return dict(cursor.fetchall())
 
 
-def shared_page_results(*, category_id: int | None, query: str | None, number: int,
-                        size: int, buyer: Buyer | None = None) -> tuple[int, bool, str]:
-    """`page_results` from the shared page: the page from the cache (rule 1), rebuilt when the
-    catalogue version moved or it is older than PAGE_MAX_AGE_SECONDS, and its stock read now
-    (rule 2). One cache round trip (the version and the page together) and one statement; a page
-    built afresh takes its stock from the rows it was built from. A buyer with a price list adds
-    one statement, its price book for the page, and each row is re-priced by the rule (rule 3)."""
-    needle = None if query is None else normalize_query(query)[:SEARCH_MAX_LENGTH]  # what the search uses
-    key = f"{_PAGE_KEY}{category_id}|{needle}|{number}|{size}"
+@lru_cache(maxsize=None)
+def _version_and_stock_statement() -> Prepared:
+    """The catalogue version (the sequence's last value) on every row, and the stock of the
+    products that have a stock row: at least one row, for the version, whatever the ids."""
+    stock = Product._meta.get_field("stock").related_model
+    sql = (f"SELECT (SELECT last_value FROM {LISTING_VERSION_SEQUENCE}), s.{column(stock, 'product')}, "
+           f"s.{column(stock, 'on_hand')} - s.{column(stock, 'reserved')} FROM (SELECT 1) one "
+           f"LEFT JOIN {table(stock)} s ON s.{column(stock, 'product')} = ANY(%s)")
+    return Prepared("catalog_page_version_stock", sql, ("bigint[]",))
+
+
+def version_and_stock(product_ids: list[int]) -> tuple[int, dict[int, Decimal]]:
+    """(the catalogue version, `stock_of` these products) in one statement (PostgreSQL only)."""
+    with connection.cursor() as cursor:
+        _version_and_stock_statement().execute(cursor, [list(product_ids)])
+        rows = cursor.fetchall()
+    return rows[0][0], {pk: available for _, pk, available in rows if pk is not None}
+
+
+# This worker's kept pages: key -> the page as `_shared_page` keeps it. Bounded: emptied when full
+# (a page costs ~15 KB; rebuilding one costs a few statements, once per version and worker).
+_LOCAL: dict[str, tuple] = {}
+LOCAL_PAGES_MAX = 1000
+
+
+def forget_local_pages() -> None:
+    """Empty this process's kept pages (tests: each starts with none, as a new worker does)."""
+    _LOCAL.clear()
+
+
+def _kept_page(key, category_id, query, number, size) -> tuple[tuple, dict[int, Decimal]]:
+    """(the page, its stock now): rule 1 and 2's bookkeeping, on PostgreSQL from this worker's
+    memory and the version read with the stock, elsewhere from the cache."""
+    now = time.time()
+    if connection.vendor == "postgresql":
+        kept = _LOCAL.get(key)
+        fresh = kept is not None and 0 <= now - kept[1] < PAGE_MAX_AGE_SECONDS
+        version, stock = version_and_stock([row[0] for row in kept[4]] if fresh else [])
+        if fresh and kept[0] == version:
+            return kept, stock
+        # Built from rows read after the version was: a change after that read bumps past it.
+        kept, stock = _shared_page(category_id, query, number, size, version, now)
+        if len(_LOCAL) >= LOCAL_PAGES_MAX:
+            _LOCAL.clear()
+        _LOCAL[key] = kept
+        return kept, stock
     found = cache.get_many([VERSION_KEY, key])
     version, kept = found.get(VERSION_KEY), found.get(key)
-    now = time.time()
     if kept is None or version is None or kept[0] != version or not 0 <= now - kept[1] < PAGE_MAX_AGE_SECONDS:
         kept, stock = _shared_page(category_id, query, number, size, version or catalog_version(), now)
         cache.set(key, kept, timeout=PAGE_MAX_AGE_SECONDS)
-    else:
-        stock = stock_of([row[0] for row in kept[4]])
+        return kept, stock
+    return kept, stock_of([row[0] for row in kept[4]])
+
+
+def shared_page_results(*, category_id: int | None, query: str | None, number: int,
+                        size: int, buyer: Buyer | None = None) -> tuple[int, bool, str]:
+    """`page_results` from the shared page: the page kept (rule 1), rebuilt when the catalogue
+    version moved or it is older than PAGE_MAX_AGE_SECONDS, and its stock read now (rule 2). On
+    PostgreSQL one statement (the version and the stock together); elsewhere one cache round trip
+    and one statement; a page built afresh takes its stock from the rows it was built from. A
+    buyer with a price list adds one statement, its price book for the page, and each row is
+    re-priced by the rule (rule 3)."""
+    needle = None if query is None else normalize_query(query)[:SEARCH_MAX_LENGTH]  # what the search uses
+    key = f"{_PAGE_KEY}{category_id}|{needle}|{number}|{size}"
+    kept, stock = _kept_page(key, category_id, query, number, size)
     _, _, count, has_next, rows = kept
     if buyer is None or buyer.price_list_id is None:
         prices = {row[0]: row[4] for row in rows}

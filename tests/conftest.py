@@ -16,6 +16,9 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 @pytest.fixture(autouse=True)
 def _clean_cache():
     cache.clear()  # tests own their Redis database number (settings_test), never the default one
+    from catalog.listing import forget_local_pages
+
+    forget_local_pages()  # the catalogue pages this process keeps (catalog.listing), as a new worker
     yield
 
 

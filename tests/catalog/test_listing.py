@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.files.base import ContentFile
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
@@ -262,9 +263,9 @@ def test_listing_statements_do_not_grow_with_the_catalogue(n, django_assert_max_
     listed = _visitor_client(customer)
     for params in requests:
         anonymous = APIClient()
-        with django_assert_max_num_queries(4):  # built: category, shelves, the page's ids, its rows
+        with django_assert_max_num_queries(5):  # built: the version, category, shelves, the page's ids, its rows
             anonymous.get(PRODUCTS, params)
-        with django_assert_max_num_queries(2):  # shared: the page's stock (PREPARE + EXECUTE in a test)
+        with django_assert_max_num_queries(2):  # kept: the page's stock and version (PREPARE + EXECUTE in a test)
             anonymous.get(PRODUCTS, params)
         with django_assert_max_num_queries(4):  # a list's customer: visitor, price book, stock (PREPARE + EXECUTE)
             listed.get(PRODUCTS, params)
@@ -345,3 +346,48 @@ def test_categories_answer_drfs_bytes_and_keep_its_errors():
             assert answer.status_code == 200
         else:
             assert answer.status_code == 401 and answer.json()["error"]["message"] == "登录已失效，请重新进入"
+
+
+# -- the kept pages on PostgreSQL: the version comes with the stock -----------------------------------
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the version sequence is PostgreSQL's")
+def test_the_version_comes_with_the_stock_and_every_catalogue_change_moves_it(django_capture_on_commit_callbacks):
+    from catalog.cache import catalog_changed
+    from catalog.listing import version_and_stock
+
+    shelf = SubCategoryFactory()
+    with_stock, without = _bulk_products(2, shelf, rng=random.Random(5))
+    Stock.objects.filter(product=without).delete()
+    Stock.objects.update_or_create(product=with_stock, defaults={"on_hand": D("7"), "reserved": D("2")})
+    version, stock = version_and_stock([with_stock.pk, without.pk])
+    assert stock == {with_stock.pk: D("5.00")}
+    assert version_and_stock([]) == (version, {})
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            catalog_changed()
+            moved, _ = version_and_stock([])
+    assert moved > version  # at the change
+    assert version_and_stock([])[0] > moved  # and again at the commit
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pages are kept per worker on PostgreSQL")
+def test_a_kept_page_is_rebuilt_when_the_version_moved_and_the_worker_keeps_a_bounded_number(monkeypatch):
+    from catalog import listing
+
+    shelf = SubCategoryFactory()
+    first, second = _bulk_products(2, shelf, rng=random.Random(6))
+    Product.objects.filter(pk__in=[first.pk, second.pk]).update(is_active=True)
+    client = APIClient()
+    assert set(_names(client, category=shelf.pk)) == {first.name, second.name}
+    Product.objects.filter(pk=first.pk).update(is_active=False)  # behind the version's back: still kept
+    assert set(_names(client, category=shelf.pk)) == {first.name, second.name}
+    from catalog.cache import catalog_changed
+
+    catalog_changed()  # as another worker's change would: this worker's kept page is retired
+    assert _names(client, category=shelf.pk) == [second.name]
+
+    monkeypatch.setattr(listing, "LOCAL_PAGES_MAX", 2)
+    listing.forget_local_pages()
+    for page_size in (1, 2, 3, 4, 5):
+        client.get(PRODUCTS, {"category": shelf.pk, "page_size": page_size})
+        assert len(listing._LOCAL) <= 2
