@@ -184,26 +184,14 @@ def _shared_page(category_id, query, number, size, version, built_at) -> tuple[t
     return (version, built_at, page["count"], page["has_next"], tuple(rows)), stock
 
 
-@lru_cache(maxsize=None)
-def _stock_statement() -> Prepared:
-    stock = Product._meta.get_field("stock").related_model
-    sql = (f"SELECT {column(stock, 'product')}, {column(stock, 'on_hand')} - {column(stock, 'reserved')} "
-           f"FROM {table(stock)} WHERE {column(stock, 'product')} = ANY(%s)")
-    return Prepared("catalog_page_stock", sql, ("bigint[]",))
-
-
 def stock_of(product_ids: list[int]) -> dict[int, Decimal]:
-    """Available stock (on hand minus reserved) of these products: one indexed statement,
-    prepared once per connection on PostgreSQL. A product without a stock row has none."""
+    """Available stock (on hand minus reserved) of these products, off PostgreSQL (there
+    `version_and_stock` reads it with the version). A product without a stock row has none."""
     if not product_ids:
         return {}
-    if connection.vendor != "postgresql":
-        return {pk: on_hand - reserved for pk, on_hand, reserved in
-                Product.objects.filter(pk__in=product_ids, stock__isnull=False)
-                .values_list("pk", "stock__on_hand", "stock__reserved")}
-    with connection.cursor() as cursor:
-        _stock_statement().execute(cursor, [list(product_ids)])
-        return dict(cursor.fetchall())
+    return {pk: on_hand - reserved for pk, on_hand, reserved in
+            Product.objects.filter(pk__in=product_ids, stock__isnull=False)
+            .values_list("pk", "stock__on_hand", "stock__reserved")}
 
 
 @lru_cache(maxsize=None)

@@ -119,16 +119,13 @@ def refresh(customer_ids: Sequence[int] | None = None, *, day: date | None = Non
         if not ids:
             return 0
         which = f"cu.{pk} IN ({', '.join(['%s'] * len(ids))})"
-    # A correlated subquery per customer (SQLite has no UPDATE ... FROM with a LATERAL): the
-    # candidates of one customer are a handful of indexed rows.
-    sql = (f"UPDATE {c} SET {price_list} = ("
-           f"SELECT {in_force} FROM {c} cu WHERE cu.{pk} = {c}.{pk}) "
-           f"WHERE {pk} IN (SELECT cu.{pk} FROM {c} cu WHERE {which}) "
-           f"AND {price_list} IS DISTINCT FROM (SELECT {in_force} FROM {c} cu WHERE cu.{pk} = {c}.{pk})")
-    if connection.vendor != "postgresql":
-        sql = sql.replace("IS DISTINCT FROM", "IS NOT")
-    dates = [day] * in_force.count("%s")  # the rule's dates, in each of its two copies
-    params = [*dates, *ids, *dates]
+    # The rule once per customer (a handful of indexed candidate rows each), then only the rows
+    # whose list changes are written. UPDATE ... FROM: PostgreSQL, and SQLite since 3.33.
+    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    sql = (f"UPDATE {c} SET {price_list} = wanted.list_id "
+           f"FROM (SELECT cu.{pk} AS customer_id, {in_force} AS list_id FROM {c} cu WHERE {which}) wanted "
+           f"WHERE {c}.{pk} = wanted.customer_id AND {c}.{price_list} {distinct} wanted.list_id")
+    params = [day] * in_force.count("%s") + ids  # the rule's dates, then the customers
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
