@@ -29,6 +29,7 @@ serializer stays the reference and the schema, and a test compares the two on ge
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring  # what json.dumps(text, ensure_ascii=False) writes
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -96,7 +97,7 @@ def _stock_fields(available: Decimal, unit_label: str) -> str:
     """The row's last three fields as JSON text (without braces). `available` is a plain decimal
     (on hand minus reserved, two places), so its text needs no escaping."""
     return '"available":"%s","in_stock":%s,"stock_label":%s' % (
-        available, "true" if available > 0 else "false", _dumps(stock_label_text(available, unit_label)))
+        available, "true" if available > 0 else "false", encode_basestring(stock_label_text(available, unit_label)))
 
 
 _UNIT_LABELS = {value: str(label) for value, label in Product.Unit.choices}

@@ -3,6 +3,9 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.utils import timezone
 
 from core.models import BaseModel
 
@@ -276,3 +279,11 @@ class PriceListEntry(models.Model):
             raise ValidationError({"price": "商品条目须填写固定单价，不填折扣"})
         if self.category_id and (self.percent_off is None or self.price is not None):
             raise ValidationError({"percent_off": "分类条目须填写折扣，不填固定单价"})
+
+
+@receiver(post_save, sender=PriceListEntry)
+@receiver(post_delete, sender=PriceListEntry)
+def _price_list_touched(sender, instance, **kwargs):
+    """A list's `updated_at` moves with its entries (saved or deleted through the ORM: the admin's
+    inline, a queryset's delete): what keeps a list's prices (usuals.list_read) keys on it."""
+    PriceList.objects.filter(pk=instance.price_list_id).update(updated_at=timezone.now())

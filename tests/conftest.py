@@ -18,7 +18,10 @@ def _clean_cache():
     cache.clear()  # tests own their Redis database number (settings_test), never the default one
     from catalog.listing import forget_local_pages
 
+    from usuals.list_read import forget_heads
+
     forget_local_pages()  # the catalogue pages this process keeps (catalog.listing), as a new worker
+    forget_heads()  # and 我的常购's product rows (usuals.list_read)
     yield
 
 

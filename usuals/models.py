@@ -134,3 +134,26 @@ class ReminderOptOut(models.Model):
 
     def __str__(self):
         return str(self.customer_id)
+
+
+class UsualHistory(models.Model):
+    """我的常购's count of one customer's buying history, kept by its fast read (usuals.list_read)
+    with the fingerprint of the orders it was counted from. Derived data: read only while the
+    fingerprint still matches the customer's orders, recounted by the read otherwise, never edited.
+
+    `bought` holds one object per product bought in the window: product_id, times (orders),
+    last_bought (the last payment) and median (the lower median quantity)."""
+
+    customer = models.OneToOneField("customers.Customer", primary_key=True, on_delete=models.CASCADE,
+                                    related_name="+", db_constraint=False)  # a read may write it as the row goes
+    window_days = models.PositiveIntegerField("统计窗口(天)")
+    orders = models.PositiveIntegerField("窗口内有效订单数")
+    last_change = models.DateTimeField("窗口内订单最后更新", null=True)
+    bought = models.JSONField("购买统计", default=list)
+    counted_at = models.DateTimeField("统计时间")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "常购统计"
+
+    def __str__(self):
+        return f"{self.customer_id} @ {self.counted_at:%Y-%m-%d %H:%M}"

@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from .list_read import forget_old_counts
 from .lost import lost_items_sweep
 from .reminders import cutoff_reminders_send
 
@@ -8,7 +9,9 @@ from .reminders import cutoff_reminders_send
 def lost_items_sweep_task() -> dict:
     """Nightly, after the churn sweep (02:20 Shanghai, editable in admin → 周期任务). Safe to rerun."""
     result = lost_items_sweep()
-    return {"night": result.night.isoformat(), "alerts": result.new_alerts, "reps": result.notified_reps}
+    forgotten = forget_old_counts()  # 我的常购's kept counts no read uses any more
+    return {"night": result.night.isoformat(), "alerts": result.new_alerts, "reps": result.notified_reps,
+            "counts_forgotten": forgotten}
 
 
 @shared_task(acks_late=True)

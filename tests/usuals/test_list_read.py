@@ -3,7 +3,6 @@ which ranks with the pure rule `rank_usuals`) on known and generated histories, 
 one statement whatever the history's length."""
 
 import random
-from unittest import mock
 from datetime import timedelta
 from decimal import Decimal
 
@@ -14,6 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from catalog.models import PriceList, PriceListEntry, Product
+from catalog.cache import catalog_changed
 from customers.models import Visitor
 from customers.tokens import visitor_token_make
 from logistics.models import Stock
@@ -23,7 +23,7 @@ from tests.usuals.test_usuals import client_for, paid_order
 from usuals.api import UsualListApi
 from usuals import list_read
 from usuals.list_read import usual_list_body
-from usuals.models import UsualMark, UsualSettings
+from usuals.models import UsualHistory, UsualMark, UsualSettings
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -39,20 +39,16 @@ def reference(visitor) -> bytes:
     return response.content
 
 
-def assert_same(visitor, *, json_statement=True):
-    """The fast path answers over HTTP, and its body alone, exactly the reference's bytes; the
-    body is the JSON statement's (PostgreSQL wrote the items) unless `json_statement` is False."""
+def assert_same(visitor):
+    """The fast path answers over HTTP, and its body alone, exactly the reference's bytes: once
+    from what it counts and stores, and again from what it kept (the count, the product rows)."""
     expected = reference(visitor)
     fast = client_for(visitor).get(URL)
     assert fast.status_code == 200 and fast["Allow"] == "GET, HEAD, OPTIONS" and not fast.has_header("Vary")
     assert fast.content == expected
-    assert usual_list_body(visitor_id=visitor.pk).encode() == expected  # the fast path itself, not a fallback
-    with mock.patch.object(list_read, "_rows_body", side_effect=AssertionError("the rows path ran")) as rows:
-        if json_statement:
-            assert usual_list_body(visitor_id=visitor.pk).encode() == expected
-    if not json_statement:
-        assert list_read._rows_body(visitor_id=visitor.pk, now=timezone.now()).encode() == expected
-    assert rows.call_count == 0
+    assert usual_list_body(visitor_id=visitor.pk).encode() == expected  # the fast path itself
+    list_read.forget_heads()
+    assert usual_list_body(visitor_id=visitor.pk).encode() == expected  # product rows read afresh
     return fast.json()["items"]
 
 
@@ -241,17 +237,16 @@ def test_one_statement_whatever_the_history(n, django_assert_num_queries):
     assert Visitor.objects.filter(pk=visitor.pk).exists()
 
 
-def test_names_the_statement_does_not_write_go_to_the_rows_path(history):
-    """An image name filepath_to_uri would quote (a space, Chinese, a percent sign) is written by
-    Python (the rows statement), with the same bytes; plain names by the JSON statement."""
+def test_image_names_are_written_as_the_storage_writes_them(history):
+    """An image name filepath_to_uri quotes (a space, Chinese, a percent sign), a "." segment, and
+    plain ones: the same bytes as the reference (the product rows are `_row_head`'s)."""
     _, visitor, p, _ = history
     for name in ("虾 滑.jpg", "a%20b.jpg", "./x.jpg"):
         Product.objects.filter(pk=p["虾滑"].pk).update(image=f"products/{name}")
-        expected = reference(visitor)
-        with mock.patch.object(list_read, "_rows_body", wraps=list_read._rows_body) as rows:
-            assert usual_list_body(visitor_id=visitor.pk).encode() == expected
-        assert rows.call_count == 1
+        catalog_changed()  # what the admin's save does; a raw update shows within PAGE_MAX_AGE_SECONDS
+        assert_same(visitor)
     Product.objects.filter(pk=p["虾滑"].pk).update(image="products/x-1_(2).v2.jpg", thumbnail="products/thumbs/t~1.jpg")
+    catalog_changed()
     items = assert_same(visitor)
     shrimp = next(i["product"] for i in items if i["product"]["name"] == "虾滑")
     assert (shrimp["image_url"], shrimp["thumbnail_url"]) == ("/media/products/x-1_(2).v2.jpg",
@@ -273,3 +268,167 @@ def test_text_and_times_are_written_as_drf_writes_them(history):
     assert labels["鱿鱼"].startswith("剩余 100 ") and labels["肥牛卷"].startswith("剩余 12.25 ")
     assert any(i["last_bought"] and "." not in i["last_bought"] for i in items)
 
+
+
+def answer(visitor) -> bytes:
+    response = client_for(visitor).get(URL)
+    assert response.status_code == 200
+    return response.content
+
+
+def test_a_kept_list_answers_in_one_statement_and_every_change_shows_at_once(history, django_assert_num_queries):
+    """The worker's kept list and the kept count answer while nothing they were made from changed;
+    each change below shows on the very next request, with the reference's bytes."""
+    customer, visitor, p, big = history
+    customer.price_list = big
+    customer.save()
+    assert_same(visitor)
+    answer(visitor)  # the check statement is prepared on its first use
+    expected = reference(visitor)
+    with django_assert_num_queries(1):
+        assert answer(visitor) == expected
+
+    def changed(what):
+        before = answer(visitor)
+        what()
+        fresh = answer(visitor)
+        assert fresh == reference(visitor)
+        assert fresh != before
+        with django_assert_num_queries(1):  # kept again
+            assert answer(visitor) == fresh
+
+    changed(lambda: paid_order(customer, [(p["干贝"], "3")], days_ago=0))  # an order paid
+    latest = Order.objects.filter(customer=customer, status=Order.Status.DELIVERED).order_by("-paid_at").first()
+
+    def cancel():
+        latest.status = Order.Status.CANCELLED
+        latest.save()
+    changed(cancel)
+    shrimp_order = Order.objects.filter(customer=customer, lines__product=p["虾滑"]).order_by("-paid_at").first()
+
+    def reduce_line():  # as orders.services.changes does: the line, then the order saved
+        OrderLine.objects.filter(order=shrimp_order, product=p["虾滑"]).update(quantity=D("9"))
+        shrimp_order.save(update_fields=["subtotal", "total", "discount", "updated_at"])
+    changed(reduce_line)
+    oldest = Order.objects.filter(customer=customer, paid_at__gte=timezone.now() - timedelta(days=90)).earliest("paid_at")
+    # Time passes: the oldest order leaves the window (moved back, without touching updated_at).
+    changed(lambda: Order.objects.filter(pk=oldest.pk).update(paid_at=timezone.now() - timedelta(days=91)))
+    changed(lambda: UsualMark.objects.create(customer=customer, product=p["鱿鱼"], state=UsualMark.State.PINNED))
+    changed(lambda: UsualMark.objects.filter(customer=customer, product=p["鲍鱼"]).delete())
+    changed(lambda: UsualSettings.objects.update_or_create(pk=1, defaults={"max_items": 5}))
+    changed(lambda: UsualSettings.objects.update_or_create(pk=1, defaults={"window_days": 30, "max_items": 50}))
+
+    def rename():
+        p["虾滑"].name = "精品虾滑"
+        p["虾滑"].save()
+    changed(rename)
+
+    def reprice():  # as the admin's inline saves it
+        entry = PriceListEntry.objects.get(price_list=big, product=p["虾滑"])
+        entry.price = D("14.50")
+        entry.save()
+    changed(reprice)
+    changed(lambda: PriceListEntry.objects.filter(price_list=big, category__parent__isnull=False).delete())
+
+    def list_ends():
+        big.valid_to = timezone.localdate() - timedelta(days=1)
+        big.valid_from = None
+        big.save()
+    changed(list_ends)
+    changed(lambda: Stock.objects.filter(product=p["肥牛卷"]).update(on_hand=D("0")))
+
+    def other_visitor_binds():  # the same visitor now orders for another restaurant
+        visitor.customer = CustomerFactory()
+        visitor.save()
+    changed(other_visitor_binds)
+
+
+def test_the_kept_count_is_read_under_its_fingerprint_and_for_a_while_only(history):
+    """What the statement stores is what it reads back (a count altered in place shows, proving it
+    is read), under the fingerprint only, and never after HISTORY_TTL_SECONDS."""
+    customer, visitor, p, _ = history
+    expected = reference(visitor)
+    assert answer(visitor) == expected
+    kept = UsualHistory.objects.get(customer=customer)
+    assert kept.window_days == 90 and kept.orders == 11 and len(kept.bought) == 14
+    shrimp = next(row for row in kept.bought if row["product_id"] == p["虾滑"].pk)
+    assert shrimp["times"] == 5 and D(str(shrimp["median"])) == D("3")
+    shrimp["times"] = 99
+    UsualHistory.objects.filter(pk=customer.pk).update(bought=kept.bought)
+    list_read.forget_heads()  # no kept list in this worker: the statement reads the kept count
+    tampered = client_for(visitor).get(URL).json()["items"]
+    assert next(i["times"] for i in tampered if i["product"]["id"] == p["虾滑"].pk) == 99
+    UsualHistory.objects.filter(pk=customer.pk).update(
+        counted_at=timezone.now() - timedelta(seconds=list_read.HISTORY_TTL_SECONDS + 1))
+    list_read.forget_heads()
+    assert answer(visitor) == expected  # too old: counted again
+    assert UsualHistory.objects.get(customer=customer).counted_at > timezone.now() - timedelta(seconds=60)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_readers_counting_at_once_store_one_count():
+    """Eight readers of a restaurant with no kept count, at once on their own connections: each
+    answers the reference's bytes and one count is kept (the upsert queues them, never an error)."""
+    import threading
+
+    from django.db import connection
+
+    shelf = SubCategoryFactory()
+    products = [product_with_stock(category=shelf, name=f"常购{i}") for i in range(6)]
+    customer = CustomerFactory()
+    visitor = VisitorFactory(customer=customer)
+    for days in range(1, 9):
+        paid_order(customer, [(product, str(days % 3 + 1)) for product in products[: days % 6 + 1]], days_ago=days)
+    expected = reference(visitor)
+    barrier, bodies, errors = threading.Barrier(8), [], []
+
+    def read():
+        try:
+            barrier.wait(timeout=30)
+            bodies.append(usual_list_body(visitor_id=visitor.pk).encode())
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == [] and bodies == [expected] * 8
+    assert UsualHistory.objects.filter(customer=customer).count() == 1
+
+
+def test_a_change_that_bypasses_the_orm_shows_within_the_page_age(history):
+    """A raw write (a queryset's update of an entry or a product) moves no fingerprint: the kept
+    list answers until it is PAGE_MAX_AGE_SECONDS old, as the catalogue's pages do."""
+    import time_machine
+
+    from catalog.listing import PAGE_MAX_AGE_SECONDS
+
+    customer, visitor, p, big = history
+    customer.price_list = big
+    customer.save()
+    before = answer(visitor)
+    PriceListEntry.objects.filter(price_list=big, product=p["虾滑"]).update(price=D("14.50"))
+    Product.objects.filter(pk=p["肥牛卷"].pk).update(name="雪花肥牛卷")
+    assert answer(visitor) == before
+    with time_machine.travel(timezone.now() + timedelta(seconds=PAGE_MAX_AGE_SECONDS + 1)):
+        fresh = answer(visitor)
+        assert fresh != before and fresh == reference(visitor)
+
+
+def test_counts_no_read_uses_are_deleted_nightly(history):
+    from usuals.tasks import lost_items_sweep_task
+
+    customer, visitor, _, _ = history
+    expected = answer(visitor)
+    assert list_read.forget_old_counts() == 0 and UsualHistory.objects.filter(customer=customer).exists()
+    UsualHistory.objects.filter(customer=customer).update(
+        counted_at=timezone.now() - timedelta(seconds=list_read.HISTORY_TTL_SECONDS))
+    assert lost_items_sweep_task()["counts_forgotten"] == 1
+    assert not UsualHistory.objects.exists()
+    list_read.forget_heads()
+    assert answer(visitor) == expected and UsualHistory.objects.filter(customer=customer).exists()  # counted again
