@@ -38,7 +38,7 @@ from functools import lru_cache
 from django.core.cache import cache
 from django.db import connection
 
-from core.sql import Prepared, column, table
+from core.sql import Prepared, column, id_array, table
 
 from .cache import LISTING_VERSION_SEQUENCE, VERSION_KEY, catalog_version
 from .models import Product
@@ -209,7 +209,7 @@ def _version_and_stock_statement() -> Prepared:
 def version_and_stock(product_ids: list[int]) -> tuple[int, dict[int, Decimal]]:
     """(the catalogue version, `stock_of` these products) in one statement (PostgreSQL only)."""
     with connection.cursor() as cursor:
-        _version_and_stock_statement().execute(cursor, [list(product_ids)])
+        _version_and_stock_statement().execute(cursor, [id_array(product_ids)])
         rows = cursor.fetchall()
     return rows[0][0], {pk: available for _, pk, available in rows if pk is not None}
 

@@ -154,8 +154,10 @@ def price_book(products, buyer: Buyer | None) -> PriceBook | None:
     product_ids = sorted({product.pk if hasattr(product, "pk") else product.id for product in products})
     category_ids = sorted({pk for product in products for pk in category_chain(product)})
     if connection.vendor == "postgresql":
+        from core.sql import id_array
+
         with connection.cursor() as cursor:
-            _price_book_statement().execute(cursor, [product_ids, category_ids, buyer.price_list_id])
+            _price_book_statement().execute(cursor, [id_array(product_ids), id_array(category_ids), buyer.price_list_id])
             rows = cursor.fetchall()
     else:
         rows = _price_book_rows_orm(buyer.price_list_id, product_ids, category_ids)

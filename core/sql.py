@@ -40,6 +40,13 @@ def insert_statement(model, field_names: tuple[str, ...], rows) -> tuple[str, li
     return head + ", ".join([row_sql] * count), params
 
 
+def id_array(values) -> str:
+    """Integers as the text of a PostgreSQL array ('{1,2,3}'), for a bigint[] parameter: psycopg2
+    writes a Python list as an ARRAY[1, 2, 3] expression, which PostgreSQL parses and psycopg2 builds
+    far more slowly (for 50 ids, a third of a one-statement read's time, and most of its Python)."""
+    return "{" + ",".join([str(int(value)) for value in values]) + "}"
+
+
 def parameter_type(model, field_name: str, array: bool = False) -> str:
     """The PostgreSQL type a prepared statement's parameter for this field takes: the column's
     type without its length or precision (the column itself still applies them on insert, and

@@ -71,7 +71,7 @@ from catalog.cache import LISTING_VERSION_SEQUENCE
 from catalog.models import Category, PriceList, PriceListEntry, Product
 from catalog.pricing import applies_on_sql, list_price_rule_sql
 from catalog.rules import product_orderable
-from core.sql import Prepared, column, table
+from core.sql import Prepared, column, id_array, table
 from customers.models import Customer, Visitor
 from logistics.models import Stock
 from orders.models import Order, OrderLine
@@ -277,8 +277,8 @@ def _check_statement() -> Prepared:
 # its price, unit label, minimum, step, orderable). Bounded: emptied when full.
 _HEADS: dict[int, tuple] = {}
 HEADS_MAX = 5000
-# This worker's lists: visitor id -> (fingerprint, when made, ids, each item's text around its
-# stock). Bounded (a full list is ~60 KB of text): emptied when full.
+# This worker's lists: visitor id -> (fingerprint, when made, the ids as an array's text, each
+# item's text around its stock). Bounded (a full list is ~60 KB of text): emptied when full.
 _LISTS: dict[int, tuple] = {}
 LISTS_MAX = 500
 
@@ -401,6 +401,6 @@ def usual_list_body(*, visitor_id: int, now: datetime | None = None) -> str | No
     made = _made(items, fingerprint[1])
     if len(_LISTS) >= LISTS_MAX:
         _LISTS.clear()
-    _LISTS[visitor_id] = (fingerprint, clock, [entry[0] for entry in made], made)
+    _LISTS[visitor_id] = (fingerprint, clock, id_array(entry[0] for entry in made), made)
     stock = {item[0]: item[2] for item in items}
     return _written(made, [stock[entry[0]] for entry in made])

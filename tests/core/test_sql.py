@@ -4,7 +4,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from catalog.models import Category
-from core.sql import Prepared, StatementBatch, execute_without_waiting_for_disk, insert_statement, table
+from core.sql import Prepared, StatementBatch, execute_without_waiting_for_disk, id_array, insert_statement, table
 from tests.factories import CategoryFactory
 
 pytestmark = pytest.mark.django_db
@@ -119,3 +119,14 @@ def test_a_relaxed_write_is_stored_and_leaves_the_session_durable():
         cursor.execute("SELECT current_setting('synchronous_commit')")
         assert cursor.fetchone() == ("on",)
     assert Category.objects.get(pk=category.pk).sort_order == 43
+
+
+@pytest.mark.parametrize("ids", [[], [7], [3, 1, 2**63 - 1, 3]])
+def test_an_id_array_reads_back_as_the_same_bigint_array(ids):
+    """The text `id_array` writes is the array a bigint[] parameter takes: the same ids, in order."""
+    assert id_array(ids) == "{" + ",".join(map(str, ids)) + "}"
+    assert id_array(iter(ids)) == id_array(ids)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s::bigint[]", [id_array(ids)])
+            assert cursor.fetchone()[0] == ids
