@@ -10,6 +10,10 @@ Rules (what a manager or a driver would ask about):
   finished is flagged 待改派 (`needs_reassignment`: admin's stop filter, the run list's count, the
   排线 page). `stops_release_for_reassignment` takes such stops off the run (failed, "司机暂停，
   改派"; an order out for delivery goes back to packed) so the next 排线 gives them to someone else.
+  A purchasing driver's purchase tasks still to collect (待提货) lose their driver at once (a
+  collected one keeps it: it is their record), and each manager gets an inbox message naming them,
+  so they are given to another purchasing driver on admin's 采购任务 page (filter 进货司机: 无) before
+  the supplier waits for nobody. The tasks stay unassigned when the suspension is lifted.
 - Un-suspending (`driver_unsuspend`) turns the login back on and clears the flags of the stops
   still pending on their runs; the driver signs in again.
 - Proof distance: completing a stop sends where the phone was and in which datum: the driver's
@@ -22,7 +26,8 @@ Rules (what a manager or a driver would ask about):
   message, once per stop. No position from the phone, or no pin on the order: the distance is
   unknown and nothing is flagged (the stop shows 无定位).
 - Managers: active users who may change drivers (logistics.change_driver) and superusers.
-- Locks (seafood_b2b.locks): the Driver, then their runs' Stops, then the login's User row, last.
+- Locks (seafood_b2b.locks): the Driver, then their runs' Stops, then their open PurchaseTasks, then
+  the login's User row, last.
 """
 
 from decimal import Decimal
@@ -30,6 +35,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from core import geo
@@ -39,7 +45,7 @@ from core.sessions import user_sessions_end
 from customers.churn import distance_km
 from notifications.services import notify_many
 
-from .models import DeliveryRun, DeliverySettings, Driver, Stop
+from .models import DeliveryRun, DeliverySettings, Driver, PurchaseTask, Stop
 
 OPEN_RUNS = (DeliveryRun.Status.PLANNED, DeliveryRun.Status.IN_PROGRESS)
 REASSIGN_REASON = "司机暂停，改派"
@@ -77,9 +83,31 @@ def driver_suspend(*, driver_id, actor: str, reason: str = "") -> Driver:
         driver.suspended_at, driver.suspended_by, driver.suspension_reason = timezone.now(), actor[:60], reason
         driver.save(update_fields=["suspended_at", "suspended_by", "suspension_reason", "updated_at"])
         _open_stops(driver).update(needs_reassignment=True)
+        _purchase_tasks_release(driver)
         get_user_model().objects.filter(pk=driver.user_id).update(is_active=False)
         user_sessions_end(user_id=driver.user_id)
     return driver
+
+
+def _purchase_tasks_release(driver: Driver) -> list[PurchaseTask]:
+    """The suspended driver's tasks still to collect lose their driver; managers are told which.
+    Locked in id order; one confirmed meanwhile (its lock taken first) is collected and stays."""
+    tasks = list(PurchaseTask.objects.select_for_update(of=("self",)).select_related("supplier")
+                 .filter(driver=driver, status=PurchaseTask.Status.OPEN).order_by("pk"))
+    if not tasks:
+        return []
+    PurchaseTask.objects.filter(pk__in=[task.pk for task in tasks]).update(driver=None, updated_at=timezone.now())
+    tasks.sort(key=lambda task: (task.for_date, task.supplier.name, task.pk))
+    named = "、".join(f"{task.for_date.month}月{task.for_date.day}日 {task.supplier.name}" for task in tasks[:10])
+    body = (f"进货司机{driver.name}已被暂停，{len(tasks)} 个待提货的采购任务已取消分配，请重新分配："
+            f"{named}{' 等' if len(tasks) > 10 else ''}。")
+    link = reverse("admin:logistics_purchasetask_changelist") + "?status__exact=open&driver__isnull=True"
+    moment = int(driver.suspended_at.timestamp())
+    notify_many([{"event_key": f"driver:{driver.pk}:suspended:{moment}:purchase", "recipient_kind": "staff",
+                  "recipient_id": user.pk, "channel": "inbox", "template": "purchase_driver_suspended",
+                  "title": "采购任务待重新分配", "body": body, "link": link}
+                 for user in managers()])
+    return tasks
 
 
 def driver_unsuspend(*, driver_id, actor: str) -> Driver:

@@ -18,8 +18,8 @@ Who locks what, in order:
   basket's Stock rows, then the Customer's delivery details; a binding that creates a restaurant
   issues the new-customer coupon after its Visitor (the CouponTemplate, as any issue);
 - dispatch: Drivers, their DeliveryRuns, then the Orders they take; delivery: the DeliveryRun or
-  the Stop, then its Orders; suspending a driver: the Driver, their runs' Stops, then the login's
-  User (last); releasing a suspended driver's stop for reassignment: the DeliveryRun, the Stop,
+  the Stop, then its Orders; suspending a driver: the Driver, their runs' Stops, their open
+  PurchaseTasks, then the login's User (last); releasing a suspended driver's stop for reassignment: the DeliveryRun, the Stop,
   then its Order;
 - purchasing: the PurchaseTask;
 - issuing coupons: the CouponTemplate (one issue of a template at a time: the per-customer limit),

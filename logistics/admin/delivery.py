@@ -280,8 +280,9 @@ class DriverAdmin(admin.ModelAdmin):
             except ApplicationError as error:
                 self.message_user(request, error.message, messages.WARNING)
             else:
-                self.message_user(request, f"{driver.name} 已暂停：已下线，不再派单，未完成的站点已标记待改派",
-                                  messages.SUCCESS)
+                done = ("未提货的采购任务已取消分配，请在采购任务页重新分配" if driver.kind == Driver.Kind.PURCHASING
+                        else "未完成的站点已标记待改派")
+                self.message_user(request, f"{driver.name} 已暂停：已下线，不再派单，{done}", messages.SUCCESS)
 
     @admin.action(description="恢复司机：恢复登录与派单", permissions=["change"])
     def unsuspend(self, request, queryset):

@@ -18,7 +18,7 @@ from logistics.dispatch import runs_build
 from logistics.models import DeliveryRun, DeliverySettings, Driver, Stop
 from notifications.models import Notification
 from orders.models import Order
-from tests.factories import DeliveryDriverFactory, delivery_order
+from tests.factories import DeliveryDriverFactory, SupplierFactory, delivery_order
 from tests.logistics.test_delivery import jpeg
 
 pytestmark = pytest.mark.django_db
@@ -306,3 +306,97 @@ def test_a_login_switched_back_on_by_hand_still_opens_nothing_while_suspended(cl
     client.force_login(driver.user)
     response = client.get("/ops/delivery/")
     assert response.status_code == 403 and "账号已被暂停" in response.content.decode()
+
+
+# --- a purchasing driver ----------------------------------------------------------------------
+
+def test_a_suspended_purchasing_drivers_tasks_to_collect_are_released_and_managers_told(admin_client):
+    """Open tasks lose their driver (a manager gives them to another); a collected one keeps it,
+    another driver's are untouched; each manager gets one inbox message naming the tasks; lifting
+    the suspension gives nothing back; a second suspension is refused and changes nothing."""
+    from logistics.models import PurchaseTask
+    from tests.factories import PurchasingDriverFactory, SupplierFactory
+
+    boss = manager()
+    buyer, colleague = PurchasingDriverFactory(name="李师傅"), PurchasingDriverFactory(name="赵师傅")
+    fish, shrimp, crab = SupplierFactory(name="黄沙鱼档"), SupplierFactory(name="南澳虾场"), SupplierFactory(name="蟹行")
+    tomorrow = DAY + timedelta(days=1)
+    open_today = PurchaseTask.objects.create(supplier=fish, driver=buyer, for_date=DAY)
+    open_tomorrow = PurchaseTask.objects.create(supplier=shrimp, driver=buyer, for_date=tomorrow)
+    collected = PurchaseTask.objects.create(supplier=crab, driver=buyer, for_date=DAY,
+                                            status=PurchaseTask.Status.COLLECTED)
+    theirs = PurchaseTask.objects.create(supplier=crab, driver=colleague, for_date=tomorrow)
+
+    driver_suspend(driver_id=buyer.pk, actor="manager", reason="缺勤")
+
+    tasks = {task.pk: task.driver_id for task in PurchaseTask.objects.all()}
+    assert tasks == {open_today.pk: None, open_tomorrow.pk: None, collected.pk: buyer.pk, theirs.pk: colleague.pk}
+    told = Notification.objects.filter(template="purchase_driver_suspended")
+    admin = User.objects.get(username="admin")  # admin_client's superuser is a manager too
+    assert sorted(told.values_list("recipient_id", flat=True)) == sorted([str(boss.pk), str(admin.pk)])
+    inbox = told.get(recipient_id=str(boss.pk))
+    assert inbox.recipient_kind == "staff" and inbox.channel == "inbox"
+    assert "李师傅" in inbox.body and "2 个待提货" in inbox.body
+    assert "11月24日 黄沙鱼档" in inbox.body and "11月25日 南澳虾场" in inbox.body and "蟹行" not in inbox.body
+    listed = admin_client.get(inbox.link)
+    assert listed.status_code == 200 and "黄沙鱼档" in listed.content.decode() and "蟹行" not in listed.content.decode()
+
+    with pytest.raises(Conflict):
+        driver_suspend(driver_id=buyer.pk, actor="manager")
+    assert told.count() == 2
+    driver_unsuspend(driver_id=buyer.pk, actor="manager")
+    assert PurchaseTask.objects.get(pk=open_today.pk).driver_id is None  # reassigned by hand, not given back
+    assert not PurchaseTask.objects.filter(driver=buyer, status=PurchaseTask.Status.OPEN).exists()
+
+
+def test_a_purchasing_driver_without_open_tasks_is_suspended_without_a_message():
+    from tests.factories import PurchasingDriverFactory
+
+    manager()
+    buyer = PurchasingDriverFactory()
+    driver_suspend(driver_id=buyer.pk, actor="manager")
+    assert Driver.objects.get(pk=buyer.pk).is_suspended
+    assert not Notification.objects.filter(template="purchase_driver_suspended").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_suspension_racing_the_drivers_confirmation_leaves_one_of_the_two_outcomes():
+    """The driver confirms a pick-up while a manager suspends them, on two connections at once, five
+    times: either the task is collected and keeps its driver (the confirmation came first), or it is
+    open without a driver and the confirmation finds no task of theirs. Never a collected task
+    without its driver, an open one still theirs, or an error."""
+    from core.errors import NotFound
+    from logistics.models import PurchaseTask
+    from logistics.purchasing import CollectedLine, purchase_task_confirm
+    from tests.concurrency import run_in_threads
+    from tests.factories import PurchasingDriverFactory
+    from tests.logistics.test_purchasing import _task
+
+    manager()
+    outcomes = set()
+    for round_ in range(5):
+        buyer = PurchasingDriverFactory()
+        task = _task(supplier=SupplierFactory(), driver=buyer, for_date=DAY)
+        line = task.lines.get()
+
+        def act(index, buyer=buyer, task=task, line=line):
+            if index == 0:
+                return driver_suspend(driver_id=buyer.pk, actor="manager")
+            try:
+                return purchase_task_confirm(driver=buyer, task_id=task.pk, lines={line.pk: CollectedLine(quantity="3")})
+            except NotFound:
+                return "not theirs any more"
+
+        results = run_in_threads(2, act)
+        assert not any(isinstance(result, Exception) for result in results), results
+        task.refresh_from_db()
+        if task.status == PurchaseTask.Status.COLLECTED:
+            assert task.driver_id == buyer.pk and results[1] != "not theirs any more"
+            outcomes.add("collected first")
+        else:
+            assert task.status == PurchaseTask.Status.OPEN and task.driver_id is None
+            assert results[1] == "not theirs any more"
+            outcomes.add("suspended first")
+        assert Driver.objects.get(pk=buyer.pk).is_suspended
+    assert outcomes  # which came first is the scheduler's choice; both are checked when they happen

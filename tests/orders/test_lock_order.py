@@ -245,7 +245,7 @@ def test_issuing_coupons_locks_the_template_alone():
         give(customer)
     assert locks_taken(queries.captured_queries) == ["coupons.CouponTemplate"]
 
-def test_suspending_a_driver_locks_the_driver_their_stops_then_the_login(settings, tmp_path):
+def test_suspending_a_driver_locks_the_driver_their_stops_their_tasks_then_the_login(settings, tmp_path):
     from datetime import timedelta as days
 
     from django.utils import timezone
@@ -261,7 +261,7 @@ def test_suspending_a_driver_locks_the_driver_their_stops_then_the_login(setting
     with CaptureQueriesContext(connection) as queries:
         driver_suspend(driver_id=driver.pk, actor="lock-test")
     taken = locks_taken(queries.captured_queries)
-    assert taken == ["logistics.Driver", "logistics.Stop", "auth.User"]
+    assert taken == ["logistics.Driver", "logistics.Stop", "logistics.PurchaseTask", "auth.User"]
     assert_in_lock_order(taken)
 
     with CaptureQueriesContext(connection) as queries:

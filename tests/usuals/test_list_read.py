@@ -370,9 +370,7 @@ def test_the_kept_count_is_read_under_its_fingerprint_and_for_a_while_only(histo
 def test_readers_counting_at_once_store_one_count():
     """Eight readers of a restaurant with no kept count, at once on their own connections: each
     answers the reference's bytes and one count is kept (the upsert queues them, never an error)."""
-    import threading
-
-    from django.db import connection
+    from tests.concurrency import run_in_threads
 
     shelf = SubCategoryFactory()
     products = [product_with_stock(category=shelf, name=f"常购{i}") for i in range(6)]
@@ -381,23 +379,8 @@ def test_readers_counting_at_once_store_one_count():
     for days in range(1, 9):
         paid_order(customer, [(product, str(days % 3 + 1)) for product in products[: days % 6 + 1]], days_ago=days)
     expected = reference(visitor)
-    barrier, bodies, errors = threading.Barrier(8), [], []
-
-    def read():
-        try:
-            barrier.wait(timeout=30)
-            bodies.append(usual_list_body(visitor_id=visitor.pk).encode())
-        except Exception as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=read) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == [] and bodies == [expected] * 8
+    bodies = run_in_threads(8, lambda index: usual_list_body(visitor_id=visitor.pk).encode())
+    assert bodies == [expected] * 8
     assert UsualHistory.objects.filter(customer=customer).count() == 1
 
 
