@@ -14,7 +14,9 @@ Rules (README "Catalogue speed and freshness"; each has a test in tests/catalog/
 1. What is listed, and at what catalogue price, follows every change at once: a product put on or
    off sale, a price, a name or a category changed (anything that calls `catalog_changed()`,
    which bumps the catalogue version) makes the next request build the page again. A change that
-   bypasses the version (a raw SQL fix) shows within `PAGE_MAX_AGE_SECONDS`.
+   bypasses the version (a raw SQL fix) shows within `PAGE_MAX_AGE_SECONDS` (and one rebuild: while
+   one thread of a worker rebuilds a page that is only too old, its other threads serve the kept
+   page of the same version instead of all rebuilding it at once).
 2. Stock shown in a list ("剩余 12 斤", available, in_stock) is read on every request: never stale.
    The version read with it is the one the kept page must carry, or the page is built again.
 3. A restaurant with a price list gets its own prices on every request: the shared page gives
@@ -29,11 +31,12 @@ serializer stays the reference and the schema, and a test compares the two on ge
 from __future__ import annotations
 
 import json
-from json.encoder import encode_basestring  # what json.dumps(text, ensure_ascii=False) writes
+import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from json.encoder import encode_basestring  # what json.dumps(text, ensure_ascii=False) writes
 
 from django.core.cache import cache
 from django.db import connection
@@ -225,22 +228,52 @@ def forget_local_pages() -> None:
     _LOCAL.clear()
 
 
+_REBUILDING: set[str] = set()  # this worker's pages being rebuilt for their age, by key
+_REBUILDING_LOCK = threading.Lock()
+
+
+def _claim(key: str) -> bool:
+    """True for the one thread that may rebuild this page now; False while another does."""
+    with _REBUILDING_LOCK:
+        if key in _REBUILDING:
+            return False
+        _REBUILDING.add(key)
+        return True
+
+
+def _release(key: str) -> None:
+    with _REBUILDING_LOCK:
+        _REBUILDING.discard(key)
+
+
+def _keep(key, category_id, query, number, size, version, now) -> tuple[tuple, dict[int, Decimal]]:
+    # Built from rows read after the version was: a change after that read bumps past it.
+    kept, stock = _shared_page(category_id, query, number, size, version, now)
+    if len(_LOCAL) >= LOCAL_PAGES_MAX:
+        _LOCAL.clear()
+    _LOCAL[key] = kept
+    return kept, stock
+
+
 def _kept_page(key, category_id, query, number, size) -> tuple[tuple, dict[int, Decimal]]:
     """(the page, its stock now): rule 1 and 2's bookkeeping, on PostgreSQL from this worker's
     memory and the version read with the stock, elsewhere from the cache."""
     now = time.time()
     if connection.vendor == "postgresql":
         kept = _LOCAL.get(key)
-        fresh = kept is not None and 0 <= now - kept[1] < PAGE_MAX_AGE_SECONDS
-        version, stock = version_and_stock([row[0] for row in kept[4]] if fresh else [])
-        if fresh and kept[0] == version:
-            return kept, stock
-        # Built from rows read after the version was: a change after that read bumps past it.
-        kept, stock = _shared_page(category_id, query, number, size, version, now)
-        if len(_LOCAL) >= LOCAL_PAGES_MAX:
-            _LOCAL.clear()
-        _LOCAL[key] = kept
-        return kept, stock
+        version, stock = version_and_stock([row[0] for row in kept[4]] if kept is not None else [])
+        if kept is not None and kept[0] == version:
+            if 0 <= now - kept[1] < PAGE_MAX_AGE_SECONDS:
+                return kept, stock
+            # Only too old: one thread of this worker rebuilds it, the others serve it meanwhile
+            # (the same version: rule 1 holds) instead of all rebuilding it at once.
+            if not _claim(key):
+                return kept, stock
+            try:
+                return _keep(key, category_id, query, number, size, version, now)
+            finally:
+                _release(key)
+        return _keep(key, category_id, query, number, size, version, now)
     found = cache.get_many([VERSION_KEY, key])
     version, kept = found.get(VERSION_KEY), found.get(key)
     if kept is None or version is None or kept[0] != version or not 0 <= now - kept[1] < PAGE_MAX_AGE_SECONDS:

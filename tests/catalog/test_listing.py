@@ -391,3 +391,37 @@ def test_a_kept_page_is_rebuilt_when_the_version_moved_and_the_worker_keeps_a_bo
     for page_size in (1, 2, 3, 4, 5):
         client.get(PRODUCTS, {"category": shelf.pk, "page_size": page_size})
         assert len(listing._LOCAL) <= 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pages are kept per worker on PostgreSQL")
+def test_a_page_only_too_old_is_rebuilt_by_one_thread_while_the_others_serve_it(monkeypatch, django_assert_num_queries):
+    """Rule 1's bound for a change behind the version's back: while one thread of the worker
+    rebuilds a page that is only too old (same version), the others serve the kept page with
+    today's stock (one statement) instead of all rebuilding it; then the rebuilt page answers. A
+    moved version is never served from the old page, claimed or not."""
+    from catalog import listing
+    from catalog.cache import catalog_changed
+
+    shelf = SubCategoryFactory()
+    (product,) = _bulk_products(1, shelf, rng=random.Random(8))
+    Product.objects.filter(pk=product.pk).update(is_active=True, price=D("10.00"))
+    client = APIClient()
+
+    def price():
+        return client.get(PRODUCTS, {"category": shelf.pk}).json()["results"][0]["price"]
+
+    with time_machine.travel(time.time(), tick=False) as clock:
+        assert price() == "10.00"
+        Product.objects.filter(pk=product.pk).update(price=D("11.00"))  # no catalog_changed()
+        Stock.objects.update_or_create(product=product, defaults={"on_hand": D("7"), "reserved": D("0")})
+        clock.shift(timedelta(seconds=PAGE_MAX_AGE_SECONDS + 1))
+        monkeypatch.setattr(listing, "_claim", lambda key: False)  # another thread is rebuilding it
+        with django_assert_num_queries(1):
+            row = client.get(PRODUCTS, {"category": shelf.pk}).json()["results"][0]
+        assert row["price"] == "10.00" and row["available"] == "7.00"  # the kept page, today's stock
+        monkeypatch.undo()
+        assert price() == "11.00" and listing._REBUILDING == set()  # rebuilt, and the claim released
+        Product.objects.filter(pk=product.pk).update(price=D("12.00"))
+        catalog_changed()
+        monkeypatch.setattr(listing, "_claim", lambda key: False)
+        assert price() == "12.00"  # the version moved: rebuilt at once
