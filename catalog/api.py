@@ -23,8 +23,7 @@ from customers.tokens import visitor_token_read
 
 from . import selectors, services
 from .cache import VERSION_KEY, catalog_version
-from .listing import PAGE_MAX_AGE_SECONDS, page_results, shared_page_results
-from .models import Cart
+from .listing import PAGE_MAX_AGE_SECONDS, page_results, shared_page_results, young
 from .pagination import page_numbers
 from .pricing import Buyer, buyer_of
 from .serializers import CartSerializer, CategorySerializer, ProductSerializer, cart_representation
@@ -66,7 +65,7 @@ def category_tree_text() -> str:
     found = cache.get_many([VERSION_KEY, _CATEGORIES_KEY])
     version, kept = found.get(VERSION_KEY), found.get(_CATEGORIES_KEY)
     now = time.time()
-    if kept is None or version is None or kept[0] != version or not 0 <= now - kept[1] < PAGE_MAX_AGE_SECONDS:
+    if kept is None or version is None or kept[0] != version or not young(kept[1], now):
         data = CategorySerializer(selectors.category_tree(), many=True).data
         kept = (version or catalog_version(), now, JSONRenderer().render(data).decode())  # DRF's own text
         cache.set(_CATEGORIES_KEY, kept, timeout=PAGE_MAX_AGE_SECONDS)

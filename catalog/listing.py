@@ -56,6 +56,12 @@ from .selectors import (
 )
 
 PAGE_MAX_AGE_SECONDS = 30
+
+
+def young(built_at: float, now: float) -> bool:
+    """Whether something kept at `built_at` (time.time()) may still answer at `now`: at most
+    PAGE_MAX_AGE_SECONDS old (the bound for a change made behind the catalogue version's back)."""
+    return 0 <= now - built_at < PAGE_MAX_AGE_SECONDS
 _PAGE_KEY = "catalog:page:"
 _TWO_PLACES = Decimal("0.01")
 _NONE = Decimal("0")  # available_quantity of a product without a stock row
@@ -67,11 +73,13 @@ def _decimal_text(value: Decimal | None) -> str | None:
 
 
 def _dumps(value) -> str:
-    # DRF's JSONRenderer with its defaults (UNICODE_JSON, COMPACT_JSON): the same text.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    # DRF's JSONRenderer with its defaults (UNICODE_JSON, COMPACT_JSON, and its escape of the two
+    # JavaScript line separators): the same text.
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def _row_head(product, *, buyer: Buyer | None, book) -> dict:
+def row_head(product, *, buyer: Buyer | None, book) -> dict:
     """Every field of the row but the stock (the last three), in the serializer's order."""
     image_url = product.image.url if product.image else ""
     return {
@@ -96,7 +104,7 @@ def _row_head(product, *, buyer: Buyer | None, book) -> dict:
     }
 
 
-def _stock_fields(available: Decimal, unit_label: str) -> str:
+def stock_fields(available: Decimal, unit_label: str) -> str:
     """The row's last three fields as JSON text (without braces). `available` is a plain decimal
     (on hand minus reserved, two places), so its text needs no escaping."""
     return '"available":"%s","in_stock":%s,"stock_label":%s' % (
@@ -132,7 +140,7 @@ def product_row_of_columns(*, pk: int, code: str, name: str, spec: str, unit: st
 
 def product_row(product, *, buyer: Buyer | None = None, book=None) -> dict:
     """One product as `ProductSerializer` writes it, without DRF's per-field machinery."""
-    row = _row_head(product, buyer=buyer, book=book)
+    row = row_head(product, buyer=buyer, book=book)
     available = available_quantity(product)
     row.update(available=str(available), in_stock=available > 0,
                stock_label=stock_label_text(available, row["unit_label"]))
@@ -162,7 +170,7 @@ class _Listed:
 _PRICE_FIELD = "price"
 
 
-def _split_head(head: dict) -> tuple[str, str]:
+def split_head(head: dict) -> tuple[str, str]:
     """The row's JSON text before and after its price value, without the stock fields or the
     closing brace: `before + json(price) + after` is the head's text followed by a comma."""
     keys = list(head)
@@ -179,8 +187,8 @@ def _shared_page(category_id, query, number, size, version, built_at) -> tuple[t
     products = products_by_ids(page["ids"])
     rows = []
     for product in products:
-        head = _row_head(product, buyer=None, book=None)
-        before, after = _split_head(head)
+        head = row_head(product, buyer=None, book=None)
+        before, after = split_head(head)
         # Plain values only: unpickling 30 dataclasses cost a tenth of a shared page's request.
         rows.append((product.pk, before, after, head["unit_label"], head[_PRICE_FIELD], product.price,
                      category_chain(product)))
@@ -263,7 +271,7 @@ def _kept_page(key, category_id, query, number, size) -> tuple[tuple, dict[int, 
         kept = _LOCAL.get(key)
         version, stock = version_and_stock([row[0] for row in kept[4]] if kept is not None else [])
         if kept is not None and kept[0] == version:
-            if 0 <= now - kept[1] < PAGE_MAX_AGE_SECONDS:
+            if young(kept[1], now):
                 return kept, stock
             # Only too old: one thread of this worker rebuilds it, the others serve it meanwhile
             # (the same version: rule 1 holds) instead of all rebuilding it at once.
@@ -276,7 +284,7 @@ def _kept_page(key, category_id, query, number, size) -> tuple[tuple, dict[int, 
         return _keep(key, category_id, query, number, size, version, now)
     found = cache.get_many([VERSION_KEY, key])
     version, kept = found.get(VERSION_KEY), found.get(key)
-    if kept is None or version is None or kept[0] != version or not 0 <= now - kept[1] < PAGE_MAX_AGE_SECONDS:
+    if kept is None or version is None or kept[0] != version or not young(kept[1], now):
         kept, stock = _shared_page(category_id, query, number, size, version or catalog_version(), now)
         cache.set(key, kept, timeout=PAGE_MAX_AGE_SECONDS)
         return kept, stock
@@ -302,6 +310,6 @@ def shared_page_results(*, category_id: int | None, query: str | None, number: i
         book = price_book(listed, buyer)
         prices = {item.pk: str(unit_price_for(product=item, buyer=buyer, book=book)) for item in listed}
     # A price is a plain decimal ("12.50"): quoted as is, the same text json.dumps writes.
-    text = ",".join(f'{before}"{prices[pk]}"{after}{_stock_fields(stock.get(pk, _NONE), unit)}}}'
+    text = ",".join(f'{before}"{prices[pk]}"{after}{stock_fields(stock.get(pk, _NONE), unit)}}}'
                     for pk, before, after, unit, _, _, _ in rows)
     return count, has_next, "[" + text + "]"

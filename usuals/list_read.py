@@ -23,7 +23,7 @@ The whole list (`_statement`, prepared once per connection: core.sql.Prepared)
 - and answers the fingerprint with the items as one small JSON array: id, price, available,
   median, times, last purchase, pinned.
 
-Python writes the answer: each product's row is `product_row`'s text (catalog.listing `_row_head`,
+Python writes the answer: each product's row is `product_row`'s text (catalog.listing `row_head`,
 split around the price as the shared pages are) kept in this worker's memory under the catalogue
 version, for at most PAGE_MAX_AGE_SECONDS, as the catalogue's pages are; the price and the stock
 are spliced in, and the pure rules apply: `usual_quantity`, `product_orderable` (已下架),
@@ -66,7 +66,7 @@ from functools import lru_cache
 from django.db import connection
 from django.utils import timezone
 
-from catalog.listing import PAGE_MAX_AGE_SECONDS, _row_head, _split_head, _stock_fields
+from catalog.listing import row_head, split_head, stock_fields, young
 from catalog.cache import LISTING_VERSION_SEQUENCE
 from catalog.models import Category, PriceList, PriceListEntry, Product
 from catalog.pricing import applies_on_sql, list_price_rule_sql
@@ -298,11 +298,6 @@ def forget_heads() -> None:
     _LISTS.clear()
 
 
-def _escaped(text: str) -> str:
-    # DRF's JSONRenderer escapes the two JavaScript line separators; so does this answer.
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
 def _heads(product_ids: list[int], version: int) -> dict[int, tuple]:
     """The kept rows of these products at this catalogue version, the missing ones read in one
     statement (built from rows read after the version was: a change after that read bumps past it)."""
@@ -310,7 +305,7 @@ def _heads(product_ids: list[int], version: int) -> dict[int, tuple]:
     found, missing = {}, []
     for pk in product_ids:
         head = _HEADS.get(pk)
-        if head is not None and head[0] == version and 0 <= now - head[1] < PAGE_MAX_AGE_SECONDS:
+        if head is not None and head[0] == version and young(head[1], now):
             found[pk] = head
         else:
             missing.append(pk)
@@ -318,10 +313,10 @@ def _heads(product_ids: list[int], version: int) -> dict[int, tuple]:
         if len(_HEADS) + len(missing) > HEADS_MAX:
             _HEADS.clear()
         for product in Product.objects.filter(pk__in=missing).select_related("category", "category__parent"):
-            row = _row_head(product, buyer=None, book=None)
-            before, after = _split_head(row)
+            row = row_head(product, buyer=None, book=None)
+            before, after = split_head(row)
             _HEADS[product.pk] = found[product.pk] = (
-                version, now, _escaped(before), _escaped(after), row["unit_label"], product.min_quantity,
+                version, now, before, after, row["unit_label"], product.min_quantity,
                 product.step_quantity, product_orderable(product))
     return found
 
@@ -336,7 +331,7 @@ def _quantity_text(median: str | None, minimum: Decimal, step: Decimal) -> str:
 def _stock_text(available: str, unit_label: str) -> tuple[str, bool]:
     """(the row's stock fields, whether none is left) for a stock value's text."""
     value = Decimal(available)
-    return _stock_fields(value, unit_label), value <= 0
+    return stock_fields(value, unit_label), value <= 0
 
 
 def _made(items: list, version: int) -> list[tuple]:
@@ -381,7 +376,7 @@ def usual_list_body(*, visitor_id: int, now: datetime | None = None) -> str | No
     kept = _LISTS.get(visitor_id)
     clock = time.time()
     with connection.cursor() as cursor:
-        if kept is not None and 0 <= clock - kept[1] < PAGE_MAX_AGE_SECONDS:
+        if kept is not None and young(kept[1], clock):
             check = _check_statement()
             check.execute(cursor, check.arguments({"visitor": visitor_id, "now": now, "today": today, "ids": kept[2]}))
             row = cursor.fetchone()

@@ -425,3 +425,24 @@ def test_a_page_only_too_old_is_rebuilt_by_one_thread_while_the_others_serve_it(
         catalog_changed()
         monkeypatch.setattr(listing, "_claim", lambda key: False)
         assert price() == "12.00"  # the version moved: rebuilt at once
+
+
+def test_names_with_the_javascript_line_separators_are_written_as_drf_writes_them():
+    """DRF's renderer escapes U+2028 and U+2029 (they end a line in older JavaScript); the kept
+    pages' rows and the category tree do too, byte for byte with the DRF views."""
+    from django.test import RequestFactory
+
+    from catalog.api import ProductListApi
+    from catalog.selectors import category_tree
+    from catalog.serializers import CategorySerializer
+
+    shelf = SubCategoryFactory(name="冻虾\u2028类")
+    (product,) = _bulk_products(1, shelf, rng=random.Random(9))
+    Product.objects.filter(pk=product.pk).update(is_active=True, name="虾\u2028滑\u2029", spec="1\u2028kg")
+    fast = APIClient().get(PRODUCTS, {"category": shelf.pk})
+    reference = ProductListApi.as_view()(RequestFactory().get(PRODUCTS, {"category": shelf.pk}))
+    assert fast.content == reference.content
+    assert b"\\u2028" in fast.content and "\u2028".encode() not in fast.content
+    assert fast.json()["results"][0]["name"] == "虾\u2028滑\u2029"
+    categories = APIClient().get(CATEGORIES)
+    assert categories.content == JSONRenderer().render(CategorySerializer(category_tree(), many=True).data)

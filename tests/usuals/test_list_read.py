@@ -239,7 +239,7 @@ def test_one_statement_whatever_the_history(n, django_assert_num_queries):
 
 def test_image_names_are_written_as_the_storage_writes_them(history):
     """An image name filepath_to_uri quotes (a space, Chinese, a percent sign), a "." segment, and
-    plain ones: the same bytes as the reference (the product rows are `_row_head`'s)."""
+    plain ones: the same bytes as the reference (the product rows are `row_head`'s)."""
     _, visitor, p, _ = history
     for name in ("虾 滑.jpg", "a%20b.jpg", "./x.jpg"):
         Product.objects.filter(pk=p["虾滑"].pk).update(image=f"products/{name}")
