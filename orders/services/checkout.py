@@ -29,6 +29,7 @@ from coupons.rules import CouponRefused
 from customers.models import Visitor
 
 from ..models import Order, OrderSettings
+from . import checkout_conflicts as conflicts
 from . import checkout_store as store
 from .checkout_rules import (  # noqa: F401 - part of this module's API
     BasketLine,
@@ -213,18 +214,18 @@ def _order_place(*, visitor_id: int, idempotency_key: str, delivery: DeliveryInp
                 placed = store.order_write(tx, snapshot=snapshot, plan=plan, number=number,
                                            idempotency_key=idempotency_key)
     except IntegrityError as error:
-        broken = store.unique_violation(error, visitor_id=visitor_id, idempotency_key=idempotency_key, number=number,
+        broken = conflicts.unique_violation(error, visitor_id=visitor_id, idempotency_key=idempotency_key, number=number,
                                         coupon_id=coupon_id)
         if broken == "number":
             raise _NumberClash() from error
-        if broken == "coupon" and store.order_made_with(visitor_id=visitor_id, idempotency_key=idempotency_key) is None:
+        if broken == "coupon" and conflicts.order_made_with(visitor_id=visitor_id, idempotency_key=idempotency_key) is None:
             # Another order took the coupon between this checkout's read (which saw it free) and
             # its write: nothing of this order was written. (A double tap's twin is its own order.)
             raise CouponRefused("优惠券已被其他订单使用", code="coupon_used") from error
         if broken not in ("idempotency", "coupon"):
             raise
         # The same key committed its order between this statement's snapshot and its lock.
-        placed = store.order_made_with(visitor_id=visitor_id, idempotency_key=idempotency_key)
+        placed = conflicts.order_made_with(visitor_id=visitor_id, idempotency_key=idempotency_key)
         if placed is None:
             raise
     except (CartNotReady, InsufficientStock, BelowMinimumOrder, ValidationFailed, CouponRefused):
@@ -232,7 +233,7 @@ def _order_place(*, visitor_id: int, idempotency_key: str, delivery: DeliveryInp
         # cart, took the stock) just before this one took the visitor's lock: it reads in its own
         # statement's snapshot. Then this tap gets that order, not an error. Refusals only: free
         # on the path of a normal order.
-        placed = store.order_made_with(visitor_id=visitor_id, idempotency_key=idempotency_key)
+        placed = conflicts.order_made_with(visitor_id=visitor_id, idempotency_key=idempotency_key)
         if placed is None:
             raise
     if isinstance(placed, uuid.UUID):  # this key already made an order: that order, as it is now

@@ -8,8 +8,9 @@ reservation and its ledger rows (logistics' SQL), the lines, the payment row and
 trims the cart and keeps the restaurant's details, with the COMMIT. SQLite (`make run`) runs the
 same reads and writes the same rows statement by statement.
 
-Rows are decoded by column name (every selected column has an alias), and a failed write is
-classified by the constraint it broke (`unique_violation`), never by an error message's text.
+Rows are decoded by column name (every selected column has an alias); a failed write is
+classified by the constraint it broke in checkout_conflicts (`unique_violation`), never by an
+error message's text.
 
 Prices: the customer's price list (its header joined to the visitor's row) and, per basket
 product, the list's entries for the product, its category and the category's parent (joined to
@@ -24,7 +25,7 @@ from datetime import datetime, time
 from decimal import Decimal
 from functools import lru_cache
 
-from django.db import IntegrityError, OperationalError, connection
+from django.db import OperationalError, connection
 
 from catalog.models import Cart, CartLine, Category, PriceList, Product
 from core.errors import NotAuthenticated
@@ -57,10 +58,6 @@ from .checkout_rules import (
 )
 
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: FOR UPDATE NOWAIT found the row locked
-
-# What a broken unique constraint means to checkout (names from orders.models).
-IDEMPOTENCY_CONSTRAINT = "order_unique_idempotency_key"
-NUMBER_CONSTRAINTS = ("order_unique_number", "payment_unique_out_trade_no")
 
 
 class VisitorBusy(Exception):
@@ -324,37 +321,6 @@ def snapshot_read(tx: Transaction, *, visitor_id: int, idempotency_key: str, bas
         now=now, prices=prices, coupon_id=coupon_id,
         coupon=coupon_sql.coupon_from_row(row) if customer is not None else None,
     )
-
-
-def order_made_with(*, visitor_id: int, idempotency_key: str) -> uuid.UUID | None:
-    return (Order.objects.filter(visitor_id=visitor_id, idempotency_key=idempotency_key)
-            .values_list("pk", flat=True).first())
-
-
-def unique_violation(error: IntegrityError, *, visitor_id: int, idempotency_key: str, number: str,
-                     coupon_id: int | None = None) -> str | None:
-    """Which of checkout's unique rules a failed write broke: "idempotency" (the same key
-    committed its order between this statement's snapshot and its lock), "number" (two orders
-    drew the same random number), "coupon" (another order took the coupon after this one read
-    it free), or None (something else: not checkout's to handle).
-
-    PostgreSQL names the constraint; SQLite does not, so there the database is asked which of
-    the two rows now exists.
-    """
-    constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
-    if constraint is not None:
-        if constraint == IDEMPOTENCY_CONSTRAINT:
-            return "idempotency"
-        if constraint == coupon_sql.HELD_CONSTRAINT:
-            return "coupon"
-        return "number" if constraint in NUMBER_CONSTRAINTS else None
-    if order_made_with(visitor_id=visitor_id, idempotency_key=idempotency_key) is not None:
-        return "idempotency"
-    if Order.objects.filter(number=number).exists() or Payment.objects.filter(out_trade_no=number).exists():
-        return "number"
-    if coupon_id is not None and coupon_sql.coupon_held(coupon_id):
-        return "coupon"
-    return None
 
 
 # -- writing -------------------------------------------------------------------------------------

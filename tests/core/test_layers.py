@@ -38,7 +38,7 @@ def test_a_lower_layer_imports_no_domain_app(package):
 # The domain's own modules: rules, reads and writes. Views, API, serializers, admin, schema and
 # DRF authentication classes are interface code and may use DRF.
 DOMAIN_MODULE_NAMES = {"services", "selectors", "rules", "pricing", "pagination", "models", "tasks", "churn",
-                       "checkout", "checkout_rules", "checkout_store", "payments", "refunds", "reorder",
+                       "checkout", "checkout_rules", "checkout_store", "checkout_conflicts", "payments", "refunds", "reorder",
                        "transitions", "packing", "purchasing", "receiving", "delivery", "dispatch", "routing",
                        "autotags", "segments", "welcome", "lost", "reminders", "gmv"}
 
