@@ -14,6 +14,16 @@ from django.db import connection, connections
 
 from .base import DemoPlan
 
+# The load's scratch tables (unlogged planning tables, dropped at the end).
+META_TABLE = "demo_bulk_meta"
+PLAN_TABLE = "demo_bulk_plan"
+TIMES_TABLE = "demo_bulk_times"
+ORDERS_TABLE = "demo_bulk_orders"
+PRODUCTS_TABLE = "demo_bulk_products"
+SCRATCH_TABLES = (PLAN_TABLE, TIMES_TABLE, ORDERS_TABLE, PRODUCTS_TABLE, "demo_bulk_areas", "demo_bulk_reps",
+                  "demo_bulk_firsts", "demo_bulk_shipped")
+
+
 
 def sql(statement: str, params=None, *, fetch: bool = False):
     t0 = time.monotonic()
